@@ -1,0 +1,1 @@
+//! The resource catalog (to be written).

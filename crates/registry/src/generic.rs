@@ -1,0 +1,1 @@
+//! Generic write rules (to be written).

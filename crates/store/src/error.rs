@@ -1,0 +1,23 @@
+use crate::{KeyValue, Revision};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    #[error("key {0} not found")]
+    NotFound(String),
+    #[error("key {key} was modified (expected revision {expected}, found {})", current.mod_revision)]
+    Conflict { key: String, expected: Revision, current: Box<KeyValue> },
+    #[error("revision {requested} has been compacted (oldest available: {compacted})")]
+    Compacted { requested: Revision, compacted: Revision },
+    #[error("revision {requested} is in the future (current: {current})")]
+    FutureRevision { requested: Revision, current: Revision },
+    #[error("store is closed")]
+    Closed,
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
