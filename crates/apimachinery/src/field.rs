@@ -63,21 +63,47 @@ pub struct FieldError {
 pub type FieldErrors = Vec<FieldError>;
 
 impl FieldError {
-    fn new(kind: ErrorType, field: impl Into<String>, bad_value: Option<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind, field: field.into(), bad_value, detail: detail.into() }
+    fn new(
+        kind: ErrorType,
+        field: impl Into<String>,
+        bad_value: Option<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            kind,
+            field: field.into(),
+            bad_value,
+            detail: detail.into(),
+        }
     }
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(ErrorType::Required, field, None, detail)
     }
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
     }
     pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
         Self::new(ErrorType::Duplicate, field, Some(value.into()), "")
     }
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, valid: &[&str]) -> Self {
-        let list = valid.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
-        let detail = if valid.is_empty() { String::new() } else { format!("supported values: {list}") };
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        valid: &[&str],
+    ) -> Self {
+        let list = valid
+            .iter()
+            .map(|v| format!("{v:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let detail = if valid.is_empty() {
+            String::new()
+        } else {
+            format!("supported values: {list}")
+        };
         Self::new(ErrorType::NotSupported, field, Some(value.into()), detail)
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
@@ -87,21 +113,42 @@ impl FieldError {
         Self::new(ErrorType::NotFound, field, Some(value.into()), "")
     }
     pub fn too_long(field: impl Into<String>, value: impl Into<Value>, max: usize) -> Self {
-        Self::new(ErrorType::TooLong, field, Some(value.into()), format!("may not be more than {max} bytes"))
+        Self::new(
+            ErrorType::TooLong,
+            field,
+            Some(value.into()),
+            format!("may not be more than {max} bytes"),
+        )
     }
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
-        Self::new(ErrorType::TooMany, field, Some(Value::from(actual)), format!("must have at most {max} items"))
+        Self::new(
+            ErrorType::TooMany,
+            field,
+            Some(Value::from(actual)),
+            format!("must have at most {max} items"),
+        )
     }
     /// Upstream's `ValidateImmutableField` message.
     pub fn immutable(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        Self::new(ErrorType::Invalid, field, Some(value.into()), "field is immutable")
+        Self::new(
+            ErrorType::Invalid,
+            field,
+            Some(value.into()),
+            "field is immutable",
+        )
     }
 
     /// The message as upstream prints it: `spec.replicas: Invalid value: -1: must be greater than or equal to 0`.
     pub fn message(&self) -> String {
         let mut s = format!("{}: {}", self.field, self.kind.text());
         match (&self.bad_value, self.kind) {
-            (_, ErrorType::Required | ErrorType::Forbidden | ErrorType::TooMany | ErrorType::Internal) => {}
+            (
+                _,
+                ErrorType::Required
+                | ErrorType::Forbidden
+                | ErrorType::TooMany
+                | ErrorType::Internal,
+            ) => {}
             (Some(v), _) => {
                 s.push_str(": ");
                 s.push_str(&render_value(v));

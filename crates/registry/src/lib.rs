@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod generic;
+pub mod meta;
 pub mod printers;
 pub mod strategies;
 

@@ -1,1 +1,138 @@
-fn main() {}
+//! The `skiff` binary: command-line parsing and wiring, nothing else.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "skiff",
+    version,
+    about = "A Kubernetes-compatible container orchestrator in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the control plane (API server on the embedded store).
+    Server(ServerArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Where the database, certificates and admin kubeconfig live.
+    #[arg(long, default_value = "/var/lib/skiff")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "0.0.0.0")]
+    bind_address: IpAddr,
+    #[arg(long, default_value_t = 6443)]
+    https_listen_port: u16,
+    /// Empty: embedded SQLite in the data dir.
+    #[arg(long, default_value = "")]
+    datastore_endpoint: String,
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    #[arg(long, default_value = "10.43.0.0/16")]
+    service_cidr: String,
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Run without the node agent on this machine.
+    #[arg(long)]
+    disable_agent: bool,
+    /// Shared secret agents use to join.
+    #[arg(long)]
+    token: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line: the first line of clap's message, without the usage block.
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("skiff: error: {first} (see 'skiff --help')");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Version => {
+            println!(
+                "skiff version v{} (Kubernetes v1.37 API)",
+                env!("CARGO_PKG_VERSION")
+            );
+            Ok(())
+        }
+        Command::Server(args) => run_server(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skiff: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    if !args.datastore_endpoint.is_empty() {
+        anyhow::bail!(
+            "--datastore-endpoint {}: only the embedded SQLite store is available in this build",
+            args.datastore_endpoint
+        );
+    }
+    let _ = (&args.cluster_cidr, &args.node_name, &args.token);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let started = std::time::Instant::now();
+        let server = apiserver::start(apiserver::Config {
+            data_dir: args.data_dir.clone(),
+            bind_address: args.bind_address,
+            port: args.https_listen_port,
+            service_cidr: args.service_cidr.clone(),
+            cluster_domain: args.cluster_domain.clone(),
+        })
+        .await?;
+        if !args.disable_agent {
+            tracing::warn!("the node agent is not part of this build yet; running the control plane only");
+        }
+        tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
+        println!("export KUBECONFIG={}", server.kubeconfig.display());
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            r = server.serve => { r.context("server task")?; }
+        }
+        tracing::info!("shutting down");
+        Ok(())
+    })
+}

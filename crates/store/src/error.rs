@@ -7,11 +7,21 @@ pub enum Error {
     #[error("key {0} not found")]
     NotFound(String),
     #[error("key {key} was modified (expected revision {expected}, found {})", current.mod_revision)]
-    Conflict { key: String, expected: Revision, current: Box<KeyValue> },
+    Conflict {
+        key: String,
+        expected: Revision,
+        current: Box<KeyValue>,
+    },
     #[error("revision {requested} has been compacted (oldest available: {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     #[error("revision {requested} is in the future (current: {current})")]
-    FutureRevision { requested: Revision, current: Revision },
+    FutureRevision {
+        requested: Revision,
+        current: Revision,
+    },
     #[error("store is closed")]
     Closed,
     #[error("sqlite: {0}")]

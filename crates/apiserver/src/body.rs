@@ -1,0 +1,111 @@
+//! Request bodies in, responses out: content types, size limits, JSON and YAML.
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// Upstream's limit for a request body (3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|e: Infallible| match e {})
+        .boxed()
+}
+
+pub fn json_response(code: u16, body: &Value) -> Response<Body> {
+    bytes_response(
+        code,
+        "application/json",
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
+}
+
+pub fn bytes_response(code: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+pub fn error_response(err: &ApiError) -> Response<Body> {
+    json_response(err.code, &err.to_status())
+}
+
+/// Reads the whole body, refusing more than [`MAX_BODY`] bytes with 413.
+pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
+    }
+}
+
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        413,
+        "RequestEntityTooLarge",
+        "Request entity too large: limit is 3145728",
+    )
+}
+
+/// The media type of the request body, without parameters, lowercased.
+pub fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// Decodes an object body given as JSON or YAML.
+pub fn decode_object(headers: &HeaderMap, raw: &[u8]) -> Result<Value, ApiError> {
+    let ct = content_type(headers);
+    let v = match ct.as_str() {
+        "" | "application/json" | "*/*" => parse_json(raw)?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(raw)?,
+        other => return Err(unsupported_media_type(other)),
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "Object 'Kind' is missing in the request body: expected a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+pub fn unsupported_media_type(ct: &str) -> ApiError {
+    ApiError::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {ct})"))
+}
+
+pub fn parse_json(raw: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(raw).map_err(|e| {
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+    })
+}
+
+pub fn parse_yaml(raw: &[u8]) -> Result<Value, ApiError> {
+    serde_yaml::from_slice::<Value>(raw)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: yaml: {e}")))
+}

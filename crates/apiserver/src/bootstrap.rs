@@ -1,0 +1,83 @@
+//! Objects every cluster has from the start: the four default namespaces and the
+//! `default/kubernetes` Service with its endpoints pointing at this apiserver.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::{objects, Api};
+
+async fn ensure(
+    api: &Arc<Api>,
+    group: &str,
+    plural: &str,
+    mut obj: Value,
+) -> Result<(), store::Error> {
+    let Some(info) = registry::catalog::find(group, "v1", plural) else {
+        return Ok(());
+    };
+    let strategy = registry::strategies::for_resource(group, plural);
+    let uid = uuid::Uuid::new_v4().to_string();
+    let now = objects::now_rfc3339();
+    let ctx = registry::generic::CreateContext {
+        uid: &uid,
+        now: &now,
+        name_suffix: "",
+    };
+    let errs = registry::generic::prepare_create(info, strategy, &mut obj, &ctx);
+    if !errs.is_empty() {
+        tracing::error!(?errs, plural, "bootstrap object invalid");
+        return Ok(());
+    }
+    let name = objects::name(&obj).to_string();
+    let key = match objects::meta_str(&obj, "namespace") {
+        Some(ns) => format!("/registry/{}/{ns}/{name}", info.storage_prefix),
+        None => format!("/registry/{}/{name}", info.storage_prefix),
+    };
+    if plural == "services" {
+        api.alloc.seed(&obj);
+    }
+    match api
+        .store
+        .create(
+            &key,
+            bytes::Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+        )
+        .await
+    {
+        Ok(_) | Err(store::Error::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), store::Error> {
+    // Services that already exist hold their addresses.
+    let (services, _) = api.cache.list("/registry/services/specs/");
+    for s in services {
+        api.alloc.seed(&s.value());
+    }
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        ensure(api, "", "namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}})).await?;
+    }
+    let ip = api.alloc.first_ip().to_string();
+    ensure(api, "", "services", json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {"type": "ClusterIP", "clusterIP": ip, "clusterIPs": [ip], "sessionAffinity": "None",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+    })).await?;
+    ensure(api, "", "endpoints", json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": advertise.to_string()}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}],
+    })).await?;
+    ensure(api, "discovery.k8s.io", "endpointslices", json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslicemirroring-controller.k8s.io"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [advertise.to_string()], "conditions": {"ready": true}}],
+        "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+    })).await?;
+    Ok(())
+}

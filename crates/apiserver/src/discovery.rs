@@ -1,0 +1,209 @@
+//! Discovery documents: legacy (`/api`, `/apis`, per group and version) and aggregated
+//! (`apidiscovery.k8s.io/v2` and `v2beta1`), all derived from the registry's catalog.
+
+use registry::{catalog, ResourceInfo};
+use serde_json::{json, Value};
+
+fn resources_of<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceInfo> + use<'a> {
+    catalog::all()
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
+}
+
+fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+/// `/api`.
+pub fn api_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{ "clientCIDR": "0.0.0.0/0", "serverAddress": server_address }],
+    })
+}
+
+fn api_group_json(group: &str, versions: &[&str], preferred: &str) -> Value {
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({ "groupVersion": group_version(group, v), "version": v }))
+        .collect();
+    json!({
+        "name": group,
+        "versions": vs,
+        "preferredVersion": { "groupVersion": group_version(group, preferred), "version": preferred },
+    })
+}
+
+/// `/apis`.
+pub fn api_group_list() -> Value {
+    let groups: Vec<Value> = catalog::groups()
+        .iter()
+        .filter(|(g, _, _)| !g.is_empty())
+        .map(|(g, vs, p)| api_group_json(g, vs, p))
+        .collect();
+    json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
+}
+
+/// `/apis/{group}`.
+pub fn api_group(group: &str) -> Option<Value> {
+    catalog::groups()
+        .iter()
+        .find(|(g, _, _)| *g == group && !g.is_empty())
+        .map(|(g, vs, p)| {
+            let mut v = api_group_json(g, vs, p);
+            v["kind"] = json!("APIGroup");
+            v["apiVersion"] = json!("v1");
+            v
+        })
+}
+
+/// `/api/v1`, `/apis/{group}/{version}`.
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let mut resources = Vec::new();
+    for r in resources_of(group, version) {
+        let mut e = json!({
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": r.verbs,
+        });
+        if !r.short_names.is_empty() {
+            e["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            e["categories"] = json!(r.categories);
+        }
+        resources.push(e);
+        for s in r.subresources {
+            let mut e = json!({
+                "name": format!("{}/{}", r.plural, s.name),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": s.kind,
+                "verbs": s.verbs,
+            });
+            if s.group != r.group || s.version != r.version {
+                e["group"] = json!(s.group);
+                e["version"] = json!(s.version);
+            }
+            resources.push(e);
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    Some(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version(group, version),
+        "resources": resources,
+    }))
+}
+
+/// The aggregated-discovery version the client accepts, if any (`v2` or `v2beta1`).
+pub fn aggregated_version(accept: Option<&str>) -> Option<&'static str> {
+    let accept = accept?;
+    for part in accept.split(',') {
+        let p = part.replace(' ', "");
+        if p.contains("g=apidiscovery.k8s.io") && p.contains("as=APIGroupDiscoveryList") {
+            if p.contains("v=v2beta1") {
+                return Some("v2beta1");
+            }
+            if p.contains("v=v2") {
+                return Some("v2");
+            }
+        }
+    }
+    None
+}
+
+fn discovery_resource(r: &ResourceInfo) -> Value {
+    let mut e = json!({
+        "resource": r.plural,
+        "responseKind": { "group": r.group, "version": r.version, "kind": r.kind },
+        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": r.singular,
+        "verbs": r.verbs,
+    });
+    if !r.short_names.is_empty() {
+        e["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        e["categories"] = json!(r.categories);
+    }
+    if !r.subresources.is_empty() {
+        e["subresources"] = Value::Array(
+            r.subresources
+                .iter()
+                .map(|s| {
+                    json!({
+                        "subresource": s.name,
+                        "responseKind": { "group": s.group, "version": s.version, "kind": s.kind },
+                        "verbs": s.verbs,
+                    })
+                })
+                .collect(),
+        );
+    }
+    e
+}
+
+/// `APIGroupDiscoveryList` for `/api` (legacy: only the core group) or `/apis`.
+pub fn aggregated(legacy: bool, version: &str) -> Value {
+    let items: Vec<Value> = catalog::groups()
+        .iter()
+        .filter(|(g, _, _)| g.is_empty() == legacy)
+        .map(|(g, vs, preferred)| {
+            // The preferred version comes first, as upstream orders them.
+            let mut ordered: Vec<&str> = vec![preferred];
+            ordered.extend(vs.iter().filter(|v| *v != preferred).copied());
+            let versions: Vec<Value> = ordered
+                .iter()
+                .map(|v| {
+                    json!({
+                        "version": v,
+                        "resources": resources_of(g, v).map(discovery_resource).collect::<Vec<_>>(),
+                        "freshness": "Current",
+                    })
+                })
+                .collect();
+            let mut item =
+                json!({ "metadata": { "creationTimestamp": null }, "versions": versions });
+            if !g.is_empty() {
+                item["metadata"]["name"] = json!(g);
+            }
+            item
+        })
+        .collect();
+    json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": format!("apidiscovery.k8s.io/{version}"),
+        "metadata": {},
+        "items": items,
+    })
+}
+
+pub fn version_info() -> Value {
+    json!({
+        "major": "1",
+        "minor": "37",
+        "emulationMajor": "1",
+        "emulationMinor": "37",
+        "gitVersion": concat!("v1.37.0-skiff.", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else { std::env::consts::ARCH }),
+    })
+}

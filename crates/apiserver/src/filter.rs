@@ -1,0 +1,109 @@
+//! `labelSelector` and `fieldSelector` of list, watch and deletecollection.
+
+use apimachinery::selector::{self, FieldSelector, LabelSelector};
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::rest::Scope;
+use crate::watch_cache::CachedObject;
+
+pub struct Filter {
+    label: Option<LabelSelector>,
+    field: Option<FieldSelector>,
+    strategy: &'static dyn registry::Strategy,
+}
+
+impl Filter {
+    pub fn from_scope(scope: &Scope<'_>) -> ApiResult<Filter> {
+        let label = match scope
+            .param("labelSelector")
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(s) => Some(
+                selector::parse_label_selector(s)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let field = match scope
+            .param("fieldSelector")
+            .filter(|s| !s.trim().is_empty())
+        {
+            Some(s) => {
+                let f = selector::parse_field_selector(s)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                for r in f.requirements() {
+                    let known = matches!(r.field.as_str(), "metadata.name" | "metadata.namespace")
+                        || scope.strategy.field_label(&Value::Null, &r.field).is_some();
+                    if !known {
+                        return Err(ApiError::bad_request(format!(
+                            "field label not supported: {}",
+                            r.field
+                        )));
+                    }
+                }
+                Some(f)
+            }
+            None => None,
+        };
+        Ok(Filter {
+            label,
+            field,
+            strategy: scope.strategy,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.label.is_none() && self.field.is_none()
+    }
+
+    pub fn matches(&self, obj: &CachedObject) -> bool {
+        if let Some(l) = &self.label {
+            if !l.matches(&obj.labels) {
+                return false;
+            }
+        }
+        match &self.field {
+            None => true,
+            Some(f) => {
+                let v = obj.value();
+                f.matches(|field| field_value(self.strategy, &v, field))
+            }
+        }
+    }
+
+    pub fn matches_value(&self, v: &Value) -> bool {
+        if let Some(l) = &self.label {
+            let empty = serde_json::Map::new();
+            let labels = v
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            if !l.matches(labels) {
+                return false;
+            }
+        }
+        match &self.field {
+            None => true,
+            Some(f) => f.matches(|field| field_value(self.strategy, v, field)),
+        }
+    }
+}
+
+fn field_value(strategy: &dyn registry::Strategy, v: &Value, field: &str) -> Option<String> {
+    match field {
+        "metadata.name" => Some(
+            v.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        ),
+        "metadata.namespace" => Some(
+            v.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        ),
+        other => strategy.field_label(v, other),
+    }
+}

@@ -1,0 +1,297 @@
+//! Subresources served by the apiserver itself: status, scale, namespace finalize, pod
+//! binding. Node-agent streams (log, exec, ...) arrive with the node agent.
+
+use bytes::Bytes;
+use http::{Method, Response};
+use serde_json::{json, Value};
+
+use super::read::respond_object;
+use super::write::{apply_patch, current, persist, written_response};
+use super::Scope;
+use crate::body::{self, Body};
+use crate::error::{ApiError, ApiResult};
+use crate::objects;
+
+pub async fn handle(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    sub: &str,
+    raw: Bytes,
+) -> ApiResult<Response<Body>> {
+    match (sub, method) {
+        ("status", &Method::GET) => {
+            let (obj, _) = current(scope, name).await?;
+            respond_object(scope, 200, &obj)
+        }
+        ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
+        ("scale", &Method::GET) => {
+            let (obj, rev) = current(scope, name).await?;
+            Ok(body::json_response(200, &scale_of(&obj, rev)))
+        }
+        ("scale", &Method::PUT | &Method::PATCH) => write_scale(scope, method, name, &raw).await,
+        ("finalize", &Method::PUT) => finalize(scope, name, &raw).await,
+        ("binding", &Method::POST) => bind(scope, name, &raw).await,
+        _ => Err(ApiError::method_not_supported(
+            scope.info.group,
+            &format!("{}/{sub}", scope.info.plural),
+            method.as_str(),
+        )),
+    }
+}
+
+/// The new full object a PUT or PATCH on a subresource describes.
+fn requested(scope: &Scope<'_>, method: &Method, old: &Value, raw: &[u8]) -> ApiResult<Value> {
+    if *method == Method::PATCH {
+        apply_patch(scope, old, raw)
+    } else {
+        body::decode_object(scope.headers, raw)
+    }
+}
+
+async fn write_status(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    raw: &[u8],
+) -> ApiResult<Response<Body>> {
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        let req = requested(scope, method, &old, raw)?;
+        let (req, _) = objects::decode_typed(scope.info, req)?;
+        let precondition = objects::resource_version(&req)?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let mut new = registry::generic::prepare_status_update(&req, &old);
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => return written_response(scope, w),
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
+/// `autoscaling/v1` Scale of a workload.
+fn scale_of(obj: &Value, rev: i64) -> Value {
+    let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
+    let selector = obj
+        .pointer("/spec/selector")
+        .map(|s| {
+            if s.is_string() {
+                s.as_str().unwrap_or("").to_string()
+            } else {
+                selector_string(s)
+            }
+        })
+        .unwrap_or_default();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": rev.to_string(),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": { "replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0) },
+        "status": {
+            "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "selector": selector,
+        },
+    })
+}
+
+/// A metav1.LabelSelector (or a plain map) in the string syntax.
+fn selector_string(sel: &Value) -> String {
+    let mut parts = Vec::new();
+    let labels = sel
+        .get("matchLabels")
+        .or(if sel.get("matchExpressions").is_none() {
+            Some(sel)
+        } else {
+            None
+        });
+    if let Some(m) = labels.and_then(Value::as_object) {
+        for (k, v) in m {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or("")));
+        }
+    }
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+        let vals: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+            "In" => parts.push(format!("{key} in ({})", vals.join(","))),
+            "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
+            "Exists" => parts.push(key.to_string()),
+            "DoesNotExist" => parts.push(format!("!{key}")),
+            _ => {}
+        }
+    }
+    parts.join(",")
+}
+
+async fn write_scale(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    raw: &[u8],
+) -> ApiResult<Response<Body>> {
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        let scale = scale_of(&old, rev);
+        let req = requested(scope, method, &scale, raw)?;
+        let replicas = match req.pointer("/spec/replicas") {
+            None => 0,
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| ApiError::bad_request("Scale.spec.replicas must be an integer"))?,
+        };
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                "autoscaling",
+                "Scale",
+                name,
+                &[apimachinery::field::FieldError::invalid(
+                    "spec.replicas",
+                    replicas,
+                    "must be greater than or equal to 0",
+                )],
+            ));
+        }
+        let precondition = objects::resource_version(&req)?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let mut new = old.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, &old);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(
+                scope.group(),
+                scope.info.kind,
+                name,
+                &errs,
+            ));
+        }
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => {
+                let v = match w {
+                    super::write::Written::Updated(v)
+                    | super::write::Written::Unchanged(v)
+                    | super::write::Written::Deleted(v) => v,
+                };
+                let rv = objects::resource_version(&v)?.unwrap_or(rev);
+                return Ok(body::json_response(200, &scale_of(&v, rv)));
+            }
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
+/// `namespaces/{name}/finalize`: replaces `spec.finalizers`; the namespace goes away once
+/// it is being deleted and nothing holds it.
+async fn finalize(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<Body>> {
+    let req = body::decode_object(scope.headers, raw)?;
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        let mut new = old.clone();
+        new["spec"]["finalizers"] = req
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => return written_response(scope, w),
+            Err(store::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
+/// `pods/{name}/binding`: the scheduler's decision, set once.
+async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<Body>> {
+    let req = body::decode_object(scope.headers, raw)?;
+    let node = req
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            name,
+            &[apimachinery::field::FieldError::required("target.name", "")],
+        ));
+    }
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        if old
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty())
+        {
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                name,
+                &format!(
+                    "pod {name} is already assigned to node {:?}",
+                    old.pointer("/spec/nodeName")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                ),
+            ));
+        }
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
+        }
+        let mut new = old.clone();
+        new["spec"]["nodeName"] = json!(node);
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        match persist(scope, name, new, &old, rev).await {
+            Ok(_) => {
+                let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
+                return Ok(body::json_response(201, &status));
+            }
+            Err(store::Error::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale("", "pods", name))
+}

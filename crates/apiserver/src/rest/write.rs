@@ -1,0 +1,368 @@
+//! create, update and patch: decode, prepare through the registry, compare-and-swap.
+
+use bytes::Bytes;
+use http::Response;
+use serde_json::Value;
+
+use super::read::respond_object;
+use super::Scope;
+use crate::body::{self, Body};
+use crate::error::{ApiError, ApiResult};
+use crate::objects::{self, decode_typed, FieldValidation};
+use crate::watch_cache::CachedObject;
+
+/// Checks `apiVersion`/`kind` of a body against the endpoint, as upstream's decoder does.
+fn check_type(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if kind.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Object 'Kind' is missing in '{}'",
+            compact(obj)
+        )));
+    }
+    let expected = scope.info.api_version();
+    if api_version != expected {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({expected})"
+        )));
+    }
+    if kind != scope.info.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            scope.info.kind
+        )));
+    }
+    Ok(())
+}
+
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 200 {
+        format!(
+            "{}...",
+            &s[..s
+                .char_indices()
+                .take(200)
+                .last()
+                .map(|(i, _)| i)
+                .unwrap_or(0)]
+        )
+    } else {
+        s
+    }
+}
+
+/// Typed decode plus `fieldValidation` handling; returns the object and warnings.
+fn decode(scope: &Scope<'_>, obj: Value) -> ApiResult<(Value, Vec<String>)> {
+    let mode = FieldValidation::parse(scope.param("fieldValidation"))?;
+    let (decoded, unknown) = decode_typed(scope.info, obj)?;
+    match mode {
+        FieldValidation::Strict if !unknown.is_empty() => Err(objects::strict_error(&unknown)),
+        FieldValidation::Warn => Ok((
+            decoded,
+            unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect(),
+        )),
+        _ => Ok((decoded, Vec::new())),
+    }
+}
+
+fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
+}
+
+fn encode(obj: &Value) -> Bytes {
+    let mut v = obj.clone();
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+}
+
+fn with_rv(mut obj: Value, rev: i64) -> Value {
+    crate::watch_cache::set_resource_version(&mut obj, rev);
+    obj
+}
+
+pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> {
+    let obj = body::decode_object(scope.headers, &raw)?;
+    check_type(scope, &obj)?;
+    let (mut obj, warnings) = decode(scope, obj)?;
+    if scope.info.namespaced {
+        let url_ns = scope.namespace.clone().unwrap_or_default();
+        match objects::meta_str(&obj, "namespace") {
+            Some(ns) if !ns.is_empty() && ns != url_ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            _ => obj["metadata"]["namespace"] = Value::String(url_ns.clone()),
+        }
+    }
+    let uid = uuid::Uuid::new_v4().to_string();
+    let now = objects::now_rfc3339();
+    let suffix = objects::random_suffix();
+    let ctx = registry::generic::CreateContext {
+        uid: &uid,
+        now: &now,
+        name_suffix: &suffix,
+    };
+    let errs = registry::generic::prepare_create(scope.info, scope.strategy, &mut obj, &ctx);
+    let name = objects::name(&obj).to_string();
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(
+            scope.group(),
+            scope.info.kind,
+            &name,
+            &errs,
+        ));
+    }
+    if scope.info.namespaced {
+        check_namespace_accepts(scope, scope.namespace.as_deref().unwrap_or(""), &name).await?;
+    }
+    crate::alloc::on_create(scope, &mut obj).await?;
+    if scope.dry_run() {
+        return Ok(with_warnings(respond_object(scope, 201, &obj)?, &warnings));
+    }
+    let key = scope.key(&name);
+    let kv = match scope.api.store.create(&key, encode(&obj)).await {
+        Ok(kv) => kv,
+        Err(store::Error::AlreadyExists(_)) => {
+            crate::alloc::release(scope, &obj).await;
+            return Err(ApiError::already_exists(
+                scope.group(),
+                scope.info.plural,
+                &name,
+            ));
+        }
+        Err(e) => {
+            crate::alloc::release(scope, &obj).await;
+            return Err(e.into());
+        }
+    };
+    Ok(with_warnings(
+        respond_object(scope, 201, &with_rv(obj, kv.mod_revision))?,
+        &warnings,
+    ))
+}
+
+/// Refuses creates in a namespace that does not exist or is being deleted.
+async fn check_namespace_accepts(scope: &Scope<'_>, ns: &str, name: &str) -> ApiResult<()> {
+    let (kv, _) = scope
+        .api
+        .store
+        .get(&format!("/registry/namespaces/{ns}"))
+        .await?;
+    let Some(kv) = kv else {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    let v: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+    if v.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError {
+            details: Some(serde_json::json!({"causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]})),
+            ..ApiError::forbidden(format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                crate::error::qualified(scope.group(), scope.info.plural),
+            ))
+        });
+    }
+    Ok(())
+}
+
+/// The object's current state from the store (the source of truth for writes).
+pub async fn current(scope: &Scope<'_>, name: &str) -> ApiResult<(Value, i64)> {
+    let (kv, _) = scope.api.store.get(&scope.key(name)).await?;
+    let kv = kv.ok_or_else(|| scope.not_found(name))?;
+    let obj = CachedObject::from_store(kv.key, &kv.value, kv.mod_revision)
+        .ok_or_else(|| ApiError::internal(format!("stored object {name} is not valid JSON")))?;
+    Ok((obj.value(), kv.mod_revision))
+}
+
+pub enum Written {
+    Updated(Value),
+    Deleted(Value),
+    Unchanged(Value),
+}
+
+/// Prepared `new` replaces `old` (read at `rev`) if nobody wrote in between. An object
+/// that is being deleted and has no finalizers left is deleted instead.
+pub async fn persist(
+    scope: &Scope<'_>,
+    name: &str,
+    new: Value,
+    old: &Value,
+    rev: i64,
+) -> Result<Written, store::Error> {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    if strip(&new) == strip(old) {
+        return Ok(Written::Unchanged(with_rv(old.clone(), rev)));
+    }
+    let key = scope.key(name);
+    let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+        && objects::finalizers(&new).is_empty()
+        && new
+            .pointer("/spec/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty());
+    if scope.dry_run() {
+        return Ok(Written::Updated(with_rv(new, rev)));
+    }
+    if finished {
+        let kv = scope.api.store.delete(&key, Some(rev)).await?;
+        crate::alloc::release(scope, &new).await;
+        return Ok(Written::Deleted(with_rv(new, kv.mod_revision)));
+    }
+    let kv = scope.api.store.update(&key, encode(&new), rev).await?;
+    Ok(Written::Updated(with_rv(new, kv.mod_revision)))
+}
+
+pub fn written_response(scope: &Scope<'_>, w: Written) -> ApiResult<Response<Body>> {
+    match w {
+        Written::Updated(v) | Written::Unchanged(v) | Written::Deleted(v) => {
+            respond_object(scope, 200, &v)
+        }
+    }
+}
+
+const RETRIES: usize = 16;
+
+pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
+    let obj = body::decode_object(scope.headers, &raw)?;
+    check_type(scope, &obj)?;
+    let body_name = objects::name(&obj);
+    if body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let (obj, warnings) = decode(scope, obj)?;
+    let precondition = objects::resource_version(&obj)?;
+    for _ in 0..RETRIES {
+        let (old, rev) = current(scope, name).await?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let mut new = obj.clone();
+        if scope.info.namespaced {
+            new["metadata"]["namespace"] =
+                Value::String(scope.namespace.clone().unwrap_or_default());
+        }
+        let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, &old);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(
+                scope.group(),
+                scope.info.kind,
+                name,
+                &errs,
+            ));
+        }
+        crate::alloc::on_update(scope, &mut new, &old).await?;
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => return Ok(with_warnings(written_response(scope, w)?, &warnings)),
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
+            }
+            Err(store::Error::NotFound(_)) => return Err(scope.not_found(name)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
+/// Applies a patch document of the request's content type to `old`.
+pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
+    let ct = body::content_type(scope.headers);
+    let patch_err = |e: apimachinery::patch::PatchError| {
+        ApiError::new(
+            e.status_code(),
+            if e.status_code() == 400 {
+                "BadRequest"
+            } else {
+                "Invalid"
+            },
+            e.to_string(),
+        )
+    };
+    match ct.as_str() {
+        "application/json-patch+json" => {
+            let p = body::parse_json(raw)?;
+            apimachinery::patch::json_patch(old, &p).map_err(patch_err)
+        }
+        "application/merge-patch+json" => {
+            let p = body::parse_json(raw)?;
+            apimachinery::patch::merge_patch(old, &p).map_err(patch_err)
+        }
+        "application/strategic-merge-patch+json" => {
+            let p = body::parse_json(raw)?;
+            let meta = registry::patch_meta::patch_meta_for(scope.info);
+            apimachinery::patch::strategic_merge_patch(old, &p, meta.as_ref()).map_err(patch_err)
+        }
+        "application/apply-patch+yaml" | "application/apply-patch+cbor" => Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "server-side apply is not supported yet by this server; use client-side apply (kubectl apply without --server-side)",
+        )),
+        other => Err(body::unsupported_media_type(other)),
+    }
+}
+
+pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
+    for _ in 0..RETRIES {
+        let (old, rev) = current(scope, name).await?;
+        let patched = apply_patch(scope, &old, &raw)?;
+        if !patched.is_object() {
+            return Err(ApiError::bad_request(
+                "the patched object is not a JSON object",
+            ));
+        }
+        check_type(scope, &patched)?;
+        let (mut new, warnings) = decode(scope, patched)?;
+        // A resourceVersion in the patch is a precondition.
+        let precondition = objects::resource_version(&new)?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        if objects::name(&new) != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                objects::name(&new)
+            )));
+        }
+        let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, &old);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(
+                scope.group(),
+                scope.info.kind,
+                name,
+                &errs,
+            ));
+        }
+        crate::alloc::on_update(scope, &mut new, &old).await?;
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => return Ok(with_warnings(written_response(scope, w)?, &warnings)),
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
+            }
+            Err(store::Error::NotFound(_)) => return Err(scope.not_found(name)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}

@@ -1,0 +1,110 @@
+//! Routes a request to discovery, health, OpenAPI or the REST handlers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{header, Method, Request, Response};
+use hyper::body::Incoming;
+
+use crate::body::{self, Body};
+use crate::error::ApiError;
+use crate::request::{self, Target};
+use crate::{discovery, rest, Api};
+
+pub async fn route(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = request::parse_query(req.uri().query());
+    let resp = dispatch(&api, req, &path, &query).await;
+    tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    Ok(resp)
+}
+
+async fn dispatch(
+    api: &Arc<Api>,
+    req: Request<Incoming>,
+    path: &str,
+    query: &std::collections::HashMap<String, String>,
+) -> Response<Body> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match path {
+        "/healthz" | "/livez" | "/readyz" | "/healthz/" | "/livez/" | "/readyz/" => {
+            return body::bytes_response(200, "text/plain; charset=utf-8", "ok");
+        }
+        "/version" | "/version/" => return body::json_response(200, &discovery::version_info()),
+        "/openapi/v2" => return body::bytes_response(200, "application/json", api.openapi.v2()),
+        "/openapi/v3" | "/openapi/v3/" => {
+            return body::bytes_response(200, "application/json", api.openapi.v3_index())
+        }
+        _ => {}
+    }
+    if let Some(rest_path) = path.strip_prefix("/openapi/v3/") {
+        return match api.openapi.v3(rest_path) {
+            Some(doc) => body::bytes_response(200, "application/json", doc),
+            None => body::error_response(&ApiError::no_route()),
+        };
+    }
+    if path == "/" {
+        let paths: Vec<String> = [
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/healthz",
+            "/livez",
+            "/openapi/v2",
+            "/openapi/v3",
+            "/readyz",
+            "/version",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        return body::json_response(200, &serde_json::json!({ "paths": paths }));
+    }
+    let Some(target) = request::parse_path(path) else {
+        return body::error_response(&ApiError::no_route());
+    };
+    let method = req.method().clone();
+    let is_read = method == Method::GET || method == Method::HEAD;
+    match target {
+        Target::ApiRoot { legacy } if is_read => {
+            if let Some(v) = discovery::aggregated_version(accept.as_deref()) {
+                let ct = format!(
+                    "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
+                );
+                let doc = discovery::aggregated(legacy, v);
+                return body::bytes_response(
+                    200,
+                    &ct,
+                    serde_json::to_vec(&doc).unwrap_or_default(),
+                );
+            }
+            let doc = if legacy {
+                discovery::api_versions(&api.server_address)
+            } else {
+                discovery::api_group_list()
+            };
+            body::json_response(200, &doc)
+        }
+        Target::Group { group } if is_read => match discovery::api_group(&group) {
+            Some(doc) => body::json_response(200, &doc),
+            None => body::error_response(&ApiError::no_route()),
+        },
+        Target::GroupVersion { group, version } if is_read => {
+            match discovery::resource_list(&group, &version) {
+                Some(doc) => body::json_response(200, &doc),
+                None => body::error_response(&ApiError::no_route()),
+            }
+        }
+        Target::Resource(r) => {
+            let (parts, incoming) = req.into_parts();
+            rest::handle(api, &parts.method, r, query, &parts.headers, incoming).await
+        }
+        _ => body::error_response(&ApiError::method_not_supported("", path, method.as_str())),
+    }
+}

@@ -1,0 +1,218 @@
+//! Start-up: data dir, store, PKI, listener, watch cache, bootstrap objects; then serve.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::{alloc, bootstrap, certs, openapi, router, watch_cache, Api};
+
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub bind_address: IpAddr,
+    pub port: u16,
+    pub service_cidr: String,
+    pub cluster_domain: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] store::Error),
+    #[error("certificates: {0}")]
+    Certs(#[from] certs::CertError),
+    #[error("{0}")]
+    Cidr(#[from] alloc::CidrError),
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("writing {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+    pub serve: tokio::task::JoinHandle<()>,
+}
+
+fn check_writable(dir: &Path) -> Result<(), StartError> {
+    let err = |source| StartError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(err)?;
+    std::fs::remove_file(&probe).map_err(err)?;
+    Ok(())
+}
+
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    check_writable(&config.data_dir)?;
+    let addr = SocketAddr::new(config.bind_address, config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+
+    let alloc = alloc::Allocator::new(&config.service_cidr)?;
+    let mut ips = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(alloc.first_ip())];
+    for ip in certs::host_addresses() {
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    if !config.bind_address.is_unspecified() && !ips.contains(&config.bind_address) {
+        ips.push(config.bind_address);
+    }
+    let pki = certs::load_or_create(&certs::PkiSpec {
+        dir: &config.data_dir.join("tls"),
+        ips,
+        cluster_domain: &config.cluster_domain,
+    })?;
+    let tls = tls_config(&pki)?;
+
+    let store =
+        store::sqlite::SqliteStore::open(&config.data_dir.join("db").join("state.db")).await?;
+    store.spawn_compactor(std::time::Duration::from_secs(300), 10_000);
+    let store: Arc<dyn store::Store> = store;
+    let cache = watch_cache::WatchCache::start(store.clone()).await?;
+
+    let advertise = if config.bind_address.is_unspecified() || config.bind_address.is_loopback() {
+        certs::host_addresses()
+            .into_iter()
+            .find(|ip| !ip.is_loopback())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    } else {
+        config.bind_address
+    };
+    let api = Arc::new(Api {
+        store,
+        cache,
+        alloc,
+        server_address: format!("{advertise}:{}", addr.port()),
+        openapi: openapi::OpenApiCache::default(),
+    });
+    bootstrap::run(&api, advertise, addr.port()).await?;
+
+    let host = if config.bind_address.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        config.bind_address
+    };
+    let server_url = match host {
+        IpAddr::V6(v6) => format!("https://[{v6}]:{}", addr.port()),
+        IpAddr::V4(v4) => format!("https://{v4}:{}", addr.port()),
+    };
+    let kubeconfig = config.data_dir.join("admin.kubeconfig");
+    let kc = certs::admin_kubeconfig(&pki, &server_url);
+    write_private(&kubeconfig, &kc).map_err(|source| StartError::Kubeconfig {
+        path: kubeconfig.clone(),
+        source,
+    })?;
+
+    let serve = tokio::spawn(serve(listener, TlsAcceptor::from(Arc::new(tls)), api));
+    Ok(RunningServer {
+        addr,
+        kubeconfig,
+        serve,
+    })
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&tmp, path)
+}
+
+fn tls_config(pki: &certs::Pki) -> Result<rustls::ServerConfig, StartError> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let tls_err = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes())
+            .chain(rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| tls_err(&e))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())
+            .map_err(|e| tls_err(&e))?
+            .ok_or_else(|| StartError::Tls("serving key missing".into()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()) {
+        roots
+            .add(ca.map_err(|e| tls_err(&e))?)
+            .map_err(|e| tls_err(&e))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // Client certificates are asked for but optional: other credentials arrive with
+    // authentication; a certificate that is presented must chain to the cluster CA.
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| tls_err(&e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| tls_err(&e))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, api: Arc<Api>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let api = api.clone();
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "tls handshake failed");
+                    return;
+                }
+            };
+            let svc = hyper::service::service_fn(move |req| router::route(api.clone(), req));
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http2().max_concurrent_streams(1000);
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        });
+    }
+}

@@ -1,0 +1,268 @@
+//! The apiserver's in-memory view of the store: every live object and a window of recent
+//! events. Lists and watches are served from here, so the store sees only writes and a
+//! single watch.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, watch};
+
+use store::{EventKind, Store};
+
+/// Events kept for watches that start from an older resourceVersion.
+const HISTORY: usize = 50_000;
+
+/// One object as served: JSON with `metadata.resourceVersion` set, plus what filters need.
+#[derive(Debug)]
+pub struct CachedObject {
+    pub key: String,
+    pub json: Bytes,
+    pub labels: Map<String, Value>,
+    pub mod_revision: i64,
+}
+
+impl CachedObject {
+    pub fn from_store(key: String, raw: &[u8], mod_revision: i64) -> Option<CachedObject> {
+        let mut v: Value = serde_json::from_slice(raw).ok()?;
+        set_resource_version(&mut v, mod_revision);
+        let labels = v
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let json = Bytes::from(serde_json::to_vec(&v).ok()?);
+        Some(CachedObject {
+            key,
+            json,
+            labels,
+            mod_revision,
+        })
+    }
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+pub fn set_resource_version(v: &mut Value, rev: i64) {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".into(), Value::String(rev.to_string()));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Debug)]
+pub struct CacheEvent {
+    pub revision: i64,
+    pub change: Change,
+    /// For a delete: the last state, with resourceVersion set to the delete's revision.
+    pub obj: Arc<CachedObject>,
+    pub prev: Option<Arc<CachedObject>>,
+}
+
+struct Inner {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    history: VecDeque<Arc<CacheEvent>>,
+    revision: i64,
+    /// Every event with a revision above this one is in `history`.
+    history_floor: i64,
+}
+
+pub struct WatchCache {
+    inner: RwLock<Inner>,
+    events: broadcast::Sender<Arc<CacheEvent>>,
+    revision: watch::Sender<i64>,
+}
+
+pub enum Since {
+    /// Events after this revision, all available.
+    Events(Vec<Arc<CacheEvent>>),
+    /// The revision is older than the window.
+    TooOld { oldest: i64 },
+}
+
+fn prefix_end(prefix: &str) -> String {
+    // Keys are ASCII; the byte after '/' is '0', so this bounds "prefix/…" exactly.
+    let mut s = prefix.to_string();
+    s.push('\u{10FFFF}');
+    s
+}
+
+impl WatchCache {
+    /// Loads every object under `/registry/` and follows the store from there.
+    pub async fn start(store: Arc<dyn Store>) -> store::Result<Arc<WatchCache>> {
+        let list = store
+            .list("/registry/", store::ListOptions::default())
+            .await?;
+        let mut objects = BTreeMap::new();
+        for kv in list.kvs {
+            if let Some(o) = CachedObject::from_store(kv.key.clone(), &kv.value, kv.mod_revision) {
+                objects.insert(kv.key, Arc::new(o));
+            }
+        }
+        let (events, _) = broadcast::channel(16_384);
+        let (revision, _) = watch::channel(list.revision);
+        let cache = Arc::new(WatchCache {
+            inner: RwLock::new(Inner {
+                objects,
+                history: VecDeque::new(),
+                revision: list.revision,
+                history_floor: list.revision,
+            }),
+            events,
+            revision,
+        });
+        let feeder = cache.clone();
+        tokio::spawn(async move { feeder.follow(store, list.revision).await });
+        Ok(cache)
+    }
+
+    async fn follow(self: Arc<Self>, store: Arc<dyn Store>, mut after: i64) {
+        loop {
+            let mut stream = match store.watch("/registry/", after).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "watch cache: store watch failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            while let Some(item) = stream.next().await {
+                match item {
+                    Ok(ev) => {
+                        after = ev.kv.mod_revision;
+                        self.apply(ev);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watch cache: store watch ended; resuming");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    fn apply(&self, ev: store::Event) {
+        let key = ev.kv.key.clone();
+        let Some(obj) = CachedObject::from_store(key.clone(), &ev.kv.value, ev.kv.mod_revision)
+        else {
+            tracing::warn!(%key, "watch cache: undecodable value skipped");
+            return;
+        };
+        let obj = Arc::new(obj);
+        let rev = ev.kv.mod_revision;
+        let event = {
+            let Ok(mut inner) = self.inner.write() else {
+                return;
+            };
+            let prev = match ev.kind {
+                EventKind::Put => inner.objects.insert(key.clone(), obj.clone()),
+                EventKind::Delete => inner.objects.remove(&key),
+            };
+            let change = match (&ev.kind, &prev) {
+                (EventKind::Delete, _) => Change::Deleted,
+                (EventKind::Put, None) => Change::Added,
+                (EventKind::Put, Some(_)) => Change::Modified,
+            };
+            let event = Arc::new(CacheEvent {
+                revision: rev,
+                change,
+                obj,
+                prev,
+            });
+            inner.history.push_back(event.clone());
+            while inner.history.len() > HISTORY {
+                if let Some(old) = inner.history.pop_front() {
+                    inner.history_floor = old.revision;
+                }
+            }
+            inner.revision = rev;
+            event
+        };
+        let _ = self.events.send(event);
+        self.revision.send_replace(rev);
+    }
+
+    pub fn revision(&self) -> i64 {
+        *self.revision.borrow()
+    }
+
+    /// Waits until the cache has seen revision `rev` (or `timeout` passes; returns whether it did).
+    pub async fn wait_for(&self, rev: i64, timeout: std::time::Duration) -> bool {
+        let mut rx = self.revision.subscribe();
+        let ok = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|r| *r >= rev)).await,
+            Ok(Ok(_))
+        );
+        ok
+    }
+
+    /// Live objects under `prefix` (which must end in '/'), in key order, and the revision.
+    pub fn list(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, i64) {
+        let Ok(inner) = self.inner.read() else {
+            return (Vec::new(), 0);
+        };
+        let end = prefix_end(prefix);
+        let items = inner
+            .objects
+            .range(prefix.to_string()..end)
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, inner.revision)
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.inner.read().ok()?.objects.get(key).cloned()
+    }
+
+    /// Subscribes to live events and returns the buffered ones after `after`, atomically, so
+    /// the caller sees every event exactly once.
+    pub fn subscribe_since(&self, after: i64) -> (broadcast::Receiver<Arc<CacheEvent>>, Since) {
+        let Ok(inner) = self.inner.read() else {
+            return (self.events.subscribe(), Since::TooOld { oldest: 0 });
+        };
+        let rx = self.events.subscribe();
+        if after < inner.history_floor {
+            return (
+                rx,
+                Since::TooOld {
+                    oldest: inner.history_floor + 1,
+                },
+            );
+        }
+        let start = inner.history.partition_point(|e| e.revision <= after);
+        let events = inner.history.iter().skip(start).cloned().collect();
+        (rx, Since::Events(events))
+    }
+
+    /// Subscribes and snapshots the objects under `prefix` at the same instant.
+    pub fn subscribe_with_state(
+        &self,
+        prefix: &str,
+    ) -> (
+        broadcast::Receiver<Arc<CacheEvent>>,
+        Vec<Arc<CachedObject>>,
+        i64,
+    ) {
+        let Ok(inner) = self.inner.read() else {
+            return (self.events.subscribe(), Vec::new(), 0);
+        };
+        let rx = self.events.subscribe();
+        let end = prefix_end(prefix);
+        let items = inner
+            .objects
+            .range(prefix.to_string()..end)
+            .map(|(_, v)| v.clone())
+            .collect();
+        (rx, items, inner.revision)
+    }
+}

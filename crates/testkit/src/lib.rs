@@ -1,0 +1,243 @@
+//! Test harness: starts real `skiff` processes on free ports in their own data dirs and
+//! drives them with real kubectl. Everything it starts is stopped and removed on drop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Where `scripts/install-tools.sh` puts kubectl 1.37/1.36 and helm.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("SKIFF_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/skiff/tools"))
+        .join("bin")
+}
+
+/// kubectl 1.37 (the version the API targets). Panics with the fix if it is missing.
+pub fn kubectl_latest() -> PathBuf {
+    let p = tools_dir().join("kubectl-1.37");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/install-tools.sh (the README's test command does)",
+        p.display()
+    );
+    p
+}
+
+/// The machine's own, older kubectl (1.32 on PATH).
+pub fn kubectl_system() -> PathBuf {
+    PathBuf::from("/usr/bin/kubectl")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+pub struct Server {
+    bin: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `skiff server --disable-agent` on a free port in a new temp dir and waits
+    /// until it has printed its kubeconfig line (it does so only once ready).
+    pub fn start(bin: &Path) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-test-")
+            .tempdir()
+            .expect("tempdir");
+        let mut s = Server {
+            bin: bin.to_path_buf(),
+            log: dir.path().join("server.log"),
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("admin.kubeconfig")
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let mut child = Command::new(&self.bin)
+            .args([
+                "server",
+                "--disable-agent",
+                "--bind-address",
+                "127.0.0.1",
+                "--https-listen-port",
+            ])
+            .arg(self.port.to_string())
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start skiff");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.starts_with("export KUBECONFIG=") => break,
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!("skiff exited early ({status}); log:\n{}", self.log_text());
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "skiff not ready after 30s; log:\n{}",
+                        self.log_text()
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    panic!("skiff closed stdout; log:\n{}", self.log_text())
+                }
+            }
+        }
+        self.child = Some(child);
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the process and starts it again on the same port and data dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// A kubectl command (given binary) pointed at this server.
+    pub fn kubectl_with(&self, kubectl: &Path) -> Kubectl {
+        Kubectl {
+            bin: kubectl.to_path_buf(),
+            kubeconfig: self.kubeconfig(),
+        }
+    }
+
+    pub fn kubectl(&self) -> Kubectl {
+        self.kubectl_with(&kubectl_latest())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Kubectl {
+    pub bin: PathBuf,
+    pub kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        c.env_remove("KUBECONFIG");
+        c
+    }
+
+    /// Runs kubectl; returns the output whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run kubectl")
+    }
+
+    /// Runs kubectl with `stdin` as input.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// Runs kubectl and panics (with its stderr) unless it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.run_stdin(args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
