@@ -6,6 +6,8 @@
 
 pub mod catalog;
 pub mod generic;
+pub mod openapi;
+pub mod patch_meta;
 pub mod printers;
 pub mod strategies;
 
