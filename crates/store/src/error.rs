@@ -7,13 +7,27 @@ pub enum Error {
     #[error("key {0} not found")]
     NotFound(String),
     #[error("key {key} was modified (expected revision {expected}, found {})", current.mod_revision)]
-    Conflict { key: String, expected: Revision, current: Box<KeyValue> },
+    Conflict {
+        key: String,
+        expected: Revision,
+        current: Box<KeyValue>,
+    },
     #[error("revision {requested} has been compacted (oldest available: {compacted})")]
-    Compacted { requested: Revision, compacted: Revision },
+    Compacted {
+        requested: Revision,
+        compacted: Revision,
+    },
     #[error("revision {requested} is in the future (current: {current})")]
-    FutureRevision { requested: Revision, current: Revision },
+    FutureRevision {
+        requested: Revision,
+        current: Revision,
+    },
     #[error("store is closed")]
     Closed,
+    /// A write transaction (or compaction step) failed as a whole; every request that shared
+    /// it gets this error and none of them took effect.
+    #[error("commit failed: {0}")]
+    Commit(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("io: {0}")]
