@@ -432,7 +432,7 @@ pub(crate) fn bool_ptr(v: Option<bool>) -> String {
     }
 }
 
-/// Status of the first condition of `type_`, like upstream's condition lookups.
+/// The first condition of `type_` in the list at `path`, as upstream's condition lookups.
 pub(crate) fn condition<'a>(obj: &'a Value, path: &[&str], type_: &str) -> Option<&'a Value> {
     arr_at(obj, path)
         .iter()
