@@ -7,6 +7,8 @@
 //! **Architecture Invariant:** only the writer thread writes to the database; reads never
 //! block it (WAL) and it never waits for a reader except in the post-compaction checkpoint.
 
+mod disk_rate;
+pub use disk_rate::raw_commit_rate;
 mod keys;
 mod read;
 mod schema;
