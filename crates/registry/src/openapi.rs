@@ -140,6 +140,7 @@ fn definitions(resources: &[&ResourceInfo], flavor: Flavor) -> Map<String, Value
         }
     }
     fix_scalars(&mut defs, flavor);
+    crate::patch_meta::add_openapi_extensions(&mut defs);
     if flavor == Flavor::V3 {
         for def in defs.values_mut() {
             wrap_ref_siblings(def);
