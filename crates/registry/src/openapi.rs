@@ -399,6 +399,10 @@ fn operation(
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": gvk,
     });
+    let params = query_params(method, flavor);
+    if !params.is_empty() {
+        op["parameters"] = Value::Array(params);
+    }
     if method == "patch" {
         let types = [
             "application/json-patch+json",
@@ -418,6 +422,49 @@ fn operation(
         }
     }
     op
+}
+
+/// The query parameters an operation takes. kubectl looks for `fieldValidation` on PATCH
+/// to decide whether the server validates fields itself.
+fn query_params(method: &str, flavor: Flavor) -> Vec<Value> {
+    let names: &[(&str, &str, &str)] = match method {
+        "post" | "put" => &[
+            ("dryRun", "string", "When present, indicates that modifications should not be persisted."),
+            ("fieldManager", "string", "fieldManager is a name associated with the actor or entity that is making these changes."),
+            ("fieldValidation", "string", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn or Strict."),
+        ],
+        "patch" => &[
+            ("dryRun", "string", "When present, indicates that modifications should not be persisted."),
+            ("fieldManager", "string", "fieldManager is a name associated with the actor or entity that is making these changes."),
+            ("fieldValidation", "string", "fieldValidation instructs the server on how to handle objects in the request containing unknown or duplicate fields: Ignore, Warn or Strict."),
+            ("force", "boolean", "Force is going to \"force\" Apply requests."),
+        ],
+        "list" | "deletecollection" => &[
+            ("continue", "string", "The continue option should be set when retrieving more results from the server."),
+            ("fieldSelector", "string", "A selector to restrict the list of returned objects by their fields."),
+            ("labelSelector", "string", "A selector to restrict the list of returned objects by their labels."),
+            ("limit", "integer", "limit is a maximum number of responses to return for a list call."),
+            ("resourceVersion", "string", "resourceVersion sets a constraint on what resource versions a request may be served from."),
+            ("resourceVersionMatch", "string", "resourceVersionMatch determines how resourceVersion is applied to list calls."),
+            ("sendInitialEvents", "boolean", "`sendInitialEvents=true` may be set together with `watch=true`."),
+            ("timeoutSeconds", "integer", "Timeout for the list/watch call."),
+            ("allowWatchBookmarks", "boolean", "allowWatchBookmarks requests watch events with type \"BOOKMARK\"."),
+            ("watch", "boolean", "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications."),
+        ],
+        "delete" => &[
+            ("dryRun", "string", "When present, indicates that modifications should not be persisted."),
+            ("gracePeriodSeconds", "integer", "The duration in seconds before the object should be deleted."),
+            ("propagationPolicy", "string", "Whether and how garbage collection will be performed: Orphan, Background or Foreground."),
+        ],
+        _ => &[],
+    };
+    names
+        .iter()
+        .map(|(name, ty, description)| match flavor {
+            Flavor::V2 => json!({"name": name, "in": "query", "type": ty, "uniqueItems": true, "description": description}),
+            Flavor::V3 => json!({"name": name, "in": "query", "schema": {"type": ty, "uniqueItems": true}, "description": description}),
+        })
+        .collect()
 }
 
 fn upper_first(s: &str) -> String {
