@@ -1,5 +1,6 @@
 //! One module per resource strategy, grouped by API group: `strategies/<group>/<plural>.rs`.
 
+pub mod apps;
 mod common;
 pub mod core;
 mod json;
@@ -15,6 +16,10 @@ use crate::{DefaultStrategy, Strategy};
 pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
     match (group, plural) {
         ("", "pods") => &core::pods::PodStrategy,
+        ("apps", "deployments") => &apps::deployments::DeploymentStrategy,
+        ("apps", "replicasets") => &apps::replicasets::ReplicaSetStrategy,
+        ("apps", "statefulsets") => &apps::statefulsets::StatefulSetStrategy,
+        ("apps", "daemonsets") => &apps::daemonsets::DaemonSetStrategy,
         _ => &DefaultStrategy,
     }
 }

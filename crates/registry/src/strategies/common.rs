@@ -17,31 +17,39 @@ pub(crate) fn nonnegative(obj: &Value, key: &str, path: &Path) -> FieldErrors {
     }
 }
 
-/// Upstream's `ValidatePositiveIntOrPercent` plus `IsNotMoreThan100Percent`.
-pub(crate) fn int_or_percent(v: Option<&Value>, path: &Path, max_100: bool) -> FieldErrors {
+/// Upstream's `ValidatePositiveIntOrPercent`.
+pub(crate) fn int_or_percent(v: Option<&Value>, path: &Path) -> FieldErrors {
     let mut errs = Vec::new();
     match v {
         Some(Value::String(s)) => {
             for msg in is_valid_percent(s) {
                 errs.push(FieldError::invalid(path, s.as_str(), msg));
             }
-            let pct = s.strip_suffix('%').and_then(|d| d.parse::<i64>().ok());
-            if max_100 && pct.is_some_and(|p| p > 100) {
-                errs.push(FieldError::invalid(
-                    path,
-                    s.as_str(),
-                    "must not be greater than 100%",
-                ));
-            }
         }
-        Some(Value::Number(n)) => {
-            if n.as_i64().is_some_and(|n| n < 0) {
-                errs.push(FieldError::invalid(path, n.clone(), NONNEGATIVE));
-            }
+        Some(Value::Number(n)) if n.as_i64().is_some_and(|n| n < 0) => {
+            errs.push(FieldError::invalid(path, n.clone(), NONNEGATIVE));
         }
         _ => {}
     }
     errs
+}
+
+/// Upstream's `IsNotMoreThan100Percent`.
+pub(crate) fn not_more_than_100_percent(v: Option<&Value>, path: &Path) -> FieldErrors {
+    match v.and_then(Value::as_str) {
+        Some(s)
+            if s.strip_suffix('%')
+                .and_then(|d| d.parse::<i64>().ok())
+                .is_some_and(|p| p > 100) =>
+        {
+            vec![FieldError::invalid(
+                path,
+                s,
+                "must not be greater than 100%",
+            )]
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Whether an int-or-percent is 0 or 0%.
