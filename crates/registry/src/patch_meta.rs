@@ -352,10 +352,15 @@ mod tests {
 pub fn add_openapi_extensions(defs: &mut Map<String, Value>) {
     for (pkg, ty, field, t) in TAGS {
         let name = format!("{pkg}{ty}");
-        let Some(prop) = defs.get_mut(&name).and_then(|d| d.pointer_mut(&format!("/properties/{field}"))) else {
+        let Some(prop) = defs
+            .get_mut(&name)
+            .and_then(|d| d.pointer_mut(&format!("/properties/{field}")))
+        else {
             continue;
         };
-        let Some(prop) = prop.as_object_mut() else { continue };
+        let Some(prop) = prop.as_object_mut() else {
+            continue;
+        };
         let (key, strategy) = match t {
             Tag::Key(k) => (Some(*k), "merge"),
             Tag::KeyRetain(k) => (Some(*k), "merge,retainKeys"),
@@ -363,8 +368,14 @@ pub fn add_openapi_extensions(defs: &mut Map<String, Value>) {
             Tag::Retain => (None, "retainKeys"),
         };
         if let Some(k) = key {
-            prop.insert("x-kubernetes-patch-merge-key".into(), Value::String(k.to_string()));
+            prop.insert(
+                "x-kubernetes-patch-merge-key".into(),
+                Value::String(k.to_string()),
+            );
         }
-        prop.insert("x-kubernetes-patch-strategy".into(), Value::String(strategy.to_string()));
+        prop.insert(
+            "x-kubernetes-patch-strategy".into(),
+            Value::String(strategy.to_string()),
+        );
     }
 }

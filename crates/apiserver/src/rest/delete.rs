@@ -229,6 +229,7 @@ pub async fn delete_collection(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Respo
             name: Some(name.clone()),
             query: scope.query,
             headers: scope.headers,
+            user: scope.user,
         };
         for _ in 0..16 {
             let (old, rev) = match current(&ns_scope, &name).await {

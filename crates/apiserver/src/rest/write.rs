@@ -288,9 +288,11 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
 /// Applies a patch document of the request's content type to `old`.
 pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     let ct = body::content_type(scope.headers);
-    let patch_err = |e: apimachinery::patch::PatchError| ApiError {
+    let patch_err = |e: apimachinery::patch::PatchError| {
+        ApiError {
         details: e.cause().map(|c| serde_json::json!({ "causes": [{ "reason": "UnexpectedServerResponse", "message": c }] })),
         ..ApiError::new(e.status_code(), e.reason(), e.status_message())
+    }
     };
     match ct.as_str() {
         "application/json-patch+json" => {
