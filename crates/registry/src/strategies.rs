@@ -1,6 +1,7 @@
 //! One module per resource strategy, grouped by API group: `strategies/<group>/<plural>.rs`.
 
 pub mod apps;
+pub mod batch;
 mod common;
 pub mod core;
 mod json;
@@ -20,6 +21,8 @@ pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
         ("apps", "replicasets") => &apps::replicasets::ReplicaSetStrategy,
         ("apps", "statefulsets") => &apps::statefulsets::StatefulSetStrategy,
         ("apps", "daemonsets") => &apps::daemonsets::DaemonSetStrategy,
+        ("batch", "jobs") => &batch::jobs::JobStrategy,
+        ("batch", "cronjobs") => &batch::cronjobs::CronJobStrategy,
         _ => &DefaultStrategy,
     }
 }
