@@ -17,6 +17,10 @@ use crate::{DefaultStrategy, Strategy};
 pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
     match (group, plural) {
         ("", "pods") => &core::pods::PodStrategy,
+        ("", "services") => &core::services::ServiceStrategy,
+        ("", "configmaps") => &core::configmaps::ConfigMapStrategy,
+        ("", "secrets") => &core::secrets::SecretStrategy,
+        ("", "namespaces") => &core::namespaces::NamespaceStrategy,
         ("apps", "deployments") => &apps::deployments::DeploymentStrategy,
         ("apps", "replicasets") => &apps::replicasets::ReplicaSetStrategy,
         ("apps", "statefulsets") => &apps::statefulsets::StatefulSetStrategy,

@@ -1,4 +1,9 @@
 //! The core ("") group.
 
+mod config_data;
+pub mod configmaps;
+pub mod namespaces;
 pub mod pod_spec;
 pub mod pods;
+pub mod secrets;
+pub mod services;
