@@ -2,7 +2,10 @@
 
 mod config_data;
 pub mod configmaps;
+pub mod events;
 pub mod namespaces;
+pub mod nodes;
+pub mod persistentvolumeclaims;
 pub mod pod_spec;
 pub mod pods;
 pub mod secrets;
