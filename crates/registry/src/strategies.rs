@@ -1,12 +1,14 @@
 //! One module per resource strategy, grouped by API group: `strategies/<group>/<plural>.rs`.
 //! [`for_resource`] picks the strategy; kinds without one get [`DefaultStrategy`].
 
+pub mod apiextensions;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
 mod common;
 pub mod coordination;
 pub mod core;
+pub mod discovery;
 pub mod events;
 mod json;
 pub mod networking;
@@ -36,6 +38,14 @@ pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
         }
         ("", "persistentvolumes") => &core::persistentvolumeclaims::PersistentVolumeStrategy,
         ("", "events") => &core::events::EventStrategy,
+        ("", "replicationcontrollers") => {
+            &core::replicationcontrollers::ReplicationControllerStrategy
+        }
+        ("", "endpoints") => &core::endpoints::EndpointsStrategy,
+        ("discovery.k8s.io", "endpointslices") => &discovery::endpointslices::EndpointSliceStrategy,
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            &apiextensions::customresourcedefinitions::CustomResourceDefinitionStrategy
+        }
         ("apps", "deployments") => &apps::deployments::DeploymentStrategy,
         ("apps", "replicasets") => &apps::replicasets::ReplicaSetStrategy,
         ("apps", "statefulsets") => &apps::statefulsets::StatefulSetStrategy,
