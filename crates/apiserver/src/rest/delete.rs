@@ -23,7 +23,7 @@ struct DeleteOptions {
 fn options(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<DeleteOptions> {
     let mut o = DeleteOptions::default();
     if !raw.iter().all(u8::is_ascii_whitespace) {
-        let v = body::parse_json(raw)?;
+        let v = body::decode_object(scope.headers, raw)?;
         o.grace = v.get("gracePeriodSeconds").and_then(Value::as_i64);
         o.propagation = v
             .get("propagationPolicy")
