@@ -26,7 +26,6 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
     set_default(spec, "securityContext", json!({}));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "schedulerName", json!("default-scheduler"));
-    set_default(spec, "enableServiceLinks", json!(true));
     // v1 keeps the deprecated `serviceAccount` alias in step with `serviceAccountName`.
     let sa = str_at(spec, &["serviceAccountName"]).to_string();
     let deprecated = str_at(spec, &["serviceAccount"]).to_string();
@@ -41,9 +40,10 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
     each_mut(spec, "volumes", default_volume);
 }
 
-/// Defaults only a Pod (not a template) gets: requests from limits, host ports under
-/// hostNetwork.
+/// Defaults only a Pod (not a template) gets: service links, requests from limits, host
+/// ports under hostNetwork.
 pub(crate) fn default_pod_only(spec: &mut Value) {
+    set_default(spec, "enableServiceLinks", json!(true));
     let host_network = bool_at(spec, &["hostNetwork"]) == Some(true);
     for list in CONTAINER_LISTS {
         each_mut(spec, list, |c| {
@@ -84,6 +84,8 @@ fn default_container(c: &mut Value) {
     set_default(c, "imagePullPolicy", json!(policy));
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(c, "terminationMessagePolicy", json!("File"));
+    // Upstream's `resources` is a plain struct, so it always serializes, as `{}` at least.
+    set_default(c, "resources", json!({}));
     each_mut(c, "ports", |p| set_default(p, "protocol", json!("TCP")));
     each_mut(c, "env", |e| {
         if let Some(field_ref) = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")) {
@@ -591,7 +593,8 @@ mod tests {
                   },
                   "imagePullPolicy": "IfNotPresent",
                   "terminationMessagePath": "/dev/termination-log",
-                  "terminationMessagePolicy": "File"
+                  "terminationMessagePolicy": "File",
+                  "resources": {}
                 }
               ],
               "volumes": [
@@ -612,7 +615,6 @@ mod tests {
               "securityContext": {},
               "terminationGracePeriodSeconds": 30,
               "schedulerName": "default-scheduler",
-              "enableServiceLinks": true,
               "serviceAccountName": "builder"
             }"#]]
         .assert_eq(&pretty(&spec));
