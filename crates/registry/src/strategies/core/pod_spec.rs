@@ -381,6 +381,54 @@ fn validate_container(
         &path.child("resources"),
         errs,
     );
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = get(c, &[probe]) {
+            validate_handler(
+                p,
+                &path.child(probe),
+                &["exec", "httpGet", "tcpSocket", "grpc"],
+                errs,
+            );
+            for key in [
+                "initialDelaySeconds",
+                "timeoutSeconds",
+                "periodSeconds",
+                "successThreshold",
+                "failureThreshold",
+            ] {
+                if let Some(n) = i64_at(p, &[key]).filter(|n| *n < 0) {
+                    errs.push(FieldError::invalid(
+                        path.child(probe).child(key),
+                        n,
+                        "must be greater than or equal to 0",
+                    ));
+                }
+            }
+        }
+    }
+    for hook in ["postStart", "preStop"] {
+        if let Some(h) = get(c, &["lifecycle", hook]) {
+            validate_handler(
+                h,
+                &path.child("lifecycle").child(hook),
+                &["exec", "httpGet", "tcpSocket", "sleep"],
+                errs,
+            );
+        }
+    }
+}
+
+/// Exactly one way to probe (or run a hook) must be given.
+fn validate_handler(h: &Value, path: &Path, kinds: &[&str], errs: &mut FieldErrors) {
+    let count = kinds.iter().filter(|k| get(h, &[k]).is_some()).count();
+    match count {
+        0 => errs.push(FieldError::required(path, "must specify a handler type")),
+        1 => {}
+        _ => errs.push(FieldError::forbidden(
+            path,
+            "may not specify more than 1 handler type",
+        )),
+    }
 }
 
 fn validate_ports(c: &Value, path: &Path, host_network: bool, errs: &mut FieldErrors) {
@@ -665,5 +713,17 @@ mod tests {
         for (spec, want) in cases {
             want.assert_eq(&messages(&validate_pod_spec(&spec, &Path::new("spec"))));
         }
+    }
+
+    #[test]
+    fn probe_handlers() {
+        let spec = json!({"restartPolicy": "Always", "containers": [{"name": "a", "image": "i",
+            "livenessProbe": {"periodSeconds": 10},
+            "readinessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 1}},
+            "lifecycle": {"preStop": {"sleep": {"seconds": 1}}}}]});
+        expect![[r#"
+            spec.containers[0].livenessProbe: Required value: must specify a handler type
+            spec.containers[0].readinessProbe: Forbidden: may not specify more than 1 handler type"#]]
+        .assert_eq(&messages(&validate_pod_spec(&spec, &Path::new("spec"))));
     }
 }
