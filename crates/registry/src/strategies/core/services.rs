@@ -170,22 +170,26 @@ impl Strategy for ServiceStrategy {
         if new_type == "ExternalName" || old_type == "ExternalName" {
             return errs;
         }
-        let (new_ip, old_ip) = (
-            str_at(new, &["spec", "clusterIP"]),
-            str_at(old, &["spec", "clusterIP"]),
-        );
-        if !old_ip.is_empty() && new_ip != old_ip {
-            errs.push(FieldError::immutable(path.child("clusterIP"), new_ip));
-        }
+        // Upstream reports a changed cluster IP against `clusterIPs`, which mirrors
+        // `clusterIP`; a client that changed only `clusterIP` hears about that field.
         let new_ips = array_at(new, &["spec", "clusterIPs"]);
+        let mut changed = false;
         for (i, ip) in array_at(old, &["spec", "clusterIPs"]).iter().enumerate() {
             if new_ips.get(i).is_some_and(|n| n != ip) {
+                changed = true;
                 errs.push(FieldError::invalid(
                     path.child("clusterIPs").index(i),
                     Value::Array(new_ips.to_vec()),
                     "may not change once set",
                 ));
             }
+        }
+        let (new_ip, old_ip) = (
+            str_at(new, &["spec", "clusterIP"]),
+            str_at(old, &["spec", "clusterIP"]),
+        );
+        if !changed && !old_ip.is_empty() && new_ip != old_ip {
+            errs.push(FieldError::immutable(path.child("clusterIP"), new_ip));
         }
         errs
     }
@@ -450,9 +454,11 @@ mod tests {
         new["spec"]["clusterIP"] = json!("10.43.0.11");
         new["spec"]["clusterIPs"] = json!(["10.43.0.11"]);
         expect![[r#"
-            spec.clusterIP: Invalid value: "10.43.0.11": field is immutable
             spec.clusterIPs[0]: Invalid value: ["10.43.0.11"]: may not change once set"#]]
         .assert_eq(&messages(&ServiceStrategy.validate_update(&new, &old)));
+        new["spec"]["clusterIPs"] = json!(["10.43.0.10"]);
+        expect![[r#"spec.clusterIP: Invalid value: "10.43.0.11": field is immutable"#]]
+            .assert_eq(&messages(&ServiceStrategy.validate_update(&new, &old)));
         let mut to_cluster_ip = old.clone();
         to_cluster_ip["spec"]["type"] = json!("ClusterIP");
         ServiceStrategy.prepare_for_update(&mut to_cluster_ip, &old);
