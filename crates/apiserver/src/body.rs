@@ -100,10 +100,13 @@ pub fn decode_object(headers: &HeaderMap, raw: &[u8]) -> Result<Value, ApiError>
 /// kind; its OpenAPI definition name follows upstream's package layout.
 pub fn parse_protobuf(raw: &[u8]) -> Result<Value, ApiError> {
     use apimachinery::protobuf;
-    let bad = |e: protobuf::ProtobufError| ApiError::bad_request(format!("error decoding protobuf body: {e}"));
+    let bad = |e: protobuf::ProtobufError| {
+        ApiError::bad_request(format!("error decoding protobuf body: {e}"))
+    };
     let (api_version, kind) = protobuf::type_meta(raw).map_err(bad)?;
-    let definition = definition_name(&api_version, &kind)
-        .ok_or_else(|| ApiError::bad_request(format!("no protobuf schema for {api_version}, Kind={kind}")))?;
+    let definition = definition_name(&api_version, &kind).ok_or_else(|| {
+        ApiError::bad_request(format!("no protobuf schema for {api_version}, Kind={kind}"))
+    })?;
     protobuf::decode(raw, &definition).map_err(bad)
 }
 
@@ -116,7 +119,9 @@ fn definition_name(api_version: &str, kind: &str) -> Option<String> {
     let package = match group {
         "" => "io.k8s.api.core".to_string(),
         "meta.k8s.io" => "io.k8s.apimachinery.pkg.apis.meta".to_string(),
-        "apiextensions.k8s.io" => "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".to_string(),
+        "apiextensions.k8s.io" => {
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".to_string()
+        }
         "apiregistration.k8s.io" => "io.k8s.kube-aggregator.pkg.apis.apiregistration".to_string(),
         g => format!("io.k8s.api.{}", g.split('.').next().unwrap_or(g)),
     };

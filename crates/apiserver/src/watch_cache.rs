@@ -20,6 +20,8 @@ const HISTORY: usize = 50_000;
 pub struct CachedObject {
     pub key: String,
     pub json: Bytes,
+    /// The version it was written in; reads through another version convert it.
+    pub api_version: String,
     pub labels: Map<String, Value>,
     pub mod_revision: i64,
 }
@@ -33,16 +35,54 @@ impl CachedObject {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let api_version = v
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let json = Bytes::from(serde_json::to_vec(&v).ok()?);
         Some(CachedObject {
             key,
             json,
+            api_version,
             labels,
             mod_revision,
         })
     }
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The object as `info`'s version serves it.
+    pub fn value_for(&self, info: &registry::ResourceInfo) -> Value {
+        to_version(info, self.value())
+    }
+
+    /// The serialized object as `info`'s version serves it (no copy when no conversion).
+    pub fn json_for(&self, info: &registry::ResourceInfo) -> Bytes {
+        if self.api_version == info.api_version() {
+            self.json.clone()
+        } else {
+            Bytes::from(serde_json::to_vec(&self.value_for(info)).unwrap_or_default())
+        }
+    }
+}
+
+/// Converts an object stored in another version of the same resource (HPA v1/v2, core and
+/// events.k8s.io Events) to the version `info` serves.
+pub fn to_version(info: &registry::ResourceInfo, v: Value) -> Value {
+    let want = info.api_version();
+    match v.get("apiVersion").and_then(Value::as_str) {
+        Some(have) if registry::convert::needs_conversion(have, &want) => {
+            match registry::convert::convert(v.clone(), &want) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "conversion failed; serving the stored version");
+                    v
+                }
+            }
+        }
+        _ => v,
     }
 }
 

@@ -184,7 +184,7 @@ pub async fn current(scope: &Scope<'_>, name: &str) -> ApiResult<(Value, i64)> {
     let kv = kv.ok_or_else(|| scope.not_found(name))?;
     let obj = CachedObject::from_store(kv.key, &kv.value, kv.mod_revision)
         .ok_or_else(|| ApiError::internal(format!("stored object {name} is not valid JSON")))?;
-    Ok((obj.value(), kv.mod_revision))
+    Ok((obj.value_for(scope.info), kv.mod_revision))
 }
 
 pub enum Written {
