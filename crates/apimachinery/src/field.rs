@@ -140,7 +140,13 @@ impl FieldError {
 
     /// The message as upstream prints it: `spec.replicas: Invalid value: -1: must be greater than or equal to 0`.
     pub fn message(&self) -> String {
-        let mut s = format!("{}: {}", self.field, self.kind.text());
+        format!("{}: {}", self.field, self.body())
+    }
+
+    /// The message without the field path (upstream's `ErrorBody`), as a `StatusCause`
+    /// carries it next to its `field`.
+    pub fn body(&self) -> String {
+        let mut s = self.kind.text().to_string();
         match (&self.bad_value, self.kind) {
             (
                 _,

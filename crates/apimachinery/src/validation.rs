@@ -1,1 +1,8 @@
-//! Name and metadata validation (to be written).
+//! Upstream's name, label and object-metadata rules, with upstream's messages (clients and
+//! scripts match on them).
+
+mod names;
+mod object_meta;
+
+pub use names::*;
+pub use object_meta::*;

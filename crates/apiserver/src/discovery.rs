@@ -46,8 +46,8 @@ fn api_group_json(group: &str, versions: &[&str], preferred: &str) -> Value {
 pub fn api_group_list() -> Value {
     let groups: Vec<Value> = catalog::groups()
         .iter()
-        .filter(|(g, _, _)| !g.is_empty())
-        .map(|(g, vs, p)| api_group_json(g, vs, p))
+        .filter(|g| !g.name.is_empty())
+        .map(|g| api_group_json(g.name, &g.versions, g.preferred_version))
         .collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
@@ -56,9 +56,9 @@ pub fn api_group_list() -> Value {
 pub fn api_group(group: &str) -> Option<Value> {
     catalog::groups()
         .iter()
-        .find(|(g, _, _)| *g == group && !g.is_empty())
-        .map(|(g, vs, p)| {
-            let mut v = api_group_json(g, vs, p);
+        .find(|g| g.name == group && !g.name.is_empty())
+        .map(|g| {
+            let mut v = api_group_json(g.name, &g.versions, g.preferred_version);
             v["kind"] = json!("APIGroup");
             v["apiVersion"] = json!("v1");
             v
@@ -161,11 +161,11 @@ fn discovery_resource(r: &ResourceInfo) -> Value {
 pub fn aggregated(legacy: bool, version: &str) -> Value {
     let items: Vec<Value> = catalog::groups()
         .iter()
-        .filter(|(g, _, _)| g.is_empty() == legacy)
-        .map(|(g, vs, preferred)| {
-            // The preferred version comes first, as upstream orders them.
-            let mut ordered: Vec<&str> = vec![preferred];
-            ordered.extend(vs.iter().filter(|v| *v != preferred).copied());
+        .filter(|g| g.name.is_empty() == legacy)
+        .map(|gi| {
+            let g = gi.name;
+            // The catalog lists the preferred version first, as upstream orders them.
+            let ordered = &gi.versions;
             let versions: Vec<Value> = ordered
                 .iter()
                 .map(|v| {

@@ -124,7 +124,7 @@ impl ApiError {
     pub fn invalid(group: &str, kind: &str, name: &str, errs: &[FieldError]) -> Self {
         let causes: Vec<Value> = errs
             .iter()
-            .map(|e| json!({ "reason": e.kind.reason(), "message": e.message(), "field": e.field }))
+            .map(|e| json!({ "reason": e.kind.reason(), "message": e.body(), "field": e.field }))
             .collect();
         let list = if errs.len() == 1 {
             errs[0].message()

@@ -71,23 +71,6 @@ impl Filter {
             }
         }
     }
-
-    pub fn matches_value(&self, v: &Value) -> bool {
-        if let Some(l) = &self.label {
-            let empty = serde_json::Map::new();
-            let labels = v
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                .unwrap_or(&empty);
-            if !l.matches(labels) {
-                return false;
-            }
-        }
-        match &self.field {
-            None => true,
-            Some(f) => f.matches(|field| field_value(self.strategy, v, field)),
-        }
-    }
 }
 
 fn field_value(strategy: &dyn registry::Strategy, v: &Value, field: &str) -> Option<String> {

@@ -10,6 +10,7 @@ mod bootstrap;
 mod certs;
 mod discovery;
 mod error;
+mod event_ttl;
 mod filter;
 mod objects;
 mod openapi;

@@ -31,18 +31,12 @@ impl OpenApiCache {
     /// The `/openapi/v3` index of per-group-version documents.
     pub fn v3_index(&self) -> Bytes {
         let mut paths = serde_json::Map::new();
-        for (group, versions, _) in registry::catalog::groups() {
-            for v in versions {
-                let p = if group.is_empty() {
-                    format!("api/{v}")
-                } else {
-                    format!("apis/{group}/{v}")
-                };
-                paths.insert(
-                    p.clone(),
-                    json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash()) }),
-                );
-            }
+        for (group, v) in registry::openapi::v3_group_versions() {
+            let p = registry::openapi::v3_path_key(group, v);
+            paths.insert(
+                p.clone(),
+                json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash()) }),
+            );
         }
         Bytes::from(serde_json::to_vec(&json!({ "paths": paths })).unwrap_or_default())
     }
@@ -56,7 +50,7 @@ impl OpenApiCache {
         };
         if !registry::catalog::groups()
             .iter()
-            .any(|(g, vs, _)| *g == group && vs.contains(&version.as_str()))
+            .any(|g| g.name == group && g.versions.contains(&version.as_str()))
         {
             return None;
         }

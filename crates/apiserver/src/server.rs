@@ -8,7 +8,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::{alloc, bootstrap, certs, openapi, router, watch_cache, Api};
+use crate::{alloc, bootstrap, certs, event_ttl, openapi, router, watch_cache, Api};
 
 pub struct Config {
     pub data_dir: PathBuf,
@@ -112,6 +112,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         openapi: openapi::OpenApiCache::default(),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
+    event_ttl::spawn(api.clone(), event_ttl::DEFAULT_TTL);
 
     let host = if config.bind_address.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])

@@ -111,19 +111,10 @@ pub fn prepare_update(
                 "must be an object",
             )];
         };
-        // Identity the client may not change silently; changing it is an error.
-        for (k, path) in [
-            ("uid", "metadata.uid"),
-            ("creationTimestamp", "metadata.creationTimestamp"),
-        ] {
-            match (meta.get(k), old_meta.get(k)) {
-                (None, Some(v)) => {
-                    meta.insert(k.into(), v.clone());
-                }
-                (Some(a), Some(b)) if a != b && !a.is_null() => {
-                    errs.push(FieldError::immutable(path, a.clone()));
-                }
-                _ => {}
+        // Identity the client left out is kept; changing it is an error (validated below).
+        for k in ["uid", "creationTimestamp"] {
+            if let (None, Some(v)) = (meta.get(k), old_meta.get(k)) {
+                meta.insert(k.into(), v.clone());
             }
         }
         for k in [
@@ -163,7 +154,7 @@ pub fn prepare_update(
         }
     }
     errs.extend(validate_meta(info, new));
-    errs.extend(validate_meta_update(new, old));
+    errs.extend(crate::meta::validate_update(new, old));
     errs.extend(strategy.validate_update(new, old));
     errs
 }
@@ -206,22 +197,4 @@ fn spec_changed(new: &Value, old: &Value) -> bool {
 fn validate_meta(info: &ResourceInfo, obj: &Value) -> FieldErrors {
     let meta = obj.get("metadata").cloned().unwrap_or(Value::Null);
     crate::meta::validate(info, &meta)
-}
-
-fn validate_meta_update(new: &Value, old: &Value) -> FieldErrors {
-    let mut errs = FieldErrors::new();
-    for (k, path) in [
-        ("name", "metadata.name"),
-        ("namespace", "metadata.namespace"),
-    ] {
-        let a = new.pointer(&format!("/metadata/{k}"));
-        let b = old.pointer(&format!("/metadata/{k}"));
-        if a != b {
-            errs.push(FieldError::immutable(
-                path,
-                a.cloned().unwrap_or(Value::Null),
-            ));
-        }
-    }
-    errs
 }

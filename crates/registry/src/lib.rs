@@ -7,6 +7,8 @@
 pub mod catalog;
 pub mod generic;
 pub mod meta;
+pub mod openapi;
+pub mod patch_meta;
 pub mod printers;
 pub mod strategies;
 

@@ -1,23 +1,20 @@
 //! Object metadata validation shared by every kind.
 
-use apimachinery::field::{FieldError, FieldErrors};
+use apimachinery::field::FieldErrors;
+use apimachinery::validation::{validate_object_meta, validate_object_meta_update};
 use serde_json::Value;
 
-use crate::ResourceInfo;
+use crate::{strategies, ResourceInfo};
 
 /// Validates `metadata` of an object of `info`'s kind (name rules, scope, labels, ...).
 pub fn validate(info: &ResourceInfo, meta: &Value) -> FieldErrors {
-    let mut errs = FieldErrors::new();
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
-    if name.is_empty() {
-        errs.push(FieldError::required(
-            "metadata.name",
-            "name or generateName is required",
-        ));
-    }
-    let ns = meta.get("namespace").and_then(Value::as_str).unwrap_or("");
-    if info.namespaced && ns.is_empty() {
-        errs.push(FieldError::required("metadata.namespace", ""));
-    }
-    errs
+    validate_object_meta(meta, info.namespaced, strategies::name_rule(info.group, info.plural))
+}
+
+/// Validates what an update may not change in `metadata`.
+pub fn validate_update(new: &Value, old: &Value) -> FieldErrors {
+    validate_object_meta_update(
+        new.get("metadata").unwrap_or(&Value::Null),
+        old.get("metadata").unwrap_or(&Value::Null),
+    )
 }

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(
     name = "skiff",
@@ -24,6 +26,15 @@ enum Command {
     Server(ServerArgs),
     /// Print the version.
     Version,
+    /// Measure this build (prints a Markdown report).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// API server latency, throughput, memory and watch fan-out.
+    Api(bench::ApiArgs),
 }
 
 #[derive(clap::Args)]
@@ -89,14 +100,33 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Server(args) => run_server(args),
+        Command::Bench(BenchCommand::Api(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(bench::api(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("skiff: error: {e:#}");
+            eprintln!("skiff: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, skipping a cause whose text its parent already
+/// shows (library errors often print their source themselves).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg.replace('\n', " ")
 }
 
 fn run_server(args: ServerArgs) -> anyhow::Result<()> {

@@ -24,6 +24,10 @@ pub enum Error {
     },
     #[error("store is closed")]
     Closed,
+    /// A write transaction (or compaction step) failed as a whole; every request that shared
+    /// it gets this error and none of them took effect.
+    #[error("commit failed: {0}")]
+    Commit(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("io: {0}")]

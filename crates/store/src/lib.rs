@@ -18,6 +18,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use error::{Error, Result};
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A global store revision. Revisions start at 1 and only ever grow, also across restarts.
 pub type Revision = i64;

@@ -288,16 +288,9 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
 /// Applies a patch document of the request's content type to `old`.
 pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     let ct = body::content_type(scope.headers);
-    let patch_err = |e: apimachinery::patch::PatchError| {
-        ApiError::new(
-            e.status_code(),
-            if e.status_code() == 400 {
-                "BadRequest"
-            } else {
-                "Invalid"
-            },
-            e.to_string(),
-        )
+    let patch_err = |e: apimachinery::patch::PatchError| ApiError {
+        details: e.cause().map(|c| serde_json::json!({ "causes": [{ "reason": "UnexpectedServerResponse", "message": c }] })),
+        ..ApiError::new(e.status_code(), e.reason(), e.status_message())
     };
     match ct.as_str() {
         "application/json-patch+json" => {
@@ -311,7 +304,7 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
         "application/strategic-merge-patch+json" => {
             let p = body::parse_json(raw)?;
             let meta = registry::patch_meta::patch_meta_for(scope.info);
-            apimachinery::patch::strategic_merge_patch(old, &p, meta.as_ref()).map_err(patch_err)
+            apimachinery::patch::strategic_merge_patch(old, &p, &meta).map_err(patch_err)
         }
         "application/apply-patch+yaml" | "application/apply-patch+cbor" => Err(ApiError::new(
             415,

@@ -1,1 +1,0 @@
-//! Selectors (to be written).

@@ -1,1 +1,0 @@
-//! The resource catalog (to be written).

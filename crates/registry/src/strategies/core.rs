@@ -1,0 +1,4 @@
+//! The core ("") group.
+
+pub mod pod_spec;
+pub mod pods;
