@@ -257,7 +257,8 @@ async fn typed_crud_deployment() {
         )
         .await
         .expect("strategic patch");
-    assert_eq!(container_names(&strategic), ["app", "sidecar"]);
+    // Upstream puts patch items the live list lacks before the server-only ones.
+    assert_eq!(container_names(&strategic), ["sidecar", "app"]);
 
     let merged = api
         .patch(
