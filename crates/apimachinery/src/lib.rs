@@ -5,5 +5,6 @@
 
 pub mod field;
 pub mod patch;
+pub mod protobuf;
 pub mod selector;
 pub mod validation;

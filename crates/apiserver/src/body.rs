@@ -85,6 +85,7 @@ pub fn decode_object(headers: &HeaderMap, raw: &[u8]) -> Result<Value, ApiError>
     let v = match ct.as_str() {
         "" | "application/json" | "*/*" => parse_json(raw)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(raw)?,
+        "application/vnd.kubernetes.protobuf" => parse_protobuf(raw)?,
         other => return Err(unsupported_media_type(other)),
     };
     if !v.is_object() {
@@ -93,6 +94,42 @@ pub fn decode_object(headers: &HeaderMap, raw: &[u8]) -> Result<Value, ApiError>
         ));
     }
     Ok(v)
+}
+
+/// A protobuf body of a built-in kind, decoded into its JSON form. The envelope names the
+/// kind; its OpenAPI definition name follows upstream's package layout.
+pub fn parse_protobuf(raw: &[u8]) -> Result<Value, ApiError> {
+    use apimachinery::protobuf;
+    let bad = |e: protobuf::ProtobufError| {
+        ApiError::bad_request(format!("error decoding protobuf body: {e}"))
+    };
+    let (api_version, kind) = protobuf::type_meta(raw).map_err(bad)?;
+    let definition = definition_name(&api_version, &kind).ok_or_else(|| {
+        ApiError::bad_request(format!("no protobuf schema for {api_version}, Kind={kind}"))
+    })?;
+    protobuf::decode(raw, &definition).map_err(bad)
+}
+
+/// `apps/v1` + `Deployment` → `io.k8s.api.apps.v1.Deployment`, as upstream names its types.
+fn definition_name(api_version: &str, kind: &str) -> Option<String> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    if version.is_empty() || kind.is_empty() {
+        return None;
+    }
+    let package = match group {
+        "" => "io.k8s.api.core".to_string(),
+        "meta.k8s.io" => "io.k8s.apimachinery.pkg.apis.meta".to_string(),
+        "apiextensions.k8s.io" => {
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions".to_string()
+        }
+        "apiregistration.k8s.io" => "io.k8s.kube-aggregator.pkg.apis.apiregistration".to_string(),
+        g => format!("io.k8s.api.{}", g.split('.').next().unwrap_or(g)),
+    };
+    // Core clients send DeleteOptions as `v1` (the legacy group); its type lives in meta.
+    if kind == "DeleteOptions" {
+        return Some(format!("io.k8s.apimachinery.pkg.apis.meta.v1.{kind}"));
+    }
+    Some(format!("{package}.{version}.{kind}"))
 }
 
 pub fn unsupported_media_type(ct: &str) -> ApiError {

@@ -22,7 +22,9 @@ fn last_activity(ev: &Value) -> Option<i64> {
     ]
     .iter()
     .filter_map(|p| ev.pointer(p).and_then(Value::as_str))
-    .filter_map(|s| time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+    .filter_map(|s| {
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+    })
     .map(|t| t.unix_timestamp())
     .max()
 }
@@ -40,8 +42,12 @@ pub fn spawn(api: Arc<Api>, ttl: Duration) -> tokio::task::JoinHandle<()> {
                 if expired {
                     // Only the version we looked at: a concurrent update keeps it alive.
                     match api.store.delete(&e.key, Some(e.mod_revision)).await {
-                        Ok(_) | Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound(_)) => {}
-                        Err(err) => tracing::warn!(key = %e.key, error = %err, "event expiry failed"),
+                        Ok(_)
+                        | Err(store::Error::Conflict { .. })
+                        | Err(store::Error::NotFound(_)) => {}
+                        Err(err) => {
+                            tracing::warn!(key = %e.key, error = %err, "event expiry failed")
+                        }
                     }
                 }
             }
@@ -57,7 +63,10 @@ mod tests {
     #[test]
     fn last_activity_takes_the_latest_timestamp() {
         let cases = [
-            (json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}), Some(1767225600)),
+            (
+                json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}),
+                Some(1767225600),
+            ),
             (
                 json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}, "lastTimestamp": "2026-01-01T00:10:00Z"}),
                 Some(1767226200),

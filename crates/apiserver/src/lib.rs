@@ -5,6 +5,7 @@
 //! `store` crate. Lists and watches are answered from the [`watch_cache`].
 
 mod alloc;
+mod auth;
 mod body;
 mod bootstrap;
 mod certs;

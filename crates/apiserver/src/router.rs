@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{header, Method, Request, Response};
 use hyper::body::Incoming;
 
+use crate::auth::UserInfo;
 use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::request::{self, Target};
@@ -103,7 +104,21 @@ async fn dispatch(
         }
         Target::Resource(r) => {
             let (parts, incoming) = req.into_parts();
-            rest::handle(api, &parts.method, r, query, &parts.headers, incoming).await
+            let user = parts
+                .extensions
+                .get::<Arc<UserInfo>>()
+                .cloned()
+                .unwrap_or_else(|| Arc::new(UserInfo::anonymous()));
+            rest::handle(
+                api,
+                &parts.method,
+                r,
+                query,
+                &parts.headers,
+                &user,
+                incoming,
+            )
+            .await
         }
         _ => body::error_response(&ApiError::method_not_supported("", path, method.as_str())),
     }

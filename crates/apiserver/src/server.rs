@@ -8,6 +8,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::UserInfo;
 use crate::{alloc, bootstrap, certs, event_ttl, openapi, router, watch_cache, Api};
 
 pub struct Config {
@@ -205,7 +206,19 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, api: Arc<Api>) {
                     return;
                 }
             };
-            let svc = hyper::service::service_fn(move |req| router::route(api.clone(), req));
+            let user = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(UserInfo::from_certificate)
+                .unwrap_or_else(UserInfo::anonymous);
+            let user = Arc::new(user);
+            let svc =
+                hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(user.clone());
+                    router::route(api.clone(), req)
+                });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder.http2().max_concurrent_streams(1000);
             if let Err(e) = builder

@@ -20,6 +20,8 @@ const HISTORY: usize = 50_000;
 pub struct CachedObject {
     pub key: String,
     pub json: Bytes,
+    /// The version it was written in; reads through another version convert it.
+    pub api_version: String,
     pub labels: Map<String, Value>,
     pub mod_revision: i64,
 }
@@ -33,16 +35,54 @@ impl CachedObject {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        let api_version = v
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let json = Bytes::from(serde_json::to_vec(&v).ok()?);
         Some(CachedObject {
             key,
             json,
+            api_version,
             labels,
             mod_revision,
         })
     }
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The object as `info`'s version serves it.
+    pub fn value_for(&self, info: &registry::ResourceInfo) -> Value {
+        to_version(info, self.value())
+    }
+
+    /// The serialized object as `info`'s version serves it (no copy when no conversion).
+    pub fn json_for(&self, info: &registry::ResourceInfo) -> Bytes {
+        if self.api_version == info.api_version() {
+            self.json.clone()
+        } else {
+            Bytes::from(serde_json::to_vec(&self.value_for(info)).unwrap_or_default())
+        }
+    }
+}
+
+/// Converts an object stored in another version of the same resource (HPA v1/v2, core and
+/// events.k8s.io Events) to the version `info` serves.
+pub fn to_version(info: &registry::ResourceInfo, v: Value) -> Value {
+    let want = info.api_version();
+    match v.get("apiVersion").and_then(Value::as_str) {
+        Some(have) if registry::convert::needs_conversion(have, &want) => {
+            match registry::convert::convert(v.clone(), &want) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "conversion failed; serving the stored version");
+                    v
+                }
+            }
+        }
+        _ => v,
     }
 }
 
@@ -96,6 +136,63 @@ fn prefix_end(prefix: &str) -> String {
     s
 }
 
+/// Events to preload on start, so clients that watched the previous process resume from
+/// their resourceVersion instead of relisting.
+const PRELOAD: i64 = 10_000;
+
+/// The store's events after `max(compacted, upto - PRELOAD)` up to `upto`, and that floor.
+async fn recent_history(store: &dyn Store, upto: i64) -> (VecDeque<Arc<CacheEvent>>, i64) {
+    let mut out = VecDeque::new();
+    let compacted = store.compacted_revision().await.unwrap_or(upto);
+    let from = (upto - PRELOAD).max(compacted);
+    if from >= upto {
+        return (out, upto);
+    }
+    let Ok(mut stream) = store.watch("/registry/", from).await else {
+        return (out, upto);
+    };
+    // The stream goes live after the history; stop at `upto` or when it falls silent.
+    while let Ok(Some(Ok(ev))) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), stream.next()).await
+    {
+        let rev = ev.kv.mod_revision;
+        if rev > upto {
+            break;
+        }
+        if let Some(e) = cache_event(&ev) {
+            out.push_back(Arc::new(e));
+        }
+        if rev == upto {
+            break;
+        }
+    }
+    (out, from)
+}
+
+fn cache_event(ev: &store::Event) -> Option<CacheEvent> {
+    let obj = Arc::new(CachedObject::from_store(
+        ev.kv.key.clone(),
+        &ev.kv.value,
+        ev.kv.mod_revision,
+    )?);
+    let prev = ev
+        .prev
+        .as_ref()
+        .and_then(|p| CachedObject::from_store(p.key.clone(), &p.value, p.mod_revision))
+        .map(Arc::new);
+    let change = match (&ev.kind, &prev) {
+        (EventKind::Delete, _) => Change::Deleted,
+        (EventKind::Put, None) => Change::Added,
+        (EventKind::Put, Some(_)) => Change::Modified,
+    };
+    Some(CacheEvent {
+        revision: ev.kv.mod_revision,
+        change,
+        obj,
+        prev,
+    })
+}
+
 impl WatchCache {
     /// Loads every object under `/registry/` and follows the store from there.
     pub async fn start(store: Arc<dyn Store>) -> store::Result<Arc<WatchCache>> {
@@ -108,14 +205,15 @@ impl WatchCache {
                 objects.insert(kv.key, Arc::new(o));
             }
         }
+        let (history, history_floor) = recent_history(store.as_ref(), list.revision).await;
         let (events, _) = broadcast::channel(16_384);
         let (revision, _) = watch::channel(list.revision);
         let cache = Arc::new(WatchCache {
             inner: RwLock::new(Inner {
                 objects,
-                history: VecDeque::new(),
+                history,
                 revision: list.revision,
-                history_floor: list.revision,
+                history_floor,
             }),
             events,
             revision,

@@ -5,6 +5,7 @@
 //! objects in as `serde_json::Value` and gets objects, field errors or table rows out.
 
 pub mod catalog;
+pub mod convert;
 pub mod generic;
 pub mod meta;
 pub mod openapi;

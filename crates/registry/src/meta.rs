@@ -8,7 +8,11 @@ use crate::{strategies, ResourceInfo};
 
 /// Validates `metadata` of an object of `info`'s kind (name rules, scope, labels, ...).
 pub fn validate(info: &ResourceInfo, meta: &Value) -> FieldErrors {
-    validate_object_meta(meta, info.namespaced, strategies::name_rule(info.group, info.plural))
+    validate_object_meta(
+        meta,
+        info.namespaced,
+        strategies::name_rule(info.group, info.plural),
+    )
 }
 
 /// Validates what an update may not change in `metadata`.

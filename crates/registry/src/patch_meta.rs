@@ -224,6 +224,40 @@ impl PatchMeta for SchemaPatchMeta {
     }
 }
 
+/// Writes upstream's strategic-merge extensions (`x-kubernetes-patch-merge-key`,
+/// `x-kubernetes-patch-strategy`) into OpenAPI definitions, so kubectl computes the same
+/// patches against skiff as against Kubernetes (it reads them from `/openapi/v3`).
+pub fn add_openapi_extensions(defs: &mut Map<String, Value>) {
+    for (pkg, ty, field, t) in TAGS {
+        let name = format!("{pkg}{ty}");
+        let Some(prop) = defs
+            .get_mut(&name)
+            .and_then(|d| d.pointer_mut(&format!("/properties/{field}")))
+        else {
+            continue;
+        };
+        let Some(prop) = prop.as_object_mut() else {
+            continue;
+        };
+        let (key, strategy) = match t {
+            Tag::Key(k) => (Some(*k), "merge"),
+            Tag::KeyRetain(k) => (Some(*k), "merge,retainKeys"),
+            Tag::Scalars => (None, "merge"),
+            Tag::Retain => (None, "retainKeys"),
+        };
+        if let Some(k) = key {
+            prop.insert(
+                "x-kubernetes-patch-merge-key".into(),
+                Value::String(k.to_string()),
+            );
+        }
+        prop.insert(
+            "x-kubernetes-patch-strategy".into(),
+            Value::String(strategy.to_string()),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,28 +377,5 @@ mod tests {
             assert!(meta.definition().is_some(), "{}", info.plural);
             assert!(meta.field("metadata").is_some(), "{} metadata", info.plural);
         }
-    }
-}
-
-/// Writes upstream's strategic-merge extensions (`x-kubernetes-patch-merge-key`,
-/// `x-kubernetes-patch-strategy`) into OpenAPI definitions, so kubectl computes the same
-/// patches against skiff as against Kubernetes (it reads them from `/openapi/v3`).
-pub fn add_openapi_extensions(defs: &mut Map<String, Value>) {
-    for (pkg, ty, field, t) in TAGS {
-        let name = format!("{pkg}{ty}");
-        let Some(prop) = defs.get_mut(&name).and_then(|d| d.pointer_mut(&format!("/properties/{field}"))) else {
-            continue;
-        };
-        let Some(prop) = prop.as_object_mut() else { continue };
-        let (key, strategy) = match t {
-            Tag::Key(k) => (Some(*k), "merge"),
-            Tag::KeyRetain(k) => (Some(*k), "merge,retainKeys"),
-            Tag::Scalars => (None, "merge"),
-            Tag::Retain => (None, "retainKeys"),
-        };
-        if let Some(k) = key {
-            prop.insert("x-kubernetes-patch-merge-key".into(), Value::String(k.to_string()));
-        }
-        prop.insert("x-kubernetes-patch-strategy".into(), Value::String(strategy.to_string()));
     }
 }

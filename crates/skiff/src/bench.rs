@@ -54,9 +54,19 @@ fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
     let dir = base.join(format!("skiff-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
+        .args([
+            "server",
+            "--disable-agent",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+            "--data-dir",
+        ])
         .arg(&dir)
         .env("SKIFF_LOG", "warn")
         .stdout(Stdio::piped())
@@ -74,19 +84,28 @@ fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
         }
     }
     eprintln!("server ready in {:?}", started.elapsed());
-    Ok(ServerProc { child, kubeconfig: dir.join("admin.kubeconfig"), dir })
+    Ok(ServerProc {
+        child,
+        kubeconfig: dir.join("admin.kubeconfig"),
+        dir,
+    })
 }
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await?;
     Ok(kube::Client::try_from(cfg)?)
 }
 
@@ -122,13 +141,21 @@ impl Run {
     }
 }
 
-fn req(method: &str, uri: &str, body: Option<&Value>, ct: &str) -> anyhow::Result<http::Request<Vec<u8>>> {
+fn req(
+    method: &str,
+    uri: &str,
+    body: Option<&Value>,
+    ct: &str,
+) -> anyhow::Result<http::Request<Vec<u8>>> {
     Ok(http::Request::builder()
         .method(method)
         .uri(uri)
         .header("content-type", ct)
         .header("accept", "application/json")
-        .body(body.map(|b| serde_json::to_vec(b).unwrap_or_default()).unwrap_or_default())?)
+        .body(
+            body.map(|b| serde_json::to_vec(b).unwrap_or_default())
+                .unwrap_or_default(),
+        )?)
 }
 
 fn pod(name: &str) -> Value {
@@ -161,17 +188,28 @@ where
     for t in tasks {
         lat.extend(t.await??);
     }
-    Ok(Run { name: name.to_string(), lat, wall: started.elapsed() })
+    Ok(Run {
+        name: name.to_string(),
+        lat,
+        wall: started.elapsed(),
+    })
 }
 
 pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
-    let raw_rate = store::sqlite::raw_commit_rate(&args.dir, 300).context("measuring the disk's raw SQLite commit rate")?;
+    let raw_rate = store::sqlite::raw_commit_rate(&args.dir, 300)
+        .context("measuring the disk's raw SQLite commit rate")?;
     let server = start_server(&args.dir)?;
     let pid = server.child.id();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_idle = rss_kib(pid);
     let c = client(&server.kubeconfig).await?;
-    c.request_text(req("POST", "/api/v1/namespaces", Some(&json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})), "application/json")?).await?;
+    c.request_text(req(
+        "POST",
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})),
+        "application/json",
+    )?)
+    .await?;
 
     let mut rows = Vec::new();
     let per = args.pods.div_ceil(args.clients);
@@ -180,7 +218,13 @@ pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
         let c = cc.clone();
         async move {
             let body = pod(&format!("p-{ci}-{i}"));
-            c.request_text(req("POST", "/api/v1/namespaces/bench/pods", Some(&body), "application/json")?).await?;
+            c.request_text(req(
+                "POST",
+                "/api/v1/namespaces/bench/pods",
+                Some(&body),
+                "application/json",
+            )?)
+            .await?;
             Ok(())
         }
     })
@@ -196,7 +240,13 @@ pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
     let mut get = closed_loop("get (pod)", args.clients, args.requests, move |ci, i| {
         let c = cc.clone();
         async move {
-            c.request_text(req("GET", &format!("/api/v1/namespaces/bench/pods/p-{ci}-{}", i % n), None, "application/json")?).await?;
+            c.request_text(req(
+                "GET",
+                &format!("/api/v1/namespaces/bench/pods/p-{ci}-{}", i % n),
+                None,
+                "application/json",
+            )?)
+            .await?;
             Ok(())
         }
     })
@@ -204,34 +254,61 @@ pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
     rows.push(get.row());
 
     let cc = c.clone();
-    let mut update = closed_loop("update (merge patch, pod label)", args.clients, args.requests, move |ci, i| {
-        let c = cc.clone();
-        async move {
-            let p = json!({"metadata": {"labels": {"rev": i.to_string()}}});
-            c.request_text(req("PATCH", &format!("/api/v1/namespaces/bench/pods/p-{ci}-{}", i % n), Some(&p), "application/merge-patch+json")?).await?;
-            Ok(())
-        }
-    })
+    let mut update = closed_loop(
+        "update (merge patch, pod label)",
+        args.clients,
+        args.requests,
+        move |ci, i| {
+            let c = cc.clone();
+            async move {
+                let p = json!({"metadata": {"labels": {"rev": i.to_string()}}});
+                c.request_text(req(
+                    "PATCH",
+                    &format!("/api/v1/namespaces/bench/pods/p-{ci}-{}", i % n),
+                    Some(&p),
+                    "application/merge-patch+json",
+                )?)
+                .await?;
+                Ok(())
+            }
+        },
+    )
     .await?;
     rows.push(update.row());
 
     let cc = c.clone();
-    let mut list = closed_loop(&format!("list ({stored} pods, 1 client)"), 1, 10, move |_, _| {
-        let c = cc.clone();
-        async move {
-            let v: Value = c.request(req("GET", "/api/v1/namespaces/bench/pods", None, "application/json")?).await?;
-            let got = v["items"].as_array().map(|a| a.len()).unwrap_or(0);
-            if got < 1 {
-                bail!("list returned no pods");
+    let mut list = closed_loop(
+        &format!("list ({stored} pods, 1 client)"),
+        1,
+        10,
+        move |_, _| {
+            let c = cc.clone();
+            async move {
+                let v: Value = c
+                    .request(req(
+                        "GET",
+                        "/api/v1/namespaces/bench/pods",
+                        None,
+                        "application/json",
+                    )?)
+                    .await?;
+                let got = v["items"].as_array().map(|a| a.len()).unwrap_or(0);
+                if got < 1 {
+                    bail!("list returned no pods");
+                }
+                Ok(())
             }
-            Ok(())
-        }
-    })
+        },
+    )
     .await?;
     rows.push(list.row());
 
     // Fixed-rate creates: latency when the server is not saturated.
-    let mut fixed = Run { name: "create at 100/s (configmaps)".into(), lat: Vec::new(), wall: Duration::ZERO };
+    let mut fixed = Run {
+        name: "create at 100/s (configmaps)".into(),
+        lat: Vec::new(),
+        wall: Duration::ZERO,
+    };
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut pending = futures::stream::FuturesUnordered::new();
@@ -282,16 +359,35 @@ pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
 }
 
 fn epoch_micros() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0)
 }
 
 /// `watchers` watches on one namespace's configmaps while a writer creates `event_rate`
 /// objects a second, each stamped with the time just before its write was sent. Returns
 /// the sorted send-to-delivery latencies over all watchers.
 async fn watch_fanout(c: &kube::Client, args: &ApiArgs) -> anyhow::Result<Vec<Duration>> {
-    c.request_text(req("POST", "/api/v1/namespaces", Some(&json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"fanout"}})), "application/json")?).await?;
-    let list: Value = c.request(req("GET", "/api/v1/namespaces/fanout/configmaps", None, "application/json")?).await?;
-    let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0").to_string();
+    c.request_text(req(
+        "POST",
+        "/api/v1/namespaces",
+        Some(&json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"fanout"}})),
+        "application/json",
+    )?)
+    .await?;
+    let list: Value = c
+        .request(req(
+            "GET",
+            "/api/v1/namespaces/fanout/configmaps",
+            None,
+            "application/json",
+        )?)
+        .await?;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string();
     let expected = args.event_rate * args.seconds;
     let mut watchers = Vec::new();
     for _ in 0..args.watchers {
@@ -309,7 +405,9 @@ async fn watch_fanout(c: &kube::Client, args: &ApiArgs) -> anyhow::Result<Vec<Du
                     let rest = &line[i + 8..];
                     if let Some(end) = rest.find('"') {
                         if let Ok(sent) = rest[..end].parse::<u128>() {
-                            lat.push(Duration::from_micros((epoch_micros().saturating_sub(sent)) as u64));
+                            lat.push(Duration::from_micros(
+                                (epoch_micros().saturating_sub(sent)) as u64,
+                            ));
                         }
                     }
                 }

@@ -115,6 +115,14 @@ fn main() -> ExitCode {
     }
 }
 
+async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kc =
+        kube::config::Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await?;
+    Ok(kube::Client::try_from(cfg)?)
+}
+
 /// The error and its causes on one line, skipping a cause whose text its parent already
 /// shows (library errors often print their source themselves).
 fn one_line(e: &anyhow::Error) -> String {
@@ -155,6 +163,9 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             tracing::warn!("the node agent is not part of this build yet; running the control plane only");
         }
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
+        // The controllers talk to this apiserver through its API, as any client does.
+        let client = kube_client(&server.kubeconfig).await?;
+        tokio::spawn(controllers::run(client));
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
         tokio::select! {

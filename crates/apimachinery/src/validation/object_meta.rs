@@ -398,8 +398,8 @@ mod tests {
         );
         check(
             json!({"name": "x", "ownerReferences": [
-                {"apiVersion": "", "kind": "", "name": "", "uid": "", "controller": true},
-                {"apiVersion": "v1", "kind": "Event", "name": "b", "uid": "u", "controller": true}]}),
+                {"apiVersion": "", "controller": true, "kind": "", "name": "", "uid": ""},
+                {"apiVersion": "v1", "controller": true, "kind": "Event", "name": "b", "uid": "u"}]}),
             false,
             NameRule::Subdomain,
             expect![[r#"
@@ -407,8 +407,8 @@ mod tests {
                 metadata.ownerReferences.kind: Invalid value: "": kind must not be empty
                 metadata.ownerReferences.name: Invalid value: "": name must not be empty
                 metadata.ownerReferences.uid: Invalid value: "": uid must not be empty
-                metadata.ownerReferences: Invalid value: {"apiVersion":"v1","kind":"Event","name":"b","uid":"u","controller":true}: /v1, Kind=Event is disallowed from being an owner
-                metadata.ownerReferences: Invalid value: [{"apiVersion":"","kind":"","name":"","uid":"","controller":true},{"apiVersion":"v1","kind":"Event","name":"b","uid":"u","controller":true}]: Only one reference can have Controller set to true. Found "true" in references for / and Event/b"#]],
+                metadata.ownerReferences: Invalid value: {"apiVersion":"v1","controller":true,"kind":"Event","name":"b","uid":"u"}: /v1, Kind=Event is disallowed from being an owner
+                metadata.ownerReferences: Invalid value: [{"apiVersion":"","controller":true,"kind":"","name":"","uid":""},{"apiVersion":"v1","controller":true,"kind":"Event","name":"b","uid":"u"}]: Only one reference can have Controller set to true. Found "true" in references for / and Event/b"#]],
         );
     }
 

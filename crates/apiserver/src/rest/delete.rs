@@ -23,7 +23,7 @@ struct DeleteOptions {
 fn options(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<DeleteOptions> {
     let mut o = DeleteOptions::default();
     if !raw.iter().all(u8::is_ascii_whitespace) {
-        let v = body::parse_json(raw)?;
+        let v = body::decode_object(scope.headers, raw)?;
         o.grace = v.get("gracePeriodSeconds").and_then(Value::as_i64);
         o.propagation = v
             .get("propagationPolicy")
@@ -229,6 +229,7 @@ pub async fn delete_collection(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Respo
             name: Some(name.clone()),
             query: scope.query,
             headers: scope.headers,
+            user: scope.user,
         };
         for _ in 0..16 {
             let (old, rev) = match current(&ns_scope, &name).await {

@@ -4,6 +4,7 @@
 mod delete;
 mod read;
 mod subresource;
+mod virtual_kinds;
 mod watch;
 mod write;
 
@@ -14,6 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Response};
 use registry::{ResourceInfo, Strategy};
 
+use crate::auth::UserInfo;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::request::ResourceRequest;
@@ -28,6 +30,7 @@ pub struct Scope<'a> {
     pub name: Option<String>,
     pub query: &'a HashMap<String, String>,
     pub headers: &'a HeaderMap,
+    pub user: &'a UserInfo,
 }
 
 impl Scope<'_> {
@@ -73,9 +76,10 @@ pub async fn handle(
     req: ResourceRequest,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
+    user: &UserInfo,
     body: hyper::body::Incoming,
 ) -> Response<Body> {
-    match dispatch(api, method, req, query, headers, body).await {
+    match dispatch(api, method, req, query, headers, user, body).await {
         Ok(resp) => resp,
         Err(e) => body::error_response(&e),
     }
@@ -87,6 +91,7 @@ async fn dispatch(
     req: ResourceRequest,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
+    user: &UserInfo,
     body: hyper::body::Incoming,
 ) -> ApiResult<Response<Body>> {
     let info = registry::catalog::find(&req.group, &req.version, &req.resource)
@@ -111,6 +116,7 @@ async fn dispatch(
         name: req.name.clone(),
         query,
         headers,
+        user,
     };
     let watch = req.watch_prefix || query.get("watch").is_some_and(|v| v == "true" || v == "1");
     let verb = verb_name(method, req.name.is_some(), watch);
@@ -120,6 +126,9 @@ async fn dispatch(
             info.plural,
             verb,
         ));
+    }
+    if info.storage_prefix.is_empty() {
+        return virtual_kinds::handle(&scope, method, body::read(body).await?).await;
     }
     if let Some(sub) = req.subresource.as_deref() {
         let name = req.name.clone().unwrap_or_default();

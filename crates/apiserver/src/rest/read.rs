@@ -30,7 +30,7 @@ pub async fn get(scope: &Scope<'_>, name: &str) -> ApiResult<Response<Body>> {
         }
     };
     let obj = obj.ok_or_else(|| scope.not_found(name))?;
-    respond_object(scope, 200, &obj.value())
+    respond_object(scope, 200, &obj.value_for(scope.info))
 }
 
 /// Writes one object back as JSON, or as a one-row Table if asked.
@@ -228,7 +228,7 @@ pub async fn list(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         .and_then(|v| v.to_str().ok());
     if table::wants_table(accept) {
         let include = IncludeObject::parse(scope.param("includeObject"));
-        let values: Vec<Value> = items.iter().map(|o| o.value()).collect();
+        let values: Vec<Value> = items.iter().map(|o| o.value_for(scope.info)).collect();
         let t = table::table(scope.info, &values, include, list_meta, true);
         return Ok(body::json_response(200, &t));
     }
@@ -243,7 +243,7 @@ pub async fn list(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         if i > 0 {
             out.put_u8(b',');
         }
-        out.put_slice(&o.json);
+        out.put_slice(&o.json_for(scope.info));
     }
     out.put_slice(b"]}");
     Ok(body::bytes_response(200, "application/json", out.freeze()))

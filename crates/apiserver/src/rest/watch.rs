@@ -58,16 +58,17 @@ impl Watcher {
     fn encode(&self, kind: &str, obj: &CachedObject) -> Bytes {
         match self.table {
             None => {
-                let mut out = Vec::with_capacity(obj.json.len() + 32);
+                let json = obj.json_for(self.info);
+                let mut out = Vec::with_capacity(json.len() + 32);
                 out.extend_from_slice(b"{\"type\":\"");
                 out.extend_from_slice(kind.as_bytes());
                 out.extend_from_slice(b"\",\"object\":");
-                out.extend_from_slice(&obj.json);
+                out.extend_from_slice(&json);
                 out.extend_from_slice(b"}\n");
                 Bytes::from(out)
             }
             Some(include) => {
-                let v = obj.value();
+                let v = obj.value_for(self.info);
                 let meta = json!({ "resourceVersion": obj.mod_revision.to_string() });
                 let t = table::table(self.info, std::slice::from_ref(&v), include, meta, true);
                 line(kind, &t)

@@ -184,7 +184,7 @@ pub async fn current(scope: &Scope<'_>, name: &str) -> ApiResult<(Value, i64)> {
     let kv = kv.ok_or_else(|| scope.not_found(name))?;
     let obj = CachedObject::from_store(kv.key, &kv.value, kv.mod_revision)
         .ok_or_else(|| ApiError::internal(format!("stored object {name} is not valid JSON")))?;
-    Ok((obj.value(), kv.mod_revision))
+    Ok((obj.value_for(scope.info), kv.mod_revision))
 }
 
 pub enum Written {
@@ -288,9 +288,11 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
 /// Applies a patch document of the request's content type to `old`.
 pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     let ct = body::content_type(scope.headers);
-    let patch_err = |e: apimachinery::patch::PatchError| ApiError {
+    let patch_err = |e: apimachinery::patch::PatchError| {
+        ApiError {
         details: e.cause().map(|c| serde_json::json!({ "causes": [{ "reason": "UnexpectedServerResponse", "message": c }] })),
         ..ApiError::new(e.status_code(), e.reason(), e.status_message())
+    }
     };
     match ct.as_str() {
         "application/json-patch+json" => {

@@ -140,15 +140,6 @@ pub(crate) fn selector_matches(sel: &Value, labels: Option<&Map<String, Value>>)
     match_labels && match_expressions
 }
 
-/// Whether a set-based label map (`spec.selector` of services and RCs) matches `labels`.
-pub(crate) fn map_selector_matches(
-    sel: &Map<String, Value>,
-    labels: Option<&Map<String, Value>>,
-) -> bool {
-    sel.iter()
-        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

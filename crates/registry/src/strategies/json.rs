@@ -51,11 +51,6 @@ pub(crate) fn ensure_object<'a>(obj: &'a mut Value, key: &str) -> Option<&'a mut
     obj.get_mut(key).filter(|v| v.is_object())
 }
 
-/// The existing child at `key`, if it is an object.
-pub(crate) fn child_mut<'a>(obj: &'a mut Value, key: &str) -> Option<&'a mut Value> {
-    obj.get_mut(key).filter(|v| v.is_object())
-}
-
 /// Runs `f` on each element of the array at `key`, if there is one.
 pub(crate) fn each_mut(obj: &mut Value, key: &str, mut f: impl FnMut(&mut Value)) {
     if let Some(items) = obj.get_mut(key).and_then(Value::as_array_mut) {

@@ -23,7 +23,10 @@ fn measure(path: &Path, commits: usize) -> Result<f64> {
     conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)", [])?;
     let started = Instant::now();
     for i in 0..commits {
-        conn.execute("INSERT INTO t (id, v) VALUES (?1, zeroblob(512))", [i as i64])?;
+        conn.execute(
+            "INSERT INTO t (id, v) VALUES (?1, zeroblob(512))",
+            [i as i64],
+        )?;
     }
     Ok(commits as f64 / started.elapsed().as_secs_f64())
 }

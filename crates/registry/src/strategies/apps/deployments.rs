@@ -171,15 +171,15 @@ mod tests {
                         "image": "nginx",
                         "imagePullPolicy": "Always",
                         "terminationMessagePath": "/dev/termination-log",
-                        "terminationMessagePolicy": "File"
+                        "terminationMessagePolicy": "File",
+                        "resources": {}
                       }
                     ],
                     "dnsPolicy": "ClusterFirst",
                     "restartPolicy": "Always",
                     "securityContext": {},
                     "terminationGracePeriodSeconds": 30,
-                    "schedulerName": "default-scheduler",
-                    "enableServiceLinks": true
+                    "schedulerName": "default-scheduler"
                   }
                 },
                 "replicas": 1,

@@ -26,7 +26,6 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
     set_default(spec, "securityContext", json!({}));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "schedulerName", json!("default-scheduler"));
-    set_default(spec, "enableServiceLinks", json!(true));
     // v1 keeps the deprecated `serviceAccount` alias in step with `serviceAccountName`.
     let sa = str_at(spec, &["serviceAccountName"]).to_string();
     let deprecated = str_at(spec, &["serviceAccount"]).to_string();
@@ -41,9 +40,10 @@ pub(crate) fn default_pod_spec(spec: &mut Value) {
     each_mut(spec, "volumes", default_volume);
 }
 
-/// Defaults only a Pod (not a template) gets: requests from limits, host ports under
-/// hostNetwork.
+/// Defaults only a Pod (not a template) gets: service links, requests from limits, host
+/// ports under hostNetwork.
 pub(crate) fn default_pod_only(spec: &mut Value) {
+    set_default(spec, "enableServiceLinks", json!(true));
     let host_network = bool_at(spec, &["hostNetwork"]) == Some(true);
     for list in CONTAINER_LISTS {
         each_mut(spec, list, |c| {
@@ -84,6 +84,8 @@ fn default_container(c: &mut Value) {
     set_default(c, "imagePullPolicy", json!(policy));
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(c, "terminationMessagePolicy", json!("File"));
+    // Upstream's `resources` is a plain struct, so it always serializes, as `{}` at least.
+    set_default(c, "resources", json!({}));
     each_mut(c, "ports", |p| set_default(p, "protocol", json!("TCP")));
     each_mut(c, "env", |e| {
         if let Some(field_ref) = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")) {
@@ -379,6 +381,54 @@ fn validate_container(
         &path.child("resources"),
         errs,
     );
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = get(c, &[probe]) {
+            validate_handler(
+                p,
+                &path.child(probe),
+                &["exec", "httpGet", "tcpSocket", "grpc"],
+                errs,
+            );
+            for key in [
+                "initialDelaySeconds",
+                "timeoutSeconds",
+                "periodSeconds",
+                "successThreshold",
+                "failureThreshold",
+            ] {
+                if let Some(n) = i64_at(p, &[key]).filter(|n| *n < 0) {
+                    errs.push(FieldError::invalid(
+                        path.child(probe).child(key),
+                        n,
+                        "must be greater than or equal to 0",
+                    ));
+                }
+            }
+        }
+    }
+    for hook in ["postStart", "preStop"] {
+        if let Some(h) = get(c, &["lifecycle", hook]) {
+            validate_handler(
+                h,
+                &path.child("lifecycle").child(hook),
+                &["exec", "httpGet", "tcpSocket", "sleep"],
+                errs,
+            );
+        }
+    }
+}
+
+/// Exactly one way to probe (or run a hook) must be given.
+fn validate_handler(h: &Value, path: &Path, kinds: &[&str], errs: &mut FieldErrors) {
+    let count = kinds.iter().filter(|k| get(h, &[k]).is_some()).count();
+    match count {
+        0 => errs.push(FieldError::required(path, "must specify a handler type")),
+        1 => {}
+        _ => errs.push(FieldError::forbidden(
+            path,
+            "may not specify more than 1 handler type",
+        )),
+    }
 }
 
 fn validate_ports(c: &Value, path: &Path, host_network: bool, errs: &mut FieldErrors) {
@@ -591,7 +641,8 @@ mod tests {
                   },
                   "imagePullPolicy": "IfNotPresent",
                   "terminationMessagePath": "/dev/termination-log",
-                  "terminationMessagePolicy": "File"
+                  "terminationMessagePolicy": "File",
+                  "resources": {}
                 }
               ],
               "volumes": [
@@ -612,7 +663,6 @@ mod tests {
               "securityContext": {},
               "terminationGracePeriodSeconds": 30,
               "schedulerName": "default-scheduler",
-              "enableServiceLinks": true,
               "serviceAccountName": "builder"
             }"#]]
         .assert_eq(&pretty(&spec));
@@ -663,5 +713,17 @@ mod tests {
         for (spec, want) in cases {
             want.assert_eq(&messages(&validate_pod_spec(&spec, &Path::new("spec"))));
         }
+    }
+
+    #[test]
+    fn probe_handlers() {
+        let spec = json!({"restartPolicy": "Always", "containers": [{"name": "a", "image": "i",
+            "livenessProbe": {"periodSeconds": 10},
+            "readinessProbe": {"exec": {"command": ["true"]}, "tcpSocket": {"port": 1}},
+            "lifecycle": {"preStop": {"sleep": {"seconds": 1}}}}]});
+        expect![[r#"
+            spec.containers[0].livenessProbe: Required value: must specify a handler type
+            spec.containers[0].readinessProbe: Forbidden: may not specify more than 1 handler type"#]]
+        .assert_eq(&messages(&validate_pod_spec(&spec, &Path::new("spec"))));
     }
 }

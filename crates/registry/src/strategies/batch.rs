@@ -1,0 +1,5 @@
+//! The `batch` group.
+
+mod cron;
+pub mod cronjobs;
+pub mod jobs;
