@@ -179,9 +179,51 @@ pub struct Kubectl {
 impl Kubectl {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        c.arg("--kubeconfig").arg(&self.kubeconfig);
+        // Ports are reused across runs; a discovery cache shared through ~/.kube would
+        // let one run's server answer from another's cached discovery.
+        if let Some(dir) = self.kubeconfig.parent() {
+            let name = self
+                .bin
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            c.arg("--cache-dir")
+                .arg(dir.join(format!("kubectl-cache-{name}")));
+        }
+        c.args(args);
         c.env_remove("KUBECONFIG");
         c
+    }
+
+    /// Starts kubectl in the background with stdout collected line by line (for `-w`).
+    pub fn spawn_lines(&self, args: &[&str]) -> LineChild {
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn kubectl");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let err = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        for (pipe, sink) in [
+            (
+                Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+                lines.clone(),
+            ),
+            (
+                Box::new(child.stderr.take().expect("stderr")) as Box<dyn std::io::Read + Send>,
+                err.clone(),
+            ),
+        ] {
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    sink.lock().expect("lines lock").push(line);
+                }
+            });
+        }
+        LineChild { child, lines, err }
     }
 
     /// Runs kubectl; returns the output whatever the exit status.
@@ -239,5 +281,60 @@ impl Kubectl {
             String::from_utf8_lossy(&out.stdout)
         );
         String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+/// A background kubectl whose stdout/stderr lines are collected as they arrive.
+pub struct LineChild {
+    pub child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    err: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl LineChild {
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines lock").clone()
+    }
+
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.err.lock().expect("lines lock").clone()
+    }
+
+    /// Waits until some stdout line satisfies `pred`; false on timeout.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.lines().iter().any(|l| pred(l)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Waits for the process to exit by itself; None on timeout (then it is killed).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                // Let the reader threads drain what is left in the pipes.
+                std::thread::sleep(Duration::from_millis(100));
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        None
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for LineChild {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
