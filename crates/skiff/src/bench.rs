@@ -27,6 +27,11 @@ pub struct ApiArgs {
     /// Writes per second during the fan-out run.
     #[arg(long, default_value_t = 500)]
     event_rate: u64,
+    /// Fan-out mode: `selective` (each watcher selects its own label, as kubelets select their
+    /// node's pods; every event is matched against every watcher and delivered to one) or
+    /// `broadcast` (every watcher receives every event).
+    #[arg(long, default_value = "selective")]
+    fanout: String,
     /// Seconds of the fan-out and fixed-rate create runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -336,12 +341,13 @@ pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
          - stored pods: {stored}; clients: {clients}\n\
          - idle RSS: {idle:.1} MiB; RSS with {stored} pods: {full:.1} MiB (+{per10k:.1} MiB per 10k pods)\n\
          - durable creates/s (64 clients): {creates_per_s:.0}; raw SQLite commits/s on this disk (one fsync each): {raw_rate:.0}\n\
-         - watch fan-out: {w} watchers, {rate} events/s for {s} s: {delivered} deliveries, commit-to-delivery p50 {p50}, p99 {p99}, max {max}\n\n\
+         - watch fan-out ({mode}): {w} watchers, {rate} events/s for {s} s: {delivered} deliveries, send-to-delivery p50 {p50}, p99 {p99}, max {max}\n\n\
          | run | requests | p50 | p99 | per second |\n|---|---|---|---|---|\n{rows}\n",
         clients = args.clients,
         idle = rss_idle as f64 / 1024.0,
         full = rss_full as f64 / 1024.0,
         per10k = (rss_full.saturating_sub(rss_idle)) as f64 / 1024.0 * 10_000.0 / stored.max(1) as f64,
+        mode = args.fanout,
         w = args.watchers,
         rate = args.event_rate,
         s = args.seconds,
@@ -386,11 +392,20 @@ async fn watch_fanout(c: &kube::Client, args: &ApiArgs) -> anyhow::Result<Vec<Du
         .as_str()
         .unwrap_or("0")
         .to_string();
-    let expected = args.event_rate * args.seconds;
+    let total = args.event_rate * args.seconds;
+    let selective = match args.fanout.as_str() {
+        "selective" => true,
+        "broadcast" => false,
+        other => bail!("--fanout {other}: expected selective or broadcast"),
+    };
+    let watchers_n = args.watchers.max(1) as u64;
     let mut watchers = Vec::new();
-    for _ in 0..args.watchers {
+    for w in 0..args.watchers {
         let c = c.clone();
-        let uri = format!("/api/v1/namespaces/fanout/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds={}", args.seconds + 60);
+        // Events go round-robin to the watchers' labels in selective mode.
+        let expected = if selective { total / watchers_n + u64::from((w as u64) < total % watchers_n) } else { total };
+        let selector = if selective { format!("&labelSelector=w%3D{w}") } else { String::new() };
+        let uri = format!("/api/v1/namespaces/fanout/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds={}{selector}", args.seconds + 60);
         let r = req("GET", &uri, None, "application/json")?;
         watchers.push(tokio::spawn(async move {
             let stream = c.request_stream(r).await?;
@@ -419,11 +434,12 @@ async fn watch_fanout(c: &kube::Client, args: &ApiArgs) -> anyhow::Result<Vec<Du
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / args.event_rate.max(1)));
     let mut pending = Vec::new();
-    for i in 0..expected {
+    for i in 0..total {
         tick.tick().await;
         let c = c.clone();
+        let label = (i % watchers_n).to_string();
         pending.push(tokio::spawn(async move {
-            let body = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name": format!("ev-{i}"), "annotations": {"sent": epoch_micros().to_string()}}});
+            let body = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name": format!("ev-{i}"), "labels": {"w": label}, "annotations": {"sent": epoch_micros().to_string()}}});
             c.request_text(req("POST", "/api/v1/namespaces/fanout/configmaps", Some(&body), "application/json")?).await?;
             anyhow::Ok(())
         }));
