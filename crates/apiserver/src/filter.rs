@@ -11,6 +11,7 @@ pub struct Filter {
     label: Option<LabelSelector>,
     field: Option<FieldSelector>,
     strategy: &'static dyn registry::Strategy,
+    namespaced: bool,
 }
 
 impl Filter {
@@ -50,6 +51,7 @@ impl Filter {
             label,
             field,
             strategy: scope.strategy,
+            namespaced: scope.info.namespaced,
         })
     }
 
@@ -65,6 +67,28 @@ impl Filter {
         }
         match &self.field {
             None => true,
+            // Name and namespace are read off the key (`.../{namespace}/{name}`), so the
+            // common by-name watch never parses the object.
+            Some(f)
+                if f.requirements()
+                    .iter()
+                    .all(|r| r.field == "metadata.name" || r.field == "metadata.namespace") =>
+            {
+                let mut parts = obj.key.rsplit('/');
+                let name = parts.next().unwrap_or("").to_string();
+                let namespace = if self.namespaced {
+                    parts.next().unwrap_or("").to_string()
+                } else {
+                    String::new()
+                };
+                f.matches(|field| {
+                    Some(if field == "metadata.name" {
+                        name.clone()
+                    } else {
+                        namespace.clone()
+                    })
+                })
+            }
             Some(f) => {
                 let v = obj.value();
                 f.matches(|field| field_value(self.strategy, &v, field))

@@ -403,8 +403,16 @@ async fn watch_fanout(c: &kube::Client, args: &ApiArgs) -> anyhow::Result<Vec<Du
     for w in 0..args.watchers {
         let c = c.clone();
         // Events go round-robin to the watchers' labels in selective mode.
-        let expected = if selective { total / watchers_n + u64::from((w as u64) < total % watchers_n) } else { total };
-        let selector = if selective { format!("&labelSelector=w%3D{w}") } else { String::new() };
+        let expected = if selective {
+            total / watchers_n + u64::from((w as u64) < total % watchers_n)
+        } else {
+            total
+        };
+        let selector = if selective {
+            format!("&labelSelector=w%3D{w}")
+        } else {
+            String::new()
+        };
         let uri = format!("/api/v1/namespaces/fanout/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds={}{selector}", args.seconds + 60);
         let r = req("GET", &uri, None, "application/json")?;
         watchers.push(tokio::spawn(async move {
