@@ -4,6 +4,7 @@
 //! ([`rest`]) with the resource's rules from the `registry` crate, and stored through the
 //! `store` crate. Lists and watches are answered from the [`watch_cache`].
 
+mod admission;
 mod alloc;
 mod auth;
 mod body;

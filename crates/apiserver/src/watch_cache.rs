@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use store::{EventKind, Store};
 
 /// Events kept for watches that start from an older resourceVersion.
-const HISTORY: usize = 50_000;
+const HISTORY: usize = 10_000;
 
 /// One object as served: JSON with `metadata.resourceVersion` set, plus what filters need.
 #[derive(Debug)]

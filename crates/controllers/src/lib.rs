@@ -5,6 +5,8 @@
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
 pub mod namespace;
+pub mod root_ca;
+pub mod serviceaccount;
 
 use kube::Client;
 
@@ -16,7 +18,17 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+/// What the controllers need to know about the cluster beyond its API.
+pub struct Config {
+    /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
+    pub ca_pem: String,
+}
+
 /// Runs every controller until the process ends.
-pub async fn run(client: Client) {
-    tokio::join!(namespace::run(client.clone()));
+pub async fn run(client: Client, config: Config) {
+    tokio::join!(
+        namespace::run(client.clone()),
+        serviceaccount::run(client.clone()),
+        root_ca::run(client.clone(), config.ca_pem),
+    );
 }

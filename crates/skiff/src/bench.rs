@@ -311,22 +311,20 @@ pub async fn api(args: ApiArgs) -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let mut pending = futures::stream::FuturesUnordered::new();
+    let mut pending = Vec::new();
     for i in 0..(args.seconds * 100) {
         tick.tick().await;
         let c = c.clone();
-        pending.push(async move {
+        // Each request runs on its own task, so its latency is not tied to this loop's ticks.
+        pending.push(tokio::spawn(async move {
             let t = Instant::now();
             let body = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name": format!("fixed-{i}")},"data":{"k":"v"}});
             c.request_text(req("POST", "/api/v1/namespaces/bench/configmaps", Some(&body), "application/json")?).await?;
             anyhow::Ok(t.elapsed())
-        });
-        while let Some(Some(r)) = futures::FutureExt::now_or_never(pending.next()) {
-            fixed.lat.push(r?);
-        }
+        }));
     }
-    while let Some(r) = pending.next().await {
-        fixed.lat.push(r?);
+    for r in pending {
+        fixed.lat.push(r.await??);
     }
     fixed.wall = started.elapsed();
     rows.push(fixed.row());
@@ -420,21 +418,18 @@ async fn watch_fanout(c: &kube::Client, args: &ApiArgs) -> anyhow::Result<Vec<Du
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / args.event_rate.max(1)));
-    let mut pending = futures::stream::FuturesUnordered::new();
+    let mut pending = Vec::new();
     for i in 0..expected {
         tick.tick().await;
         let c = c.clone();
-        pending.push(async move {
+        pending.push(tokio::spawn(async move {
             let body = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name": format!("ev-{i}"), "annotations": {"sent": epoch_micros().to_string()}}});
             c.request_text(req("POST", "/api/v1/namespaces/fanout/configmaps", Some(&body), "application/json")?).await?;
             anyhow::Ok(())
-        });
-        while let Some(Some(r)) = futures::FutureExt::now_or_never(pending.next()) {
-            r?;
-        }
+        }));
     }
-    while let Some(r) = pending.next().await {
-        r?;
+    for r in pending {
+        r.await??;
     }
     let mut all = Vec::new();
     for w in watchers {

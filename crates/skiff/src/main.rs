@@ -165,7 +165,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
         // The controllers talk to this apiserver through its API, as any client does.
         let client = kube_client(&server.kubeconfig).await?;
-        tokio::spawn(controllers::run(client));
+        let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt")).context("reading the cluster CA")?;
+        tokio::spawn(controllers::run(client, controllers::Config { ca_pem }));
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
         tokio::select! {

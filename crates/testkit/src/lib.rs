@@ -128,6 +128,44 @@ impl Server {
             }
         }
         self.child = Some(child);
+        self.wait_settled();
+    }
+
+    /// Waits until the controllers have given the `default` namespace what every namespace
+    /// gets (its service account and the root CA config map), so tests start from the state
+    /// a user finds, not from a race with the controllers.
+    fn wait_settled(&self) {
+        let k = self.kubectl();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let sa = k.run(&[
+                "get",
+                "serviceaccount",
+                "default",
+                "-n",
+                "default",
+                "-o",
+                "name",
+            ]);
+            let cm = k.run(&[
+                "get",
+                "configmap",
+                "kube-root-ca.crt",
+                "-n",
+                "default",
+                "-o",
+                "name",
+            ]);
+            if sa.status.success() && cm.status.success() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "default namespace not settled after 20s; log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log_text(&self) -> String {

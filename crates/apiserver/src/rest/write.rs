@@ -116,6 +116,7 @@ pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> 
         now: &now,
         name_suffix: &suffix,
     };
+    crate::admission::on_create(scope, &mut obj);
     let errs = registry::generic::prepare_create(scope.info, scope.strategy, &mut obj, &ctx);
     let name = objects::name(&obj).to_string();
     if !errs.is_empty() {
