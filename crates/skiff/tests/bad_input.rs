@@ -537,3 +537,22 @@ async fn mismatched_name_and_namespace_are_400() {
     );
     assert_eq!(get(&c, &format!("{CMS}/real")).await, stored);
 }
+
+/// The same through kubectl (HTTP/2): the 413 Status reaches the user.
+#[test]
+fn oversized_body_via_kubectl_is_413() {
+    let s = server();
+    let k = s.kubectl();
+    let path = s.data_dir().join("big.json");
+    let big = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big", "namespace": "default"},
+        "data": {"k": "x".repeat(4 * 1024 * 1024)}});
+    std::fs::write(&path, big.to_string()).expect("write big.json");
+    let err = k.fails(&["create", "-f", &path.display().to_string()]);
+    assert!(
+        err.contains("Error from server (RequestEntityTooLarge)")
+            && err.contains("Request entity too large: limit is 3145728"),
+        "{err}"
+    );
+    let err = k.fails(&["get", "cm", "big", "-n", "default"]);
+    assert!(err.contains("NotFound"), "{err}");
+}
