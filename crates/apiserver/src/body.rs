@@ -4,7 +4,7 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, Response, StatusCode};
-use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::Value;
 
@@ -42,18 +42,31 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     json_response(err.code, &err.to_status())
 }
 
+/// How much of an oversized body is read and thrown away before answering 413: a client
+/// still uploading would otherwise see its connection reset instead of the answer.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Reads the whole body, refusing more than [`MAX_BODY`] bytes with 413.
-pub async fn read(body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
+pub async fn read(mut body: Incoming) -> Result<Bytes, ApiError> {
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen <= MAX_BODY {
+            buf.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
         }
-        Err(e) => Err(ApiError::bad_request(format!("reading request body: {e}"))),
     }
+    if seen > MAX_BODY {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 pub fn too_large() -> ApiError {
