@@ -242,6 +242,37 @@ pub fn written_response(scope: &Scope<'_>, w: Written) -> ApiResult<Response<Bod
 
 const RETRIES: usize = 16;
 
+/// Prepares `new` as an update of `old` (read at `rev`) and writes it. `Ok(None)`: someone
+/// wrote in between, and a caller without a resourceVersion precondition reads again.
+async fn update_once(
+    scope: &Scope<'_>,
+    name: &str,
+    mut new: Value,
+    old: &Value,
+    rev: i64,
+    precondition: Option<i64>,
+) -> ApiResult<Option<Written>> {
+    let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, old);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(
+            scope.group(),
+            scope.info.kind,
+            name,
+            &errs,
+        ));
+    }
+    crate::alloc::on_update(scope, &mut new, old).await?;
+    match persist(scope, name, new, old, rev).await {
+        Ok(w) => Ok(Some(w)),
+        Err(store::Error::Conflict { .. }) if precondition.is_none() => Ok(None),
+        Err(store::Error::Conflict { .. }) => {
+            Err(ApiError::stale(scope.group(), scope.info.plural, name))
+        }
+        Err(store::Error::NotFound(_)) => Err(scope.not_found(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
     let obj = body::decode_object(scope.headers, &raw)?;
     check_type(scope, &obj)?;
@@ -263,24 +294,8 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
             new["metadata"]["namespace"] =
                 Value::String(scope.namespace.clone().unwrap_or_default());
         }
-        let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, &old);
-        if !errs.is_empty() {
-            return Err(ApiError::invalid(
-                scope.group(),
-                scope.info.kind,
-                name,
-                &errs,
-            ));
-        }
-        crate::alloc::on_update(scope, &mut new, &old).await?;
-        match persist(scope, name, new, &old, rev).await {
-            Ok(w) => return Ok(with_warnings(written_response(scope, w)?, &warnings)),
-            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
-            Err(store::Error::Conflict { .. }) => {
-                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
-            }
-            Err(store::Error::NotFound(_)) => return Err(scope.not_found(name)),
-            Err(e) => return Err(e.into()),
+        if let Some(w) = update_once(scope, name, new, &old, rev, precondition).await? {
+            return Ok(with_warnings(written_response(scope, w)?, &warnings));
         }
     }
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
@@ -328,7 +343,7 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
             ));
         }
         check_type(scope, &patched)?;
-        let (mut new, warnings) = decode(scope, patched)?;
+        let (new, warnings) = decode(scope, patched)?;
         // A resourceVersion in the patch is a precondition.
         let precondition = objects::resource_version(&new)?;
         if precondition.is_some_and(|p| p != rev) {
@@ -340,24 +355,8 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
                 objects::name(&new)
             )));
         }
-        let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, &old);
-        if !errs.is_empty() {
-            return Err(ApiError::invalid(
-                scope.group(),
-                scope.info.kind,
-                name,
-                &errs,
-            ));
-        }
-        crate::alloc::on_update(scope, &mut new, &old).await?;
-        match persist(scope, name, new, &old, rev).await {
-            Ok(w) => return Ok(with_warnings(written_response(scope, w)?, &warnings)),
-            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
-            Err(store::Error::Conflict { .. }) => {
-                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
-            }
-            Err(store::Error::NotFound(_)) => return Err(scope.not_found(name)),
-            Err(e) => return Err(e.into()),
+        if let Some(w) = update_once(scope, name, new, &old, rev, precondition).await? {
+            return Ok(with_warnings(written_response(scope, w)?, &warnings));
         }
     }
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
