@@ -9,6 +9,7 @@ pub mod convert;
 pub mod generic;
 pub mod meta;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod patch_meta;
 pub mod printers;
 pub mod strategies;
