@@ -9,6 +9,7 @@ use serde_json::json;
 #[derive(Default)]
 pub struct OpenApiCache {
     v2: OnceLock<Bytes>,
+    v2_protobuf: OnceLock<Bytes>,
     v3: Mutex<HashMap<String, Bytes>>,
 }
 
@@ -24,6 +25,18 @@ impl OpenApiCache {
                 Bytes::from(
                     serde_json::to_vec(&registry::openapi::v2_document()).unwrap_or_default(),
                 )
+            })
+            .clone()
+    }
+
+    /// The v2 document as gnostic protobuf, which kubectl asks for to validate manifests
+    /// (e.g. a `kind: List`) on the client side.
+    pub fn v2_protobuf(&self) -> Bytes {
+        self.v2_protobuf
+            .get_or_init(|| {
+                Bytes::from(registry::openapi_pb::encode_v2(
+                    &registry::openapi::v2_document(),
+                ))
             })
             .clone()
     }

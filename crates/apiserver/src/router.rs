@@ -38,6 +38,17 @@ async fn dispatch(
             return body::bytes_response(200, "text/plain; charset=utf-8", "ok");
         }
         "/version" | "/version/" => return body::json_response(200, &discovery::version_info()),
+        "/openapi/v2"
+            if accept
+                .as_deref()
+                .is_some_and(|a| a.contains("application/com.github.proto-openapi.spec.v2")) =>
+        {
+            return body::bytes_response(
+                200,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                api.openapi.v2_protobuf(),
+            );
+        }
         "/openapi/v2" => return body::bytes_response(200, "application/json", api.openapi.v2()),
         "/openapi/v3" | "/openapi/v3/" => {
             return body::bytes_response(200, "application/json", api.openapi.v3_index())

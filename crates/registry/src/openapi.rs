@@ -128,6 +128,7 @@ fn definitions(resources: &[&ResourceInfo], flavor: Flavor) -> Map<String, Value
 
     for (name, info) in &kinds {
         add_gvk(&mut defs, name, info.group, info.version, info.kind);
+        relax_top_level_required(&mut defs, name);
     }
     if let Some(name) = ref_name(status.as_value()) {
         add_gvk(&mut defs, &name, "", "v1", "Status");
@@ -147,6 +148,24 @@ fn definitions(resources: &[&ResourceInfo], flavor: Flavor) -> Map<String, Value
         }
     }
     sort_map(defs)
+}
+
+/// k8s-openapi lists `metadata` and `spec` of a kind as required; upstream's schema does not
+/// (a manifest may omit them), and kubectl's client-side validation enforces the list.
+fn relax_top_level_required(defs: &mut Map<String, Value>, name: &str) {
+    let Some(def) = defs.get_mut(name).and_then(Value::as_object_mut) else {
+        return;
+    };
+    let empty = match def.get_mut("required").and_then(Value::as_array_mut) {
+        Some(req) => {
+            req.retain(|f| !matches!(f.as_str(), Some("metadata" | "spec" | "status")));
+            req.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        def.remove("required");
+    }
 }
 
 fn ref_name(schema: &Value) -> Option<String> {

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_store;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,8 @@ enum Command {
 enum BenchCommand {
     /// API server latency, throughput, memory and watch fan-out.
     Api(bench::ApiArgs),
+    /// Durable creates into the embedded store, against the disk's raw commit rate.
+    Store(bench_store::StoreArgs),
 }
 
 #[derive(clap::Args)]
@@ -105,6 +108,11 @@ fn main() -> ExitCode {
             .build()
             .context("starting the async runtime")
             .and_then(|rt| rt.block_on(bench::api(args))),
+        Command::Bench(BenchCommand::Store(args)) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(bench_store::store(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
