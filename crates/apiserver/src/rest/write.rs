@@ -96,7 +96,30 @@ fn with_rv(mut obj: Value, rev: i64) -> Value {
 pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> {
     let obj = body::decode_object(scope.headers, &raw)?;
     check_type(scope, &obj)?;
-    let (mut obj, warnings) = decode(scope, obj)?;
+    let (obj, warnings) = decode(scope, obj)?;
+    create_decoded(scope, obj, &warnings).await
+}
+
+/// Kinds whose PUT creates a missing object, as upstream's `AllowCreateOnUpdate` (clients
+/// such as leader election and endpoint reconcilers rely on it).
+fn allow_create_on_update(scope: &Scope<'_>) -> bool {
+    matches!(
+        (scope.info.group, scope.info.plural),
+        ("", "endpoints" | "events" | "limitranges")
+            | ("events.k8s.io", "events")
+            | ("coordination.k8s.io", "leases")
+            | (
+                "rbac.authorization.k8s.io",
+                "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings"
+            )
+    )
+}
+
+async fn create_decoded(
+    scope: &Scope<'_>,
+    mut obj: Value,
+    warnings: &[String],
+) -> ApiResult<Response<Body>> {
     if scope.info.namespaced {
         let url_ns = scope.namespace.clone().unwrap_or_default();
         match objects::meta_str(&obj, "namespace") {
@@ -132,7 +155,7 @@ pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> 
     }
     crate::alloc::on_create(scope, &mut obj).await?;
     if scope.dry_run() {
-        return Ok(with_warnings(respond_object(scope, 201, &obj)?, &warnings));
+        return Ok(with_warnings(respond_object(scope, 201, &obj)?, warnings));
     }
     let key = scope.key(&name);
     let kv = match scope.api.store.create(&key, encode(&obj)).await {
@@ -152,7 +175,7 @@ pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> 
     };
     Ok(with_warnings(
         respond_object(scope, 201, &with_rv(obj, kv.mod_revision))?,
-        &warnings,
+        warnings,
     ))
 }
 
@@ -285,7 +308,12 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
     let (obj, warnings) = decode(scope, obj)?;
     let precondition = objects::resource_version(&obj)?;
     for _ in 0..RETRIES {
-        let (old, rev) = current(scope, name).await?;
+        let (old, rev) = match current(scope, name).await {
+            Err(e) if e.code == 404 && precondition.is_none() && allow_create_on_update(scope) => {
+                return create_decoded(scope, obj, &warnings).await;
+            }
+            other => other?,
+        };
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
         }
