@@ -60,6 +60,12 @@ impl Filter {
     }
 
     pub fn matches(&self, obj: &CachedObject) -> bool {
+        self.matches_parsed(obj, &std::sync::OnceLock::new())
+    }
+
+    /// As [`Filter::matches`], parsing `obj` into `parsed` only if a field selector needs it
+    /// (callers share one cell per object among many filters).
+    pub fn matches_parsed(&self, obj: &CachedObject, parsed: &std::sync::OnceLock<Value>) -> bool {
         if let Some(l) = &self.label {
             if !l.matches(&obj.labels) {
                 return false;
@@ -90,8 +96,8 @@ impl Filter {
                 })
             }
             Some(f) => {
-                let v = obj.value();
-                f.matches(|field| field_value(self.strategy, &v, field))
+                let v = parsed.get_or_init(|| obj.value());
+                f.matches(|field| field_value(self.strategy, v, field))
             }
         }
     }

@@ -106,6 +106,10 @@ pub struct CacheEvent {
     /// For a delete: the last state, with resourceVersion set to the delete's revision.
     pub obj: Arc<CachedObject>,
     pub prev: Option<Arc<CachedObject>>,
+    /// `obj` and `prev` parsed, once per event for all watchers whose field selectors need
+    /// more than name and namespace (kubelets select pods by `spec.nodeName`).
+    pub obj_parsed: std::sync::OnceLock<Value>,
+    pub prev_parsed: std::sync::OnceLock<Value>,
 }
 
 struct Inner {
@@ -190,6 +194,8 @@ fn cache_event(ev: &store::Event) -> Option<CacheEvent> {
         change,
         obj,
         prev,
+        obj_parsed: Default::default(),
+        prev_parsed: Default::default(),
     })
 }
 
@@ -276,6 +282,8 @@ impl WatchCache {
                 change,
                 obj,
                 prev,
+                obj_parsed: Default::default(),
+                prev_parsed: Default::default(),
             });
             inner.history.push_back(event.clone());
             while inner.history.len() > HISTORY {

@@ -29,6 +29,14 @@ struct Watcher {
 
 impl Watcher {
     fn selects(&self, o: &CachedObject) -> bool {
+        self.selects_parsed(o, &std::sync::OnceLock::new())
+    }
+
+    fn selects_parsed(
+        &self,
+        o: &CachedObject,
+        parsed: &std::sync::OnceLock<serde_json::Value>,
+    ) -> bool {
         if !o.key.starts_with(&self.prefix) {
             return false;
         }
@@ -37,14 +45,17 @@ impl Watcher {
                 return false;
             }
         }
-        self.filter.matches(o)
+        self.filter.matches_parsed(o, parsed)
     }
 
     /// The event a client sees, per upstream: a modification that moves an object into or
     /// out of the selection is an ADDED or DELETED.
     fn translate(&self, ev: &CacheEvent) -> Option<(&'static str, Arc<CachedObject>)> {
-        let now = self.selects(&ev.obj);
-        let before = ev.prev.as_ref().is_some_and(|p| self.selects(p));
+        let now = self.selects_parsed(&ev.obj, &ev.obj_parsed);
+        let before = ev
+            .prev
+            .as_ref()
+            .is_some_and(|p| self.selects_parsed(p, &ev.prev_parsed));
         match ev.change {
             Change::Added if now => Some(("ADDED", ev.obj.clone())),
             Change::Modified if now && before => Some(("MODIFIED", ev.obj.clone())),
