@@ -6,5 +6,6 @@
 pub mod field;
 pub mod patch;
 pub mod protobuf;
+pub mod quantity;
 pub mod selector;
 pub mod validation;

@@ -13,7 +13,6 @@ pub mod events;
 mod json;
 pub mod networking;
 pub mod policy;
-mod quantity;
 pub mod rbac;
 pub mod scheduling;
 pub mod storage;

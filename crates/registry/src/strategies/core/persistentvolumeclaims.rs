@@ -4,8 +4,8 @@ use apimachinery::field::{FieldError, FieldErrors, Path};
 use serde_json::{json, Value};
 
 use crate::strategies::json::{array_at, ensure_object, get, object_at, set_default, str_at};
-use crate::strategies::quantity;
 use crate::Strategy;
+use apimachinery::quantity;
 
 pub struct PersistentVolumeClaimStrategy;
 pub struct PersistentVolumeStrategy;

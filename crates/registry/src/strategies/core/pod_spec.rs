@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use crate::strategies::json::{
     array_at, bool_at, each_mut, get, i64_at, object_at, set_default, str_at,
 };
-use crate::strategies::quantity;
+use apimachinery::quantity;
 
 const CONTAINER_LISTS: [&str; 2] = ["initContainers", "containers"];
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// The numeric value of a quantity (`500m`, `1Gi`, `2e3`, `1.5`), or `None` if malformed.
-pub(crate) fn parse(v: &Value) -> Option<f64> {
+pub fn parse(v: &Value) -> Option<f64> {
     match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => parse_str(s),
@@ -11,7 +11,7 @@ pub(crate) fn parse(v: &Value) -> Option<f64> {
     }
 }
 
-fn parse_str(s: &str) -> Option<f64> {
+pub fn parse_str(s: &str) -> Option<f64> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
