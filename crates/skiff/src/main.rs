@@ -174,7 +174,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         // The controllers talk to this apiserver through its API, as any client does.
         let client = kube_client(&server.kubeconfig).await?;
         let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt")).context("reading the cluster CA")?;
-        tokio::spawn(controllers::run(client, controllers::Config { ca_pem }));
+        tokio::spawn(controllers::run(client.clone(), controllers::Config { ca_pem }));
+        tokio::spawn(scheduler::run(client));
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
         tokio::select! {
