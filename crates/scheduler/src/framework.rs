@@ -94,12 +94,13 @@ pub enum Decision {
 }
 
 impl Framework {
-    /// Filters (first failing plugin per node), then scores, then the best node; ties go
-    /// to the first in `nodes` order, which callers randomize or rotate.
-    pub fn schedule(&self, pod: &Pod, nodes: &[NodeInfo]) -> Decision {
+    /// Filters (first failing plugin per node), then scores, then the best node. Nodes are
+    /// visited from `start` round the list, so ties spread as callers rotate `start`.
+    pub fn schedule(&self, pod: &Pod, nodes: &[NodeInfo], start: usize) -> Decision {
         let mut feasible = Vec::new();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-        for n in nodes {
+        let len = nodes.len().max(1);
+        for n in (0..nodes.len()).map(|i| &nodes[(start + i) % len]) {
             match self.plugins.iter().try_for_each(|p| p.filter(pod, n)) {
                 Ok(()) => feasible.push(n),
                 Err(Unfit(rs)) => {
