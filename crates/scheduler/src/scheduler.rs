@@ -100,14 +100,8 @@ pub async fn run(client: Client) {
                 break;
             }
             rotation = rotation.wrapping_add(1);
-            let start = rotation % infos.len();
-            let ordered: Vec<NodeInfo> = infos[start..]
-                .iter()
-                .chain(infos[..start].iter())
-                .cloned()
-                .collect();
             let uid = pod.uid().unwrap_or_default();
-            match framework.schedule(&pod, &ordered) {
+            match framework.schedule(&pod, &infos, rotation % infos.len()) {
                 Decision::Node(node) => match bind(&client, &pod, &node).await {
                     Ok(()) => {
                         tracing::debug!(pod = %pod.name_any(), %node, "bound");
