@@ -144,3 +144,43 @@ pub fn unschedulable_message(total: usize, reasons: &BTreeMap<String, usize>) ->
     parts.sort();
     format!("0/{total} nodes are available: {}.", parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, cpu: &str, taint: Option<&str>) -> NodeInfo {
+        let mut n = json!({"metadata": {"name": name}, "status": {"allocatable": {"cpu": cpu, "memory": "4Gi", "pods": "10"}}});
+        if let Some(t) = taint {
+            n["spec"] = json!({"taints": [{"key": t, "value": "x", "effect": "NoSchedule"}]});
+        }
+        NodeInfo::new(serde_json::from_value(n).expect("node"))
+    }
+
+    fn pod(cpu: &str) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}}))
+            .expect("pod")
+    }
+
+    #[test]
+    fn decisions() {
+        let fw = Framework {
+            plugins: crate::plugins::default_plugins(),
+        };
+        let cases = [
+            (vec![node("a", "1", None), node("b", "4", None)], "2", Decision::Node("b".into())),
+            // Least allocated wins among nodes that fit.
+            (vec![node("a", "2", None), node("b", "8", None)], "1", Decision::Node("b".into())),
+            (
+                vec![node("a", "1", None), node("b", "1", None), node("c", "8", Some("gpu"))],
+                "2",
+                Decision::Unschedulable("0/3 nodes are available: 1 node(s) had untolerated taint {gpu: x}, 2 Insufficient cpu.".into()),
+            ),
+            (vec![], "1", Decision::Unschedulable("0/0 nodes are available.".into())),
+        ];
+        for (nodes, cpu, want) in cases {
+            assert_eq!(fw.schedule(&pod(cpu), &nodes, 0), want, "cpu {cpu}");
+        }
+    }
+}
