@@ -157,7 +157,25 @@ mod tests {
                 Err(e) => format!("{v:?}: error: {e}"),
             })
             .collect();
-        expect_test::expect![[r#""#]].assert_debug_eq(&got);
+        expect_test::expect![[r#"
+            [
+                "\"run\" Always: Run { ready: true }",
+                "\"\" Always: Run { ready: true }",
+                "\"never-ready\" Always: Run { ready: false }",
+                "\"succeed-after=5s\" Never: Terminal { after: 5s, code: 0 }",
+                "\"succeed-after=5s\" OnFailure: Terminal { after: 5s, code: 0 }",
+                "\"succeed-after=1m30s\" Always: CrashLoop { run_for: 90s, code: 0 }",
+                "\"fail-after=500ms\" Never: Terminal { after: 500ms, code: 1 }",
+                "\"fail-after=5s,code=2\" OnFailure: CrashLoop { run_for: 5s, code: 2 }",
+                "\"fail-after=5s,code=2\" Never: Terminal { after: 5s, code: 2 }",
+                "\"crash-loop\" Always: CrashLoop { run_for: 1s, code: 1 }",
+                "\"crash-loop\" Never: Terminal { after: 1s, code: 1 }",
+                "\"fail-after=5s,code=0\": error: unknown sim.skiff.dev/behavior value \"fail-after=5s,code=0\"",
+                "\"succeed-after\": error: unknown sim.skiff.dev/behavior value \"succeed-after\"",
+                "\"succeed-after=5x\": error: unknown sim.skiff.dev/behavior value \"succeed-after=5x\"",
+                "\"explode\": error: unknown sim.skiff.dev/behavior value \"explode\"",
+            ]
+        "#]].assert_debug_eq(&got);
     }
 
     #[test]

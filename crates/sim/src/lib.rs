@@ -245,10 +245,10 @@ mod tests {
             .collect();
         expect_test::expect![[r#"
             [
-                "sim-0 sim-region-a 10.42.0.0/24 198.18.0.1",
-                "sim-1 sim-region-b 10.42.1.0/24 198.18.0.2",
-                "sim-2 sim-region-c 10.42.2.0/24 198.18.0.3",
-                "sim-3 sim-region-a 10.42.3.0/24 198.18.0.4",
+                "sim-0 zone-a 10.42.0.0/24 198.18.0.1",
+                "sim-1 zone-b 10.42.1.0/24 198.18.0.2",
+                "sim-2 zone-c 10.42.2.0/24 198.18.0.3",
+                "sim-3 zone-a 10.42.3.0/24 198.18.0.4",
             ]
         "#]]
         .assert_debug_eq(&got);
