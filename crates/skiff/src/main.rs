@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_store;
+mod sim_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,8 @@ enum Command {
     /// Measure this build (prints a Markdown report).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Simulated nodes: register them and play their kubelets' part, running nothing.
+    Sim(sim_cmd::SimArgs),
 }
 
 #[derive(Subcommand)]
@@ -113,6 +116,11 @@ fn main() -> ExitCode {
             .build()
             .context("starting the async runtime")
             .and_then(|rt| rt.block_on(bench_store::store(args))),
+        Command::Sim(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+            .and_then(|rt| rt.block_on(sim_cmd::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

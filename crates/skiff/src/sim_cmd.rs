@@ -1,0 +1,77 @@
+//! `skiff sim`: simulated nodes against a running server.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+#[derive(clap::Args)]
+pub struct SimArgs {
+    /// The server's URL, e.g. https://10.0.0.1:6443.
+    #[arg(long)]
+    server: Option<String>,
+    /// Shared secret agents use to join.
+    #[arg(long)]
+    token: Option<String>,
+    /// Credentials to use (e.g. the server's admin.kubeconfig); --server overrides its URL.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// How many nodes to simulate.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    #[arg(long, default_value = "sim-")]
+    name_prefix: String,
+    /// Spread the nodes round robin over this many zones (zone-a, zone-b, ...).
+    #[arg(long, default_value_t = 3)]
+    zones: usize,
+    /// Pod ranges per node (one /node-cidr-mask-size each) are carved from this.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    #[arg(long, default_value_t = 24)]
+    node_cidr_mask_size: u8,
+    /// Each node's capacity.
+    #[arg(long, default_value = "8")]
+    cpu: String,
+    #[arg(long, default_value = "32Gi")]
+    memory: String,
+    #[arg(long, default_value_t = 110)]
+    max_pods: u32,
+}
+
+pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let Some(kubeconfig) = &args.kubeconfig else {
+        anyhow::bail!(
+            "joining with --token is not supported by this build yet; pass --kubeconfig with the server's admin.kubeconfig"
+        );
+    };
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let mut cfg =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    if let Some(server) = &args.server {
+        cfg.cluster_url = server
+            .parse()
+            .with_context(|| format!("--server {server}: not a URL"))?;
+    }
+    let client = kube::Client::try_from(cfg)?;
+    let config = ::sim::SimConfig {
+        nodes: args.nodes,
+        name_prefix: args.name_prefix,
+        zones: args.zones,
+        cluster_cidr: args.cluster_cidr,
+        node_cidr_mask_size: args.node_cidr_mask_size,
+        cpu: args.cpu,
+        memory: args.memory,
+        max_pods: args.max_pods,
+        ..sim::SimConfig::default()
+    };
+    let running = ::sim::start(client, config).await?;
+    println!("simulating {} nodes", running.node_names().len());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = term.recv() => Ok(()),
+        r = running.wait() => Ok(r?),
+    }
+}
