@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod garbage_collector;
 pub mod namespace;
 pub mod root_ca;
 pub mod serviceaccount;
@@ -27,6 +28,7 @@ pub struct Config {
 /// Runs every controller until the process ends.
 pub async fn run(client: Client, config: Config) {
     tokio::join!(
+        garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
