@@ -5,6 +5,7 @@
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
 pub mod namespace;
+pub mod replicaset;
 pub mod root_ca;
 pub mod serviceaccount;
 
@@ -28,6 +29,7 @@ pub struct Config {
 pub async fn run(client: Client, config: Config) {
     tokio::join!(
         namespace::run(client.clone()),
+        replicaset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
     );
