@@ -6,6 +6,7 @@
 
 pub mod garbage_collector;
 pub mod namespace;
+pub mod replicaset;
 pub mod root_ca;
 pub mod serviceaccount;
 
@@ -30,6 +31,7 @@ pub async fn run(client: Client, config: Config) {
     tokio::join!(
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
+        replicaset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
     );
