@@ -229,8 +229,7 @@ spec:
         || pods(&k),
         |p| {
             p.len() == 2
-                && p
-                    .iter()
+                && p.iter()
                     .all(|l| l.ends_with(" ReplicationController web true"))
         },
     );
