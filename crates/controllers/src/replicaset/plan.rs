@@ -215,6 +215,8 @@ mod tests {
         assert_eq!(
             v,
             json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
                 "metadata": {
                     "annotations": {"a": "b"},
                     "generateName": "web-",

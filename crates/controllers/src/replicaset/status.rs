@@ -132,6 +132,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)] // a table of cases, one tuple per row
     fn status_table() {
         let now: Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
         let full = json!({"app": "web", "tier": "fe"});
