@@ -106,21 +106,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Server(args) => run_server(args),
-        Command::Bench(BenchCommand::Api(args)) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")
-            .and_then(|rt| rt.block_on(bench::api(args))),
-        Command::Bench(BenchCommand::Store(args)) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")
-            .and_then(|rt| rt.block_on(bench_store::store(args))),
-        Command::Sim(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .context("starting the async runtime")
-            .and_then(|rt| rt.block_on(sim_cmd::run(args))),
+        Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
+        Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
+        Command::Sim(args) => block_on(sim_cmd::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,6 +125,15 @@ async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Clien
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await?;
     Ok(kube::Client::try_from(cfg)?)
+}
+
+/// Runs a command's future on a multi-threaded runtime.
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(fut)
 }
 
 /// The error and its causes on one line, skipping a cause whose text its parent already
@@ -161,11 +158,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         );
     }
     let _ = (&args.cluster_cidr, &args.node_name, &args.token);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async move {
+    block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
             data_dir: args.data_dir.clone(),
@@ -176,16 +169,23 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         })
         .await?;
         if !args.disable_agent {
-            tracing::warn!("the node agent is not part of this build yet; running the control plane only");
+            tracing::warn!(
+                "the node agent is not part of this build yet; running the control plane only"
+            );
         }
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
         // The controllers talk to this apiserver through its API, as any client does.
         let client = kube_client(&server.kubeconfig).await?;
-        let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt")).context("reading the cluster CA")?;
-        tokio::spawn(controllers::run(client.clone(), controllers::Config { ca_pem }));
+        let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt"))
+            .context("reading the cluster CA")?;
+        tokio::spawn(controllers::run(
+            client.clone(),
+            controllers::Config { ca_pem },
+        ));
         tokio::spawn(scheduler::run(client));
         println!("export KUBECONFIG={}", server.kubeconfig.display());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing SIGTERM handler")?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
