@@ -6,8 +6,10 @@
 
 pub mod garbage_collector;
 pub mod namespace;
+pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;
+pub(crate) mod selector;
 pub mod serviceaccount;
 
 use kube::Client;

@@ -8,10 +8,8 @@
 //! up with every acknowledged write), so what this sync sees includes what the last one did.
 
 mod plan;
-mod podinfo;
 mod ranking;
 mod replicationcontroller;
-mod selector;
 mod status;
 
 use std::sync::Arc;
@@ -29,7 +27,7 @@ use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-use crate::Error;
+use crate::{podinfo, selector, Error};
 use plan::{Claim, Diff};
 
 struct Ctx {

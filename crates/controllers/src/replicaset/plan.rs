@@ -5,7 +5,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use super::{podinfo, selector};
+use crate::{podinfo, selector};
 
 /// Upstream's `BurstReplicas`: at most this many creates or deletes per sync.
 pub const BURST: usize = 500;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 
-use super::podinfo;
+use crate::podinfo;
 
 /// The first `count` of `pods` in deletion order. `related` are the pods that share an
 /// owner with them (for a lone ReplicaSet, its own pods); a pod sharing its node with more

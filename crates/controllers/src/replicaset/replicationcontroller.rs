@@ -14,7 +14,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
-use super::{plan, selector, sync};
+use super::{plan, sync};
+use crate::selector;
 use crate::Error;
 
 struct Ctx {

@@ -1,4 +1,4 @@
-//! Facts about a pod that the ReplicaSet controller reads (upstream's `podutil` helpers).
+//! Facts about a pod that the workload controllers read (upstream's `podutil` helpers).
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
