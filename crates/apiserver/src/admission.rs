@@ -9,6 +9,46 @@ use crate::rest::Scope;
 pub fn on_create(scope: &Scope<'_>, obj: &mut Value) {
     if scope.info.group.is_empty() && scope.info.plural == "pods" {
         service_account(obj);
+        default_tolerations(obj);
+    }
+}
+
+/// How long a pod stays on a not-ready or unreachable node before taint-based eviction
+/// (upstream's DefaultTolerationSeconds plugin, `--default-*-toleration-seconds`).
+const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+/// Upstream's DefaultTolerationSeconds: unless the pod already tolerates the taint, it
+/// tolerates `not-ready` and `unreachable` NoExecute taints for five minutes.
+fn default_tolerations(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let existing = spec
+        .get("tolerations")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let tolerated = |key: &str| {
+        existing.iter().any(|t| {
+            let k = t.get("key").and_then(Value::as_str).unwrap_or("");
+            let e = t.get("effect").and_then(Value::as_str).unwrap_or("");
+            (k.is_empty() || k == key) && (e.is_empty() || e == "NoExecute")
+        })
+    };
+    let mut added = existing.clone();
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        if !tolerated(key) {
+            added.push(json!({
+                "key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            }));
+        }
+    }
+    if added.len() != existing.len() {
+        spec.insert("tolerations".into(), Value::Array(added));
     }
 }
 
@@ -36,6 +76,29 @@ fn service_account(pod: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_tolerations_added_unless_present() {
+        let nr = json!({"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300});
+        let ur = json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300});
+        let mine = json!({"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5});
+        let cases = [
+            (json!({"spec": {}}), json!([nr, ur])),
+            (json!({"spec": {"tolerations": [mine]}}), json!([mine, nr])),
+            (
+                json!({"spec": {"tolerations": [{"operator": "Exists"}]}}),
+                json!([{"operator": "Exists"}]),
+            ),
+            (
+                json!({"spec": {"tolerations": [{"key": "gpu", "operator": "Exists"}]}}),
+                json!([{"key": "gpu", "operator": "Exists"}, nr, ur]),
+            ),
+        ];
+        for (mut pod, want) in cases {
+            default_tolerations(&mut pod);
+            assert_eq!(pod["spec"]["tolerations"], want);
+        }
+    }
 
     #[test]
     fn service_account_defaults() {

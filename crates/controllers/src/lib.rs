@@ -6,6 +6,8 @@
 
 pub mod garbage_collector;
 pub mod namespace;
+pub mod node_ipam;
+pub mod nodelifecycle;
 pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;
@@ -26,6 +28,10 @@ pub enum Error {
 pub struct Config {
     /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// Pod ranges for nodes are carved from this (`--cluster-cidr`).
+    pub cluster_cidr: String,
+    pub node_cidr_mask_size: u8,
+    pub node_lifecycle: nodelifecycle::Settings,
 }
 
 /// Runs every controller until the process ends.
@@ -33,6 +39,12 @@ pub async fn run(client: Client, config: Config) {
     tokio::join!(
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
+        node_ipam::run(
+            client.clone(),
+            config.cluster_cidr,
+            config.node_cidr_mask_size
+        ),
+        nodelifecycle::run(client.clone(), config.node_lifecycle),
         replicaset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),

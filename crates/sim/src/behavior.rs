@@ -49,7 +49,7 @@ impl Behavior {
             ("never-ready", "") => Ok(Behavior::NeverReady),
             ("crash-loop", "") => Ok(Behavior::CrashLoop),
             ("succeed-after", d) => Ok(Behavior::Exit {
-                after: parse_duration(d).ok_or_else(bad)?,
+                after: apimachinery::duration::parse(d).ok_or_else(bad)?,
                 code: 0,
             }),
             ("fail-after", rest) => {
@@ -60,7 +60,7 @@ impl Behavior {
                     .filter(|c| *c != 0)
                     .ok_or_else(bad)?;
                 Ok(Behavior::Exit {
-                    after: parse_duration(d).ok_or_else(bad)?,
+                    after: apimachinery::duration::parse(d).ok_or_else(bad)?,
                     code,
                 })
             }
@@ -93,33 +93,6 @@ impl Behavior {
             },
         }
     }
-}
-
-/// Go-style durations made of whole numbers with units: `500ms`, `5s`, `2m`, `1h30m`.
-fn parse_duration(s: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let one = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            _ => return None,
-        };
-        total += one * u32::try_from(n).ok()?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
 }
 
 /// The kubelet's restart back-off: 10 s, doubling, at most 5 minutes.

@@ -20,6 +20,7 @@ use kube::Client;
 use tokio::task::JoinSet;
 
 pub use behavior::{Behavior, BEHAVIOR_ANNOTATION};
+pub use node::taint;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -38,6 +39,12 @@ pub struct SimConfig {
     pub memory: String,
     pub max_pods: u32,
     pub ephemeral_storage: String,
+    /// Extra labels on every node.
+    pub labels: Vec<(String, String)>,
+    /// Taints every node registers with, as `key[=value]:Effect`.
+    pub taints: Vec<String>,
+    /// Extended resources in capacity and allocatable, e.g. (`nvidia.com/gpu`, `4`).
+    pub extended_resources: Vec<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -54,6 +61,9 @@ impl Default for SimConfig {
             memory: "32Gi".into(),
             max_pods: 110,
             ephemeral_storage: "100Gi".into(),
+            labels: Vec::new(),
+            taints: Vec::new(),
+            extended_resources: Vec::new(),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! Node objects: registration (the object, then its status through `nodes/status`) and
 //! the periodic status heartbeat.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
 use kube::Api;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -16,6 +18,10 @@ use crate::{clock, Error, Shared, SimConfig, SimNode};
 /// Upstream's kubelet posts status this often when nothing changes (the Lease carries
 /// liveness in between).
 const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// The kubelet's nodeStatusUpdateFrequency: how often it compares the status it would
+/// post with what the API holds.
+const STATUS_SYNC: Duration = Duration::from_secs(10);
 
 pub const KUBELET_VERSION: &str = "v1.37.0-skiff-sim";
 
@@ -36,12 +42,25 @@ pub fn object(config: &SimConfig, n: &SimNode) -> Value {
             "podCIDR": n.pod_cidr.to_string(),
             "podCIDRs": [n.pod_cidr.to_string()],
             "providerID": format!("sim://{}", n.name),
+            "taints": config.taints.iter().filter_map(|t| taint(t)).collect::<Vec<_>>(),
         },
     })
 }
 
+/// `key[=value]:Effect` as `kubectl taint` writes it.
+pub fn taint(spec: &str) -> Option<Value> {
+    let (kv, effect) = spec.rsplit_once(':')?;
+    if !matches!(effect, "NoSchedule" | "PreferNoSchedule" | "NoExecute") || kv.is_empty() {
+        return None;
+    }
+    Some(match kv.split_once('=') {
+        Some((k, v)) => json!({"key": k, "value": v, "effect": effect}),
+        None => json!({"key": kv, "effect": effect}),
+    })
+}
+
 fn labels(config: &SimConfig, n: &SimNode) -> Value {
-    json!({
+    let mut labels = json!({
         "beta.kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux",
         "kubernetes.io/arch": "amd64",
@@ -50,7 +69,11 @@ fn labels(config: &SimConfig, n: &SimNode) -> Value {
         "node.kubernetes.io/instance-type": config.instance_type,
         "topology.kubernetes.io/region": config.region,
         "topology.kubernetes.io/zone": n.zone,
-    })
+    });
+    for (k, v) in &config.labels {
+        labels[k.as_str()] = json!(v);
+    }
+    labels
 }
 
 /// The full status a healthy kubelet posts. `since` is when Ready last changed.
@@ -68,6 +91,10 @@ pub fn status(
         "memory": config.memory,
         "pods": config.max_pods.to_string(),
     });
+    let mut capacity = capacity;
+    for (k, v) in &config.extended_resources {
+        capacity[k.as_str()] = json!(v);
+    }
     let mut allocatable = capacity.clone();
     // Upstream's default hard eviction thresholds come off allocatable:
     // memory.available<100Mi and nodefs.available<10%.
@@ -177,18 +204,57 @@ pub async fn register(shared: &Shared, n: &SimNode) -> Result<String, Error> {
     Ok(created.metadata.uid.unwrap_or_default())
 }
 
-/// Posts every live node's status once a minute (refreshing `lastHeartbeatTime`).
+/// Posts every live node's status once a minute (refreshing `lastHeartbeatTime`), and at
+/// once when the node's Ready condition says otherwise (the node controller marks a silent
+/// node Unknown; a kubelet that is back corrects it on its next 10 s status sync).
 pub async fn heartbeat_loop(shared: Arc<Shared>) -> Result<(), Error> {
-    let since = clock::now();
-    let mut tick = tokio::time::interval(HEARTBEAT);
+    let api: Api<Node> = Api::all(shared.client.clone());
+    let (store, writer) = kube::runtime::reflector::store::<Node>();
+    let watch = kube::runtime::reflector::reflector(
+        writer,
+        kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default()),
+    )
+    .default_backoff()
+    .for_each(|_| async {});
+    tokio::spawn(watch);
+    let started = clock::now();
+    let mut since: HashMap<String, OffsetDateTime> = HashMap::new();
+    let mut last_post = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(STATUS_SYNC);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await; // registration just posted status
     loop {
         tick.tick().await;
         let now = clock::now();
-        let api: Api<Node> = Api::all(shared.client.clone());
-        futures::stream::iter(shared.nodes.iter().filter(|n| !shared.is_paused(&n.name)))
-            .for_each_concurrent(32, |n| {
+        let full = last_post.elapsed() >= HEARTBEAT;
+        if full {
+            last_post = tokio::time::Instant::now();
+        }
+        let due: Vec<(&SimNode, OffsetDateTime)> = shared
+            .nodes
+            .iter()
+            .filter(|n| !shared.is_paused(&n.name))
+            .filter_map(|n| {
+                let ready = store
+                    .get(&kube::runtime::reflector::ObjectRef::new(&n.name))
+                    .and_then(|node| {
+                        node.status
+                            .as_ref()?
+                            .conditions
+                            .as_ref()?
+                            .iter()
+                            .find(|c| c.type_ == "Ready")
+                            .map(|c| c.status == "True")
+                    })
+                    .unwrap_or(true);
+                if !ready {
+                    since.insert(n.name.clone(), now);
+                }
+                (full || !ready).then(|| (n, since.get(&n.name).copied().unwrap_or(started)))
+            })
+            .collect();
+        futures::stream::iter(due)
+            .for_each_concurrent(32, |(n, since)| {
                 let api = api.clone();
                 let body = json!({"status": status(&shared.config, n, since, now)});
                 async move {

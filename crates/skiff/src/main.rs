@@ -57,8 +57,20 @@ struct ServerArgs {
     datastore_endpoint: String,
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: String,
+    /// The size of each node's pod range carved from the cluster CIDR.
+    #[arg(long, default_value_t = 24)]
+    node_cidr_mask_size: u8,
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
+    /// How long a node's kubelet may stay silent before the node is marked Unknown.
+    #[arg(long, default_value = "50s", value_parser = go_duration)]
+    node_monitor_grace_period: std::time::Duration,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = go_duration)]
+    node_monitor_period: std::time::Duration,
+    /// The silence allowed to a node that has never reported readiness.
+    #[arg(long, default_value = "1m", value_parser = go_duration)]
+    node_startup_grace_period: std::time::Duration,
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
     #[arg(long)]
@@ -150,6 +162,11 @@ fn one_line(e: &anyhow::Error) -> String {
     msg.replace('\n', " ")
 }
 
+fn go_duration(s: &str) -> Result<std::time::Duration, String> {
+    apimachinery::duration::parse(s)
+        .ok_or_else(|| format!("invalid duration {s:?} (e.g. 500ms, 40s, 2m)"))
+}
+
 fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.datastore_endpoint.is_empty() {
         anyhow::bail!(
@@ -157,7 +174,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             args.datastore_endpoint
         );
     }
-    let _ = (&args.cluster_cidr, &args.node_name, &args.token);
+    let _ = (&args.node_name, &args.token);
     block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
@@ -180,7 +197,16 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             .context("reading the cluster CA")?;
         tokio::spawn(controllers::run(
             client.clone(),
-            controllers::Config { ca_pem },
+            controllers::Config {
+                ca_pem,
+                cluster_cidr: args.cluster_cidr.clone(),
+                node_cidr_mask_size: args.node_cidr_mask_size,
+                node_lifecycle: controllers::nodelifecycle::Settings {
+                    monitor_period: args.node_monitor_period,
+                    grace_period: args.node_monitor_grace_period,
+                    startup_grace_period: args.node_startup_grace_period,
+                },
+            },
         ));
         tokio::spawn(scheduler::run(client));
         println!("export KUBECONFIG={}", server.kubeconfig.display());

@@ -35,6 +35,28 @@ pub struct SimArgs {
     memory: String,
     #[arg(long, default_value_t = 110)]
     max_pods: u32,
+    /// A label on every node, `key=value` (repeatable).
+    #[arg(long = "label", value_parser = key_value)]
+    labels: Vec<(String, String)>,
+    /// A taint on every node, `key[=value]:Effect` (repeatable).
+    #[arg(long = "taint", value_parser = taint)]
+    taints: Vec<String>,
+    /// An extended resource in every node's capacity, e.g. `nvidia.com/gpu=4` (repeatable).
+    #[arg(long = "extended-resource", value_parser = key_value)]
+    extended_resources: Vec<(String, String)>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("{s:?}: expected key=value"))
+}
+
+fn taint(s: &str) -> Result<String, String> {
+    ::sim::taint(s)
+        .map(|_| s.to_string())
+        .ok_or_else(|| format!("{s:?}: expected key[=value]:NoSchedule|PreferNoSchedule|NoExecute"))
 }
 
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
@@ -63,6 +85,9 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         cpu: args.cpu,
         memory: args.memory,
         max_pods: args.max_pods,
+        labels: args.labels,
+        taints: args.taints,
+        extended_resources: args.extended_resources,
         ..sim::SimConfig::default()
     };
     let running = ::sim::start(client, config).await?;

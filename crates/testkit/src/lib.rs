@@ -41,6 +41,7 @@ pub fn free_port() -> u16 {
 
 pub struct Server {
     bin: PathBuf,
+    extra_args: Vec<String>,
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
@@ -51,12 +52,18 @@ impl Server {
     /// Starts `skiff server --disable-agent` on a free port in a new temp dir and waits
     /// until it has printed its kubeconfig line (it does so only once ready).
     pub fn start(bin: &Path) -> Server {
+        Server::start_with(bin, &[])
+    }
+
+    /// [`Server::start`] with extra `skiff server` flags (e.g. shorter node grace periods).
+    pub fn start_with(bin: &Path, extra_args: &[&str]) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("skiff-test-")
             .tempdir()
             .expect("tempdir");
         let mut s = Server {
             bin: bin.to_path_buf(),
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             log: dir.path().join("server.log"),
             dir,
             port: free_port(),
@@ -95,6 +102,7 @@ impl Server {
             .arg(self.port.to_string())
             .arg("--data-dir")
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .env("SKIFF_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -374,5 +382,76 @@ impl LineChild {
 impl Drop for LineChild {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A `skiff sim` child process simulating nodes for a test server; killed on drop (its
+/// nodes then stop heartbeating, as powered-off machines would).
+pub struct Sim {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Sim {
+    /// `skiff sim --nodes N` plus `extra_args` (e.g. `--name-prefix`, `--taint`).
+    pub fn start(server: &Server, nodes: usize, extra_args: &[&str]) -> Sim {
+        let log = server.data_dir().join(format!("sim-{}.log", unique_name()));
+        let child = Command::new(&server.bin)
+            .args(["sim", "--server", &server.url(), "--kubeconfig"])
+            .arg(server.kubeconfig())
+            .args(["--nodes", &nodes.to_string()])
+            .args(extra_args)
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("sim log"))
+            .spawn()
+            .expect("start skiff sim");
+        Sim { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the simulator now, as if its machines lost power.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn unique_name() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Polls `probe` until `want` holds of its result; panics with the last result otherwise.
+pub fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    probe: impl Fn() -> T,
+    want: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = probe();
+        if want(&got) {
+            return got;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}; last seen {got:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }

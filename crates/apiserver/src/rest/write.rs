@@ -237,7 +237,13 @@ pub async fn persist(
         return Ok(Written::Unchanged(with_rv(old.clone(), rev)));
     }
     let key = scope.key(name);
+    // A graceful deletion still pending (a pod whose node agent has not stopped it yet)
+    // keeps the object; it goes when the grace period is set to zero.
     let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+        && new
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .is_none_or(|g| g == 0)
         && objects::finalizers(&new).is_empty()
         && new
             .pointer("/spec/finalizers")
