@@ -5,6 +5,7 @@
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
 pub mod garbage_collector;
+pub mod leader_election;
 pub mod namespace;
 pub mod node_ipam;
 pub mod nodelifecycle;
@@ -25,6 +26,7 @@ pub enum Error {
 }
 
 /// What the controllers need to know about the cluster beyond its API.
+#[derive(Clone)]
 pub struct Config {
     /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,

@@ -162,6 +162,45 @@ fn one_line(e: &anyhow::Error) -> String {
     msg.replace('\n', " ")
 }
 
+/// Runs the controllers and the scheduler under leader election, so that of several
+/// servers sharing a store only one of each acts. The identity is stable for a host and
+/// data dir, so a restarted server takes its lease back at once instead of waiting for
+/// it to expire.
+fn spawn_elected(client: kube::Client, config: controllers::Config, data_dir: &std::path::Path) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "skiff".into());
+    let dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let identity = format!("{host}_{:08x}", fnv32(dir.to_string_lossy().as_bytes()));
+    let timing = controllers::leader_election::Timing::default();
+    let config = std::sync::Arc::new(config);
+    let (c, id) = (client.clone(), identity.clone());
+    tokio::spawn(async move {
+        controllers::leader_election::run(c.clone(), "kube-controller-manager", &id, timing, || {
+            controllers::run(c.clone(), (*config).clone())
+        })
+        .await
+    });
+    tokio::spawn(async move {
+        controllers::leader_election::run(
+            client.clone(),
+            "kube-scheduler",
+            &identity,
+            timing,
+            || scheduler::run(client.clone()),
+        )
+        .await
+    });
+}
+
+fn fnv32(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
 fn go_duration(s: &str) -> Result<std::time::Duration, String> {
     apimachinery::duration::parse(s)
         .ok_or_else(|| format!("invalid duration {s:?} (e.g. 500ms, 40s, 2m)"))
@@ -195,20 +234,17 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let client = kube_client(&server.kubeconfig).await?;
         let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt"))
             .context("reading the cluster CA")?;
-        tokio::spawn(controllers::run(
-            client.clone(),
-            controllers::Config {
-                ca_pem,
-                cluster_cidr: args.cluster_cidr.clone(),
-                node_cidr_mask_size: args.node_cidr_mask_size,
-                node_lifecycle: controllers::nodelifecycle::Settings {
-                    monitor_period: args.node_monitor_period,
-                    grace_period: args.node_monitor_grace_period,
-                    startup_grace_period: args.node_startup_grace_period,
-                },
+        let config = controllers::Config {
+            ca_pem,
+            cluster_cidr: args.cluster_cidr.clone(),
+            node_cidr_mask_size: args.node_cidr_mask_size,
+            node_lifecycle: controllers::nodelifecycle::Settings {
+                monitor_period: args.node_monitor_period,
+                grace_period: args.node_monitor_grace_period,
+                startup_grace_period: args.node_startup_grace_period,
             },
-        ));
-        tokio::spawn(scheduler::run(client));
+        };
+        spawn_elected(client, config, &args.data_dir);
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing SIGTERM handler")?;
