@@ -40,10 +40,10 @@ pub struct ApiArgs {
     dir: PathBuf,
 }
 
-struct ServerProc {
-    child: Child,
-    dir: PathBuf,
-    kubeconfig: PathBuf,
+pub(crate) struct ServerProc {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
 }
 
 impl Drop for ServerProc {
@@ -54,7 +54,7 @@ impl Drop for ServerProc {
     }
 }
 
-fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
+pub(crate) fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
     use std::io::BufRead;
     let dir = base.join(format!("skiff-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -96,7 +96,7 @@ fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
     })
 }
 
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -107,7 +107,7 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
+pub(crate) async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await?;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_density;
 mod bench_store;
 mod sim_cmd;
 
@@ -41,6 +42,8 @@ enum BenchCommand {
     Api(bench::ApiArgs),
     /// Durable creates into the embedded store, against the disk's raw commit rate.
     Store(bench_store::StoreArgs),
+    /// Simulated pods brought to Running: time, control-plane memory and CPU.
+    Density(bench_density::DensityArgs),
 }
 
 #[derive(clap::Args)]
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Server(args) => run_server(args),
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
+        Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
     };
     match result {
