@@ -150,7 +150,10 @@ async fn run(
     let node_api: Api<k8s_openapi::api::core::v1::Node> = Api::all(c.clone());
     let deadline = Instant::now() + Duration::from_secs(300);
     while node_api.list(&Default::default()).await?.items.len() < nodes {
-        anyhow::ensure!(Instant::now() < deadline, "simulated nodes did not register");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "simulated nodes did not register"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     eprintln!("{nodes} nodes registered; creating {pods} pods");

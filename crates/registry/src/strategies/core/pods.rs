@@ -10,6 +10,14 @@ use crate::Strategy;
 
 pub struct PodStrategy;
 
+fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 const UPDATABLE_FIELDS: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 impl Strategy for PodStrategy {
@@ -22,11 +30,18 @@ impl Strategy for PodStrategy {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
+        let mut status = json!({"phase": "Pending", "qosClass": qos});
+        // A gated pod says why it is not being scheduled, as upstream's strategy does.
+        if !array_at(obj, &["spec", "schedulingGates"]).is_empty() {
+            status["conditions"] = json!([{
+                "type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
+                "message": "Scheduling is blocked due to non-empty scheduling gates",
+                "lastProbeTime": null,
+                "lastTransitionTime": now(),
+            }]);
+        }
         if let Some(map) = obj.as_object_mut() {
-            map.insert(
-                "status".into(),
-                json!({"phase": "Pending", "qosClass": qos}),
-            );
+            map.insert("status".into(), status);
         }
     }
 
