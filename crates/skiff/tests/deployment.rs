@@ -496,3 +496,48 @@ fn deleting_a_deployment_removes_its_replica_sets_and_pods() {
         |n| *n == (0, 0),
     );
 }
+
+const NEVER_READY: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  progressDeadlineSeconds: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {sim.skiff.dev/behavior: never-ready}
+    spec:
+      containers: [{name: web, image: nginx:1}]
+";
+
+#[test]
+fn rollout_that_never_becomes_ready_exceeds_its_progress_deadline() {
+    let (_server, _sim, k) = cluster();
+    k.ok_stdin(&["apply", "-f", "-"], NEVER_READY);
+    let err = k.fails(&["rollout", "status", "deployment/web", "--timeout=40s"]);
+    assert!(
+        err.contains("deployment \"web\" exceeded its progress deadline"),
+        "{err}"
+    );
+    let rs = replica_sets(&k)[0]
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let conds = field(
+        &k,
+        "deployment",
+        "web",
+        r#"range .status.conditions[*]}{.type}={.status}/{.reason}: {.message}{"\n"}{end"#,
+    );
+    assert!(
+        conds.contains(&format!(
+            "Progressing=False/ProgressDeadlineExceeded: ReplicaSet \"{rs}\" has timed out progressing."
+        )) && conds.contains(
+            "Available=False/MinimumReplicasUnavailable: Deployment does not have minimum availability."
+        ),
+        "{conds}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
@@ -21,6 +21,7 @@ pub const RS_UPDATED: &str = "ReplicaSetUpdated";
 pub const NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
 pub const TIMED_OUT: &str = "ProgressDeadlineExceeded";
 pub const PAUSED: &str = "DeploymentPaused";
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
 pub const RESUMED: &str = "DeploymentResumed";
 
 /// Condition times are whole seconds on the wire; computing them that way keeps a
@@ -241,4 +242,36 @@ pub fn paused_conditions(d: &Deployment, s: &mut DeploymentStatus, now: Timestam
     };
     set(s, cond);
     true
+}
+
+/// A ReplicaSet's ReplicaFailure (pods it cannot create) surfaced on the Deployment, the
+/// new ReplicaSet's before any old one's (upstream `getReplicaFailures`).
+pub fn replica_failure(
+    all: &[&ReplicaSet],
+    new: Option<&ReplicaSet>,
+) -> Option<DeploymentCondition> {
+    new.into_iter()
+        .chain(all.iter().copied())
+        .flat_map(|rs| rs.status.iter().flat_map(|s| s.conditions.iter().flatten()))
+        .find(|c| c.type_.as_deref() == Some(REPLICA_FAILURE))
+        .map(|c| DeploymentCondition {
+            type_: Some(REPLICA_FAILURE.into()),
+            status: c.status.clone(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+            last_update_time: c.last_transition_time.clone(),
+            last_transition_time: c.last_transition_time.clone(),
+        })
+}
+
+/// Sets or clears ReplicaFailure after a rollout step.
+pub fn update_replica_failure(
+    s: &mut DeploymentStatus,
+    all: &[&ReplicaSet],
+    new: Option<&ReplicaSet>,
+) {
+    match replica_failure(all, new) {
+        Some(c) => set(s, c),
+        None => remove(s, REPLICA_FAILURE),
+    }
 }

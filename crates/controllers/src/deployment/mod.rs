@@ -171,9 +171,8 @@ impl Sync {
                         "ownerReferences": [newrs::controller_ref(&self.d)],
                         "uid": rs.metadata.uid,
                     }});
-                    match self.patch_rs(&rs, patch).await? {
-                        Some(adopted) => self.rss.push(adopted),
-                        None => {}
+                    if let Some(adopted) = self.patch_rs(&rs, patch).await? {
+                        self.rss.push(adopted);
                     }
                 }
                 Claim::Release => {
@@ -487,6 +486,11 @@ impl Sync {
             new_name.as_deref(),
             self.now,
         );
+        {
+            let all: Vec<&ReplicaSet> = self.rss.iter().collect();
+            let new_ref = new.map(|i| &self.rss[i]);
+            conditions::update_replica_failure(&mut self.status, &all, new_ref);
+        }
         self.write().await?;
         Ok(conditions::requeue_after(&self.d, &self.status, self.now))
     }

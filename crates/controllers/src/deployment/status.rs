@@ -29,7 +29,7 @@ pub fn calculate(
         unavailable_replicas: nonzero(unavailable),
         collision_count: current.collision_count,
         conditions: current.conditions.clone(),
-        terminating_replicas: None,
+        terminating_replicas: terminating(all),
     };
     let cond = if available >= desired(d) - max_unavailable(d) {
         conditions::new(
@@ -50,4 +50,11 @@ pub fn calculate(
     };
     conditions::set(&mut status, cond);
     status
+}
+
+/// Pods being deleted, summed; unknown (`None`) if any ReplicaSet does not report them.
+fn terminating(all: &[&ReplicaSet]) -> Option<i32> {
+    all.iter()
+        .map(|rs| rs.status.as_ref().and_then(|s| s.terminating_replicas))
+        .sum()
 }

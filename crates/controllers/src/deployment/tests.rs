@@ -326,8 +326,9 @@ fn revisions_and_annotations() {
         ("kubectl.kubernetes.io/last-applied-configuration", "{}"),
         (rsinfo::REVISION, "7"),
     ]));
-    // (existing annotations, new revision, exists) -> (changed, annotations after)
-    let cases: Vec<(Vec<(&str, &str)>, i64, bool, bool, Vec<(&str, &str)>)> = vec![
+    type Pairs = Vec<(&'static str, &'static str)>;
+    // (annotations before, next revision, RS exists) -> (changed, annotations after)
+    let cases: Vec<(Pairs, i64, bool, bool, Pairs)> = vec![
         (
             vec![],
             1,
@@ -539,6 +540,58 @@ fn status_and_conditions() {
         cond(&s, conditions::PROGRESSING),
         "False/ProgressDeadlineExceeded: ReplicaSet \"web-1\" has timed out progressing."
     );
+
+    // ReplicaFailure: the new set's failure wins over an old set's; none clears it.
+    let failing = |name: &str, reason: &str| {
+        let mut r = rs(name, 2, 0, 0, 1);
+        if let Some(st) = r.status.as_mut() {
+            st.conditions = Some(vec![k8s_openapi::api::apps::v1::ReplicaSetCondition {
+                type_: Some("ReplicaFailure".into()),
+                status: Some("True".into()),
+                reason: Some(reason.into()),
+                message: Some("pods \"x\" is forbidden".into()),
+                last_transition_time: Some(Time(ts(5))),
+            }]);
+        }
+        r
+    };
+    let (old_bad, new_bad, fine) = (
+        failing("old", "OldFailed"),
+        failing("new", "FailedCreate"),
+        rs("new", 2, 2, 0, 2),
+    );
+    let mut s = DeploymentStatus::default();
+    conditions::update_replica_failure(&mut s, &[&old_bad, &new_bad], Some(&new_bad));
+    assert_eq!(
+        cond(&s, conditions::REPLICA_FAILURE),
+        "True/FailedCreate: pods \"x\" is forbidden"
+    );
+    conditions::update_replica_failure(&mut s, &[&old_bad, &fine], Some(&fine));
+    assert_eq!(
+        cond(&s, conditions::REPLICA_FAILURE),
+        "True/OldFailed: pods \"x\" is forbidden"
+    );
+    conditions::update_replica_failure(&mut s, &[&fine], Some(&fine));
+    assert_eq!(cond(&s, conditions::REPLICA_FAILURE), "");
+
+    // Terminating pods are summed only when every set reports them.
+    let with_terminating = |n: Option<i32>| {
+        let mut r = rs("t", 1, 1, 0, 1);
+        if let Some(st) = r.status.as_mut() {
+            st.terminating_replicas = n;
+        }
+        r
+    };
+    let (t1, t2, unknown) = (
+        with_terminating(Some(1)),
+        with_terminating(Some(2)),
+        with_terminating(None),
+    );
+    let sum_of = |rss: &[&ReplicaSet]| {
+        status::calculate(&d, &DeploymentStatus::default(), rss, None, now).terminating_replicas
+    };
+    assert_eq!(sum_of(&[&t1, &t2]), Some(3));
+    assert_eq!(sum_of(&[&t1, &unknown]), None);
 
     // Pause and resume.
     let mut paused = dep(3, "25%", "25%");
