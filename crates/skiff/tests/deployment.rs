@@ -541,3 +541,44 @@ fn rollout_that_never_becomes_ready_exceeds_its_progress_deadline() {
         "{conds}"
     );
 }
+
+#[test]
+fn scaling_mid_rollout_is_proportional() {
+    let (_server, _sim, k) = cluster();
+    k.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1",
+        "--replicas=10",
+    ]);
+    rollout_status(&k);
+    // A template whose pods never become ready: the rollout stops at maxSurge 3 and
+    // maxUnavailable 2 of 10, old 8 and new 5.
+    k.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"metadata":{"annotations":{"sim.skiff.dev/behavior":"never-ready"}}}}}"#,
+    ]);
+    let sizes = |k: &Kubectl| -> Vec<String> {
+        replica_sets(k)
+            .iter()
+            .map(|l| l.split(' ').skip(1).take(2).collect::<Vec<_>>().join("@r"))
+            .collect()
+    };
+    eventually(
+        "the stuck rollout",
+        || sizes(&k),
+        |s| s.contains(&"8@r1".to_string()) && s.contains(&"5@r2".to_string()),
+    );
+    // 13 pods were sized for 10 (+3 surge); at 20 (+5 surge) 25 are allowed: the 12
+    // more are shared 8:5.
+    k.ok(&["scale", "deployment", "web", "--replicas=20"]);
+    eventually(
+        "proportional scaling",
+        || sizes(&k),
+        |s| s.contains(&"15@r1".to_string()) && s.contains(&"10@r2".to_string()),
+    );
+}
