@@ -110,7 +110,7 @@ async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Err
     let Some(d) = deployments.get_opt(&cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
-    let mut sync = Sync {
+    let mut sync = Round {
         status: d.status.clone().unwrap_or_default(),
         d,
         rss: Vec::new(),
@@ -148,7 +148,7 @@ async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Err
 
 /// One sync's state: the Deployment as read, its claimed ReplicaSets as they stand after
 /// this sync's writes, and the status being built.
-struct Sync {
+struct Round {
     d: Deployment,
     status: DeploymentStatus,
     rss: Vec<ReplicaSet>,
@@ -161,7 +161,7 @@ struct Sync {
     now: Timestamp,
 }
 
-impl Sync {
+impl Round {
     async fn claim(&mut self) -> Result<(), Error> {
         for rs in self.sets.list(&ListParams::default()).await?.items {
             match newrs::claim(&self.d, &rs) {
