@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod deployment;
 pub mod garbage_collector;
 pub mod leader_election;
 pub mod namespace;
@@ -39,6 +40,7 @@ pub struct Config {
 /// Runs every controller until the process ends.
 pub async fn run(client: Client, config: Config) {
     tokio::join!(
+        deployment::run(client.clone()),
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
         node_ipam::run(
