@@ -4,13 +4,17 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod daemonset;
+pub(crate) mod event_recorder;
 pub mod garbage_collector;
+pub(crate) mod history;
 pub mod namespace;
 pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;
 pub(crate) mod selector;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use kube::Client;
 
@@ -34,6 +38,8 @@ pub async fn run(client: Client, config: Config) {
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
         replicaset::run(client.clone()),
+        statefulset::run(client.clone()),
+        daemonset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
     );
