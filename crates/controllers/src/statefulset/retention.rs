@@ -61,7 +61,8 @@ mod tests {
             r.map(|v| v.into_iter().map(|r| r.uid).collect::<Vec<_>>().join(","))
         };
         // (whenDeleted Delete, whenScaled Delete, in range, current uids, expected)
-        let cases: [(bool, bool, bool, Vec<&OwnerReference>, Option<&str>); 9] = [
+        type Case<'a> = (bool, bool, bool, Vec<&'a OwnerReference>, Option<&'a str>);
+        let cases: [Case; 9] = [
             (false, false, true, vec![], None),
             (false, false, true, vec![&other, &set, &pod], Some("o")),
             (true, false, true, vec![], Some("s")),
