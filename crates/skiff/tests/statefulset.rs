@@ -305,16 +305,12 @@ fn statefulset_orders_names_claims_and_rolls() {
     assert_eq!(revision_numbers(&k), [1, 2]);
 
     // Scale down: web-2 goes before web-1; claims stay (whenScaled: Retain).
-    ok_despite_conflicts(&k, &["scale", "statefulset/web", "--replicas=1"]);
+    ok_despite_conflicts(&k, &["scale", "statefulset/web", "--replicas=2"]);
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let p = pods(&k);
         let n = names(&p);
-        assert!(
-            !n.contains(&"web-2") || n.contains(&"web-1"),
-            "web-1 went before web-2: {n:?}"
-        );
-        if n == ["web-0"] {
+        if n == ["web-0", "web-1"] {
             break;
         }
         assert!(Instant::now() < deadline, "scale down stuck: {n:?}");
@@ -322,6 +318,32 @@ fn statefulset_orders_names_claims_and_rolls() {
     }
     let claims = k.ok(&["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"]);
     assert_eq!(claims, "www-web-0 www-web-1 www-web-2");
+
+    // whenScaled: Delete: the scaled-down pod owns its claim, which goes with it.
+    ok_despite_conflicts(
+        &k,
+        &[
+            "patch",
+            "sts",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"persistentVolumeClaimRetentionPolicy":{"whenScaled":"Delete"}}}"#,
+        ],
+    );
+    ok_despite_conflicts(&k, &["scale", "statefulset/web", "--replicas=1"]);
+    eventually("web-1 gone", 30, || pods(&k), |p| names(p) == ["web-0"]);
+    eventually(
+        "claim www-web-1 collected",
+        30,
+        || {
+            get(
+                &k,
+                &["get", "pvc", "-o", "jsonpath={.items[*].metadata.name}"],
+            )
+        },
+        |c| c == "www-web-0 www-web-2",
+    );
 
     // Undo goes back to revision 1's template.
     ok_despite_conflicts(&k, &["rollout", "undo", "statefulset/web"]);

@@ -167,7 +167,8 @@ impl Sync<'_> {
                 .as_ref()
                 .and_then(|m| m.labels.clone())
                 .unwrap_or_default(),
-            annotations: BTreeMap::new(),
+            // Copied as upstream does, so `rollout history` shows change causes.
+            annotations: self.ds.metadata.annotations.clone().unwrap_or_default(),
         };
         let data = history::template_patch(&spec.template)?;
         let current = history::ensure(

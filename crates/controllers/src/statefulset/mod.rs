@@ -18,6 +18,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
@@ -170,9 +171,20 @@ impl<'a> Sync<'a> {
             .as_ref()
             .and_then(|u| u.type_.as_deref())
             .is_none_or(|t| t == "RollingUpdate");
+        let replicas = spec.replicas.unwrap_or(1);
+        let max_unavailable = spec
+            .update_strategy
+            .as_ref()
+            .and_then(|u| u.rolling_update.as_ref())
+            .and_then(|r| r.max_unavailable.as_ref())
+            .map(|v| match v {
+                IntOrString::Int(i) => i.to_string(),
+                IntOrString::String(s) => s.clone(),
+            });
         let plan_spec = plan::Spec {
             start: identity::start_ordinal(self.set),
-            replicas: spec.replicas.unwrap_or(1),
+            replicas,
+            max_unavailable: plan::resolve_max_unavailable(max_unavailable.as_deref(), replicas),
             parallel: spec.pod_management_policy.as_deref() == Some("Parallel"),
             rolling_partition: rolling.then(|| {
                 spec.update_strategy

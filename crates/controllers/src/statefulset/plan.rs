@@ -26,6 +26,8 @@ pub struct Spec {
     pub parallel: bool,
     /// `Some(partition)` for RollingUpdate, `None` for OnDelete.
     pub rolling_partition: Option<i32>,
+    /// How many pods a rolling update may have down at once (at least 1).
+    pub max_unavailable: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,20 +104,42 @@ pub fn plan(spec: &Spec, pods: &[Seen]) -> Vec<Step> {
     if !steps.is_empty() {
         return steps;
     }
+    // Upstream's maxUnavailable update (on by default since 1.35): count every pod in
+    // range that is missing or not healthy, then delete old pods from the highest ordinal
+    // down to the partition until that many are down.
+    let end = spec.start + spec.replicas.max(0);
+    let healthy = |o: i32| slot(o).is_some_and(|p| !p.terminating && p.ready && p.available);
+    let unavailable = (spec.start..end).filter(|o| !healthy(*o)).count();
+    let mut room = usize::try_from(spec.max_unavailable.max(1))
+        .unwrap_or(1)
+        .saturating_sub(unavailable);
     let lowest = spec.start + partition.max(0);
-    for ordinal in (lowest..spec.start + spec.replicas.max(0)).rev() {
-        let Some(p) = slot(ordinal) else {
-            return steps;
-        };
-        if !p.updated && !p.terminating {
-            steps.push(Step::Delete { ordinal });
-            return steps;
+    for ordinal in (lowest..end).rev() {
+        if room == 0 {
+            break;
         }
-        if p.terminating || !p.ready || !p.available {
-            return steps;
+        if slot(ordinal).is_some_and(|p| !p.updated && !p.terminating) {
+            steps.push(Step::Delete { ordinal });
+            room -= 1;
         }
     }
     steps
+}
+
+/// `maxUnavailable` as a number of pods: an integer, or a percentage of `replicas` rounded
+/// up; never below 1.
+pub fn resolve_max_unavailable(value: Option<&str>, replicas: i32) -> i32 {
+    let n = match value {
+        None => 1,
+        Some(v) => match v.strip_suffix('%') {
+            Some(pct) => {
+                let pct: i64 = pct.parse().unwrap_or(0);
+                i32::try_from((pct * i64::from(replicas.max(0)) + 99) / 100).unwrap_or(i32::MAX)
+            }
+            None => v.parse().unwrap_or(1),
+        },
+    };
+    n.max(1)
 }
 
 #[cfg(test)]
@@ -157,12 +181,31 @@ mod tests {
     }
 
     #[test]
+    fn max_unavailable_values() {
+        let cases = [
+            (None, 5, 1),
+            (Some("2"), 5, 2),
+            (Some("0"), 5, 1),
+            (Some("50%"), 5, 3),
+            (Some("10%"), 3, 1),
+        ];
+        for (v, replicas, want) in cases {
+            assert_eq!(
+                resolve_max_unavailable(v, replicas),
+                want,
+                "{v:?} of {replicas}"
+            );
+        }
+    }
+
+    #[test]
     fn steps_table() {
         let ordered = |replicas| Spec {
             start: 0,
             replicas,
             parallel: false,
             rolling_partition: Some(0),
+            max_unavailable: 1,
         };
         let parallel = |replicas| Spec {
             parallel: true,
@@ -220,6 +263,35 @@ mod tests {
                 },
                 "5R",
                 "+6",
+            ),
+            (
+                "maxUnavailable 2",
+                Spec {
+                    max_unavailable: 2,
+                    ..ordered(3)
+                },
+                "0O 1O 2O",
+                "-2 -1",
+            ),
+            (
+                "maxUnavailable counts pods already down",
+                Spec {
+                    max_unavailable: 2,
+                    parallel: true,
+                    ..ordered(3)
+                },
+                "0O 1O 2P",
+                "-1",
+            ),
+            (
+                "maxUnavailable stops at the partition",
+                Spec {
+                    max_unavailable: 3,
+                    rolling_partition: Some(1),
+                    ..ordered(3)
+                },
+                "0O 1O 2O",
+                "-2 -1",
             ),
             (
                 "start ordinal condemns below",
