@@ -229,6 +229,26 @@ fn daemonset_follows_nodes_and_rolls() {
     );
 
     // A rolling update replaces pods with at most one node (maxUnavailable 1) short.
+    // The toleration changed the template, so every pod is replaced; once that is done
+    // the controller stops writing the DaemonSet.
+    let settled = |k: &Kubectl| {
+        get(
+            k,
+            &[
+                "get",
+                "ds",
+                "agent",
+                "-o",
+                "jsonpath={.status.desiredNumberScheduled} {.status.updatedNumberScheduled} {.status.numberAvailable} {.status.observedGeneration}",
+            ],
+        )
+    };
+    eventually(
+        "rolled to the toleration",
+        40,
+        || settled(&k),
+        |s| s == "3 3 3 2",
+    );
     // Settled: the controller no longer writes the DaemonSet.
     let rv = k.ok(&[
         "get",
