@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{json, Map, Value};
@@ -225,20 +225,52 @@ pub async fn prune(
     Ok(())
 }
 
-/// The owner's revisions among `all`: those it controls (by uid).
-pub fn owned_by(all: Vec<ControllerRevision>, uid: &str) -> Vec<ControllerRevision> {
-    let mut owned: Vec<ControllerRevision> = all
-        .into_iter()
-        .filter(|r| {
-            r.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| o.controller == Some(true) && o.uid == uid)
-        })
-        .collect();
-    sort(&mut owned);
-    owned
+/// The owner's revisions among `all`, sorted: those it controls, and orphans whose labels
+/// its selector matches, which it adopts (upstream `ClaimControllerRevisions`), so a set
+/// recreated after an orphaning delete keeps its history and its pods' revisions.
+pub async fn claim(
+    api: &Api<ControllerRevision>,
+    all: Vec<ControllerRevision>,
+    owner: &OwnerReference,
+    selector: &LabelSelector,
+) -> Result<Vec<ControllerRevision>, Error> {
+    let mut claimed = Vec::new();
+    for rev in all {
+        let controller = rev
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true));
+        match controller {
+            Some(c) if c.uid == owner.uid => claimed.push(rev),
+            Some(_) => {}
+            None => {
+                let labels = rev.metadata.labels.clone().unwrap_or_default();
+                if crate::selector::is_empty(selector)
+                    || !crate::selector::matches(selector, &labels)
+                    || rev.metadata.deletion_timestamp.is_some()
+                {
+                    continue;
+                }
+                let patch = json!({"metadata": {
+                    "ownerReferences": [owner],
+                    "uid": rev.metadata.uid,
+                }});
+                let name = rev.metadata.name.clone().unwrap_or_default();
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                    .await
+                {
+                    Ok(adopted) => claimed.push(adopted),
+                    Err(kube::Error::Api(e)) if matches!(e.code, 404 | 409 | 422) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    sort(&mut claimed);
+    Ok(claimed)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub(crate) mod event_recorder;
 pub mod garbage_collector;
 pub(crate) mod history;
 pub mod namespace;
+pub(crate) mod pod_claims;
 pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;

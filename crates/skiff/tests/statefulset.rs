@@ -354,4 +354,37 @@ fn statefulset_orders_names_claims_and_rolls() {
         |p| all_ready_with(p, 1, "nginx:1.27"),
     );
     assert_eq!(revision_numbers(&k), [2, 3]);
+
+    // Deleted with --cascade=orphan and created again, the set adopts its pod and its
+    // history: web-0 stays the same pod, and the missing ordinals come back.
+    let web0 = pods(&k)[0].clone();
+    k.ok(&["delete", "statefulset", "web", "--cascade=orphan"]);
+    eventually(
+        "revisions orphaned",
+        20,
+        || {
+            get(
+                &k,
+                &[
+                    "get",
+                    "controllerrevisions",
+                    "-o",
+                    "jsonpath={.items[*].metadata.ownerReferences}",
+                ],
+            )
+        },
+        |o| !o.contains("uid"),
+    );
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &STS.replace("nginx:1.28", "nginx:1.27"),
+    );
+    let again = eventually(
+        "3 pods again",
+        60,
+        || pods(&k),
+        |p| all_ready_with(p, 3, "nginx:1.27"),
+    );
+    assert_eq!(again[0], web0, "web-0 was replaced instead of adopted");
+    assert_eq!(revision_numbers(&k), [2, 3]);
 }

@@ -26,7 +26,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::event_recorder::{self, Involved};
-use crate::{history, podinfo, selector, Error};
+use crate::{history, pod_claims, podinfo, selector, Error};
 use plan::{NodeView, PodView};
 
 const COMPONENT: &str = "daemonset-controller";
@@ -131,30 +131,31 @@ impl Sync<'_> {
         let nodes_api: Api<Node> = Api::all(self.client.clone());
         let mut nodes = nodes_api.list(&ListParams::default()).await?.items;
         nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        let mut owned: Vec<Pod> = self
-            .pods
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter(|p| podinfo::controller_uid(p) == Some(self.uid.as_str()))
-            .filter(|p| {
-                selector::matches(
-                    &spec.selector,
-                    &p.metadata.labels.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let selector = spec.selector.clone();
+        let mut owned: Vec<Pod> = pod_claims::claim_all(
+            &self.pods,
+            self.pods.list(&ListParams::default()).await?.items,
+            &controller_ref(self.ds),
+            false,
+            |p| {
+                !selector::is_empty(&selector)
+                    && selector::matches(&selector, &p.metadata.labels.clone().unwrap_or_default())
+            },
+        )
+        .await?;
         owned.sort_by(|a, b| {
             (podinfo::created(a), &a.metadata.name).cmp(&(podinfo::created(b), &b.metadata.name))
         });
 
         // History: the current template's revision gives the hash new pods carry.
         let revisions_api: Api<ControllerRevision> = Api::namespaced(self.client.clone(), &self.ns);
-        let mut revisions = history::owned_by(
+        let mut revisions = history::claim(
+            &revisions_api,
             revisions_api.list(&ListParams::default()).await?.items,
-            &self.uid,
-        );
+            &controller_ref(self.ds),
+            &spec.selector,
+        )
+        .await?;
         let old_status = self.ds.status.clone().unwrap_or_default();
         let mut collision_count = old_status.collision_count.unwrap_or(0);
         let owner = history::Owner {

@@ -27,7 +27,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use crate::event_recorder::{self, Involved};
-use crate::{history, podinfo, selector, Error};
+use crate::{history, pod_claims, podinfo, selector, Error};
 use plan::{Seen, Step};
 
 const COMPONENT: &str = "statefulset-controller";
@@ -90,29 +90,30 @@ impl<'a> Sync<'a> {
         let spec = self.set.spec.clone();
         let now = Timestamp::now();
 
-        // Pods this set controls that carry one of its ordinal names.
-        let owned: Vec<Pod> = self
-            .pods
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter(|p| podinfo::controller_uid(p) == Some(self.uid.as_str()))
-            .filter(|p| identity::ordinal_of(&self.name, &p.name_any()).is_some())
-            .filter(|p| {
-                selector::matches(
-                    &spec.selector,
-                    &p.metadata.labels.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        // Pods this set controls: its own that still match, and orphans with its selector
+        // and one of its ordinal names (adopted).
+        let selector = spec.selector.clone();
+        let owned: Vec<Pod> = pod_claims::claim_all(
+            &self.pods,
+            self.pods.list(&ListParams::default()).await?.items,
+            &identity::controller_ref(self.set),
+            false,
+            |p| {
+                identity::ordinal_of(&self.name, &p.name_any()).is_some()
+                    && selector::matches(&selector, &p.metadata.labels.clone().unwrap_or_default())
+            },
+        )
+        .await?;
 
         // Revisions: the update revision is the template as it is now.
         let revisions_api: Api<ControllerRevision> = Api::namespaced(self.client.clone(), &self.ns);
-        let mut revisions = history::owned_by(
+        let mut revisions = history::claim(
+            &revisions_api,
             revisions_api.list(&ListParams::default()).await?.items,
-            &self.uid,
-        );
+            &identity::controller_ref(self.set),
+            &spec.selector,
+        )
+        .await?;
         let old_status = self.set.status.clone().unwrap_or_default();
         let mut collision_count = old_status.collision_count.unwrap_or(0);
         let owner = history::Owner {
