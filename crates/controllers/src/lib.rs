@@ -25,6 +25,9 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("encoding: {0}")]
     Json(#[from] serde_json::Error),
+    /// A precondition for progress does not hold yet; the sync is retried.
+    #[error("{0}")]
+    NotYet(String),
 }
 
 /// What the controllers need to know about the cluster beyond its API.

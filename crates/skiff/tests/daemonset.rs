@@ -280,8 +280,42 @@ fn daemonset_follows_nodes_and_rolls() {
     }
     let out = k.ok(&["rollout", "status", "daemonset/agent", "--timeout=30s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
+    // With maxSurge the new pod starts beside the old one: no node is ever without a
+    // ready pod.
+    ok_despite_conflicts(
+        &k,
+        &[
+            "patch",
+            "ds",
+            "agent",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"updateStrategy":{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0}}}}"#,
+        ],
+    );
+    ok_despite_conflicts(&k, &["set", "image", "daemonset/agent", "c=agent:3"]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let p = pods(&k);
+        let mut covered: Vec<&str> = p
+            .iter()
+            .filter(|l| l.ends_with(" True"))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        covered.dedup();
+        assert_eq!(
+            covered,
+            ["late-0", "sim-0", "sim-3"],
+            "a node lost its ready pod: {p:?}"
+        );
+        if p == on(&["late-0", "sim-0", "sim-3"], "agent:3") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "surge update stuck: {p:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let history = k.ok(&["rollout", "history", "daemonset/agent"]);
-    assert!(history.contains("\n3 "), "{history}");
+    assert!(history.contains("\n4 "), "{history}");
     let events = k.ok(&["get", "events", "-o", "jsonpath={.items[*].message}"]);
     assert!(events.contains("Created pod: agent-"), "{events}");
     assert!(events.contains("Deleted pod: agent-"), "{events}");

@@ -293,7 +293,11 @@ impl<'a> Sync<'a> {
         let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), &self.ns);
         for (_, mut claim) in identity::claims(self.set, ordinal) {
             let claim_name = claim.name_any();
-            if claims.get_opt(&claim_name).await?.is_some() {
+            if let Some(existing) = claims.get_opt(&claim_name).await? {
+                // Upstream waits for a claim on its way out rather than start a pod on it.
+                if existing.metadata.deletion_timestamp.is_some() {
+                    return Err(Error::NotYet(format!("pvc {claim_name} is being deleted")));
+                }
                 continue;
             }
             let policy = self.policy();
