@@ -4,17 +4,22 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod daemonset;
 pub mod deployment;
+pub(crate) mod event_recorder;
 pub mod garbage_collector;
+pub(crate) mod history;
 pub mod leader_election;
 pub mod namespace;
 pub mod node_ipam;
 pub mod nodelifecycle;
+pub(crate) mod pod_claims;
 pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;
 pub(crate) mod selector;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use kube::Client;
 
@@ -24,6 +29,9 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("encoding: {0}")]
     Json(#[from] serde_json::Error),
+    /// A precondition for progress does not hold yet; the sync is retried.
+    #[error("{0}")]
+    NotYet(String),
 }
 
 /// What the controllers need to know about the cluster beyond its API.
@@ -50,6 +58,8 @@ pub async fn run(client: Client, config: Config) {
         ),
         nodelifecycle::run(client.clone(), config.node_lifecycle),
         replicaset::run(client.clone()),
+        statefulset::run(client.clone()),
+        daemonset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
     );
