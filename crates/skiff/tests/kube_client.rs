@@ -350,6 +350,25 @@ async fn optimistic_concurrency() {
         data(&api.get("occ").await.expect("get")),
         map(&[("v", "d")])
     );
+
+    // Patches without a resourceVersion racing each other all land: the server re-reads
+    // and re-applies on a conflict instead of refusing.
+    let patches = (0..16).map(|i| {
+        let api = api.clone();
+        async move {
+            api.patch(
+                "occ",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"data": {format!("k{i}"): "x"}})),
+            )
+            .await
+        }
+    });
+    for r in futures::future::join_all(patches).await {
+        r.expect("racing patch without resourceVersion");
+    }
+    let keys = data(&api.get("occ").await.expect("get"));
+    assert_eq!(keys.len(), 17, "{keys:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

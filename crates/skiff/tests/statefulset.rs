@@ -116,9 +116,8 @@ fn ready_at(k: &Kubectl, pod: &str) -> i64 {
     ]))
 }
 
-/// Runs kubectl, retrying a 409: this server's PATCH turns the resourceVersion it read into
-/// a precondition, so a patch racing the controller's status write can fail where upstream
-/// would retry.
+/// Runs kubectl, retrying a 409 (kubectl's read-modify-write commands such as `set image`
+/// may still lose a race with a controller's write, as against upstream).
 fn ok_despite_conflicts(k: &Kubectl, args: &[&str]) {
     for _ in 0..10 {
         let r = k.run(args);

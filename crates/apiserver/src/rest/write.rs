@@ -370,7 +370,13 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
 pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
     for _ in 0..RETRIES {
         let (old, rev) = current(scope, name).await?;
-        let patched = apply_patch(scope, &old, &raw)?;
+        // Patched without its resourceVersion, so one in the result came from the patch
+        // and is a precondition; without one, a racing write means read and patch again.
+        let mut base = old.clone();
+        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        let patched = apply_patch(scope, &base, &raw)?;
         if !patched.is_object() {
             return Err(ApiError::bad_request(
                 "the patched object is not a JSON object",
@@ -378,7 +384,6 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
         }
         check_type(scope, &patched)?;
         let (new, warnings) = decode(scope, patched)?;
-        // A resourceVersion in the patch is a precondition.
         let precondition = objects::resource_version(&new)?;
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
