@@ -4,13 +4,17 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod cronjob;
+pub(crate) mod events;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;
 pub(crate) mod selector;
 pub mod serviceaccount;
+pub mod ttl_after_finished;
 
 use kube::Client;
 
@@ -36,5 +40,8 @@ pub async fn run(client: Client, config: Config) {
         replicaset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
+        job::run(client.clone()),
+        cronjob::run(client.clone()),
+        ttl_after_finished::run(client.clone()),
     );
 }
