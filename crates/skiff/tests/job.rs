@@ -183,6 +183,11 @@ fn completions_with_bounded_parallelism() {
         "{pods}"
     );
 
+    // Settled: no sync keeps rewriting the finished Job.
+    let rv = jsonpath(&k, "job/five", "{.metadata.resourceVersion}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(jsonpath(&k, "job/five", "{.metadata.resourceVersion}"), rv);
+
     let events = k.ok(&["describe", "job", "five"]);
     for want in [
         "SuccessfulCreate",
@@ -336,6 +341,13 @@ fn suspend_and_resume() {
     });
     assert_eq!(condition(&k, "paused", "Suspended"), "False JobResumed");
     assert!(!jsonpath(&k, "job/paused", "{.status.startTime}").is_empty());
+    // A running Job at rest is not rewritten by its own syncs.
+    let rv = jsonpath(&k, "job/paused", "{.metadata.resourceVersion}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        jsonpath(&k, "job/paused", "{.metadata.resourceVersion}"),
+        rv
+    );
 
     // Suspending again deletes the running pods without counting them as failures.
     k.ok(&[

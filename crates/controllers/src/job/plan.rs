@@ -20,6 +20,7 @@ use super::{backoff, indexed, status};
 use crate::podinfo;
 
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+const MAX_CREATES_PER_SYNC: usize = 500;
 
 /// A pod to create: its completion index (Indexed mode) and how often that index failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -343,6 +344,11 @@ pub fn plan(job: &Job, pods: &[Pod], now: Timestamp) -> Plan {
     let deleted_active = to_delete.len();
     terminating += count_len(deleted_active);
     plan.delete = to_delete.iter().map(|p| p.name_any()).collect();
+    // Upstream's MaxPodCreateDeletePerSync: a huge parallelism ramps up over several syncs.
+    create.truncate(MAX_CREATES_PER_SYNC);
+    if create.len() == MAX_CREATES_PER_SYNC && plan.requeue.is_none() {
+        plan.requeue = Some(Duration::from_millis(100));
+    }
     plan.create = create;
 
     // The terminal condition waits until every pod is counted and gone.
