@@ -4,11 +4,14 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub(crate) mod event_recorder;
+pub(crate) mod events;
 pub mod garbage_collector;
 pub(crate) mod history;
+pub mod job;
 pub mod leader_election;
 pub mod namespace;
 pub mod node_ipam;
@@ -20,6 +23,7 @@ pub mod root_ca;
 pub(crate) mod selector;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod ttl_after_finished;
 
 use kube::Client;
 
@@ -62,5 +66,8 @@ pub async fn run(client: Client, config: Config) {
         daemonset::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
+        job::run(client.clone()),
+        cronjob::run(client.clone()),
+        ttl_after_finished::run(client.clone()),
     );
 }
