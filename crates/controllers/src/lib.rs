@@ -4,12 +4,15 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod endpoints;
+pub mod endpointslice;
 pub mod garbage_collector;
 pub mod namespace;
 pub(crate) mod podinfo;
 pub mod replicaset;
 pub mod root_ca;
 pub(crate) mod selector;
+pub(crate) mod service_pods;
 pub mod serviceaccount;
 
 use kube::Client;
@@ -31,6 +34,8 @@ pub struct Config {
 /// Runs every controller until the process ends.
 pub async fn run(client: Client, config: Config) {
     tokio::join!(
+        endpoints::run(client.clone()),
+        endpointslice::run(client.clone()),
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
         replicaset::run(client.clone()),
