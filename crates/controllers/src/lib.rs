@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod disruption;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
@@ -34,6 +35,7 @@ pub struct Config {
 /// Runs every controller until the process ends.
 pub async fn run(client: Client, config: Config) {
     tokio::join!(
+        disruption::run(client.clone()),
         endpoints::run(client.clone()),
         endpointslice::run(client.clone()),
         garbage_collector::run(client.clone()),
