@@ -9,8 +9,10 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod podgc;
 pub(crate) mod podinfo;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod root_ca;
 pub(crate) mod selector;
 pub(crate) mod service_pods;
@@ -40,7 +42,9 @@ pub async fn run(client: Client, config: Config) {
         endpointslice::run(client.clone()),
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
+        podgc::run(client.clone()),
         replicaset::run(client.clone()),
+        resourcequota::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
     );
