@@ -55,17 +55,33 @@ fn drain_respects_the_disruption_budget() {
     // All three pods on sim-0: the other nodes are cordoned while they are placed.
     k.ok(&["cordon", "sim-1", "sim-2"]);
     k.ok_stdin(&["apply", "-f", "-"], RS);
-    wait_for("3 ready pods on sim-0", Duration::from_secs(30), &sim, || {
-        let p = pods(&k);
-        let ok = p.len() == 3 && p.iter().all(|(_, n, h)| n == "sim-0" && *h);
-        (!ok).then(|| format!("{p:?}"))
-    });
+    wait_for(
+        "3 ready pods on sim-0",
+        Duration::from_secs(30),
+        &sim,
+        || {
+            let p = pods(&k);
+            let ok = p.len() == 3 && p.iter().all(|(_, n, h)| n == "sim-0" && *h);
+            (!ok).then(|| format!("{p:?}"))
+        },
+    );
     k.ok(&["uncordon", "sim-1", "sim-2"]);
-    k.ok(&["create", "pdb", "web", "--selector=app=web", "--min-available=2"]);
-    wait_for("the budget allows one disruption", Duration::from_secs(20), &sim, || {
-        let s = get(&k, &["get", "pdb", "web", "-o", "jsonpath={.status.currentHealthy}/{.status.desiredHealthy}/{.status.expectedPods}/{.status.disruptionsAllowed}"]);
-        (s != "3/2/3/1").then_some(s)
-    });
+    k.ok(&[
+        "create",
+        "pdb",
+        "web",
+        "--selector=app=web",
+        "--min-available=2",
+    ]);
+    wait_for(
+        "the budget allows one disruption",
+        Duration::from_secs(20),
+        &sim,
+        || {
+            let s = get(&k, &["get", "pdb", "web", "-o", "jsonpath={.status.currentHealthy}/{.status.desiredHealthy}/{.status.expectedPods}/{.status.disruptionsAllowed}"]);
+            (s != "3/2/3/1").then_some(s)
+        },
+    );
 
     k.ok(&["cordon", "sim-0"]);
     let watching = AtomicBool::new(true);
@@ -99,21 +115,44 @@ fn drain_respects_the_disruption_budget() {
         "no eviction was refused:\n{stderr}"
     );
     assert_eq!(stdout.matches(" evicted").count(), 3, "{stdout}");
-    assert!(min_healthy >= 2, "the budget was broken: {min_healthy} healthy pods");
+    assert!(
+        min_healthy >= 2,
+        "the budget was broken: {min_healthy} healthy pods"
+    );
 
     // Replacements run elsewhere and the budget is whole again.
-    wait_for("3 ready pods off sim-0", Duration::from_secs(30), &sim, || {
-        let p = pods(&k);
-        let ok = p.len() == 3 && p.iter().all(|(_, n, h)| n != "sim-0" && *h);
-        (!ok).then(|| format!("{p:?}"))
-    });
+    wait_for(
+        "3 ready pods off sim-0",
+        Duration::from_secs(30),
+        &sim,
+        || {
+            let p = pods(&k);
+            let ok = p.len() == 3 && p.iter().all(|(_, n, h)| n != "sim-0" && *h);
+            (!ok).then(|| format!("{p:?}"))
+        },
+    );
     wait_for("the budget refilled", Duration::from_secs(20), &sim, || {
-        let s = get(&k, &["get", "pdb", "web", "-o", r#"jsonpath={.status.disruptionsAllowed} {.status.conditions[?(@.type=="DisruptionAllowed")].reason}"#]);
+        let s = get(
+            &k,
+            &[
+                "get",
+                "pdb",
+                "web",
+                "-o",
+                r#"jsonpath={.status.disruptionsAllowed} {.status.conditions[?(@.type=="DisruptionAllowed")].reason}"#,
+            ],
+        );
         (s != "1 SufficientPods").then_some(s)
     });
 
     // Two budgets over one pod: the eviction API refuses to choose.
-    k.ok(&["create", "pdb", "web2", "--selector=app=web", "--max-unavailable=1"]);
+    k.ok(&[
+        "create",
+        "pdb",
+        "web2",
+        "--selector=app=web",
+        "--max-unavailable=1",
+    ]);
     let victim = pods(&k)[0].0.clone();
     let eviction = format!(
         r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{victim}","namespace":"default"}}}}"#
@@ -135,10 +174,24 @@ fn drain_respects_the_disruption_budget() {
 
     // With the budget at its minimum, a direct eviction gets 429 and the pod stays.
     k.ok(&["scale", "rs", "web", "--replicas=2"]);
-    wait_for("no disruption allowed", Duration::from_secs(20), &sim, || {
-        let s = get(&k, &["get", "pdb", "web", "-o", "jsonpath={.status.currentHealthy}/{.status.disruptionsAllowed}"]);
-        (s != "2/0").then_some(s)
-    });
+    wait_for(
+        "no disruption allowed",
+        Duration::from_secs(20),
+        &sim,
+        || {
+            let s = get(
+                &k,
+                &[
+                    "get",
+                    "pdb",
+                    "web",
+                    "-o",
+                    "jsonpath={.status.currentHealthy}/{.status.disruptionsAllowed}",
+                ],
+            );
+            (s != "2/0").then_some(s)
+        },
+    );
     let victim = pods(&k)[0].0.clone();
     let eviction = format!(
         r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{victim}","namespace":"default"}}}}"#
@@ -151,6 +204,9 @@ fn drain_respects_the_disruption_budget() {
         "-f",
         path.to_str().expect("path"),
     ]);
-    assert!(err.contains("Cannot evict pod as it would violate the pod's disruption budget."), "{err}");
+    assert!(
+        err.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
     assert!(get(&k, &["get", "pod", &victim, "-o", "name"]).contains(&victim));
 }

@@ -67,7 +67,13 @@ fn slice_endpoints(k: &Kubectl) -> (Vec<String>, usize) {
 fn addresses(k: &Kubectl, field: &str) -> Vec<String> {
     let out = get(
         k,
-        &["get", "endpoints", "web", "-o", &format!("jsonpath={{.subsets[*].{field}[*].targetRef.name}}")],
+        &[
+            "get",
+            "endpoints",
+            "web",
+            "-o",
+            &format!("jsonpath={{.subsets[*].{field}[*].targetRef.name}}"),
+        ],
     );
     let mut v: Vec<String> = out.split_whitespace().map(str::to_string).collect();
     v.sort();
@@ -77,7 +83,14 @@ fn addresses(k: &Kubectl, field: &str) -> Vec<String> {
 fn main_pods(k: &Kubectl) -> Vec<String> {
     let out = get(
         k,
-        &["get", "pods", "-l", "role=main", "-o", "jsonpath={.items[*].metadata.name}"],
+        &[
+            "get",
+            "pods",
+            "-l",
+            "role=main",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ],
     );
     let mut v: Vec<String> = out.split_whitespace().map(str::to_string).collect();
     v.sort();
@@ -91,11 +104,16 @@ fn endpoints_and_slices_follow_the_pods() {
     let sim = Sim::start(&server, 3);
     k.ok_stdin(&["apply", "-f", "-"], SETUP);
 
-    wait_for("3 ready and 1 not-ready address", Duration::from_secs(30), &sim, || {
-        let ready = addresses(&k, "addresses");
-        let not_ready = addresses(&k, "notReadyAddresses");
-        (ready.len() != 3 || not_ready != ["lazy"]).then(|| format!("{ready:?} {not_ready:?}"))
-    });
+    wait_for(
+        "3 ready and 1 not-ready address",
+        Duration::from_secs(30),
+        &sim,
+        || {
+            let ready = addresses(&k, "addresses");
+            let not_ready = addresses(&k, "notReadyAddresses");
+            (ready.len() != 3 || not_ready != ["lazy"]).then(|| format!("{ready:?} {not_ready:?}"))
+        },
+    );
     let pods = main_pods(&k);
     assert_eq!(addresses(&k, "addresses"), pods);
     // kubectl shows the ready addresses on the resolved container port.
@@ -110,15 +128,29 @@ fn endpoints_and_slices_follow_the_pods() {
         "jsonpath={.subsets[0].ports[0].name}={.subsets[0].ports[0].port} {.subsets[0].addresses[0].nodeName} {.metadata.annotations}",
     ]);
     assert!(ep.starts_with("web=8080 sim-"), "{ep}");
-    assert!(ep.contains("endpoints.kubernetes.io/last-change-trigger-time"), "{ep}");
+    assert!(
+        ep.contains("endpoints.kubernetes.io/last-change-trigger-time"),
+        "{ep}"
+    );
 
     // The slice lists all four, the never-ready one not ready; zones come from the nodes.
-    wait_for("4 endpoints in one slice", Duration::from_secs(20), &sim, || {
-        let (eps, slices) = slice_endpoints(&k);
-        let ready = eps.iter().filter(|e| e.contains("=true/true/false@zone-")).count();
-        let lazy = eps.iter().any(|e| e.starts_with("lazy=false/false/false@zone-"));
-        (slices != 1 || eps.len() != 4 || ready != 3 || !lazy).then(|| format!("{slices} {eps:?}"))
-    });
+    wait_for(
+        "4 endpoints in one slice",
+        Duration::from_secs(20),
+        &sim,
+        || {
+            let (eps, slices) = slice_endpoints(&k);
+            let ready = eps
+                .iter()
+                .filter(|e| e.contains("=true/true/false@zone-"))
+                .count();
+            let lazy = eps
+                .iter()
+                .any(|e| e.starts_with("lazy=false/false/false@zone-"));
+            (slices != 1 || eps.len() != 4 || ready != 3 || !lazy)
+                .then(|| format!("{slices} {eps:?}"))
+        },
+    );
     let meta = k.ok(&[
         "get",
         "endpointslices",
@@ -128,7 +160,10 @@ fn endpoints_and_slices_follow_the_pods() {
         "jsonpath={.items[0].metadata.name} {.items[0].metadata.labels.endpointslice\\.kubernetes\\.io/managed-by} {.items[0].addressType} {.items[0].metadata.ownerReferences[0].kind}/{.items[0].metadata.ownerReferences[0].name} {.items[0].ports[0].port}",
     ]);
     let parts: Vec<&str> = meta.split(' ').collect();
-    assert!(parts[0].starts_with("web-") && parts[0].len() == 9, "{meta}");
+    assert!(
+        parts[0].starts_with("web-") && parts[0].len() == 9,
+        "{meta}"
+    );
     assert_eq!(
         parts[1..].join(" "),
         "endpointslice-controller.k8s.io IPv4 Service/web 8080"
@@ -145,21 +180,32 @@ fn endpoints_and_slices_follow_the_pods() {
     // A deleted pod leaves both; its replacement joins.
     let victim = main_pods(&k)[0].clone();
     k.ok(&["delete", "pod", &victim, "--wait=false"]);
-    wait_for("the deleted pod gone from endpoints and slices", Duration::from_secs(30), &sim, || {
-        let ready = addresses(&k, "addresses");
-        let (eps, _) = slice_endpoints(&k);
-        let in_slices = eps.iter().any(|e| e.starts_with(&format!("{victim}=")));
-        (ready.contains(&victim) || in_slices || ready.len() != 5 || eps.len() != 6)
-            .then(|| format!("{ready:?} {eps:?}"))
-    });
+    wait_for(
+        "the deleted pod gone from endpoints and slices",
+        Duration::from_secs(30),
+        &sim,
+        || {
+            let ready = addresses(&k, "addresses");
+            let (eps, _) = slice_endpoints(&k);
+            let in_slices = eps.iter().any(|e| e.starts_with(&format!("{victim}=")));
+            (ready.contains(&victim) || in_slices || ready.len() != 5 || eps.len() != 6)
+                .then(|| format!("{ready:?} {eps:?}"))
+        },
+    );
 
     // 150 pods (and the lazy one) need two slices of at most 100.
     k.ok(&["scale", "rs", "web", "--replicas=150"]);
-    wait_for("151 endpoints in 2 slices", Duration::from_secs(60), &sim, || {
-        let (eps, slices) = slice_endpoints(&k);
-        let ready = eps.iter().filter(|e| e.contains("=true/")).count();
-        (slices != 2 || eps.len() != 151 || ready != 150).then(|| format!("{slices} slices, {} endpoints, {ready} ready", eps.len()))
-    });
+    wait_for(
+        "151 endpoints in 2 slices",
+        Duration::from_secs(60),
+        &sim,
+        || {
+            let (eps, slices) = slice_endpoints(&k);
+            let ready = eps.iter().filter(|e| e.contains("=true/")).count();
+            (slices != 2 || eps.len() != 151 || ready != 150)
+                .then(|| format!("{slices} slices, {} endpoints, {ready} ready", eps.len()))
+        },
+    );
     let sizes = k.ok(&[
         "get",
         "endpointslices",
@@ -169,21 +215,61 @@ fn endpoints_and_slices_follow_the_pods() {
         "jsonpath={range .items[*]}{.metadata.name} {end}",
     ]);
     for name in sizes.split_whitespace() {
-        let n = get(&k, &["get", "endpointslice", name, "-o", "jsonpath={.endpoints[*].addresses[0]}"]);
+        let n = get(
+            &k,
+            &[
+                "get",
+                "endpointslice",
+                name,
+                "-o",
+                "jsonpath={.endpoints[*].addresses[0]}",
+            ],
+        );
         assert!(n.split_whitespace().count() <= 100, "{name}: {n}");
     }
-    wait_for("150 ready addresses in Endpoints", Duration::from_secs(20), &sim, || {
-        let ready = addresses(&k, "addresses");
-        (ready.len() != 150).then(|| ready.len().to_string())
-    });
+    wait_for(
+        "150 ready addresses in Endpoints",
+        Duration::from_secs(20),
+        &sim,
+        || {
+            let ready = addresses(&k, "addresses");
+            (ready.len() != 150).then(|| ready.len().to_string())
+        },
+    );
 
     // Deleting the service takes its Endpoints and (through the garbage collector) slices.
     k.ok(&["delete", "service", "web"]);
-    wait_for("endpoints and slices gone", Duration::from_secs(30), &sim, || {
-        let eps = get(&k, &["get", "endpoints", "-o", "jsonpath={.items[*].metadata.name}"]);
-        let slices = get(&k, &["get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "name"]);
-        (eps.split_whitespace().any(|n| n == "web") || !slices.trim().is_empty()).then(|| format!("{eps} | {slices}"))
-    });
+    wait_for(
+        "endpoints and slices gone",
+        Duration::from_secs(30),
+        &sim,
+        || {
+            let eps = get(
+                &k,
+                &[
+                    "get",
+                    "endpoints",
+                    "-o",
+                    "jsonpath={.items[*].metadata.name}",
+                ],
+            );
+            let slices = get(
+                &k,
+                &[
+                    "get",
+                    "endpointslices",
+                    "-l",
+                    "kubernetes.io/service-name=web",
+                    "-o",
+                    "name",
+                ],
+            );
+            (eps.split_whitespace().any(|n| n == "web") || !slices.trim().is_empty())
+                .then(|| format!("{eps} | {slices}"))
+        },
+    );
     // The apiserver's own kubernetes Endpoints are left alone.
-    assert!(k.ok(&["get", "endpoints", "kubernetes", "--no-headers"]).contains(":"));
+    assert!(k
+        .ok(&["get", "endpoints", "kubernetes", "--no-headers"])
+        .contains(":"));
 }

@@ -61,13 +61,35 @@ fn quota_usage_follows_pods_and_config_maps() {
     };
     // The namespace's kube-root-ca.crt is its one config map.
     expect("pods=0 cm=1/1 cpu=0 mem=0 lim=0");
-    let hard = k.ok(&["get", "quota", "q", "-n", "team", "-o", "jsonpath={.status.hard.requests\\.memory} {.status.hard.pods}"]);
+    let hard = k.ok(&[
+        "get",
+        "quota",
+        "q",
+        "-n",
+        "team",
+        "-o",
+        "jsonpath={.status.hard.requests\\.memory} {.status.hard.pods}",
+    ]);
     assert_eq!(hard, "4Gi 10");
 
     k.ok_stdin(&["apply", "-f", "-"], &pod("a", "run"));
     k.ok_stdin(&["apply", "-f", "-"], &pod("b", "run"));
-    k.ok(&["create", "configmap", "c1", "-n", "team", "--from-literal=k=v"]);
-    k.ok(&["create", "configmap", "c2", "-n", "team", "--from-literal=k=v"]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "c1",
+        "-n",
+        "team",
+        "--from-literal=k=v",
+    ]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "c2",
+        "-n",
+        "team",
+        "--from-literal=k=v",
+    ]);
     expect("pods=2 cm=3/3 cpu=500m mem=128Mi lim=256Mi");
 
     // A pod that ran to completion no longer uses quota.
@@ -81,7 +103,9 @@ fn quota_usage_follows_pods_and_config_maps() {
 
     let described = k.ok(&["describe", "quota", "q", "-n", "team"]);
     assert!(
-        described.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["requests.cpu", "250m", "4"]),
+        described
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["requests.cpu", "250m", "4"]),
         "{described}"
     );
 }

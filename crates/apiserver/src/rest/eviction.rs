@@ -239,7 +239,10 @@ pub fn check_and_decrement(pdb: &Value, pod: &str, now: &str) -> ApiResult<Value
     }
     let allowed = status_i64(pdb, "disruptionsAllowed");
     if allowed < 0 {
-        return Err(budget_forbidden(name, "pdb disruptions allowed is negative"));
+        return Err(budget_forbidden(
+            name,
+            "pdb disruptions allowed is negative",
+        ));
     }
     let disrupted = pdb
         .pointer("/status/disruptedPods")
@@ -291,7 +294,9 @@ fn denied_message(pdb: &Value) -> String {
     if status == "False" && !message.is_empty() && reason == "SyncFailed" {
         format!("The disruption budget {name} does not allow evicting pods currently because it failed sync: {message}")
     } else if current <= desired {
-        format!("The disruption budget {name} needs {desired} healthy pods and has {current} currently")
+        format!(
+            "The disruption budget {name} needs {desired} healthy pods and has {current} currently"
+        )
     } else if status == "False" && !message.is_empty() {
         format!("The disruption budget {name} does not allow evicting pods currently ({reason}): {message}")
     } else {
@@ -343,11 +348,20 @@ async fn mark_disruption_target(
     for _ in 0..RETRIES {
         let (old, rev) = current(scope, name).await?;
         let uid = objects::meta_str(&old, "uid").unwrap_or("");
-        if opts.uid.as_deref().is_some_and(|u| !u.is_empty() && u != uid) {
-            return Err(ApiError::conflict("", "pods", name, &format!(
-                "Precondition failed: UID in precondition: {}, UID in object meta: {uid}",
-                opts.uid.as_deref().unwrap_or("")
-            )));
+        if opts
+            .uid
+            .as_deref()
+            .is_some_and(|u| !u.is_empty() && u != uid)
+        {
+            return Err(ApiError::conflict(
+                "",
+                "pods",
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {}, UID in object meta: {uid}",
+                    opts.uid.as_deref().unwrap_or("")
+                ),
+            ));
         }
         if let Some(p) = opts.resource_version.as_deref().filter(|p| !p.is_empty()) {
             if *p != rev.to_string() {

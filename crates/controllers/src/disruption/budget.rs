@@ -43,8 +43,7 @@ pub fn scaled(v: &IntOrString, total: i32, round_up: bool) -> Result<i32, String
 /// Whether the budget's numbers need the pods' controllers' scale (a maxUnavailable, or a
 /// percentage minAvailable) rather than the number of pods.
 pub fn needs_scale(spec: &PodDisruptionBudgetSpec) -> bool {
-    spec.max_unavailable.is_some()
-        || matches!(spec.min_available, Some(IntOrString::String(_)))
+    spec.max_unavailable.is_some() || matches!(spec.min_available, Some(IntOrString::String(_)))
 }
 
 /// `(expectedPods, desiredHealthy)`. `scale` is the summed replicas of the pods'
@@ -139,7 +138,11 @@ pub fn status(
             s.desired_healthy = Some(c.desired_healthy);
             s.expected_pods = Some(c.expected_pods);
             s.disrupted_pods = Some(c.disrupted).filter(|d| !d.is_empty());
-            let reason = if allowed > 0 { SUFFICIENT } else { INSUFFICIENT };
+            let reason = if allowed > 0 {
+                SUFFICIENT
+            } else {
+                INSUFFICIENT
+            };
             (allowed, reason, String::new())
         }
         Err(message) => (0, SYNC_FAILED, message),

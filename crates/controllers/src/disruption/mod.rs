@@ -89,14 +89,15 @@ async fn reconcile(cached: Arc<PodDisruptionBudget>, ctx: Arc<Ctx>) -> Result<Ac
         now,
     );
     let pod_count = i32::try_from(pods.len()).unwrap_or(i32::MAX);
-    let counts = budget::expected_and_desired(&spec, pod_count, scale).map(|(expected, desired)| {
-        budget::Counts {
-            current_healthy: budget::current_healthy(&pods, &disrupted),
-            desired_healthy: desired,
-            expected_pods: expected,
-            disrupted,
-        }
-    });
+    let counts =
+        budget::expected_and_desired(&spec, pod_count, scale).map(|(expected, desired)| {
+            budget::Counts {
+                current_healthy: budget::current_healthy(&pods, &disrupted),
+                desired_healthy: desired,
+                expected_pods: expected,
+                disrupted,
+            }
+        });
     let status = budget::status(pdb.status.as_ref(), pdb.metadata.generation, counts, now);
     if pdb.status.as_ref() != Some(&status) {
         let mut updated = pdb.clone();
@@ -191,10 +192,7 @@ async fn controller_scale(
                     return Ok(Some((d.uid.clone(), replicas)));
                 }
             }
-            Some((
-                uid.to_string(),
-                replicas_of(rs.spec.replicas),
-            ))
+            Some((uid.to_string(), replicas_of(rs.spec.replicas)))
         }
         "ReplicationController" => Api::<ReplicationController>::namespaced(client.clone(), ns)
             .get_opt(name)
@@ -210,12 +208,7 @@ async fn controller_scale(
             .get_opt(name)
             .await?
             .filter(|x| x.metadata.uid.as_deref() == Some(uid))
-            .map(|ss| {
-                (
-                    uid.to_string(),
-                    replicas_of(ss.spec.replicas),
-                )
-            }),
+            .map(|ss| (uid.to_string(), replicas_of(ss.spec.replicas))),
         _ => None,
     })
 }

@@ -76,7 +76,9 @@ async fn delete_with_services(client: Client) {
         let api: Api<Endpoints> = Api::namespaced(client.clone(), &ns);
         match api.delete(&svc.name_any(), &DeleteParams::default()).await {
             Ok(_) | Err(kube::Error::Api(_)) => {}
-            Err(e) => tracing::warn!(service = %svc.name_any(), error = %e, "endpoints not deleted"),
+            Err(e) => {
+                tracing::warn!(service = %svc.name_any(), error = %e, "endpoints not deleted")
+            }
         }
     }
 }

@@ -101,7 +101,10 @@ async fn collect(
 
 async fn force_delete(client: &Client, ns: &str, name: &str) -> Result<(), Error> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    match api.delete(name, &DeleteParams::default().grace_period(0)).await {
+    match api
+        .delete(name, &DeleteParams::default().grace_period(0))
+        .await
+    {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),

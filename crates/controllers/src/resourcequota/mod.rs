@@ -83,9 +83,19 @@ fn error_policy(q: Arc<ResourceQuota>, err: &Error, _: Arc<Ctx>) -> Action {
 /// other groups are looked up through discovery.
 fn known_version(group: &str) -> Option<&'static str> {
     Some(match group {
-        "" | "apps" | "batch" | "policy" | "networking.k8s.io" | "rbac.authorization.k8s.io"
-        | "storage.k8s.io" | "discovery.k8s.io" | "coordination.k8s.io" | "events.k8s.io"
-        | "scheduling.k8s.io" | "node.k8s.io" | "certificates.k8s.io" => "v1",
+        ""
+        | "apps"
+        | "batch"
+        | "policy"
+        | "networking.k8s.io"
+        | "rbac.authorization.k8s.io"
+        | "storage.k8s.io"
+        | "discovery.k8s.io"
+        | "coordination.k8s.io"
+        | "events.k8s.io"
+        | "scheduling.k8s.io"
+        | "node.k8s.io"
+        | "certificates.k8s.io" => "v1",
         "autoscaling" => "v2",
         _ => return None,
     })

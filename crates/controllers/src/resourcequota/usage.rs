@@ -132,7 +132,12 @@ fn service_usage(key: &str, services: &[Service]) -> Option<Sum> {
         "services.nodeports" => {
             let ports = of_type(services, "NodePort")
                 .chain(of_type(services, "LoadBalancer"))
-                .flat_map(|s| s.spec.as_ref().and_then(|s| s.ports.clone()).unwrap_or_default())
+                .flat_map(|s| {
+                    s.spec
+                        .as_ref()
+                        .and_then(|s| s.ports.clone())
+                        .unwrap_or_default()
+                })
                 .filter(|p| p.node_port.is_some_and(|n| n != 0))
                 .count();
             Some(Sum::count(ports))
@@ -150,7 +155,10 @@ fn claim_usage(key: &str, claims: &[PersistentVolumeClaim]) -> Option<Sum> {
         .iter()
         .filter(|c| {
             class.is_none_or(|want| {
-                c.spec.as_ref().and_then(|s| s.storage_class_name.as_deref()) == Some(want)
+                c.spec
+                    .as_ref()
+                    .and_then(|s| s.storage_class_name.as_deref())
+                    == Some(want)
             })
         })
         .collect();

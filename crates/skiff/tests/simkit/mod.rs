@@ -23,7 +23,14 @@ impl Sim {
     pub fn start(server: &Server, nodes: usize) -> Sim {
         let log = server.data_dir().join("sim.log");
         let child = Command::new(bin())
-            .args(["sim", "--server", &server.url(), "--token", "x", "--kubeconfig"])
+            .args([
+                "sim",
+                "--server",
+                &server.url(),
+                "--token",
+                "x",
+                "--kubeconfig",
+            ])
             .arg(server.kubeconfig())
             .args(["--nodes", &nodes.to_string()])
             .env("SKIFF_LOG", "info")
@@ -33,14 +40,19 @@ impl Sim {
             .expect("start skiff sim");
         let sim = Sim { child, log };
         let k = server.kubectl();
-        wait_for(&format!("{nodes} Ready nodes"), Duration::from_secs(30), &sim, || {
-            let out = get(&k, &["get", "nodes", "--no-headers"]);
-            let ready = out
-                .lines()
-                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
-                .count();
-            (ready != nodes).then_some(out)
-        });
+        wait_for(
+            &format!("{nodes} Ready nodes"),
+            Duration::from_secs(30),
+            &sim,
+            || {
+                let out = get(&k, &["get", "nodes", "--no-headers"]);
+                let ready = out
+                    .lines()
+                    .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                    .count();
+                (ready != nodes).then_some(out)
+            },
+        );
         sim
     }
 
@@ -57,7 +69,12 @@ impl Drop for Sim {
 }
 
 /// Polls `check` until it returns `None` (done); `Some(state)` is what was seen last.
-pub fn wait_for(what: &str, timeout: Duration, sim: &Sim, mut check: impl FnMut() -> Option<String>) {
+pub fn wait_for(
+    what: &str,
+    timeout: Duration,
+    sim: &Sim,
+    mut check: impl FnMut() -> Option<String>,
+) {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {

@@ -23,7 +23,12 @@ fn outcome(r: ApiResult<Value>) -> String {
             v["status"]["disruptedPods"],
             v["status"]["conditions"][0]["status"]
         ),
-        Err(e) => format!("{} {}: {}", e.code, e.message, e.details.map(|d| d.to_string()).unwrap_or_default()),
+        Err(e) => format!(
+            "{} {}: {}",
+            e.code,
+            e.message,
+            e.details.map(|d| d.to_string()).unwrap_or_default()
+        ),
     }
 }
 
@@ -58,7 +63,11 @@ fn check_and_decrement_table() {
         ),
     ];
     for (what, budget, want) in cases {
-        assert_eq!(outcome(check_and_decrement(&budget, "p", now)), want, "{what}");
+        assert_eq!(
+            outcome(check_and_decrement(&budget, "p", now)),
+            want,
+            "{what}"
+        );
     }
 }
 
@@ -84,7 +93,10 @@ fn which_pods_bypass_budgets() {
         (json!({"status": {"phase": "Pending"}}), true),
         (json!({"status": {"phase": "Succeeded"}}), true),
         (json!({"status": {"phase": "Failed"}}), true),
-        (json!({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}}), true),
+        (
+            json!({"metadata": {"deletionTimestamp": "x"}, "status": {"phase": "Running"}}),
+            true,
+        ),
     ] {
         assert_eq!(can_ignore_budgets(&pod), want, "{pod}");
     }

@@ -34,7 +34,12 @@ fn expected_and_desired_table() {
     let int = IntOrString::Int;
     let pct = |s: &str| IntOrString::String(s.into());
     // (spec, pods, scale) → (expected, desired)
-    let cases: Vec<(PodDisruptionBudgetSpec, i32, i32, Result<(i32, i32), String>)> = vec![
+    let cases: Vec<(
+        PodDisruptionBudgetSpec,
+        i32,
+        i32,
+        Result<(i32, i32), String>,
+    )> = vec![
         (spec(Some(int(2)), None), 3, 0, Ok((3, 2))),
         (spec(Some(pct("50%")), None), 3, 3, Ok((3, 2))),
         (spec(Some(pct("100%")), None), 2, 4, Ok((4, 4))),
@@ -80,14 +85,20 @@ fn healthy_and_allowed() {
     assert_eq!(recheck, Some(now + SignedDuration::from_secs(110)));
     let healthy = current_healthy(&pods, &pending);
     assert_eq!(healthy, 2); // a, b
-    for (current, desired, expected, want) in [(2, 1, 3, 1), (2, 2, 3, 0), (1, 2, 3, 0), (3, 0, 0, 0)] {
+    for (current, desired, expected, want) in
+        [(2, 1, 3, 1), (2, 2, 3, 0), (1, 2, 3, 0), (3, 0, 0, 0)]
+    {
         let c = Counts {
             current_healthy: current,
             desired_healthy: desired,
             expected_pods: expected,
             disrupted: BTreeMap::new(),
         };
-        assert_eq!(disruptions_allowed(&c), want, "{current} {desired} {expected}");
+        assert_eq!(
+            disruptions_allowed(&c),
+            want,
+            "{current} {desired} {expected}"
+        );
     }
 }
 
@@ -105,15 +116,31 @@ fn status_conditions() {
     assert_eq!(s.disruptions_allowed, Some(1));
     assert_eq!(s.observed_generation, Some(1));
     let c = &s.conditions.as_ref().expect("conditions")[0];
-    assert_eq!((c.type_.as_str(), c.status.as_str(), c.reason.as_str()), (CONDITION, "True", SUFFICIENT));
+    assert_eq!(
+        (c.type_.as_str(), c.status.as_str(), c.reason.as_str()),
+        (CONDITION, "True", SUFFICIENT)
+    );
     // Same verdict later: the transition time stays.
     let s2 = status(Some(&s), Some(1), Ok(counts(3)), t1);
-    assert_eq!(s2.conditions.as_ref().expect("c")[0].last_transition_time, Time(t0));
+    assert_eq!(
+        s2.conditions.as_ref().expect("c")[0].last_transition_time,
+        Time(t0)
+    );
     let s3 = status(Some(&s2), Some(2), Ok(counts(2)), t1);
     let c = &s3.conditions.as_ref().expect("c")[0];
-    assert_eq!((c.status.as_str(), c.reason.as_str(), c.last_transition_time.clone()), ("False", INSUFFICIENT, Time(t1)));
+    assert_eq!(
+        (
+            c.status.as_str(),
+            c.reason.as_str(),
+            c.last_transition_time.clone()
+        ),
+        ("False", INSUFFICIENT, Time(t1))
+    );
     assert_eq!(s3.disruptions_allowed, Some(0));
     let s4 = status(Some(&s3), Some(2), Err("boom".into()), t1);
     let c = &s4.conditions.as_ref().expect("c")[0];
-    assert_eq!((c.reason.as_str(), c.message.as_str()), (SYNC_FAILED, "boom"));
+    assert_eq!(
+        (c.reason.as_str(), c.message.as_str()),
+        (SYNC_FAILED, "boom")
+    );
 }

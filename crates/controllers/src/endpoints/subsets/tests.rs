@@ -1,5 +1,7 @@
 use super::*;
-use k8s_openapi::api::core::v1::{Container, ContainerPort, PodCondition, PodIP, PodSpec, PodStatus, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, PodCondition, PodIP, PodSpec, PodStatus, ServicePort, ServiceSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
@@ -151,7 +153,12 @@ fn subsets_table() {
         (
             "no ip, terminating, terminal and unselected pods are skipped",
             service(vec![("", 80, int(8080))]),
-            vec![pod("x", "", true), terminating.clone(), succeeded, other_app],
+            vec![
+                pod("x", "", true),
+                terminating.clone(),
+                succeeded,
+                other_app,
+            ],
             "",
         ),
         (
@@ -204,7 +211,11 @@ fn truncation_table() {
         (vec![(600, 400)], vec![(600, 400)], false),
         (vec![(600, 600)], vec![(600, 400)], true),
         (vec![(1200, 5)], vec![(1000, 0)], true),
-        (vec![(500, 300), (100, 300)], vec![(500, 200), (100, 200)], true),
+        (
+            vec![(500, 300), (100, 300)],
+            vec![(500, 200), (100, 200)],
+            true,
+        ),
         (vec![(700, 0), (700, 0)], vec![(500, 0), (500, 0)], true),
     ];
     for (input, want, cut) in cases {

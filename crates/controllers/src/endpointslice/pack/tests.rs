@@ -65,7 +65,11 @@ fn names(g: &Group) -> String {
     g.endpoints
         .iter()
         .map(|e| {
-            let n = e.target_ref.as_ref().and_then(|r| r.name.clone()).unwrap_or_default();
+            let n = e
+                .target_ref
+                .as_ref()
+                .and_then(|r| r.name.clone())
+                .unwrap_or_default();
             if e.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                 format!("{n}!")
             } else {
@@ -93,9 +97,21 @@ fn render(p: &Plan) -> String {
 #[test]
 fn plan_table() {
     let cases: Vec<(&str, Vec<Existing>, Vec<(i32, &str)>, usize, &str)> = vec![
-        ("nothing to do", vec![existing("s1", 80, "a b")], vec![(80, "a b")], 3, ""),
+        (
+            "nothing to do",
+            vec![existing("s1", 80, "a b")],
+            vec![(80, "a b")],
+            3,
+            "",
+        ),
         ("first slice", vec![], vec![(80, "a b")], 3, "create [a b]"),
-        ("split at the limit", vec![], vec![(80, "a b c d e")], 2, "create [a b]; create [c d]; create [e]"),
+        (
+            "split at the limit",
+            vec![],
+            vec![(80, "a b c d e")],
+            2,
+            "create [a b]; create [c d]; create [e]",
+        ),
         (
             "a readiness change updates only its slice",
             vec![existing("s1", 80, "a b"), existing("s2", 80, "c d")],

@@ -8,7 +8,9 @@ fn pod(name: &str, node: &str, phase: &str, created: i64, deleting: bool) -> Pod
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some("ns".into()),
-            creation_timestamp: Some(Time(Timestamp::UNIX_EPOCH + SignedDuration::from_secs(created))),
+            creation_timestamp: Some(Time(
+                Timestamp::UNIX_EPOCH + SignedDuration::from_secs(created),
+            )),
             deletion_timestamp: deleting.then(|| Time(Timestamp::UNIX_EPOCH)),
             ..Default::default()
         },
@@ -37,8 +39,19 @@ fn terminated_beyond_threshold_oldest_first() {
         pod("going", "n1", "Failed", 0, true),
     ];
     let now = Timestamp::UNIX_EPOCH;
-    for (threshold, want) in [(3, vec![]), (2, vec!["old"]), (1, vec!["old", "mid"]), (0, vec![])] {
-        let p = plan(&pods, &BTreeMap::new(), SignedDuration::from_secs(40), threshold, now);
+    for (threshold, want) in [
+        (3, vec![]),
+        (2, vec!["old"]),
+        (1, vec!["old", "mid"]),
+        (0, vec![]),
+    ] {
+        let p = plan(
+            &pods,
+            &BTreeMap::new(),
+            SignedDuration::from_secs(40),
+            threshold,
+            now,
+        );
         assert_eq!(names(&p.terminated), want, "threshold {threshold}");
     }
 }
@@ -61,11 +74,24 @@ fn orphans_after_quarantine_and_unscheduled_terminating() {
     assert!(p.orphaned.is_empty());
     assert_eq!(names(&p.unscheduled_terminating), vec!["c"]);
     // Seen again later: the first sighting counts.
-    track_missing(&mut missing, &pods, &nodes, t0 + SignedDuration::from_secs(30));
+    track_missing(
+        &mut missing,
+        &pods,
+        &nodes,
+        t0 + SignedDuration::from_secs(30),
+    );
     let p = plan(&pods, &missing, q, 100, t0 + SignedDuration::from_secs(40));
-    assert_eq!(p.orphaned, vec![(("ns".to_string(), "b".to_string()), "gone".to_string())]);
+    assert_eq!(
+        p.orphaned,
+        vec![(("ns".to_string(), "b".to_string()), "gone".to_string())]
+    );
     // The node came back: forgotten.
     let back: BTreeSet<String> = ["n1".to_string(), "gone".to_string()].into();
-    track_missing(&mut missing, &pods, &back, t0 + SignedDuration::from_secs(50));
+    track_missing(
+        &mut missing,
+        &pods,
+        &back,
+        t0 + SignedDuration::from_secs(50),
+    );
     assert!(missing.is_empty());
 }

@@ -93,13 +93,25 @@ fn used_table() {
                 ],
                 vec![container(&[("cpu", "500m")], &[])],
             ),
-            pod("Pending", vec![container(&[], &[("cpu", "2"), ("memory", "128Mi")])], vec![]),
+            pod(
+                "Pending",
+                vec![container(&[], &[("cpu", "2"), ("memory", "128Mi")])],
+                vec![],
+            ),
             pod("Succeeded", vec![container(&[("cpu", "4")], &[])], vec![]),
             past_grace,
         ],
-        services: vec![svc("ClusterIP", &[]), svc("NodePort", &[30001, 30002]), svc("LoadBalancer", &[30003])],
+        services: vec![
+            svc("ClusterIP", &[]),
+            svc("NodePort", &[30001, 30002]),
+            svc("LoadBalancer", &[30003]),
+        ],
         claims: vec![claim("fast", "1Gi"), claim("slow", "512Mi")],
-        counts: [("configmaps".to_string(), 2), ("deployments.apps".to_string(), 1)].into(),
+        counts: [
+            ("configmaps".to_string(), 2),
+            ("deployments.apps".to_string(), 1),
+        ]
+        .into(),
     };
     let keys = [
         "pods",
