@@ -10,19 +10,10 @@ pub enum Format {
 
 /// A sum in thousandths, written in the format of its first addend (as upstream's
 /// `Quantity.Add` keeps the receiver's format).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Sum {
     pub milli: i128,
     pub format: Option<Format>,
-}
-
-impl Default for Sum {
-    fn default() -> Self {
-        Sum {
-            milli: 0,
-            format: None,
-        }
-    }
 }
 
 pub fn format_of(s: &str) -> Format {
@@ -89,11 +80,11 @@ pub fn canonical(milli: i128, format: Format) -> String {
     }
     let sign = if milli < 0 { "-" } else { "" };
     let abs = milli.unsigned_abs();
-    if format == Format::Binary && abs % 1000 == 0 {
+    if format == Format::Binary && abs.is_multiple_of(1000) {
         let mut v = abs / 1000;
         let mut i = 0;
         const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-        while v % 1024 == 0 && i < SUFFIXES.len() - 1 {
+        while v.is_multiple_of(1024) && i < SUFFIXES.len() - 1 {
             v /= 1024;
             i += 1;
         }
@@ -102,7 +93,7 @@ pub fn canonical(milli: i128, format: Format) -> String {
     const SUFFIXES: [&str; 8] = ["m", "", "k", "M", "G", "T", "P", "E"];
     let mut v = abs;
     let mut i = 0;
-    while v % 1000 == 0 && i < SUFFIXES.len() - 1 {
+    while v.is_multiple_of(1000) && i < SUFFIXES.len() - 1 {
         v /= 1000;
         i += 1;
     }

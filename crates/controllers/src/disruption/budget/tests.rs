@@ -6,7 +6,7 @@ fn pod(name: &str, ready: bool, deleting: bool) -> Pod {
     Pod {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            deletion_timestamp: deleting.then(|| Time(Timestamp::UNIX_EPOCH)),
+            deletion_timestamp: deleting.then_some(Time(Timestamp::UNIX_EPOCH)),
             ..Default::default()
         },
         status: Some(PodStatus {
@@ -29,17 +29,20 @@ fn spec(min: Option<IntOrString>, max: Option<IntOrString>) -> PodDisruptionBudg
     }
 }
 
+/// (spec, pods, scale) → (expected, desired)
+type Case = (
+    PodDisruptionBudgetSpec,
+    i32,
+    i32,
+    Result<(i32, i32), String>,
+);
+
 #[test]
 fn expected_and_desired_table() {
     let int = IntOrString::Int;
     let pct = |s: &str| IntOrString::String(s.into());
     // (spec, pods, scale) → (expected, desired)
-    let cases: Vec<(
-        PodDisruptionBudgetSpec,
-        i32,
-        i32,
-        Result<(i32, i32), String>,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (spec(Some(int(2)), None), 3, 0, Ok((3, 2))),
         (spec(Some(pct("50%")), None), 3, 3, Ok((3, 2))),
         (spec(Some(pct("100%")), None), 2, 4, Ok((4, 4))),

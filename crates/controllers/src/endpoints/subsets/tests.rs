@@ -204,10 +204,13 @@ fn addrs(n: usize, prefix: &str) -> Option<Vec<EndpointAddress>> {
     .filter(|v: &Vec<_>| !v.is_empty())
 }
 
+/// (ready, not ready) per subset before, after, and whether it was cut.
+type Case = (Vec<(usize, usize)>, Vec<(usize, usize)>, bool);
+
 #[test]
 fn truncation_table() {
     // (ready, not ready) per subset → after truncation, and whether it was cut.
-    let cases: Vec<(Vec<(usize, usize)>, Vec<(usize, usize)>, bool)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![(600, 400)], vec![(600, 400)], false),
         (vec![(600, 600)], vec![(600, 400)], true),
         (vec![(1200, 5)], vec![(1000, 0)], true),

@@ -94,9 +94,12 @@ fn render(p: &Plan) -> String {
     out.join("; ")
 }
 
+/// (what, existing slices, desired (port, endpoints), limit, plan)
+type Case<'a> = (&'a str, Vec<Existing>, Vec<(i32, &'a str)>, usize, &'a str);
+
 #[test]
 fn plan_table() {
-    let cases: Vec<(&str, Vec<Existing>, Vec<(i32, &str)>, usize, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "nothing to do",
             vec![existing("s1", 80, "a b")],

@@ -11,7 +11,7 @@ fn pod(name: &str, node: &str, phase: &str, created: i64, deleting: bool) -> Pod
             creation_timestamp: Some(Time(
                 Timestamp::UNIX_EPOCH + SignedDuration::from_secs(created),
             )),
-            deletion_timestamp: deleting.then(|| Time(Timestamp::UNIX_EPOCH)),
+            deletion_timestamp: deleting.then_some(Time(Timestamp::UNIX_EPOCH)),
             ..Default::default()
         },
         spec: Some(PodSpec {
