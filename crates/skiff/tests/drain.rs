@@ -192,9 +192,10 @@ fn drain_respects_the_disruption_budget() {
             (s != "2/0").then_some(s)
         },
     );
+    // (in the older policy/v1beta1 form, which the subresource still takes)
     let victim = pods(&k)[0].0.clone();
     let eviction = format!(
-        r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{victim}","namespace":"default"}}}}"#
+        r#"{{"apiVersion":"policy/v1beta1","kind":"Eviction","metadata":{{"name":"{victim}","namespace":"default"}}}}"#
     );
     std::fs::write(&path, eviction).expect("write eviction");
     let err = k.fails(&[
