@@ -5,7 +5,7 @@
 
 mod subsets;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use crate::Error;
 
 const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 const HEADLESS: &str = "service.kubernetes.io/headless";
+const LEADER: &str = "control-plane.alpha.kubernetes.io/leader";
 
 struct Ctx {
     client: Client,
@@ -62,24 +63,46 @@ fn error_policy(svc: Arc<Service>, err: &Error, _: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
-/// A deleted service's Endpoints go with it.
+/// A deleted service's Endpoints go with it. After each (re)list, Endpoints whose
+/// service is gone (deleted while nobody watched) go too, as upstream's
+/// `checkLeftoverEndpoints`, except leader-election records.
 async fn delete_with_services(client: Client) {
     let services: Api<Service> = Api::all(client.clone());
     let mut events = watcher(services, watcher::Config::default()).boxed();
+    let mut listed: HashSet<(String, String)> = HashSet::new();
     while let Some(event) = events.next().await {
-        let Ok(watcher::Event::Delete(svc)) = event else {
-            continue;
-        };
-        let Some(ns) = svc.namespace() else {
-            continue;
-        };
-        let api: Api<Endpoints> = Api::namespaced(client.clone(), &ns);
-        match api.delete(&svc.name_any(), &DeleteParams::default()).await {
-            Ok(_) | Err(kube::Error::Api(_)) => {}
-            Err(e) => {
-                tracing::warn!(service = %svc.name_any(), error = %e, "endpoints not deleted")
+        match event {
+            Ok(watcher::Event::Delete(svc)) => {
+                if let Some(ns) = svc.namespace() {
+                    delete_endpoints(&client, &ns, &svc.name_any()).await;
+                }
             }
+            Ok(watcher::Event::Init) => listed.clear(),
+            Ok(watcher::Event::InitApply(svc)) => {
+                listed.insert((svc.namespace().unwrap_or_default(), svc.name_any()));
+            }
+            Ok(watcher::Event::InitDone) => {
+                let all: Api<Endpoints> = Api::all(client.clone());
+                let Ok(list) = all.list_metadata(&ListParams::default()).await else {
+                    continue;
+                };
+                for ep in list.items {
+                    let key = (ep.namespace().unwrap_or_default(), ep.name_any());
+                    if !listed.contains(&key) && !ep.annotations().contains_key(LEADER) {
+                        delete_endpoints(&client, &key.0, &key.1).await;
+                    }
+                }
+            }
+            _ => {}
         }
+    }
+}
+
+async fn delete_endpoints(client: &Client, ns: &str, name: &str) {
+    let api: Api<Endpoints> = Api::namespaced(client.clone(), ns);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) | Err(kube::Error::Api(_)) => {}
+        Err(e) => tracing::warn!(endpoints = %name, error = %e, "endpoints not deleted"),
     }
 }
 

@@ -11,6 +11,8 @@ use kube::ResourceExt;
 
 use crate::podinfo;
 
+const SLACK: SignedDuration = SignedDuration::from_secs(1);
+
 /// A pod to remove: namespace and name.
 pub type PodKey = (String, String);
 
@@ -72,9 +74,11 @@ pub fn plan(
             }
             continue;
         }
+        // A second of slack: the sighting and this check both happen on a tick, and a
+        // check a hair early would otherwise wait a whole period more.
         let gone = missing_since
             .get(node)
-            .is_some_and(|since| *since + quarantine <= now);
+            .is_some_and(|since| *since + quarantine <= now + SLACK);
         if gone {
             plan.orphaned.push((key(p), node.to_string()));
         }

@@ -70,7 +70,7 @@ fn orphans_after_quarantine_and_unscheduled_terminating() {
     let mut missing = BTreeMap::new();
     track_missing(&mut missing, &pods, &nodes, t0);
     assert_eq!(missing.keys().collect::<Vec<_>>(), vec!["gone"]);
-    let p = plan(&pods, &missing, q, 100, t0 + SignedDuration::from_secs(39));
+    let p = plan(&pods, &missing, q, 100, t0 + SignedDuration::from_secs(38));
     assert!(p.orphaned.is_empty());
     assert_eq!(names(&p.unscheduled_terminating), vec!["c"]);
     // Seen again later: the first sighting counts.
