@@ -32,6 +32,10 @@ pub enum Error {
 pub struct Config {
     /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// `--terminated-pod-gc-threshold`.
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Runs every controller until the process ends.
@@ -39,10 +43,10 @@ pub async fn run(client: Client, config: Config) {
     tokio::join!(
         disruption::run(client.clone()),
         endpoints::run(client.clone()),
-        endpointslice::run(client.clone()),
+        endpointslice::run(client.clone(), config.max_endpoints_per_slice),
         garbage_collector::run(client.clone()),
         namespace::run(client.clone()),
-        podgc::run(client.clone()),
+        podgc::run(client.clone(), config.terminated_pod_gc_threshold),
         replicaset::run(client.clone()),
         resourcequota::run(client.clone()),
         serviceaccount::run(client.clone()),

@@ -69,6 +69,12 @@ struct ServerArgs {
     /// Shared secret agents use to join.
     #[arg(long)]
     token: Option<String>,
+    /// Most endpoints in one EndpointSlice.
+    #[arg(long, default_value_t = controllers::endpointslice::MAX_ENDPOINTS_PER_SLICE)]
+    max_endpoints_per_slice: usize,
+    /// Terminated pods kept before the oldest are deleted (0: keep all).
+    #[arg(long, default_value_t = controllers::podgc::TERMINATED_POD_GC_THRESHOLD)]
+    terminated_pod_gc_threshold: usize,
 }
 
 fn main() -> ExitCode {
@@ -180,7 +186,11 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             .context("reading the cluster CA")?;
         tokio::spawn(controllers::run(
             client.clone(),
-            controllers::Config { ca_pem },
+            controllers::Config {
+                ca_pem,
+                max_endpoints_per_slice: args.max_endpoints_per_slice,
+                terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            },
         ));
         tokio::spawn(scheduler::run(client));
         println!("export KUBECONFIG={}", server.kubeconfig.display());

@@ -36,11 +36,7 @@ struct Ctx {
     max_per_slice: usize,
 }
 
-pub async fn run(client: Client) {
-    run_with(client, MAX_ENDPOINTS_PER_SLICE).await
-}
-
-pub async fn run_with(client: Client, max_per_slice: usize) {
+pub async fn run(client: Client, max_per_slice: usize) {
     let services: Api<Service> = Api::all(client.clone());
     let controller = Controller::new(services, watcher::Config::default());
     let store = controller.store();

@@ -37,8 +37,15 @@ impl Default for Settings {
     }
 }
 
-pub async fn run(client: Client) {
-    run_with(client, Settings::default()).await
+pub async fn run(client: Client, threshold: usize) {
+    run_with(
+        client,
+        Settings {
+            threshold,
+            ..Settings::default()
+        },
+    )
+    .await
 }
 
 pub async fn run_with(client: Client, settings: Settings) {
