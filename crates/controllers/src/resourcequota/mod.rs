@@ -3,6 +3,7 @@
 //! namespace uses of each named resource. Enforcement on admission is elsewhere.
 
 mod quantity;
+mod scopes;
 mod usage;
 
 use std::sync::Arc;
@@ -145,10 +146,15 @@ async fn reconcile(cached: Arc<ResourceQuota>, ctx: Arc<Ctx>) -> Result<Action, 
             || k.starts_with("requests.") && k != "requests.storage"
             || k.starts_with("limits.")
     }) {
+        let spec = quota.spec.clone().unwrap_or_default();
+        let reqs = scopes::requirements(&spec);
         inv.pods = Api::<Pod>::namespaced(ctx.client.clone(), &ns)
             .list(&lp)
             .await?
-            .items;
+            .items
+            .into_iter()
+            .filter(|p| scopes::tracks(p, &reqs))
+            .collect();
     }
     if wants(&|k| k.starts_with("services") || k == "count/services") {
         inv.services = Api::<Service>::namespaced(ctx.client.clone(), &ns)
