@@ -39,7 +39,20 @@ pub fn bytes_response(code: u16, content_type: &str, body: impl Into<Bytes>) -> 
 }
 
 pub fn error_response(err: &ApiError) -> Response<Body> {
-    json_response(err.code, &err.to_status())
+    let mut resp = json_response(err.code, &err.to_status());
+    // As upstream, a suggested wait also travels as `Retry-After` (clients honour it).
+    let retry = err
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryAfterSeconds"))
+        .and_then(serde_json::Value::as_u64)
+        .filter(|s| *s > 0);
+    if let Some(secs) = retry {
+        if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+        }
+    }
+    resp
 }
 
 /// How much of an oversized body is read and thrown away before answering 413: a client

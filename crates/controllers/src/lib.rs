@@ -7,6 +7,9 @@
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
+pub mod endpoints;
+pub mod endpointslice;
 pub(crate) mod event_recorder;
 pub(crate) mod events;
 pub mod garbage_collector;
@@ -17,10 +20,13 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod nodelifecycle;
 pub(crate) mod pod_claims;
+pub mod podgc;
 pub(crate) mod podinfo;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod root_ca;
 pub(crate) mod selector;
+pub(crate) mod service_pods;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod ttl_after_finished;
@@ -47,6 +53,10 @@ pub struct Config {
     pub cluster_cidr: String,
     pub node_cidr_mask_size: u8,
     pub node_lifecycle: nodelifecycle::Settings,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
+    /// `--terminated-pod-gc-threshold`.
+    pub terminated_pod_gc_threshold: usize,
 }
 
 /// Runs every controller until the process ends.
@@ -64,6 +74,14 @@ pub async fn run(client: Client, config: Config) {
         replicaset::run(client.clone()),
         statefulset::run(client.clone()),
         daemonset::run(client.clone()),
+        disruption::run(client.clone()),
+        endpoints::run(client.clone()),
+        endpointslice::run(client.clone(), config.max_endpoints_per_slice),
+        garbage_collector::run(client.clone()),
+        namespace::run(client.clone()),
+        podgc::run(client.clone(), config.terminated_pod_gc_threshold),
+        replicaset::run(client.clone()),
+        resourcequota::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
         job::run(client.clone()),

@@ -84,6 +84,12 @@ struct ServerArgs {
     /// Shared secret agents use to join.
     #[arg(long)]
     token: Option<String>,
+    /// Most endpoints in one EndpointSlice.
+    #[arg(long, default_value_t = controllers::endpointslice::MAX_ENDPOINTS_PER_SLICE)]
+    max_endpoints_per_slice: usize,
+    /// Terminated pods kept before the oldest are deleted (0: keep all).
+    #[arg(long, default_value_t = controllers::podgc::TERMINATED_POD_GC_THRESHOLD)]
+    terminated_pod_gc_threshold: usize,
 }
 
 fn main() -> ExitCode {
@@ -247,6 +253,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 grace_period: args.node_monitor_grace_period,
                 startup_grace_period: args.node_startup_grace_period,
             },
+            max_endpoints_per_slice: args.max_endpoints_per_slice,
+            terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
         };
         spawn_elected(client, config, &args.data_dir);
         println!("export KUBECONFIG={}", server.kubeconfig.display());

@@ -13,17 +13,25 @@ use crate::filter::Filter;
 use crate::objects;
 
 #[derive(Default)]
-struct DeleteOptions {
-    grace: Option<i64>,
-    propagation: Option<String>,
-    uid: Option<String>,
-    resource_version: Option<String>,
+pub struct DeleteOptions {
+    pub grace: Option<i64>,
+    pub propagation: Option<String>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
 }
 
 fn options(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<DeleteOptions> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return options_from(scope, None);
+    }
+    let v = body::decode_object(scope.headers, raw)?;
+    options_from(scope, Some(&v))
+}
+
+/// Delete options from a decoded `DeleteOptions` body (if any) and the query.
+pub fn options_from(scope: &Scope<'_>, body: Option<&Value>) -> ApiResult<DeleteOptions> {
     let mut o = DeleteOptions::default();
-    if !raw.iter().all(u8::is_ascii_whitespace) {
-        let v = body::decode_object(scope.headers, raw)?;
+    if let Some(v) = body {
         o.grace = v.get("gracePeriodSeconds").and_then(Value::as_i64);
         o.propagation = v
             .get("propagationPolicy")
@@ -69,10 +77,21 @@ fn options(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<DeleteOptions> {
 
 pub async fn delete(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
     let opts = options(scope, &raw)?;
+    let (code, obj) = delete_with(scope, name, &opts).await?;
+    respond_object(scope, code, &obj)
+}
+
+/// Deletes one object with the given options; the reply code (200 gone, 202 pending) and
+/// the object as it was left.
+pub async fn delete_with(
+    scope: &Scope<'_>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> ApiResult<(u16, Value)> {
     for _ in 0..16 {
         let (old, rev) = current(scope, name).await?;
-        match delete_one(scope, name, &opts, old, rev).await {
-            Ok((code, obj)) => return respond_object(scope, code, &obj),
+        match delete_one(scope, name, opts, old, rev).await {
+            Ok(done) => return Ok(done),
             Err(Retry::Again) => continue,
             Err(Retry::Fail(e)) => return Err(e),
         }

@@ -2,6 +2,7 @@
 //! one module per verb family.
 
 mod delete;
+mod eviction;
 mod read;
 mod subresource;
 mod virtual_kinds;

@@ -1,5 +1,5 @@
 //! Subresources served by the apiserver itself: status, scale, namespace finalize, pod
-//! binding. Node-agent streams (log, exec, ...) arrive with the node agent.
+//! binding and eviction (in `eviction.rs`). Node-agent streams (log, exec, ...) arrive with the node agent.
 
 use bytes::Bytes;
 use http::{Method, Response};
@@ -32,6 +32,7 @@ pub async fn handle(
         ("scale", &Method::PUT | &Method::PATCH) => write_scale(scope, method, name, &raw).await,
         ("finalize", &Method::PUT) => finalize(scope, name, &raw).await,
         ("binding", &Method::POST) => bind(scope, name, &raw).await,
+        ("eviction", &Method::POST) => super::eviction::evict(scope, name, &raw).await,
         _ => Err(ApiError::method_not_supported(
             scope.info.group,
             &format!("{}/{sub}", scope.info.plural),

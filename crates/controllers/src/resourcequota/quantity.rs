@@ -1,0 +1,104 @@
+//! Sums of quantities in milli-units, written back in upstream's canonical form
+//! (`1500m`, `2`, `3k`, `192Mi`), so a quota's `used` reads like its `hard`.
+
+/// Whether a quantity is written in powers of two (`Mi`) or ten (`M`, `m`, none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Decimal,
+    Binary,
+}
+
+/// A sum in thousandths, written in the format of its first addend (as upstream's
+/// `Quantity.Add` keeps the receiver's format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sum {
+    pub milli: i128,
+    pub format: Option<Format>,
+}
+
+pub fn format_of(s: &str) -> Format {
+    if s.trim_end().ends_with('i') {
+        Format::Binary
+    } else {
+        Format::Decimal
+    }
+}
+
+/// The quantity in thousandths, rounded up as upstream rounds to milli precision.
+pub fn parse_milli(s: &str) -> Option<i128> {
+    let v = apimachinery::quantity::parse_str(s)?;
+    let milli = (v * 1000.0).ceil();
+    milli.is_finite().then_some(milli as i128)
+}
+
+impl Sum {
+    pub fn count(n: usize) -> Sum {
+        Sum {
+            milli: i128::try_from(n).unwrap_or(i128::MAX / 1000) * 1000,
+            format: Some(Format::Decimal),
+        }
+    }
+
+    pub fn add_str(&mut self, q: &str) {
+        if let Some(m) = parse_milli(q) {
+            self.milli += m;
+            self.format.get_or_insert(format_of(q));
+        }
+    }
+
+    pub fn add(&mut self, other: Sum) {
+        self.milli += other.milli;
+        if let Some(f) = other.format {
+            self.format.get_or_insert(f);
+        }
+    }
+
+    pub fn max(self, other: Sum) -> Sum {
+        if other.milli > self.milli {
+            Sum {
+                milli: other.milli,
+                format: self.format.or(other.format),
+            }
+        } else {
+            Sum {
+                milli: self.milli,
+                format: self.format.or(other.format),
+            }
+        }
+    }
+
+    pub fn canonical(&self) -> String {
+        canonical(self.milli, self.format.unwrap_or(Format::Decimal))
+    }
+}
+
+/// Upstream's canonical string: the largest suffix that keeps the number whole; binary
+/// amounts that are not whole bytes fall back to decimal.
+pub fn canonical(milli: i128, format: Format) -> String {
+    if milli == 0 {
+        return "0".into();
+    }
+    let sign = if milli < 0 { "-" } else { "" };
+    let abs = milli.unsigned_abs();
+    if format == Format::Binary && abs.is_multiple_of(1000) {
+        let mut v = abs / 1000;
+        let mut i = 0;
+        const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+        while v.is_multiple_of(1024) && i < SUFFIXES.len() - 1 {
+            v /= 1024;
+            i += 1;
+        }
+        return format!("{sign}{v}{}", SUFFIXES[i]);
+    }
+    const SUFFIXES: [&str; 8] = ["m", "", "k", "M", "G", "T", "P", "E"];
+    let mut v = abs;
+    let mut i = 0;
+    while v.is_multiple_of(1000) && i < SUFFIXES.len() - 1 {
+        v /= 1000;
+        i += 1;
+    }
+    format!("{sign}{v}{}", SUFFIXES[i])
+}
+
+#[cfg(test)]
+mod tests;
