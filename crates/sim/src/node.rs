@@ -27,7 +27,7 @@ pub const KUBELET_VERSION: &str = "v1.37.0-skiff-sim";
 
 /// The Node as registered: identity, labels and pod range; status comes separately.
 pub fn object(config: &SimConfig, n: &SimNode) -> Value {
-    json!({
+    let mut node = json!({
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
@@ -42,9 +42,13 @@ pub fn object(config: &SimConfig, n: &SimNode) -> Value {
             "podCIDR": n.pod_cidr.to_string(),
             "podCIDRs": [n.pod_cidr.to_string()],
             "providerID": format!("sim://{}", n.name),
-            "taints": config.taints.iter().filter_map(|t| taint(t)).collect::<Vec<_>>(),
         },
-    })
+    });
+    let taints: Vec<Value> = config.taints.iter().filter_map(|t| taint(t)).collect();
+    if !taints.is_empty() {
+        node["spec"]["taints"] = json!(taints);
+    }
+    node
 }
 
 /// `key[=value]:Effect` as `kubectl taint` writes it.
