@@ -59,7 +59,8 @@ pub struct Config {
     pub terminated_pod_gc_threshold: usize,
 }
 
-/// Runs every controller until the process ends.
+/// Runs every controller until the process ends. Each appears exactly once: two copies of
+/// one controller race each other (two ReplicaSet syncs each create the missing pods).
 pub async fn run(client: Client, config: Config) {
     tokio::join!(
         deployment::run(client.clone()),
@@ -77,10 +78,7 @@ pub async fn run(client: Client, config: Config) {
         disruption::run(client.clone()),
         endpoints::run(client.clone()),
         endpointslice::run(client.clone(), config.max_endpoints_per_slice),
-        garbage_collector::run(client.clone()),
-        namespace::run(client.clone()),
         podgc::run(client.clone(), config.terminated_pod_gc_threshold),
-        replicaset::run(client.clone()),
         resourcequota::run(client.clone()),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
@@ -88,4 +86,26 @@ pub async fn run(client: Client, config: Config) {
         cronjob::run(client.clone()),
         ttl_after_finished::run(client.clone()),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// Merges have duplicated lines of `run` before; a second copy of a controller is a
+    /// correctness bug (double pod creation), not just waste.
+    #[test]
+    fn every_controller_runs_once() {
+        let src = include_str!("lib.rs");
+        let body = src
+            .split("pub async fn run(")
+            .nth(1)
+            .and_then(|b| b.split("\n}\n").next())
+            .unwrap_or("");
+        let mut seen = std::collections::BTreeSet::new();
+        for line in body.lines().map(str::trim) {
+            if let Some((module, _)) = line.split_once("::run(") {
+                assert!(seen.insert(module.to_string()), "{module} runs twice");
+            }
+        }
+        assert!(seen.len() > 10, "parsed {seen:?}");
+    }
 }
