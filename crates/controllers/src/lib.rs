@@ -14,6 +14,7 @@ pub(crate) mod event_recorder;
 pub(crate) mod events;
 pub mod garbage_collector;
 pub(crate) mod history;
+pub mod informers;
 pub mod job;
 pub mod leader_election;
 pub mod namespace;
@@ -62,6 +63,7 @@ pub struct Config {
 /// Runs every controller until the process ends. Each appears exactly once: two copies of
 /// one controller race each other (two ReplicaSet syncs each create the missing pods).
 pub async fn run(client: Client, config: Config) {
+    let informers = informers::Informers::start(&client);
     tokio::join!(
         deployment::run(client.clone()),
         garbage_collector::run(client.clone()),
@@ -71,18 +73,22 @@ pub async fn run(client: Client, config: Config) {
             config.cluster_cidr,
             config.node_cidr_mask_size
         ),
-        nodelifecycle::run(client.clone(), config.node_lifecycle),
-        replicaset::run(client.clone()),
-        statefulset::run(client.clone()),
-        daemonset::run(client.clone()),
-        disruption::run(client.clone()),
-        endpoints::run(client.clone()),
-        endpointslice::run(client.clone(), config.max_endpoints_per_slice),
-        podgc::run(client.clone(), config.terminated_pod_gc_threshold),
-        resourcequota::run(client.clone()),
+        nodelifecycle::run(client.clone(), &informers, config.node_lifecycle),
+        replicaset::run(client.clone(), &informers),
+        statefulset::run(client.clone(), &informers),
+        daemonset::run(client.clone(), &informers),
+        disruption::run(client.clone(), &informers),
+        endpoints::run(client.clone(), &informers),
+        endpointslice::run(client.clone(), &informers, config.max_endpoints_per_slice),
+        podgc::run(
+            client.clone(),
+            &informers,
+            config.terminated_pod_gc_threshold
+        ),
+        resourcequota::run(client.clone(), &informers),
         serviceaccount::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
-        job::run(client.clone()),
+        job::run(client.clone(), &informers),
         cronjob::run(client.clone()),
         ttl_after_finished::run(client.clone()),
     );

@@ -38,14 +38,15 @@ struct Ctx {
     client: Client,
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let sets: Api<DaemonSet> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
     let nodes: Api<Node> = Api::all(client.clone());
     let controller = Controller::new(sets, watcher::Config::default());
     let store = controller.store();
     controller
-        .owns(pods, watcher::Config::default())
+        .watches_shared_stream(informers.pods.subscribe(), |pod| {
+            crate::informers::owners::<DaemonSet>(&pod.metadata)
+        })
         // Any node change may change where every DaemonSet belongs.
         .watches(nodes, watcher::Config::default(), move |_node: Node| {
             store

@@ -25,26 +25,22 @@ struct Ctx {
     client: Client,
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let budgets: Api<PodDisruptionBudget> = Api::all(client.clone());
     let controller = Controller::new(budgets, watcher::Config::default());
     let store = controller.store();
     controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |pod| {
-                // Every budget of the namespace: one whose selector no longer matches a
-                // relabelled pod must count it out too.
-                let ns = pod.namespace();
-                store
-                    .state()
-                    .iter()
-                    .filter(|b| b.namespace() == ns)
-                    .map(|b| ObjectRef::from_obj(b.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
+            // Every budget of the namespace: one whose selector no longer matches a
+            // relabelled pod must count it out too.
+            let ns = pod.namespace();
+            store
+                .state()
+                .iter()
+                .filter(|b| b.namespace() == ns)
+                .map(|b| ObjectRef::from_obj(b.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| async {})
         .await;

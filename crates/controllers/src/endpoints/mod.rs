@@ -28,17 +28,15 @@ struct Ctx {
     client: Client,
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let services: Api<Service> = Api::all(client.clone());
     let controller = Controller::new(services, watcher::Config::default());
     let store = controller.store();
     let index = PodServices::default();
     let reconcile_loop = controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |pod| index.services_for(&store, &pod),
-        )
+        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
+            index.services_for(&store, &pod)
+        })
         .watches(
             Api::<Endpoints>::all(client.clone()),
             watcher::Config::default(),

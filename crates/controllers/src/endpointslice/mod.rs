@@ -36,18 +36,16 @@ struct Ctx {
     max_per_slice: usize,
 }
 
-pub async fn run(client: Client, max_per_slice: usize) {
+pub async fn run(client: Client, informers: &crate::informers::Informers, max_per_slice: usize) {
     let services: Api<Service> = Api::all(client.clone());
     let controller = Controller::new(services, watcher::Config::default());
     let store = controller.store();
     let index = PodServices::default();
     let slices = watcher::Config::default().labels(&format!("{MANAGED_BY}={CONTROLLER_NAME}"));
     controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |pod| index.services_for(&store, &pod),
-        )
+        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
+            index.services_for(&store, &pod)
+        })
         .watches(Api::<EndpointSlice>::all(client.clone()), slices, |s| {
             let svc = s.labels().get(SERVICE_NAME)?;
             s.namespace()

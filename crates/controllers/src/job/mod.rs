@@ -39,13 +39,15 @@ struct Ctx {
 
 /// Runs the Job controller and the sweeper of tracking finalizers left on pods whose Job
 /// is gone.
-pub async fn run(client: Client) {
-    tokio::join!(run_jobs(client.clone()), run_orphans(client));
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
+    tokio::join!(
+        run_jobs(client.clone(), informers),
+        run_orphans(client, informers)
+    );
 }
 
-async fn run_jobs(client: Client) {
+async fn run_jobs(client: Client, informers: &crate::informers::Informers) {
     let jobs: Api<Job> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
     let ctx = Arc::new(Ctx {
         events: Recorder {
             client: client.clone(),
@@ -54,7 +56,9 @@ async fn run_jobs(client: Client) {
         client,
     });
     Controller::new(jobs, watcher::Config::default())
-        .owns(pods, watcher::Config::default())
+        .watches_shared_stream(informers.pods.subscribe(), |pod| {
+            crate::informers::owners::<Job>(&pod.metadata)
+        })
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
@@ -173,9 +177,8 @@ async fn release(pods: &Api<Pod>, name: &str) -> Result<(), kube::Error> {
 /// Pods still holding the tracking finalizer whose Job is gone (or is another object now),
 /// for instance after the garbage collector deleted them with their Job: nobody will count
 /// them any more, so the finalizer comes off (upstream's orphan pod handling).
-async fn run_orphans(client: Client) {
-    let pods: Api<Pod> = Api::all(client.clone());
-    Controller::new(pods, watcher::Config::default())
+async fn run_orphans(client: Client, informers: &crate::informers::Informers) {
+    Controller::for_shared_stream(informers.pods.subscribe(), informers.pods.store())
         .run(
             sweep_orphan,
             |_, _: &Error, _| Action::requeue(Duration::from_secs(5)),

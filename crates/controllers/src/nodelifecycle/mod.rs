@@ -66,10 +66,10 @@ struct Monitor {
     recorder: Recorder,
 }
 
-pub async fn run(client: Client, settings: Settings) {
+pub async fn run(client: Client, informers: &crate::informers::Informers, settings: Settings) {
     let nodes = follow(Api::<Node>::all(client.clone()));
     let leases = follow(Api::<Lease>::namespaced(client.clone(), "kube-node-lease"));
-    let pods = follow(Api::<Pod>::all(client.clone()));
+    let pods = informers.pods.store();
     for ready in [
         nodes.wait_until_ready().await,
         leases.wait_until_ready().await,

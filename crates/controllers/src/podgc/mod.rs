@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Node, Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
 use crate::Error;
@@ -37,9 +38,10 @@ impl Default for Settings {
     }
 }
 
-pub async fn run(client: Client, threshold: usize) {
+pub async fn run(client: Client, informers: &crate::informers::Informers, threshold: usize) {
     run_with(
         client,
+        informers.pods.store(),
         Settings {
             threshold,
             ..Settings::default()
@@ -48,12 +50,12 @@ pub async fn run(client: Client, threshold: usize) {
     .await
 }
 
-pub async fn run_with(client: Client, settings: Settings) {
+pub async fn run_with(client: Client, pods: Store<Pod>, settings: Settings) {
     let mut missing_since: BTreeMap<String, Timestamp> = BTreeMap::new();
     let mut tick = tokio::time::interval(settings.period);
     loop {
         tick.tick().await;
-        if let Err(e) = collect(&client, &settings, &mut missing_since).await {
+        if let Err(e) = collect(&client, &pods, &settings, &mut missing_since).await {
             tracing::warn!(error = %e, "pod garbage collection failed; retrying");
         }
     }
@@ -61,13 +63,13 @@ pub async fn run_with(client: Client, settings: Settings) {
 
 async fn collect(
     client: &Client,
+    pods: &Store<Pod>,
     settings: &Settings,
     missing_since: &mut BTreeMap<String, Timestamp>,
 ) -> Result<(), Error> {
-    let pods = Api::<Pod>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items;
+    // The shared informer's cache; it may lag, which every decision below tolerates
+    // (orphans are confirmed with the apiserver before they go).
+    let pods = pods.state();
     let nodes: Api<Node> = Api::all(client.clone());
     let names: BTreeSet<String> = nodes
         .list_metadata(&ListParams::default())

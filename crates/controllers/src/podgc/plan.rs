@@ -3,6 +3,7 @@
 //! (once a node has been missing for the quarantine time), and unscheduled pods being
 //! deleted (no node agent will ever finish them).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -31,13 +32,13 @@ pub struct Plan {
 /// When each missing node was first seen missing; nodes that came back are forgotten.
 pub fn track_missing(
     missing_since: &mut BTreeMap<String, Timestamp>,
-    pods: &[Pod],
+    pods: &[impl Borrow<Pod>],
     nodes: &BTreeSet<String>,
     now: Timestamp,
 ) {
     let referenced: BTreeSet<&str> = pods
         .iter()
-        .map(podinfo::node_name)
+        .map(|p| podinfo::node_name(p.borrow()))
         .filter(|n| !n.is_empty())
         .collect();
     missing_since.retain(|n, _| referenced.contains(n.as_str()) && !nodes.contains(n));
@@ -49,7 +50,7 @@ pub fn track_missing(
 }
 
 pub fn plan(
-    pods: &[Pod],
+    pods: &[impl Borrow<Pod>],
     missing_since: &BTreeMap<String, Timestamp>,
     quarantine: SignedDuration,
     threshold: usize,
@@ -59,6 +60,7 @@ pub fn plan(
     // Terminated pods beyond the threshold, oldest first (upstream sorts by creation).
     let mut terminated: Vec<&Pod> = pods
         .iter()
+        .map(Borrow::borrow)
         .filter(|p| podinfo::is_terminal(p) && p.metadata.deletion_timestamp.is_none())
         .collect();
     if threshold > 0 && terminated.len() > threshold {
@@ -66,7 +68,7 @@ pub fn plan(
         let excess = terminated.len() - threshold;
         plan.terminated = terminated[..excess].iter().map(|p| key(p)).collect();
     }
-    for p in pods {
+    for p in pods.iter().map(Borrow::borrow) {
         let node = podinfo::node_name(p);
         if node.is_empty() {
             if p.metadata.deletion_timestamp.is_some() {

@@ -2,11 +2,11 @@
 //! `spec.replicas` active pods matching the selector, adopting matching orphans and
 //! releasing owned pods that stopped matching, and reports the counts in the status.
 //!
-//! Instead of upstream's expectations (in-flight creates and deletes remembered so a
-//! lagging pod cache does not cause double creation), every sync re-lists the namespace's
-//! pods from the API: the apiserver's lists are consistent (they wait for its cache to catch
-//! up with every acknowledged write), so what this sync sees includes what the last one did.
+//! Pods come from the shared pod informer's cache; `expectations` remembers the creates
+//! and deletes the cache has not shown yet, so a lagging cache never causes the same pods
+//! to be created twice.
 
+mod expectations;
 mod plan;
 mod ranking;
 mod replicationcontroller;
@@ -20,38 +20,46 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use crate::informers::Informers;
 use crate::{podinfo, selector, Error};
+use expectations::{Expectations, Seen};
 use plan::{Claim, Diff};
 
 struct Ctx {
     client: Client,
+    pods: Store<Pod>,
+    expectations: Expectations,
 }
 
 /// Runs the ReplicaSet and ReplicationController controllers.
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &Informers) {
     tokio::join!(
-        run_replicasets(client.clone()),
-        replicationcontroller::run(client)
+        run_replicasets(client.clone(), informers),
+        replicationcontroller::run(client, informers)
     );
 }
 
-async fn run_replicasets(client: Client) {
+async fn run_replicasets(client: Client, informers: &Informers) {
     let sets: Api<ReplicaSet> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
     let controller = Controller::new(sets, watcher::Config::default());
     let store = controller.store();
+    let ctx = Arc::new(Ctx {
+        client,
+        pods: informers.pods.store(),
+        expectations: Expectations::default(),
+    });
     controller
-        .watches(pods, watcher::Config::default(), move |pod| {
+        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
             interested(&store, &pod)
         })
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
+        .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }
@@ -98,10 +106,17 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Err
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     // A fresh copy: adoption must not act for a ReplicaSet deleted meanwhile (upstream's
     // uncached `canAdopt` check), and the status write needs the current resourceVersion.
+    let key = format!("{ns}/{}", cached.name_any());
     let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
+        ctx.expectations.forget(&key);
         return Ok(Action::await_change());
     };
-    let synced = sync(&rs, plan::REPLICA_SET, &pods).await?;
+    let cache = PodCache {
+        store: &ctx.pods,
+        expectations: &ctx.expectations,
+        key: &key,
+    };
+    let synced = sync(&rs, plan::REPLICA_SET, &pods, &cache).await?;
     if let Some(status) = synced.status {
         let mut updated = rs.clone();
         updated.status = Some(status);
@@ -117,19 +132,54 @@ pub(super) struct Synced {
     pub action: Action,
 }
 
+/// The shared pod cache as one owner sees it, with that owner's expectations.
+pub(super) struct PodCache<'a> {
+    pub store: &'a Store<Pod>,
+    pub expectations: &'a Expectations,
+    /// `namespace/name` of the owner.
+    pub key: &'a str,
+}
+
+impl PodCache<'_> {
+    fn in_namespace(&self, ns: &str) -> Vec<Arc<Pod>> {
+        self.store
+            .state()
+            .into_iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
+            .collect()
+    }
+
+    fn caught_up(&self, ns: &str) -> bool {
+        self.expectations.satisfied(self.key, |name| {
+            match self.store.get(&ObjectRef::new(name).within(ns)) {
+                None => Seen::Absent,
+                Some(p) => Seen::Present {
+                    uid: p.metadata.uid.clone().unwrap_or_default(),
+                    deleting: p.metadata.deletion_timestamp.is_some(),
+                },
+            }
+        })
+    }
+}
+
 /// Claims pods, creates or deletes the difference, and computes the status, for a
 /// ReplicaSet or a ReplicationController seen as one.
 pub(super) async fn sync(
     rs: &ReplicaSet,
     owner: plan::Owner,
     pods: &Api<Pod>,
+    cache: &PodCache<'_>,
 ) -> Result<Synced, Error> {
     let uid = rs.metadata.uid.clone().unwrap_or_default();
+    let ns = rs.namespace().unwrap_or_default();
     let now = Timestamp::now();
 
     let mut owned: Vec<Pod> = Vec::new();
     let mut terminating = 0;
-    for pod in pods.list(&ListParams::default()).await?.items {
+    // Checked before reading the cache: whatever it shows then includes our last changes.
+    let caught_up = cache.caught_up(&ns);
+    for pod in cache.in_namespace(&ns) {
+        let pod = Arc::unwrap_or_clone(pod);
         if !podinfo::is_active(&pod) {
             let ours = podinfo::controller_uid(&pod) == Some(uid.as_str())
                 && plan::claim(rs, &pod) == Claim::Keep;
@@ -152,14 +202,24 @@ pub(super) async fn sync(
 
     let spec = rs.spec.clone();
     let wanted = spec.replicas.unwrap_or(1);
-    let manage_error = if rs.metadata.deletion_timestamp.is_some() {
+    let manage_error = if rs.metadata.deletion_timestamp.is_some() || !caught_up {
         None
     } else {
         match plan::diff(owned.len(), wanted) {
-            Diff::Create(n) => create_pods(pods, rs, owner, n).await,
+            Diff::Create(n) => {
+                let (created, error) = create_pods(pods, rs, owner, n).await;
+                cache.expectations.expect_creates(cache.key, created);
+                error
+            }
             Diff::Delete(n) => {
                 let refs: Vec<&Pod> = owned.iter().collect();
                 let victims = ranking::pods_to_delete(&refs, &refs, n, now);
+                cache.expectations.expect_deletes(
+                    cache.key,
+                    victims
+                        .iter()
+                        .map(|p| (p.name_any(), p.uid().unwrap_or_default())),
+                );
                 delete_pods(pods, &victims).await
             }
             Diff::Steady => None,
@@ -179,6 +239,10 @@ pub(super) async fn sync(
 
     let action = if manage_error.is_some() {
         Action::requeue(Duration::from_secs(5))
+    } else if !caught_up {
+        // The pod events that satisfy the expectations trigger a sync too; this is the
+        // fallback should one be missed.
+        Action::requeue(Duration::from_secs(1))
     } else {
         // Pods become available minReadySeconds after turning ready, with no event to
         // say so.
@@ -246,30 +310,37 @@ async fn release(pods: &Api<Pod>, rs_uid: &str, pod: &Pod) -> Result<(), Error> 
 }
 
 /// Creates `count` pods in slow-start batches, stopping after a batch with a failure;
-/// returns the first failure's message.
+/// returns the names created and the first failure's message.
 async fn create_pods(
     pods: &Api<Pod>,
     rs: &ReplicaSet,
     owner: plan::Owner,
     count: usize,
-) -> Option<String> {
+) -> (Vec<String>, Option<String>) {
     let template = plan::pod_from_template(rs, owner);
     let params = PostParams::default();
+    let mut created = Vec::new();
     for size in plan::slow_start_batches(count) {
         let results = join_all((0..size).map(|_| pods.create(&params, &template))).await;
-        let failure = results.into_iter().find_map(Result::err);
+        let mut failure = None;
+        for r in results {
+            match r {
+                Ok(p) => created.push(p.name_any()),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
         if let Some(e) = failure {
             // A namespace being deleted refuses new pods; that is expected, not a failure.
             if let kube::Error::Api(ae) = &e {
                 if ae.code == 403 && ae.message.contains("because it is being terminated") {
-                    return None;
+                    return (created, None);
                 }
             }
             tracing::warn!(replicaset = %rs.name_any(), error = %e, "pod creation failed");
-            return Some(api_message(e));
+            return (created, Some(api_message(e)));
         }
     }
-    None
+    (created, None)
 }
 
 async fn delete_pods(pods: &Api<Pod>, victims: &[&Pod]) -> Option<String> {

@@ -14,24 +14,32 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 
-use super::{plan, sync};
+use super::expectations::Expectations;
+use super::{plan, sync, PodCache};
+use crate::informers::Informers;
 use crate::selector;
 use crate::Error;
 
 struct Ctx {
     client: Client,
+    pods: Store<Pod>,
+    expectations: Expectations,
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &Informers) {
     let rcs: Api<ReplicationController> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
     let controller = Controller::new(rcs, watcher::Config::default());
     let store = controller.store();
+    let ctx = Arc::new(Ctx {
+        client,
+        pods: informers.pods.store(),
+        expectations: Expectations::default(),
+    });
     controller
-        .watches(pods, watcher::Config::default(), move |pod| {
+        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
             interested(&store, &pod)
         })
-        .run(reconcile, error_policy, Arc::new(Ctx { client }))
+        .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
 }
@@ -114,10 +122,23 @@ async fn reconcile(cached: Arc<ReplicationController>, ctx: Arc<Ctx>) -> Result<
     let ns = cached.namespace().unwrap_or_default();
     let rcs: Api<ReplicationController> = Api::namespaced(ctx.client.clone(), &ns);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let key = format!("{ns}/{}", cached.name_any());
     let Some(rc) = rcs.get_opt(&cached.name_any()).await? else {
+        ctx.expectations.forget(&key);
         return Ok(Action::await_change());
     };
-    let synced = sync(&as_replicaset(&rc)?, plan::REPLICATION_CONTROLLER, &pods).await?;
+    let cache = PodCache {
+        store: &ctx.pods,
+        expectations: &ctx.expectations,
+        key: &key,
+    };
+    let synced = sync(
+        &as_replicaset(&rc)?,
+        plan::REPLICATION_CONTROLLER,
+        &pods,
+        &cache,
+    )
+    .await?;
     if let Some(status) = synced.status {
         let mut updated = rc.clone();
         let status: ReplicationControllerStatus = convert(&status)?;

@@ -40,7 +40,7 @@ fn quotas_in<K: Resource>(store: &Store<ResourceQuota>, obj: &K) -> Vec<ObjectRe
         .collect()
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let quotas: Api<ResourceQuota> = Api::all(client.clone());
     let controller = Controller::new(quotas, watcher::Config::default());
     let store = controller.store();
@@ -53,8 +53,8 @@ pub async fn run(client: Client) {
     );
     let cfg = watcher::Config::default;
     controller
-        .watches(Api::<Pod>::all(client.clone()), cfg(), move |o| {
-            quotas_in(&s1, &o)
+        .watches_shared_stream(informers.pods.subscribe(), move |o| {
+            quotas_in(&s1, o.as_ref())
         })
         .watches(Api::<ConfigMap>::all(client.clone()), cfg(), move |o| {
             quotas_in(&s2, &o)

@@ -36,11 +36,12 @@ struct Ctx {
     client: Client,
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let sets: Api<StatefulSet> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::all(client.clone());
     Controller::new(sets, watcher::Config::default())
-        .owns(pods, watcher::Config::default())
+        .watches_shared_stream(informers.pods.subscribe(), |pod| {
+            crate::informers::owners::<StatefulSet>(&pod.metadata)
+        })
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| async {})
         .await;
