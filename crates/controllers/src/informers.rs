@@ -19,8 +19,9 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource};
 use tokio::sync::broadcast;
 
-/// Changes a subscriber may fall behind by before it is resynced from the cache.
-const BACKLOG: usize = 16 * 1024;
+/// Changes a subscriber may fall behind by before it is resynced from the cache. Small on
+/// purpose: every slot keeps an old version of an object alive until overwritten.
+const BACKLOG: usize = 1024;
 
 /// One kind's cache and change feed.
 pub struct Informer<K: Resource + 'static>

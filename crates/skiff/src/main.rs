@@ -12,6 +12,11 @@ mod bench_density;
 mod bench_store;
 mod sim_cmd;
 
+// jemalloc: with many threads, glibc's malloc kept a quarter more memory resident and ran
+// the density benchmark a third slower (BENCHMARKS.md, density).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "skiff",

@@ -174,12 +174,11 @@ pub(super) async fn sync(
     let ns = rs.namespace().unwrap_or_default();
     let now = Timestamp::now();
 
-    let mut owned: Vec<Pod> = Vec::new();
+    let mut owned: Vec<Arc<Pod>> = Vec::new();
     let mut terminating = 0;
     // Checked before reading the cache: whatever it shows then includes our last changes.
     let caught_up = cache.caught_up(&ns);
     for pod in cache.in_namespace(&ns) {
-        let pod = Arc::unwrap_or_clone(pod);
         if !podinfo::is_active(&pod) {
             let ours = podinfo::controller_uid(&pod) == Some(uid.as_str())
                 && plan::claim(rs, &pod) == Claim::Keep;
@@ -192,7 +191,7 @@ pub(super) async fn sync(
             Claim::Keep => owned.push(pod),
             Claim::Adopt => {
                 if let Some(adopted) = adopt(pods, rs, owner, &pod).await? {
-                    owned.push(adopted);
+                    owned.push(Arc::new(adopted));
                 }
             }
             Claim::Release => release(pods, &uid, &pod).await?,
@@ -212,7 +211,7 @@ pub(super) async fn sync(
                 error
             }
             Diff::Delete(n) => {
-                let refs: Vec<&Pod> = owned.iter().collect();
+                let refs: Vec<&Pod> = owned.iter().map(AsRef::as_ref).collect();
                 let victims = ranking::pods_to_delete(&refs, &refs, n, now);
                 cache.expectations.expect_deletes(
                     cache.key,
@@ -226,7 +225,7 @@ pub(super) async fn sync(
         }
     };
 
-    let active: Vec<&Pod> = owned.iter().collect();
+    let active: Vec<&Pod> = owned.iter().map(AsRef::as_ref).collect();
     let mut new_status = status::compute(rs, &active, terminating, manage_error.as_deref(), now);
     if !owner.counts_terminating {
         new_status.terminating_replicas = None;
