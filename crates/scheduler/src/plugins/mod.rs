@@ -4,6 +4,7 @@
 
 mod balanced_allocation;
 mod default_binder;
+pub mod default_preemption;
 pub mod node_affinity;
 mod node_name;
 mod node_ports;
@@ -45,6 +46,9 @@ pub fn registry() -> Vec<Registration> {
         }),
         reg(balanced_allocation::NAME, 1, |_| {
             Arc::new(balanced_allocation::BalancedAllocation)
+        }),
+        reg(default_preemption::NAME, 0, |h| {
+            Arc::new(default_preemption::DefaultPreemption::new(h))
         }),
         reg(default_binder::NAME, 0, |h| {
             Arc::new(default_binder::DefaultBinder::new(h))
