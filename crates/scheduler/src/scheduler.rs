@@ -312,7 +312,12 @@ impl Scheduler {
         if self.cache.is_assumed(&uid) {
             return;
         }
+        let new = !self.queue.contains(&uid);
         self.queue.add(pod, Instant::now());
+        // A new pending pod may complete what others wait for (a gang's members).
+        if new {
+            self.move_all(EventResource::UnscheduledPod, ActionType::ADD);
+        }
     }
 
     fn on_pod_deleted(&mut self, p: &Pod) {

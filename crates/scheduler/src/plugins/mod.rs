@@ -5,6 +5,7 @@
 mod balanced_allocation;
 mod default_binder;
 pub mod default_preemption;
+pub mod gang;
 pub mod node_affinity;
 mod node_name;
 mod node_ports;
@@ -50,6 +51,7 @@ pub fn registry() -> Vec<Registration> {
         reg(default_preemption::NAME, 0, |h| {
             Arc::new(default_preemption::DefaultPreemption::new(h))
         }),
+        reg(gang::NAME, 0, |h| Arc::new(gang::Gang::new(h))),
         reg(default_binder::NAME, 0, |h| {
             Arc::new(default_binder::DefaultBinder::new(h))
         }),

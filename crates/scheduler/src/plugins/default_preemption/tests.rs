@@ -80,10 +80,26 @@ fn preempt(fw: &Framework, preemptor: &PodInfo, nodes: Vec<NodeInfo>) -> Result<
     }
 }
 
+/// (what, preemptor, nodes, nominated node or PostFilter message).
+type DecisionCase = (
+    &'static str,
+    &'static str,
+    Vec<NodeInfo>,
+    Result<&'static str, &'static str>,
+);
+
+/// (what, node, budgets, victims and budget violations or why none).
+type VictimCase = (
+    &'static str,
+    NodeInfo,
+    Vec<Arc<PodDisruptionBudget>>,
+    Result<(Vec<&'static str>, usize), &'static str>,
+);
+
 #[test]
 fn post_filter_decisions() {
     let fw = framework();
-    let cases: Vec<(&str, &str, Vec<NodeInfo>, Result<&str, &str>)> = vec![
+    let cases: Vec<DecisionCase> = vec![
         (
             "the node whose most important victim matters least",
             "p:10:1",
@@ -148,12 +164,7 @@ fn victims_on_a_node() {
         snapshot: &snapshot,
     };
     let protect = pdb(json!({"matchLabels": {"app": "db"}}), 0, &[]);
-    let cases: Vec<(
-        &str,
-        NodeInfo,
-        Vec<Arc<PodDisruptionBudget>>,
-        Result<(Vec<&str>, usize), &str>,
-    )> = vec![
+    let cases: Vec<VictimCase> = vec![
         (
             "add back the most important first",
             node("n", "3", &["lo:1:1", "mid:5:1", "hi:50:1"]),
