@@ -9,8 +9,11 @@ mod node_name;
 mod node_ports;
 pub mod node_resources_fit;
 mod node_unschedulable;
+pub mod pod_topology_spread;
 mod queue_sort;
 mod taint_toleration;
+#[cfg(test)]
+mod testutil;
 
 use std::sync::Arc;
 
@@ -42,6 +45,9 @@ pub fn registry() -> Vec<Registration> {
         reg(node_ports::NAME, 0, |_| Arc::new(node_ports::NodePorts)),
         reg(node_resources_fit::NAME, 1, |_| {
             Arc::new(node_resources_fit::NodeResourcesFit)
+        }),
+        reg(pod_topology_spread::NAME, 2, |h| {
+            Arc::new(pod_topology_spread::PodTopologySpread::new(h))
         }),
         reg(balanced_allocation::NAME, 1, |_| {
             Arc::new(balanced_allocation::BalancedAllocation)
