@@ -4,6 +4,8 @@
 
 mod balanced_allocation;
 mod default_binder;
+mod image_locality;
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 mod node_name;
 mod node_ports;
@@ -49,8 +51,14 @@ pub fn registry() -> Vec<Registration> {
         reg(pod_topology_spread::NAME, 2, |h| {
             Arc::new(pod_topology_spread::PodTopologySpread::new(h))
         }),
+        reg(inter_pod_affinity::NAME, 2, |h| {
+            Arc::new(inter_pod_affinity::InterPodAffinity::new(h))
+        }),
         reg(balanced_allocation::NAME, 1, |_| {
             Arc::new(balanced_allocation::BalancedAllocation)
+        }),
+        reg(image_locality::NAME, 1, |_| {
+            Arc::new(image_locality::ImageLocality)
         }),
         reg(default_binder::NAME, 0, |h| {
             Arc::new(default_binder::DefaultBinder::new(h))

@@ -4,9 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::framework::{
-    CycleState, Framework, Handle, NodeInfo, Plugin, PodInfo, Snapshot,
-};
+use crate::framework::{CycleState, Framework, Handle, NodeInfo, Plugin, PodInfo, Snapshot};
 
 /// A node with 8 cpus, 32Gi and 110 pods, its name as hostname label, plus `labels`.
 pub fn node(name: &str, labels: Value) -> NodeInfo {

@@ -43,11 +43,14 @@ pub fn count_matching(c: &Constraint, ns: &str, node: &NodeInfo) -> i64 {
         .count() as i64
 }
 
+/// A node as last counted: its NodeInfo and its count per constraint (None: not eligible).
+type Counted = (Arc<NodeInfo>, Vec<Option<i64>>);
+
 struct Entry {
     key: String,
     epoch: u64,
     /// Per snapshot index: the NodeInfo counted and its contribution per constraint.
-    nodes: Vec<Option<(Arc<NodeInfo>, Vec<Option<i64>>)>>,
+    nodes: Vec<Option<Counted>>,
     counts: Arc<DomainCounts>,
 }
 

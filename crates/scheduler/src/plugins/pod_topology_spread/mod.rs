@@ -109,16 +109,13 @@ fn has_own_constraints(pod: &PodInfo) -> bool {
 /// What the counts depend on besides the nodes.
 fn cache_key(kind: &str, pod: &PodInfo, constraints: &[Constraint]) -> String {
     let spec = pod.pod.spec.as_ref();
-    let affinity = constraints
-        .iter()
-        .any(|c| c.honor_node_affinity)
-        .then(|| {
-            (
-                spec.and_then(|s| s.node_selector.as_ref()),
-                spec.and_then(|s| s.affinity.as_ref())
-                    .and_then(|a| a.node_affinity.as_ref()),
-            )
-        });
+    let affinity = constraints.iter().any(|c| c.honor_node_affinity).then(|| {
+        (
+            spec.and_then(|s| s.node_selector.as_ref()),
+            spec.and_then(|s| s.affinity.as_ref())
+                .and_then(|a| a.node_affinity.as_ref()),
+        )
+    });
     let taints = constraints
         .iter()
         .any(|c| c.honor_taints)
@@ -225,11 +222,12 @@ impl PodTopologySpread {
             .flatten()
             .map(|o| (o.kind.clone(), o.name.clone()))
             .collect();
-        let mut add_selector = |sel: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
-            if let Selector::Match(r) = Selector::from_label_selector(sel) {
-                reqs.extend(r);
-            }
-        };
+        let mut add_selector =
+            |sel: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
+                if let Selector::Match(r) = Selector::from_label_selector(sel) {
+                    reqs.extend(r);
+                }
+            };
         for (kind, name) in &owners {
             let sel = match kind.as_str() {
                 "ReplicaSet" => stores

@@ -97,8 +97,12 @@ fn filter_by_skew() {
         (
             json!({"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
                 "labelSelector": {"matchLabels": {"app": "db"}}}]}),
-            vec!["a1: ok", "b1: ok", "c1: ok",
-                "x1: node(s) didn't match pod topology spread constraints (missing required label)"],
+            vec![
+                "a1: ok",
+                "b1: ok",
+                "c1: ok",
+                "x1: node(s) didn't match pod topology spread constraints (missing required label)",
+            ],
         ),
         // ScheduleAnyway does not filter.
         (
@@ -117,21 +121,41 @@ fn filter_by_skew() {
 fn taints_policy_honor_leaves_out_tainted_domains() {
     let mut tainted = node("c1", json!({"zone": "c"}));
     let mut n = (*tainted.node).clone();
-    n.spec = Some(serde_json::from_value(json!({"taints": [{"key": "k", "effect": "NoSchedule"}]})).expect("spec"));
+    n.spec = Some(
+        serde_json::from_value(json!({"taints": [{"key": "k", "effect": "NoSchedule"}]}))
+            .expect("spec"),
+    );
     tainted.set_node(Arc::new(n));
     let snap = snapshot(vec![
         (node("a1", json!({"zone": "a"})), vec![web("w1")]),
         (node("b1", json!({"zone": "b"})), vec![]),
         (tainted, vec![]),
     ]);
-    let p = pod("new", "default", json!({"app": "web"}), spread("zone", 1, json!({"nodeTaintsPolicy": "Honor"})));
-    assert_eq!(filter(plugin(), &p, &snap), ["a1: node(s) didn't match pod topology spread constraints", "b1: ok", "c1: ok"]);
+    let p = pod(
+        "new",
+        "default",
+        json!({"app": "web"}),
+        spread("zone", 1, json!({"nodeTaintsPolicy": "Honor"})),
+    );
+    assert_eq!(
+        filter(plugin(), &p, &snap),
+        [
+            "a1: node(s) didn't match pod topology spread constraints",
+            "b1: ok",
+            "c1: ok"
+        ]
+    );
 }
 
 #[test]
 fn cached_counts_follow_changes() {
     let cache = CountCache::default();
-    let p = pod("new", "default", json!({"app": "web"}), spread("zone", 1, json!({})));
+    let p = pod(
+        "new",
+        "default",
+        json!({"app": "web"}),
+        spread("zone", 1, json!({})),
+    );
     let constraints = pod_constraints(&p, "DoNotSchedule");
     let mut snap = cluster();
     let got = cache.counts("k".into(), &constraints, &p, &snap);
@@ -141,7 +165,9 @@ fn cached_counts_follow_changes() {
     c1.add_pod(Arc::new(web("w4").with_node("c1")));
     snap.replace(Arc::new(c1));
     let mut b1 = (**snap.get("b1").expect("b1")).clone();
-    b1.add_pod(Arc::new(pod("o", "other", json!({"app": "web"}), Value::Null).with_node("b1")));
+    b1.add_pod(Arc::new(
+        pod("o", "other", json!({"app": "web"}), Value::Null).with_node("b1"),
+    ));
     snap.replace(Arc::new(b1));
     let got = cache.counts("k".into(), &constraints, &p, &snap);
     assert_eq!(*got, counts::counts_from_scratch(&constraints, &p, &snap));
