@@ -153,16 +153,20 @@ where
     Ok(())
 }
 
-/// Watches pods in `ns` and records when each is first seen bound.
+/// Pod name → when it was created or first seen bound.
+type Times = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// Watches pods in `ns` and records when each is first seen bound; the receiver yields
+/// the count bound so far.
 fn watch_bound(
     c: &kube::Client,
     ns: &str,
 ) -> (
-    Arc<Mutex<HashMap<String, Instant>>>,
+    Times,
     tokio::sync::mpsc::UnboundedReceiver<usize>,
     tokio::task::JoinHandle<()>,
 ) {
-    let bound: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let bound: Times = Arc::default();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let api: Api<Pod> = Api::namespaced(c.clone(), ns);
     let b = bound.clone();
@@ -202,7 +206,7 @@ async fn create_pods(
     ns: &str,
     prefix: &str,
     count: usize,
-    created: &Arc<Mutex<HashMap<String, Instant>>>,
+    created: &Times,
 ) -> anyhow::Result<()> {
     let api: Api<Pod> = Api::namespaced(c.clone(), ns);
     let names: Vec<String> = (0..count).map(|i| format!("{prefix}-{i:05}")).collect();
@@ -313,7 +317,7 @@ async fn run(
     }
 
     let (bound, mut rx, task) = watch_bound(&c, "sched-test");
-    let created: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let created: Times = Arc::default();
     let t = Instant::now();
     create_pods(&c, args, shape, "sched-test", "pod", pods, &created).await?;
     eprintln!("{shape}: {pods} pods created in {:.1?}", t.elapsed());
