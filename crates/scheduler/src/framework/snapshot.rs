@@ -2,6 +2,7 @@
 //! copying only nodes whose generation moved, so a cycle costs nothing per unchanged node.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::node_info::NodeInfo;
@@ -15,6 +16,8 @@ pub struct Snapshot {
     with_required_anti_affinity: Vec<usize>,
     /// Image name to how many nodes have it (ImageLocality spreads by this).
     image_num_nodes: HashMap<String, usize>,
+    /// Bumped whenever the node list is replaced (indexes change meaning).
+    epoch: u64,
 }
 
 impl Snapshot {
@@ -32,6 +35,9 @@ impl Snapshot {
             .map(|(i, n)| (n.name().to_string(), i))
             .collect();
         self.nodes = nodes;
+        // Unique across snapshots, so a plugin's cache never mistakes one for another.
+        static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
+        self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
         self.refresh_lists();
         self.refresh_images();
     }
@@ -69,6 +75,12 @@ impl Snapshot {
                 *self.image_num_nodes.entry(name.clone()).or_default() += 1;
             }
         }
+    }
+
+    /// Changes whenever node indexes change meaning; plugins caching per-node work across
+    /// cycles key it by (epoch, index) and compare the NodeInfo by pointer.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     pub fn nodes(&self) -> &[Arc<NodeInfo>] {

@@ -6,13 +6,18 @@ mod balanced_allocation;
 mod default_binder;
 pub mod default_preemption;
 pub mod gang;
+mod image_locality;
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 mod node_name;
 mod node_ports;
 pub mod node_resources_fit;
 mod node_unschedulable;
+pub mod pod_topology_spread;
 mod queue_sort;
 mod taint_toleration;
+#[cfg(test)]
+mod testutil;
 
 use std::sync::Arc;
 
@@ -45,8 +50,17 @@ pub fn registry() -> Vec<Registration> {
         reg(node_resources_fit::NAME, 1, |_| {
             Arc::new(node_resources_fit::NodeResourcesFit)
         }),
+        reg(pod_topology_spread::NAME, 2, |h| {
+            Arc::new(pod_topology_spread::PodTopologySpread::new(h))
+        }),
+        reg(inter_pod_affinity::NAME, 2, |h| {
+            Arc::new(inter_pod_affinity::InterPodAffinity::new(h))
+        }),
         reg(balanced_allocation::NAME, 1, |_| {
             Arc::new(balanced_allocation::BalancedAllocation)
+        }),
+        reg(image_locality::NAME, 1, |_| {
+            Arc::new(image_locality::ImageLocality)
         }),
         reg(default_preemption::NAME, 0, |h| {
             Arc::new(default_preemption::DefaultPreemption::new(h))
