@@ -225,6 +225,21 @@ impl SchedulingQueue {
         uids.len()
     }
 
+    /// Upstream's Activate: these pods, if backing off or unschedulable, go to active now
+    /// (a gang member waiting at Permit calls its siblings).
+    pub fn activate(&mut self, uids: &std::collections::HashSet<String>) {
+        for uid in uids {
+            let p = if self.unschedulable.get(uid).is_some_and(|p| !p.gated) {
+                self.unschedulable.remove(uid)
+            } else {
+                self.backoff.remove(uid, &backoff_less)
+            };
+            if let Some(p) = p {
+                self.push_active(p);
+            }
+        }
+    }
+
     /// Backoff done: to active.
     pub fn flush_backoff_completed(&mut self, now: Instant) {
         while self
@@ -364,6 +379,25 @@ mod tests {
         p.unschedulable_plugins.insert("NodeResourcesFit");
         q.add_unschedulable(p, t);
         assert_eq!(q.lengths(), (0, 1, 0, 0));
+    }
+
+    #[test]
+    fn activated_pods_skip_backoff_and_events() {
+        let mut q = queue();
+        let t = Instant::now();
+        for uid in ["parked", "backing"] {
+            q.add(pod(uid, 0, false), t);
+            let mut p = q.pop().expect("pod");
+            if uid == "parked" {
+                p.unschedulable_plugins.insert("NodeResourcesFit");
+            }
+            q.add_unschedulable(p, t);
+        }
+        q.add(pod("gated", 0, true), t);
+        assert_eq!(q.lengths(), (0, 1, 2, 0));
+        let uids = ["parked", "backing", "gated", "unknown"].map(String::from);
+        q.activate(&uids.into_iter().collect());
+        assert_eq!(q.lengths(), (2, 0, 1, 0));
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub async fn run(client: Client) {
         stores,
         waiting_pods: WaitingPods::default(),
         nominator: Arc::default(),
+        activator: Default::default(),
     });
     let fw = Arc::new(Framework::new(handle.clone(), &crate::plugins::registry()));
     let less_fw = fw.clone();
@@ -169,6 +170,10 @@ impl Scheduler {
                 self.handle_msg(m);
             }
             let now = Instant::now();
+            let activate = self.handle.activator.take();
+            if !activate.is_empty() {
+                self.queue.activate(&activate);
+            }
             self.queue.flush_backoff_completed(now);
             if now.duration_since(last_cleanup) >= Duration::from_secs(1) {
                 last_cleanup = now;

@@ -96,12 +96,31 @@ impl Nominator {
     }
 }
 
+/// Pods a plugin wants tried again now, out of backoff or the unschedulable pods
+/// (upstream's PodActivator); the scheduling loop hands them to the queue.
+#[derive(Debug, Default, Clone)]
+pub struct Activator(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Activator {
+    pub fn activate(&self, uids: impl IntoIterator<Item = String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(uids);
+    }
+
+    pub fn take(&self) -> std::collections::HashSet<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 pub struct Handle {
     /// `None` in unit tests; plugins that write to the API report an error without one.
     pub client: Option<Client>,
     pub stores: Stores,
     pub waiting_pods: WaitingPods,
     pub nominator: Arc<RwLock<Nominator>>,
+    pub activator: Activator,
 }
 
 impl Handle {
@@ -111,6 +130,7 @@ impl Handle {
             stores: Stores::empty(),
             waiting_pods: WaitingPods::default(),
             nominator: Arc::default(),
+            activator: Activator::default(),
         })
     }
 

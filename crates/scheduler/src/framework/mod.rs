@@ -21,7 +21,7 @@ mod waiting_pods;
 pub use cycle_state::{CycleState, StateData};
 pub use events::{ActionType, ClusterEvent, EventResource};
 pub use fit_error::{Diagnosis, FitError};
-pub use handle::{Handle, Nominator, Stores};
+pub use handle::{Activator, Handle, Nominator, Stores};
 pub use interface::{
     BindPlugin, FilterPlugin, NodeToStatus, PermitPlugin, Plugin, PostBindPlugin,
     PostFilterContext, PostFilterPlugin, PostFilterResult, PreBindPlugin, PreFilterPlugin,

@@ -215,6 +215,14 @@ impl PermitPlugin for Gang {
                 .collect()
         };
         if ready.len() < g.min_members {
+            // Siblings backing off or parked would otherwise come round too late to meet
+            // this member while it waits.
+            self.handle.activator.activate(
+                members
+                    .iter()
+                    .filter(|(uid, bound)| !**bound && !ready.contains(*uid))
+                    .map(|(uid, _)| uid.clone()),
+            );
             return (Status::wait(), g.timeout);
         }
         for w in self.handle.waiting_pods.list() {

@@ -37,6 +37,7 @@ fn handle(pods: &[Pod]) -> Arc<Handle> {
         },
         waiting_pods: WaitingPods::default(),
         nominator: Arc::default(),
+        activator: Default::default(),
     })
 }
 
@@ -154,8 +155,13 @@ fn permit_lets_the_whole_gang_go_at_once() {
         .map(|p| Arc::new(PodInfo::new(p.clone())))
         .collect();
     let (c0, rx0) = arrive(&g, &h, &infos[0]);
+    // The waiting member calls its siblings.
+    let mut called: Vec<String> = h.activator.take().into_iter().collect();
+    called.sort();
+    assert_eq!(called, ["b", "c"]);
     let (c1, rx1) = arrive(&g, &h, &infos[1]);
     assert_eq!((c0, c1), (Code::Wait, Code::Wait));
+    assert_eq!(h.activator.take().into_iter().collect::<Vec<_>>(), ["c"]);
     let (mut rx0, mut rx1) = (rx0.expect("a waits"), rx1.expect("b waits"));
     assert!(rx0.try_recv().is_err());
     let (c2, _) = arrive(&g, &h, &infos[2]);
