@@ -18,6 +18,7 @@ mod queue_sort;
 mod taint_toleration;
 #[cfg(test)]
 mod testutil;
+pub mod volume_binding;
 
 use std::sync::Arc;
 
@@ -49,6 +50,9 @@ pub fn registry() -> Vec<Registration> {
         reg(node_ports::NAME, 0, |_| Arc::new(node_ports::NodePorts)),
         reg(node_resources_fit::NAME, 1, |_| {
             Arc::new(node_resources_fit::NodeResourcesFit)
+        }),
+        reg(volume_binding::NAME, 0, |h| {
+            Arc::new(volume_binding::VolumeBinding::new(h))
         }),
         reg(pod_topology_spread::NAME, 2, |h| {
             Arc::new(pod_topology_spread::PodTopologySpread::new(h))

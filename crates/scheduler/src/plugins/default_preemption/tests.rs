@@ -197,15 +197,20 @@ fn victims_on_a_node() {
         ),
     ];
     for (what, n, pdbs, want) in cases {
-        let got =
-            select_victims_on_node(&ctx, &CycleState::new(), &pod("p:10:1", "", 0), &n, &pdbs)
-                .map(|(v, n)| {
-                    (
-                        names(&v).iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-                        n,
-                    )
-                })
-                .map_err(|s| s.message());
+        // PostFilter runs after PreFilter: plugins' cycle state is there.
+        let preemptor = pod("p:10:1", "", 0);
+        let mut state = CycleState::new();
+        let snap = Snapshot::new(vec![n.clone()]);
+        let (_, s) = fw.run_pre_filter(&mut state, &preemptor, &snap);
+        assert!(s.is_success(), "{what}: {s:?}");
+        let got = select_victims_on_node(&ctx, &state, &preemptor, &n, &pdbs)
+            .map(|(v, n)| {
+                (
+                    names(&v).iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                    n,
+                )
+            })
+            .map_err(|s| s.message());
         let want = want
             .map(|(v, n)| (v.iter().map(|s| s.to_string()).collect::<Vec<_>>(), n))
             .map_err(str::to_string);
