@@ -34,6 +34,9 @@ const MAX_CONCURRENT_REPORTS: usize = 16;
 enum Msg {
     Pod(Box<watcher::Event<Pod>>),
     Node(Box<watcher::Event<Node>>),
+    /// A storage object changed (claims, volumes, classes): pods VolumeBinding turned away
+    /// may fit now.
+    Storage(EventResource),
     BindDone {
         qpi: QueuedPodInfo,
         node: String,
@@ -57,9 +60,22 @@ pub async fn run(client: Client) {
         replica_sets: follow(Api::all(client.clone()), None),
         stateful_sets: follow(Api::all(client.clone()), None),
         pdbs: follow(Api::all(client.clone()), None),
-        pvcs: follow(Api::all(client.clone()), None),
-        pvs: follow(Api::all(client.clone()), None),
-        storage_classes: follow(Api::all(client.clone()), None),
+        pvcs: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |_| {
+                Msg::Storage(EventResource::PersistentVolumeClaim)
+            })),
+        ),
+        pvs: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |_| {
+                Msg::Storage(EventResource::PersistentVolume)
+            })),
+        ),
+        storage_classes: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |_| Msg::Storage(EventResource::StorageClass))),
+        ),
     };
     let handle = Arc::new(Handle {
         client: Some(client.clone()),
@@ -250,6 +266,7 @@ impl Scheduler {
                     }
                 }
             },
+            Msg::Storage(resource) => self.move_all(resource, ActionType::ALL),
             Msg::BindDone { qpi, node, status } => self.on_bind_done(qpi, node, status),
         }
     }
