@@ -119,6 +119,19 @@ fn validate_spec_update(new: &Value, old: &Value) -> FieldErrors {
             ));
         }
     }
+    // Scheduling gates may only be removed (upstream: "only deletion is allowed").
+    let old_gates = array_at(old, &["schedulingGates"]);
+    for (i, g) in array_at(new, &["schedulingGates"]).iter().enumerate() {
+        if !old_gates.contains(g) {
+            errs.push(FieldError::forbidden(
+                path.child("schedulingGates").index(i),
+                format!(
+                    "only deletion is allowed, but found new scheduling gate '{}'",
+                    g.get("name").and_then(Value::as_str).unwrap_or("")
+                ),
+            ));
+        }
+    }
     let mut munged = new.clone();
     for list in ["containers", "initContainers"] {
         let old_list = array_at(old, &[list]);
@@ -131,7 +144,7 @@ fn validate_spec_update(new: &Value, old: &Value) -> FieldErrors {
         }
     }
     if let Some(m) = munged.as_object_mut() {
-        for key in ["activeDeadlineSeconds", "tolerations"] {
+        for key in ["activeDeadlineSeconds", "tolerations", "schedulingGates"] {
             match old.get(key) {
                 Some(v) => m.insert(key.into(), v.clone()),
                 None => m.remove(key),
@@ -281,6 +294,14 @@ mod tests {
         }));
         expect!["spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"]
             .assert_eq(&change(&|n| n["spec"]["restartPolicy"] = json!("Never")));
+        let mut gated = old.clone();
+        gated["spec"]["schedulingGates"] = json!([{"name": "a"}, {"name": "b"}]);
+        let mut ungated = gated.clone();
+        ungated["spec"]["schedulingGates"] = json!([{"name": "b"}]);
+        expect![""].assert_eq(&messages(&PodStrategy.validate_update(&ungated, &gated)));
+        ungated["spec"]["schedulingGates"] = json!([{"name": "b"}, {"name": "c"}]);
+        expect!["spec.schedulingGates[1]: Forbidden: only deletion is allowed, but found new scheduling gate 'c'"]
+            .assert_eq(&messages(&PodStrategy.validate_update(&ungated, &gated)));
         expect![[r#"
             spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value
             spec.tolerations[0]: Forbidden: existing toleration can not be modified except its tolerationSeconds"#]]
