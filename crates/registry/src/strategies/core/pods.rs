@@ -337,6 +337,14 @@ mod tests {
         }));
         expect!["spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"]
             .assert_eq(&change(&|n| n["spec"]["restartPolicy"] = json!("Never")));
+        let mut gated = old.clone();
+        gated["spec"]["schedulingGates"] = json!([{"name": "a"}, {"name": "b"}]);
+        let mut ungated = gated.clone();
+        ungated["spec"]["schedulingGates"] = json!([{"name": "b"}]);
+        expect![""].assert_eq(&messages(&PodStrategy.validate_update(&ungated, &gated)));
+        ungated["spec"]["schedulingGates"] = json!([{"name": "b"}, {"name": "c"}]);
+        expect!["spec.schedulingGates[1].name: Forbidden: only deletion is allowed, but found new scheduling gate 'c'"]
+            .assert_eq(&messages(&PodStrategy.validate_update(&ungated, &gated)));
         expect![[r#"
             spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value
             spec.tolerations[0]: Forbidden: existing toleration can not be modified except its tolerationSeconds"#]]
