@@ -99,7 +99,7 @@ fn plugins_place_pods_as_upstream_does() {
     assert_eq!(placed.len(), 3, "one per node: {placed:?}");
     assert_eq!(
         pending_message(&k, "anti-3"),
-        "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules."
+        "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod anti-affinity rules. preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling, 3 No preemption victims found for incoming pod."
     );
 
     // Required affinity on the hostname: followers join the leader's node.
@@ -115,7 +115,7 @@ fn plugins_place_pods_as_upstream_does() {
     web_pod(&k, "lost", "app: lost", lost);
     assert_eq!(
         pending_message(&k, "lost"),
-        "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod affinity rules."
+        "0/4 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 3 node(s) didn't match pod affinity rules. preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling."
     );
 
     // Topology spread over the three zones with maxSkew 1: six pods land 2/2/2.
@@ -151,7 +151,7 @@ fn plugins_place_pods_as_upstream_does() {
     gpu_pod("gpu-b");
     assert_eq!(
         pending_message(&k, "gpu-b"),
-        "0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+        "0/4 nodes are available: 4 Insufficient nvidia.com/gpu. preemption: 0/4 nodes are available: 4 No preemption victims found for incoming pod."
     );
     let events = eventually(
         "FailedScheduling event",
