@@ -8,6 +8,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -27,14 +28,27 @@ pub const NAME: &str = "DefaultPreemption";
 const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 
+/// Upstream's defaults: look for candidates on at least 10% of the nodes and at least 100
+/// nodes, then stop (a large cluster need not simulate every node).
+const MIN_CANDIDATE_NODES_PERCENTAGE: usize = 10;
+const MIN_CANDIDATE_NODES_ABSOLUTE: usize = 100;
+
+pub fn candidates_to_find(num_nodes: usize) -> usize {
+    (num_nodes * MIN_CANDIDATE_NODES_PERCENTAGE / 100)
+        .max(MIN_CANDIDATE_NODES_ABSOLUTE)
+        .min(num_nodes)
+}
+
 pub struct DefaultPreemption {
     handle: Arc<Handle>,
+    next_offset: AtomicUsize,
 }
 
 impl DefaultPreemption {
     pub fn new(handle: &Arc<Handle>) -> DefaultPreemption {
         DefaultPreemption {
             handle: handle.clone(),
+            next_offset: AtomicUsize::new(0),
         }
     }
 }
@@ -83,7 +97,15 @@ impl PostFilterPlugin for DefaultPreemption {
         let pdbs: Vec<Arc<PodDisruptionBudget>> = self.handle.stores.pdbs.state();
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut candidates = Vec::new();
-        for node in ctx.snapshot.nodes() {
+        let nodes = ctx.snapshot.nodes();
+        let wanted = candidates_to_find(nodes.len());
+        // Start somewhere new each time so that repeated preemptions spread over nodes.
+        let offset = self.next_offset.fetch_add(1, AtomicOrdering::Relaxed);
+        for i in 0..nodes.len() {
+            if candidates.len() >= wanted {
+                break;
+            }
+            let node = &nodes[(offset + i) % nodes.len()];
             let helps = statuses
                 .get(node.name())
                 .is_some_and(|s| s.code() == Code::Unschedulable);

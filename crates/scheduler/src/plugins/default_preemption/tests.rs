@@ -219,6 +219,21 @@ fn victims_on_a_node() {
 }
 
 #[test]
+fn how_many_candidates() {
+    let cases = [
+        (0, 0),
+        (3, 3),
+        (100, 100),
+        (500, 100),
+        (1000, 100),
+        (5000, 500),
+    ];
+    for (nodes, want) in cases {
+        assert_eq!(candidates_to_find(nodes), want, "{nodes} nodes");
+    }
+}
+
+#[test]
 fn pdb_split() {
     let pods = vec![
         pod("a:1:1:app=db", "n", 1),
