@@ -41,6 +41,21 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
     }
 }
 
+/// Deletes upstream refuses outright: the built-in PriorityClasses stay.
+pub fn on_delete(scope: &Scope<'_>, name: &str) -> ApiResult<()> {
+    let system = registry::strategies::scheduling::priorityclasses::is_system_class;
+    if (scope.info.group, scope.info.plural) == ("scheduling.k8s.io", "priorityclasses")
+        && system(name)
+    {
+        return Err(forbidden_named(
+            scope,
+            name,
+            "this is a system priority class and cannot be deleted".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Admission reads PriorityClasses from the watch cache, as upstream's plugin reads its
 /// informer: a class created a moment ago may not be seen yet.
 fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
@@ -50,7 +65,10 @@ fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
 
 /// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`.
 fn forbidden(scope: &Scope<'_>, obj: &Value, why: String) -> ApiError {
-    let name = crate::objects::name(obj);
+    forbidden_named(scope, crate::objects::name(obj), why)
+}
+
+fn forbidden_named(scope: &Scope<'_>, name: &str, why: String) -> ApiError {
     ApiError {
         details: Some(json!({"name": name, "kind": scope.info.plural})),
         ..ApiError::forbidden(format!(

@@ -139,8 +139,10 @@ fn priority_classes_resolve_pod_priority() {
         err.contains("value: Forbidden: may not be changed in an update."),
         "{err}"
     );
-    // A pod replaced from a manifest without the resolved fields keeps them.
     k.ok(&["label", "pod", "hi", "x=y"]);
+    let err = k.fails(&["delete", "priorityclass", "system-node-critical"]);
+    assert!(err.contains(r#"priorityclasses.scheduling.k8s.io "system-node-critical" is forbidden: this is a system priority class and cannot be deleted"#), "{err}");
+    k.ok(&["delete", "priorityclass", "high"]);
 }
 
 #[test]

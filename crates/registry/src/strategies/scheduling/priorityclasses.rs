@@ -39,6 +39,10 @@ pub fn system_classes() -> Vec<Value> {
         .collect()
 }
 
+pub fn is_system_class(name: &str) -> bool {
+    SYSTEM_CLASSES.iter().any(|(n, _, _)| *n == name)
+}
+
 /// Why a `system-` class is not one of the built-in ones, in upstream's words.
 fn known_system_class(name: &str, value: i64, obj: &Value) -> Result<(), String> {
     let Some((_, want, _)) = SYSTEM_CLASSES.iter().find(|(n, _, _)| *n == name) else {
