@@ -337,7 +337,7 @@ impl Scheduler {
         let new = !self.queue.contains(&uid);
         self.queue.add(pod, Instant::now());
         // A new pending pod may complete what others wait for (a gang's members).
-        if new {
+        if new && self.queue.lengths().2 > 0 {
             self.move_all(EventResource::UnscheduledPod, ActionType::ADD);
         }
     }
