@@ -140,6 +140,19 @@ fn a_high_priority_pod_preempts_a_low_priority_one() {
     assert_eq!(msg, "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.");
     k.ok(&["delete", "pod", "peer", "--wait=false"]);
 
+    // Every pod's nominated node, from before the preemptor exists.
+    let high_watch = k.spawn_lines(&[
+        "get",
+        "pods",
+        "-w",
+        "-o",
+        "jsonpath={.metadata.name}={.status.nominatedNodeName}{\"\\n\"}",
+    ]);
+    assert!(
+        high_watch.wait_for(Duration::from_secs(10), |l| l.starts_with("low=")),
+        "the watch started: {:?}",
+        high_watch.lines()
+    );
     create_pod(
         &k,
         &PodSpec {
@@ -147,14 +160,6 @@ fn a_high_priority_pod_preempts_a_low_priority_one() {
             ..PodSpec::new("high", "1500m")
         },
     );
-    let high_watch = k.spawn_lines(&[
-        "get",
-        "pod",
-        "high",
-        "-w",
-        "-o",
-        "jsonpath={.status.nominatedNodeName}{\"\\n\"}",
-    ]);
     assert!(
         victim_watch.wait_for(Duration::from_secs(20), |l| l
             == "PreemptionByScheduler default-scheduler: preempting to accommodate a higher priority pod"),
@@ -169,7 +174,7 @@ fn a_high_priority_pod_preempts_a_low_priority_one() {
     );
     assert_eq!(wait_bound(&k, "high", Duration::from_secs(20)), "sim-0");
     assert!(
-        high_watch.wait_for(Duration::from_secs(5), |l| l == "sim-0"),
+        high_watch.wait_for(Duration::from_secs(5), |l| l == "high=sim-0"),
         "nominatedNodeName: {:?}",
         high_watch.lines()
     );
