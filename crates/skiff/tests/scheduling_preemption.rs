@@ -140,6 +140,38 @@ fn a_high_priority_pod_preempts_a_low_priority_one() {
     assert_eq!(msg, "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.");
     k.ok(&["delete", "pod", "peer", "--wait=false"]);
 
+    // A class that never preempts: higher priority, but it waits.
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: polite}\nvalue: 5000\npreemptionPolicy: Never\n",
+    );
+    create_pod(
+        &k,
+        &PodSpec {
+            class: Some("polite"),
+            ..PodSpec::new("polite", "1500m")
+        },
+    );
+    let msg = eventually(
+        "polite unschedulable",
+        Duration::from_secs(20),
+        || {
+            get(
+                &k,
+                &[
+                    "get",
+                    "pod",
+                    "polite",
+                    "-o",
+                    "jsonpath={.spec.preemptionPolicy}: {.status.conditions[?(@.type==\"PodScheduled\")].message}",
+                ],
+            )
+        },
+        |m| m.contains("preemption:"),
+    );
+    assert_eq!(msg, "Never: 0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.");
+    k.ok(&["delete", "pod", "polite", "--wait=false"]);
+
     // Every pod's nominated node, from before the preemptor exists.
     let high_watch = k.spawn_lines(&[
         "get",
