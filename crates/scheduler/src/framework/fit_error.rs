@@ -40,7 +40,7 @@ impl FitError {
                 let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
                 for s in self.diagnosis.node_to_status.values() {
                     for r in s.reasons() {
-                        *histogram.entry(r.as_str()).or_default() += 1;
+                        *histogram.entry(r.as_ref()).or_default() += 1;
                     }
                 }
                 let mut parts: Vec<String> =

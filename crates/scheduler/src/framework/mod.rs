@@ -18,7 +18,7 @@ mod snapshot;
 mod status;
 mod waiting_pods;
 
-pub use cycle_state::{CycleState, StateData};
+pub use cycle_state::{CycleState, SkipSet, StateData};
 pub use events::{ActionType, ClusterEvent, EventResource};
 pub use fit_error::{Diagnosis, FitError};
 pub use handle::{Handle, Nominator, Stores};
