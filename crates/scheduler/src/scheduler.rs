@@ -408,7 +408,8 @@ impl Scheduler {
                     }
                     nominated = res.and_then(|r| r.nominated_node_name);
                 }
-                qpi.unschedulable_plugins = fe.diagnosis.unschedulable_plugins.clone();
+                qpi.unschedulable_plugins =
+                    fe.diagnosis.unschedulable_plugins.iter().copied().collect();
                 tracing::debug!(pod = %pod.name, message = %fe.message(), "unschedulable");
                 self.fail(qpi, "Unschedulable", fe.message(), nominated);
             }

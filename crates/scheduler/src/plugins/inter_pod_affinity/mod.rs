@@ -8,13 +8,13 @@ mod scoring;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::framework::{
-    ActionType, AffinityTerm, ClusterEvent, CycleState, EventResource, FilterPlugin, Handle,
-    NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin,
-    Snapshot, Status,
+    ActionType, AffinityTerm, ClusterEvent, CycleState, EventResource, FastMap, FilterPlugin,
+    Handle, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    ScorePlugin, Snapshot, Status,
 };
 
 pub const NAME: &str = "InterPodAffinity";
@@ -28,7 +28,7 @@ const PRE_SCORE_KEY: &str = "PreScoreInterPodAffinity";
 
 /// topology key → topology value → count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TopologyCounts(HashMap<String, HashMap<String, i64>>);
+pub struct TopologyCounts(FastMap<String, FastMap<String, i64>>);
 
 impl TopologyCounts {
     fn add(&mut self, key: &str, value: &str, n: i64) {
