@@ -162,6 +162,48 @@ struct Scheduler {
     relist_nodes: Option<HashSet<String>>,
 }
 
+/// Where the loop's time goes, logged at debug level every few seconds while busy.
+struct Stats {
+    since: Instant,
+    cycles: u64,
+    cycle_time: Duration,
+    events: u64,
+    event_time: Duration,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            since: Instant::now(),
+            cycles: 0,
+            cycle_time: Duration::ZERO,
+            events: 0,
+            event_time: Duration::ZERO,
+        }
+    }
+}
+
+impl Stats {
+    fn report(&mut self, queue: &SchedulingQueue) {
+        if self.cycles > 0 {
+            let (active, backoff, unschedulable, in_flight) = queue.lengths();
+            tracing::debug!(
+                cycles = self.cycles,
+                cycle_us = (self.cycle_time.as_micros() as u64) / self.cycles,
+                events = self.events,
+                event_ms = self.event_time.as_millis() as u64,
+                window_ms = self.since.elapsed().as_millis() as u64,
+                active,
+                backoff,
+                unschedulable,
+                in_flight,
+                "scheduling loop"
+            );
+        }
+        *self = Stats::default();
+    }
+}
+
 fn is_terminal(p: &Pod) -> bool {
     matches!(
         p.status.as_ref().and_then(|s| s.phase.as_deref()),
@@ -181,11 +223,18 @@ impl Scheduler {
         let mut last_cleanup = Instant::now();
         let mut last_flush = Instant::now();
         let mut cycles: u64 = 0;
+        let mut stats = Stats::default();
         loop {
+            let t = Instant::now();
             while let Ok(m) = rx.try_recv() {
                 self.handle_msg(m);
+                stats.events += 1;
             }
+            stats.event_time += t.elapsed();
             let now = Instant::now();
+            if now.duration_since(stats.since) >= Duration::from_secs(5) {
+                stats.report(&self.queue);
+            }
             let activate = self.handle.activator.take();
             if !activate.is_empty() {
                 self.queue.activate(&activate);
@@ -202,7 +251,10 @@ impl Scheduler {
                 self.queue.flush_unschedulable_leftover(now);
             }
             if let Some(qpi) = self.queue.pop() {
+                let t = Instant::now();
                 self.schedule_one(qpi);
+                stats.cycle_time += t.elapsed();
+                stats.cycles += 1;
                 cycles += 1;
                 if cycles.is_multiple_of(16) {
                     tokio::task::yield_now().await;
@@ -383,7 +435,8 @@ impl Scheduler {
                     }
                     nominated = res.and_then(|r| r.nominated_node_name);
                 }
-                qpi.unschedulable_plugins = fe.diagnosis.unschedulable_plugins.clone();
+                qpi.unschedulable_plugins =
+                    fe.diagnosis.unschedulable_plugins.iter().copied().collect();
                 tracing::debug!(pod = %pod.name, message = %fe.message(), "unschedulable");
                 self.fail(qpi, "Unschedulable", fe.message(), nominated);
             }

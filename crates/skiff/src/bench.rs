@@ -79,7 +79,10 @@ pub(crate) fn start_server_with(base: &Path, extra: &[&str]) -> anyhow::Result<S
         ])
         .arg(&dir)
         .args(extra)
-        .env("SKIFF_LOG", "warn")
+        .env(
+            "SKIFF_LOG",
+            std::env::var("SKIFF_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

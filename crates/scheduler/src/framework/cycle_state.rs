@@ -2,7 +2,6 @@
 //! Filter and Score read per node. Cloneable, so preemption can simulate on a copy.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
 
 /// Anything a plugin stores in the cycle state.
 pub trait StateData: Any + Send + Sync {
@@ -23,13 +22,34 @@ impl<T: Any + Clone + Send + Sync> StateData for T {
     }
 }
 
+/// Plugin names whose Filter or Score is skipped this cycle. A handful at most: a list
+/// scanned by comparison beats hashing on every node.
+#[derive(Debug, Clone, Default)]
+pub struct SkipSet(Vec<&'static str>);
+
+impl SkipSet {
+    pub fn insert(&mut self, name: &'static str) {
+        if !self.contains(name) {
+            self.0.push(name);
+        }
+    }
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.contains(&name)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Entries are few (one or two per plugin) and read once per node per plugin, so they
+/// live in a list scanned by key rather than a hash map.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn StateData>>,
+    data: Vec<(&'static str, Box<dyn StateData>)>,
     /// Plugins whose PreFilter returned Skip: their Filter is not run this cycle.
-    pub skip_filter_plugins: HashSet<&'static str>,
+    pub skip_filter_plugins: SkipSet,
     /// Plugins whose PreScore returned Skip: their Score is not run this cycle.
-    pub skip_score_plugins: HashSet<&'static str>,
+    pub skip_score_plugins: SkipSet,
 }
 
 impl Clone for CycleState {
@@ -38,7 +58,7 @@ impl Clone for CycleState {
             data: self
                 .data
                 .iter()
-                .map(|(k, v)| (*k, (**v).clone_data()))
+                .map(|(k, v)| (*k, v.as_ref().clone_data()))
                 .collect(),
             skip_filter_plugins: self.skip_filter_plugins.clone(),
             skip_score_plugins: self.skip_score_plugins.clone(),
@@ -49,7 +69,10 @@ impl Clone for CycleState {
 impl std::fmt::Debug for CycleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CycleState")
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -60,20 +83,25 @@ impl CycleState {
     }
 
     pub fn write<T: Any + Clone + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        match self.data.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v = Box::new(value),
+            None => self.data.push((key, Box::new(value))),
+        }
     }
 
     /// `None` if nothing of type `T` was written under `key`.
     pub fn read<T: Any>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key)?.as_ref().as_any().downcast_ref()
+        let (_, v) = self.data.iter().find(|(k, _)| *k == key)?;
+        v.as_ref().as_any().downcast_ref()
     }
 
     pub fn get_mut<T: Any>(&mut self, key: &'static str) -> Option<&mut T> {
-        self.data.get_mut(key)?.as_mut().as_any_mut().downcast_mut()
+        let (_, v) = self.data.iter_mut().find(|(k, _)| *k == key)?;
+        v.as_mut().as_any_mut().downcast_mut()
     }
 
     pub fn delete(&mut self, key: &'static str) {
-        self.data.remove(key);
+        self.data.retain(|(k, _)| *k != key);
     }
 }
 

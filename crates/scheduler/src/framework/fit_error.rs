@@ -1,7 +1,9 @@
 //! Why a pod fits nowhere, worded as upstream's FitError:
 //! "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {gpu: x}."
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use super::fast_hash::FastSet;
 
 use super::interface::NodeToStatus;
 
@@ -10,7 +12,7 @@ pub struct Diagnosis {
     /// The Filter status of every node that did not fit.
     pub node_to_status: NodeToStatus,
     /// Plugins that rejected the pod somewhere (the queue moves it on their events).
-    pub unschedulable_plugins: HashSet<&'static str>,
+    pub unschedulable_plugins: FastSet<&'static str>,
     /// Set when a PreFilter plugin rejected the pod outright.
     pub pre_filter_msg: Option<String>,
     /// What PostFilter (preemption) had to say.
@@ -40,7 +42,7 @@ impl FitError {
                 let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
                 for s in self.diagnosis.node_to_status.values() {
                     for r in s.reasons() {
-                        *histogram.entry(r.as_str()).or_default() += 1;
+                        *histogram.entry(r.as_ref()).or_default() += 1;
                     }
                 }
                 let mut parts: Vec<String> =

@@ -2,7 +2,6 @@
 //! `Plugin` plus the traits of the points it uses, and returns itself from the matching
 //! `as_*` accessor; the framework calls each point's plugins in registry order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +116,7 @@ pub trait FilterPlugin {
 }
 
 /// Per-node Filter outcome of a failed cycle.
-pub type NodeToStatus = HashMap<String, Status>;
+pub type NodeToStatus = super::fast_hash::FastMap<String, Status>;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostFilterResult {

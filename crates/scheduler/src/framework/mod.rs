@@ -6,6 +6,7 @@
 
 mod cycle_state;
 mod events;
+mod fast_hash;
 mod fit_error;
 mod handle;
 mod interface;
@@ -18,8 +19,9 @@ mod snapshot;
 mod status;
 mod waiting_pods;
 
-pub use cycle_state::{CycleState, StateData};
+pub use cycle_state::{CycleState, SkipSet, StateData};
 pub use events::{ActionType, ClusterEvent, EventResource};
+pub use fast_hash::{FastHasher, FastMap, FastSet};
 pub use fit_error::{Diagnosis, FitError};
 pub use handle::{Activator, Handle, Nominator, Stores};
 pub use interface::{

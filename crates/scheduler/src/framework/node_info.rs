@@ -1,11 +1,12 @@
 //! A node as the scheduler sees it: the Node object and the pods placed on it (bound or
 //! assumed), with their sums kept up to date as pods come and go.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Node, Taint};
 
+use super::fast_hash::FastMap;
 use super::pod_info::{HostPort, PodInfo};
 use crate::resources::Resources;
 
@@ -26,7 +27,7 @@ pub struct NodeInfo {
     pub non_zero_memory: i64,
     pub used_ports: Vec<HostPort>,
     /// Image name (as the node reports it, every alias) to its size in bytes.
-    pub image_sizes: Arc<HashMap<String, i64>>,
+    pub image_sizes: Arc<FastMap<String, i64>>,
     /// Bumped on every change; the snapshot copies only nodes that moved on.
     pub generation: u64,
 }
@@ -58,7 +59,7 @@ impl NodeInfo {
     pub fn set_node(&mut self, node: Arc<Node>) {
         let status = node.status.as_ref();
         self.allocatable = Resources::from_map(status.and_then(|s| s.allocatable.as_ref()));
-        let mut images = HashMap::new();
+        let mut images = FastMap::default();
         for img in status.and_then(|s| s.images.as_ref()).into_iter().flatten() {
             for name in img.names.iter().flatten() {
                 images.insert(normalized_image_name(name), img.size_bytes.unwrap_or(0));

@@ -325,7 +325,7 @@ impl Framework {
                 Code::UnschedulableAndUnresolvable => {
                     return (r, s.with_plugin(p.name()));
                 }
-                _ => reasons.extend(s.reasons().iter().cloned()),
+                _ => reasons.extend(s.reasons().iter().map(|r| r.to_string())),
             }
         }
         (None, Status::with_reasons(Code::Unschedulable, reasons))

@@ -1,7 +1,7 @@
 //! The nodes of one scheduling cycle. The cache refreshes it in place before each cycle,
 //! copying only nodes whose generation moved, so a cycle costs nothing per unchanged node.
 
-use std::collections::HashMap;
+use super::fast_hash::FastMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -10,12 +10,12 @@ use super::node_info::NodeInfo;
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
     nodes: Vec<Arc<NodeInfo>>,
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
     /// Indexes of nodes holding pods with (anti-)affinity / required anti-affinity.
     with_affinity: Vec<usize>,
     with_required_anti_affinity: Vec<usize>,
     /// Image name to how many nodes have it (ImageLocality spreads by this).
-    image_num_nodes: HashMap<String, usize>,
+    image_num_nodes: FastMap<String, usize>,
     /// Bumped whenever the node list is replaced (indexes change meaning).
     epoch: u64,
 }

@@ -17,10 +17,13 @@ pub enum Code {
     Pending,
 }
 
+/// A reason: usually one of a plugin's constant messages, so no allocation per node.
+pub type Reason = std::borrow::Cow<'static, str>;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<String>,
+    reasons: Vec<Reason>,
     plugin: &'static str,
 }
 
@@ -39,7 +42,7 @@ impl Status {
         }
     }
 
-    pub fn new(code: Code, reason: impl Into<String>) -> Status {
+    pub fn new(code: Code, reason: impl Into<Reason>) -> Status {
         Status {
             code,
             reasons: vec![reason.into()],
@@ -50,20 +53,20 @@ impl Status {
     pub fn with_reasons(code: Code, reasons: Vec<String>) -> Status {
         Status {
             code,
-            reasons,
+            reasons: reasons.into_iter().map(Reason::from).collect(),
             plugin: "",
         }
     }
 
-    pub fn unschedulable(reason: impl Into<String>) -> Status {
+    pub fn unschedulable(reason: impl Into<Reason>) -> Status {
         Status::new(Code::Unschedulable, reason)
     }
 
-    pub fn unresolvable(reason: impl Into<String>) -> Status {
+    pub fn unresolvable(reason: impl Into<Reason>) -> Status {
         Status::new(Code::UnschedulableAndUnresolvable, reason)
     }
 
-    pub fn error(reason: impl Into<String>) -> Status {
+    pub fn error(reason: impl Into<Reason>) -> Status {
         Status::new(Code::Error, reason)
     }
 
@@ -99,7 +102,7 @@ impl Status {
         self.plugin
     }
 
-    pub fn reasons(&self) -> &[String] {
+    pub fn reasons(&self) -> &[Reason] {
         &self.reasons
     }
 

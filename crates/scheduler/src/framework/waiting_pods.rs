@@ -110,7 +110,8 @@ impl WaitingPods {
             return false;
         };
         if let Some(tx) = e.done.take() {
-            let _ = tx.send(Status::new(Code::Unschedulable, message).with_plugin(plugin));
+            let _ =
+                tx.send(Status::new(Code::Unschedulable, message.to_string()).with_plugin(plugin));
         }
         true
     }

@@ -121,7 +121,7 @@ impl PostFilterPlugin for DefaultPreemption {
                 }),
                 Err(s) => {
                     for r in s.reasons() {
-                        *reasons.entry(r.clone()).or_default() += 1;
+                        *reasons.entry(r.to_string()).or_default() += 1;
                     }
                 }
             }

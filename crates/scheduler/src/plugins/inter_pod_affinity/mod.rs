@@ -3,17 +3,18 @@
 //! both sides score. PreFilter and PreScore count matching pods per topology domain once
 //! per cycle, so Filter and Score per node are lookups by the node's labels.
 
+mod cache;
 mod scoring;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::framework::{
-    ActionType, AffinityTerm, ClusterEvent, CycleState, EventResource, FilterPlugin, Handle,
-    NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin,
-    Snapshot, Status,
+    ActionType, AffinityTerm, ClusterEvent, CycleState, EventResource, FastMap, FilterPlugin,
+    Handle, NodeInfo, Plugin, PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin,
+    ScorePlugin, Snapshot, Status,
 };
 
 pub const NAME: &str = "InterPodAffinity";
@@ -27,7 +28,7 @@ const PRE_SCORE_KEY: &str = "PreScoreInterPodAffinity";
 
 /// topology key → topology value → count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TopologyCounts(HashMap<String, HashMap<String, i64>>);
+pub struct TopologyCounts(FastMap<String, FastMap<String, i64>>);
 
 impl TopologyCounts {
     fn add(&mut self, key: &str, value: &str, n: i64) {
@@ -64,17 +65,41 @@ impl TopologyCounts {
     }
 }
 
+/// The three kinds of counts PreFilter gathers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Existing pods whose required anti-affinity the incoming pod matches, per domain.
+    existing_anti: TopologyCounts,
+    /// Pods matching all the incoming pod's affinity terms, per domain of each term.
+    affinity: TopologyCounts,
+    /// Pods matching each of the incoming pod's anti-affinity terms, per domain.
+    anti: TopologyCounts,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    ExistingAnti,
+    Affinity,
+    Anti,
+}
+
+impl Counts {
+    fn add(&mut self, kind: Kind, key: &str, value: &str, n: i64) {
+        match kind {
+            Kind::ExistingAnti => self.existing_anti.add(key, value, n),
+            Kind::Affinity => self.affinity.add(key, value, n),
+            Kind::Anti => self.anti.add(key, value, n),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct PreFilterState {
     /// The incoming pod's required terms, namespaceSelectors resolved to namespaces.
     affinity: Vec<AffinityTerm>,
     anti_affinity: Vec<AffinityTerm>,
-    /// Existing pods whose required anti-affinity the incoming pod matches, per domain.
-    existing_anti: TopologyCounts,
-    /// Pods matching all the incoming pod's affinity terms, per domain of each term.
-    affinity_counts: TopologyCounts,
-    /// Pods matching each of the incoming pod's anti-affinity terms, per domain.
-    anti_counts: TopologyCounts,
+    /// Shared with the plugin's cache; AddPod/RemovePod copy on write.
+    counts: Arc<Counts>,
     ns_labels: BTreeMap<String, String>,
 }
 
@@ -109,46 +134,81 @@ fn resolve_namespaces(handle: &Handle, terms: &[AffinityTerm]) -> Vec<AffinityTe
 }
 
 impl PreFilterState {
-    /// Counts what `existing` on `node` contributes, with `sign` (+1 add, -1 remove).
-    fn account(&mut self, pod: &PodInfo, existing: &PodInfo, node: &NodeInfo, sign: i64) {
+    /// What `existing` on `node` contributes to the counts, passed to `sink`.
+    fn account(
+        &self,
+        pod: &PodInfo,
+        existing: &PodInfo,
+        node: &NodeInfo,
+        sink: &mut impl FnMut(Kind, &str, &str),
+    ) {
         let labels = node.labels();
+        let none = BTreeMap::new();
         for t in &existing.required_anti_affinity {
             if let Some(v) = labels.get(&t.topology_key) {
                 if t.matches(pod, &self.ns_labels) {
-                    self.existing_anti.add(&t.topology_key, v, sign);
+                    sink(Kind::ExistingAnti, &t.topology_key, v);
                 }
             }
         }
-        if !self.affinity.is_empty()
-            && self
-                .affinity
-                .iter()
-                .all(|t| t.matches(existing, &BTreeMap::new()))
-        {
+        if !self.affinity.is_empty() && self.affinity.iter().all(|t| t.matches(existing, &none)) {
             for t in &self.affinity {
                 if let Some(v) = labels.get(&t.topology_key) {
-                    self.affinity_counts.add(&t.topology_key, v, sign);
+                    sink(Kind::Affinity, &t.topology_key, v);
                 }
             }
         }
         for t in &self.anti_affinity {
             if let Some(v) = labels.get(&t.topology_key) {
-                if t.matches(existing, &BTreeMap::new()) {
-                    self.anti_counts.add(&t.topology_key, v, sign);
+                if t.matches(existing, &none) {
+                    sink(Kind::Anti, &t.topology_key, v);
                 }
             }
+        }
+    }
+
+    /// Everything the pods of `node` contribute.
+    fn node_contribution(&self, pod: &PodInfo, node: &NodeInfo) -> Vec<(Kind, String, String)> {
+        let mut out = Vec::new();
+        let own = !self.affinity.is_empty() || !self.anti_affinity.is_empty();
+        let pods = if own {
+            &node.pods
+        } else {
+            &node.pods_with_required_anti_affinity
+        };
+        for existing in pods {
+            self.account(pod, existing, node, &mut |k, key, v| {
+                out.push((k, key.to_string(), v.to_string()))
+            });
+        }
+        out
+    }
+
+    fn update(&mut self, pod: &PodInfo, other: &PodInfo, node: &NodeInfo, sign: i64) {
+        let mut changes = Vec::new();
+        self.account(pod, other, node, &mut |k, key, v| {
+            changes.push((k, key.to_string(), v.to_string()))
+        });
+        if changes.is_empty() {
+            return;
+        }
+        let counts = Arc::make_mut(&mut self.counts);
+        for (k, key, v) in changes {
+            counts.add(k, &key, &v, sign);
         }
     }
 }
 
 pub struct InterPodAffinity {
     handle: Arc<Handle>,
+    cache: cache::CountCache,
 }
 
 impl InterPodAffinity {
     pub fn new(handle: &Arc<Handle>) -> InterPodAffinity {
         InterPodAffinity {
             handle: handle.clone(),
+            cache: cache::CountCache::default(),
         }
     }
 }
@@ -196,27 +256,32 @@ impl PreFilterPlugin for InterPodAffinity {
         let mut s = PreFilterState {
             affinity: resolve_namespaces(&self.handle, &pod.required_affinity),
             anti_affinity: resolve_namespaces(&self.handle, &pod.required_anti_affinity),
-            existing_anti: TopologyCounts::default(),
-            affinity_counts: TopologyCounts::default(),
-            anti_counts: TopologyCounts::default(),
+            counts: Arc::default(),
             ns_labels: self.handle.stores.namespace_labels(&pod.namespace),
         };
         let own_terms = !s.affinity.is_empty() || !s.anti_affinity.is_empty();
-        if own_terms {
-            for node in snapshot.nodes().iter().filter(|n| !n.pods.is_empty()) {
-                for existing in &node.pods {
-                    s.account(pod, existing, node, 1);
-                }
-            }
-        } else {
-            for node in snapshot.nodes_with_required_anti_affinity() {
-                for existing in &node.pods_with_required_anti_affinity {
-                    s.account(pod, existing, node, 1);
-                }
-            }
-            if s.existing_anti.is_empty() {
-                return (None, Status::skip());
-            }
+        if !own_terms
+            && snapshot
+                .nodes_with_required_anti_affinity()
+                .next()
+                .is_none()
+        {
+            return (None, Status::skip());
+        }
+        // The counts depend on the nodes and on what of the pod the terms look at.
+        let key = format!(
+            "{}|{:?}|{:?}|{:?}|{:?}",
+            pod.namespace,
+            pod.labels(),
+            s.affinity,
+            s.anti_affinity,
+            s.ns_labels
+        );
+        s.counts = self
+            .cache
+            .counts(key, snapshot, |node| s.node_contribution(pod, node));
+        if !own_terms && s.counts.existing_anti.is_empty() {
+            return (None, Status::skip());
         }
         state.write(PRE_FILTER_KEY, s);
         (None, Status::success())
@@ -230,7 +295,7 @@ impl PreFilterPlugin for InterPodAffinity {
         node: &NodeInfo,
     ) -> Status {
         if let Some(s) = state.get_mut::<PreFilterState>(PRE_FILTER_KEY) {
-            s.account(pod, to_add, node, 1);
+            s.update(pod, to_add, node, 1);
         }
         Status::success()
     }
@@ -243,7 +308,7 @@ impl PreFilterPlugin for InterPodAffinity {
         node: &NodeInfo,
     ) -> Status {
         if let Some(s) = state.get_mut::<PreFilterState>(PRE_FILTER_KEY) {
-            s.account(pod, to_remove, node, -1);
+            s.update(pod, to_remove, node, -1);
         }
         Status::success()
     }
@@ -260,7 +325,7 @@ impl FilterPlugin for InterPodAffinity {
             for t in &s.affinity {
                 match labels.get(&t.topology_key) {
                     Some(v) => {
-                        if s.affinity_counts.get(&t.topology_key, v) <= 0 {
+                        if s.counts.affinity.get(&t.topology_key, v) <= 0 {
                             pods_exist = false;
                         }
                     }
@@ -270,7 +335,7 @@ impl FilterPlugin for InterPodAffinity {
             }
             // The first of a group of pods with affinity to each other goes anywhere,
             // provided it matches its own terms and no pod matches them yet.
-            let first_of_group = s.affinity_counts.is_empty()
+            let first_of_group = s.counts.affinity.is_empty()
                 && s.affinity.iter().all(|t| t.matches(pod, &BTreeMap::new()));
             if !pods_exist && !first_of_group {
                 return Status::unresolvable(ERR_REASON_AFFINITY);
@@ -278,12 +343,12 @@ impl FilterPlugin for InterPodAffinity {
         }
         for t in &s.anti_affinity {
             if let Some(v) = labels.get(&t.topology_key) {
-                if s.anti_counts.get(&t.topology_key, v) > 0 {
+                if s.counts.anti.get(&t.topology_key, v) > 0 {
                     return Status::unschedulable(ERR_REASON_ANTI_AFFINITY);
                 }
             }
         }
-        if !s.existing_anti.is_empty() && s.existing_anti.any_on(labels) {
+        if !s.counts.existing_anti.is_empty() && s.counts.existing_anti.any_on(labels) {
             return Status::unschedulable(ERR_REASON_EXISTING_ANTI_AFFINITY);
         }
         Status::success()

@@ -211,3 +211,32 @@ fn nominated_pods_count_through_add_pod() {
     fw.run_pre_filter_remove_pod(&mut state, &p, &other, a2);
     assert!(fw.run_filter(&state, &p, a2).is_success());
 }
+
+#[test]
+fn counts_kept_across_cycles_follow_node_changes() {
+    let plugin = plugin();
+    let p = pod(
+        "new",
+        "default",
+        json!({"app": "api"}),
+        required(
+            "podAntiAffinity",
+            json!([term("api", "kubernetes.io/hostname")]),
+        ),
+    );
+    let mut snap = cluster();
+    assert_eq!(filter(plugin.clone(), &p, &snap)[1], "a2: ok");
+    let mut a2 = (**snap.get("a2").expect("a2")).clone();
+    a2.add_pod(Arc::new(
+        pod("api-1", "default", json!({"app": "api"}), Value::Null).with_node("a2"),
+    ));
+    snap.replace(Arc::new(a2));
+    assert_eq!(
+        filter(plugin.clone(), &p, &snap)[1],
+        format!("a2: {ERR_REASON_ANTI_AFFINITY}")
+    );
+    let mut a2 = (**snap.get("a2").expect("a2")).clone();
+    a2.remove_pod("api-1");
+    snap.replace(Arc::new(a2));
+    assert_eq!(filter(plugin, &p, &snap)[1], "a2: ok");
+}

@@ -2,14 +2,13 @@
 //! and its pods, which at thousands of nodes dominates a cycle; so counts are kept across
 //! cycles and only nodes whose NodeInfo changed since (a new `Arc`) are recounted.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::Constraint;
-use crate::framework::{NodeInfo, PodInfo, Snapshot};
+use crate::framework::{FastMap, NodeInfo, PodInfo, Snapshot};
 
 /// Per constraint: domain value → (matching pods, eligible nodes).
-pub type DomainCounts = Vec<HashMap<String, (i64, i64)>>;
+pub type DomainCounts = Vec<FastMap<String, (i64, i64)>>;
 
 /// Whether `node` counts for constraint `c` of `pod`: it has the topology key, and passes
 /// the nodeAffinityPolicy / nodeTaintsPolicy inclusion rules.
@@ -130,7 +129,7 @@ impl CountCache {
         if entry.epoch != snapshot.epoch() || entry.nodes.len() != snapshot.len() {
             entry.epoch = snapshot.epoch();
             entry.nodes = vec![None; snapshot.len()];
-            entry.counts = Arc::new(vec![HashMap::new(); constraints.len()]);
+            entry.counts = Arc::new(vec![FastMap::default(); constraints.len()]);
         }
         let counts = Arc::make_mut(&mut entry.counts);
         for (i, node) in snapshot.nodes().iter().enumerate() {
@@ -159,7 +158,7 @@ pub fn counts_from_scratch(
     pod: &PodInfo,
     snapshot: &Snapshot,
 ) -> DomainCounts {
-    let mut counts = vec![HashMap::new(); constraints.len()];
+    let mut counts = vec![FastMap::default(); constraints.len()];
     for node in snapshot.nodes() {
         let contrib = contribution(constraints, pod, node);
         apply(&mut counts, constraints, node, &contrib, 1);
