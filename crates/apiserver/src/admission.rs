@@ -1,15 +1,80 @@
-//! Built-in admission that upstream enables by default and that changes objects on create.
+//! Built-in admission that upstream enables by default (ServiceAccount defaults,
+//! DefaultTolerationSeconds, Priority).
 //! (Webhooks and policies arrive with API extension.)
+
+mod priority;
 
 use serde_json::{json, Value};
 
+use crate::error::{ApiError, ApiResult};
 use crate::rest::Scope;
 
-/// Mutating admission on create, after defaulting and before validation's result is final.
-pub fn on_create(scope: &Scope<'_>, obj: &mut Value) {
-    if scope.info.group.is_empty() && scope.info.plural == "pods" {
-        service_account(obj);
-        default_tolerations(obj);
+/// Admission on create, before defaulting and validation.
+pub fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
+    match (scope.info.group, scope.info.plural) {
+        ("", "pods") => {
+            service_account(obj);
+            default_tolerations(obj);
+            priority::admit_pod_create(obj, &priority_classes(scope))
+                .map_err(|why| forbidden(scope, obj, why))
+        }
+        ("scheduling.k8s.io", "priorityclasses") => {
+            priority::admit_priority_class(obj, &priority_classes(scope), false)
+                .map_err(|why| forbidden(scope, obj, why))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Admission on update (main resource only), before the strategy's update rules.
+pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<()> {
+    match (scope.info.group, scope.info.plural) {
+        ("", "pods") => {
+            priority::admit_pod_update(new, old);
+            Ok(())
+        }
+        ("scheduling.k8s.io", "priorityclasses") => {
+            priority::admit_priority_class(new, &priority_classes(scope), true)
+                .map_err(|why| forbidden(scope, new, why))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Deletes upstream refuses outright: the built-in PriorityClasses stay.
+pub fn on_delete(scope: &Scope<'_>, name: &str) -> ApiResult<()> {
+    let system = registry::strategies::scheduling::priorityclasses::is_system_class;
+    if (scope.info.group, scope.info.plural) == ("scheduling.k8s.io", "priorityclasses")
+        && system(name)
+    {
+        return Err(forbidden_named(
+            scope,
+            name,
+            "this is a system priority class and cannot be deleted".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Admission reads PriorityClasses from the watch cache, as upstream's plugin reads its
+/// informer: a class created a moment ago may not be seen yet.
+fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
+    let (items, _) = scope.api.cache.list("/registry/priorityclasses/");
+    items.iter().map(|o| o.value()).collect()
+}
+
+/// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`.
+fn forbidden(scope: &Scope<'_>, obj: &Value, why: String) -> ApiError {
+    forbidden_named(scope, crate::objects::name(obj), why)
+}
+
+fn forbidden_named(scope: &Scope<'_>, name: &str, why: String) -> ApiError {
+    ApiError {
+        details: Some(json!({"name": name, "kind": scope.info.plural})),
+        ..ApiError::forbidden(format!(
+            "{} \"{name}\" is forbidden: {why}",
+            crate::error::qualified(scope.group(), scope.info.plural)
+        ))
     }
 }
 

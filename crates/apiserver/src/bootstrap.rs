@@ -1,5 +1,6 @@
-//! Objects every cluster has from the start: the four default namespaces and the
-//! `default/kubernetes` Service with its endpoints pointing at this apiserver.
+//! Objects every cluster has from the start: the four default namespaces, the
+//! `default/kubernetes` Service with its endpoints pointing at this apiserver, and the
+//! built-in PriorityClasses.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -79,5 +80,8 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
         "endpoints": [{"addresses": [advertise.to_string()], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
+    for pc in registry::strategies::scheduling::priorityclasses::system_classes() {
+        ensure(api, "scheduling.k8s.io", "priorityclasses", pc).await?;
+    }
     Ok(())
 }

@@ -58,6 +58,16 @@ impl Resources {
         }
     }
 
+    pub fn sub(&mut self, o: &Resources) {
+        self.milli_cpu -= o.milli_cpu;
+        self.memory -= o.memory;
+        self.ephemeral_storage -= o.ephemeral_storage;
+        self.pods -= o.pods;
+        for (k, v) in &o.scalar {
+            *self.scalar.entry(k.clone()).or_default() -= v;
+        }
+    }
+
     fn max_with(&mut self, o: &Resources) {
         self.milli_cpu = self.milli_cpu.max(o.milli_cpu);
         self.memory = self.memory.max(o.memory);

@@ -1,134 +1,118 @@
-//! The scheduling loop: informer caches of pods and nodes, a queue of pending pods with
-//! per-pod backoff, and the API calls that bind pods or report them unschedulable.
+//! The scheduler's runtime: watches feed the cache and the queue through one channel; a
+//! single loop pops pods and runs their scheduling cycle against a snapshot; binding
+//! cycles (Permit wait, PreBind, Bind, PostBind) run as tasks, many at once, and report
+//! back through the same channel, so the loop never waits on the API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Client, ResourceExt};
-use serde_json::json;
-use tokio::sync::Notify;
+use kube::Client;
+use tokio::sync::{mpsc, Semaphore};
 
-use crate::framework::{Decision, Framework, NodeInfo};
+use crate::api;
+use crate::cache::Cache;
+use crate::framework::{
+    ActionType, ClusterEvent, CycleState, EventResource, Framework, Handle, PermitWait, PodInfo,
+    QueuedPodInfo, ScheduleError, Snapshot, Status, Stores, WaitingPods,
+};
+use crate::queue::SchedulingQueue;
 
 /// Pods that ask for this scheduler (or for none) are ours.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
 
-const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// Bindings in flight at once.
+pub const MAX_CONCURRENT_BINDS: usize = 64;
+/// Status and event writes in flight at once (below binds: binding is what users wait on).
+const MAX_CONCURRENT_REPORTS: usize = 16;
 
-struct Backoff {
-    until: Instant,
-    delay: Duration,
+enum Msg {
+    Pod(Box<watcher::Event<Pod>>),
+    Node(Box<watcher::Event<Node>>),
+    /// A storage object changed (claims, volumes, classes): pods VolumeBinding turned away
+    /// may fit now.
+    Storage(EventResource),
+    BindDone {
+        qpi: QueuedPodInfo,
+        node: String,
+        status: Status,
+    },
 }
 
 pub async fn run(client: Client) {
-    let changed = Arc::new(Notify::new());
-    let pods = follow::<Pod>(Api::all(client.clone()), changed.clone());
-    let nodes = follow::<Node>(Api::all(client.clone()), changed.clone());
-    let framework = Framework {
-        plugins: crate::plugins::default_plugins(),
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stores = Stores {
+        pods: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |e| Msg::Pod(Box::new(e)))),
+        ),
+        nodes: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |e| Msg::Node(Box::new(e)))),
+        ),
+        namespaces: follow(Api::all(client.clone()), None),
+        services: follow(Api::all(client.clone()), None),
+        replica_sets: follow(Api::all(client.clone()), None),
+        stateful_sets: follow(Api::all(client.clone()), None),
+        pdbs: follow(Api::all(client.clone()), None),
+        pvcs: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |_| {
+                Msg::Storage(EventResource::PersistentVolumeClaim)
+            })),
+        ),
+        pvs: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |_| {
+                Msg::Storage(EventResource::PersistentVolume)
+            })),
+        ),
+        storage_classes: follow(
+            Api::all(client.clone()),
+            Some((tx.clone(), |_| Msg::Storage(EventResource::StorageClass))),
+        ),
     };
-    let mut backoff: HashMap<String, Backoff> = HashMap::new();
-    // Bound by us but not yet seen bound in the cache.
-    let mut assumed: HashMap<String, (String, Instant)> = HashMap::new();
-    let mut rotation = 0usize;
-    loop {
-        tokio::select! {
-            _ = changed.notified() => {}
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-        let now = Instant::now();
-        assumed.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(30));
-        let all_pods = pods.state();
-        let mut infos: Vec<NodeInfo> = nodes
-            .state()
-            .iter()
-            .map(|n| NodeInfo::new((**n).clone()))
-            .collect();
-        let index: HashMap<String, usize> = infos
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.name().to_string(), i))
-            .collect();
-        let mut pending = Vec::new();
-        for p in &all_pods {
-            let uid = p.uid().unwrap_or_default();
-            let bound = p
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.clone())
-                .filter(|n| !n.is_empty());
-            if bound.is_some() {
-                assumed.remove(&uid);
-            }
-            let placed = bound.or_else(|| assumed.get(&uid).map(|(n, _)| n.clone()));
-            match placed {
-                // A finished pod no longer holds its node's resources.
-                Some(node) if !finished(p) => {
-                    if let Some(i) = index.get(&node) {
-                        infos[*i].add_pod(p);
-                    }
-                }
-                None if is_pending_for_us(p)
-                    && backoff.get(&uid).is_none_or(|b| b.until <= now) =>
-                {
-                    pending.push(p.clone());
-                }
-                _ => {}
-            }
-        }
-        backoff.retain(|uid, _| {
-            all_pods
-                .iter()
-                .any(|p| p.uid().as_deref() == Some(uid.as_str()))
-        });
-        // Higher priority first, then first come first served (upstream's PrioritySort).
-        pending.sort_by_key(|p| {
-            (
-                std::cmp::Reverse(p.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)),
-                p.creation_timestamp().map(|t| t.0),
-            )
-        });
-        for pod in pending {
-            if infos.is_empty() {
-                break;
-            }
-            rotation = rotation.wrapping_add(1);
-            let uid = pod.uid().unwrap_or_default();
-            match framework.schedule(&pod, &infos, rotation % infos.len()) {
-                Decision::Node(node) => match bind(&client, &pod, &node).await {
-                    Ok(()) => {
-                        tracing::debug!(pod = %pod.name_any(), %node, "bound");
-                        if let Some(i) = index.get(&node) {
-                            infos[*i].add_pod(&pod);
-                        }
-                        assumed.insert(uid.clone(), (node, Instant::now()));
-                        backoff.remove(&uid);
-                    }
-                    Err(e) => {
-                        tracing::warn!(pod = %pod.name_any(), error = %e, "binding failed");
-                        back_off(&mut backoff, &uid);
-                    }
-                },
-                Decision::Unschedulable(message) => {
-                    if let Err(e) = report_unschedulable(&client, &pod, &message).await {
-                        tracing::warn!(pod = %pod.name_any(), error = %e, "reporting unschedulable pod failed");
-                    }
-                    back_off(&mut backoff, &uid);
-                }
-            }
-        }
-    }
+    let handle = Arc::new(Handle {
+        client: Some(client.clone()),
+        stores,
+        waiting_pods: WaitingPods::default(),
+        nominator: Arc::default(),
+        activator: Default::default(),
+    });
+    let fw = Arc::new(Framework::new(handle.clone(), &crate::plugins::registry()));
+    let less_fw = fw.clone();
+    let queue = SchedulingQueue::new(
+        Box::new(move |a, b| less_fw.queue_less(a, b)),
+        fw.events_by_plugin(),
+    );
+    let mut s = Scheduler {
+        fw,
+        handle,
+        client,
+        cache: Cache::new(),
+        queue,
+        snapshot: Snapshot::default(),
+        next_start: 0,
+        tx,
+        bind_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_BINDS)),
+        report_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_REPORTS)),
+        reported: HashMap::new(),
+        relist_pods: None,
+        relist_nodes: None,
+    };
+    s.run(rx).await;
 }
 
-/// Runs a reflector for `api` in the background; every change pokes `changed`.
-fn follow<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+/// Runs a reflector for `api` in the background; with `forward`, every event also goes
+/// to the scheduling loop.
+type Forward<K> = (mpsc::UnboundedSender<Msg>, fn(watcher::Event<K>) -> Msg);
+
+fn follow<K>(api: Api<K>, forward: Option<Forward<K>>) -> Store<K>
 where
     K: kube::Resource
         + Clone
@@ -140,127 +124,482 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let stream =
+        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                tracing::debug!(error = %e, "scheduler watch");
+            match item {
+                Ok(ev) => {
+                    if let Some((tx, wrap)) = &forward {
+                        if tx.send(wrap(ev)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "scheduler watch"),
             }
-            changed.notify_one();
         }
     });
     store
 }
 
-fn finished(p: &Pod) -> bool {
+struct Scheduler {
+    fw: Arc<Framework>,
+    handle: Arc<Handle>,
+    client: Client,
+    cache: Cache,
+    queue: SchedulingQueue,
+    snapshot: Snapshot,
+    next_start: usize,
+    tx: mpsc::UnboundedSender<Msg>,
+    bind_slots: Arc<Semaphore>,
+    report_slots: Arc<Semaphore>,
+    /// The failure last reported per pod, so an unchanged one is not written again.
+    reported: HashMap<String, String>,
+    /// Objects seen since a watch restarted; what is missing at the end was deleted.
+    relist_pods: Option<HashSet<String>>,
+    relist_nodes: Option<HashSet<String>>,
+}
+
+/// Where the loop's time goes, logged at debug level every few seconds while busy.
+struct Stats {
+    since: Instant,
+    cycles: u64,
+    cycle_time: Duration,
+    events: u64,
+    event_time: Duration,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            since: Instant::now(),
+            cycles: 0,
+            cycle_time: Duration::ZERO,
+            events: 0,
+            event_time: Duration::ZERO,
+        }
+    }
+}
+
+impl Stats {
+    fn report(&mut self, queue: &SchedulingQueue) {
+        if self.cycles > 0 {
+            let (active, backoff, unschedulable, in_flight) = queue.lengths();
+            tracing::debug!(
+                cycles = self.cycles,
+                cycle_us = (self.cycle_time.as_micros() as u64) / self.cycles,
+                events = self.events,
+                event_ms = self.event_time.as_millis() as u64,
+                window_ms = self.since.elapsed().as_millis() as u64,
+                active,
+                backoff,
+                unschedulable,
+                in_flight,
+                "scheduling loop"
+            );
+        }
+        *self = Stats::default();
+    }
+}
+
+fn is_terminal(p: &Pod) -> bool {
     matches!(
         p.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
     )
 }
 
-fn is_pending_for_us(p: &Pod) -> bool {
-    let Some(spec) = p.spec.as_ref() else {
-        return false;
-    };
-    let ours = spec
-        .scheduler_name
-        .as_deref()
-        .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME);
-    let gated = spec
-        .scheduling_gates
+fn is_ours(p: &Pod) -> bool {
+    p.spec
         .as_ref()
-        .is_some_and(|g| !g.is_empty());
-    ours && !gated && p.metadata.deletion_timestamp.is_none() && !finished(p)
+        .and_then(|s| s.scheduler_name.as_deref())
+        .is_none_or(|n| n.is_empty() || n == SCHEDULER_NAME)
 }
 
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-}
-
-fn back_off(backoff: &mut HashMap<String, Backoff>, uid: &str) {
-    let delay = backoff
-        .get(uid)
-        .map(|b| (b.delay * 2).min(BACKOFF_MAX))
-        .unwrap_or(BACKOFF_INITIAL);
-    backoff.insert(
-        uid.to_string(),
-        Backoff {
-            until: Instant::now() + delay,
-            delay,
-        },
-    );
-}
-
-async fn bind(client: &Client, pod: &Pod, node: &str) -> Result<(), kube::Error> {
-    let ns = pod.namespace().unwrap_or_default();
-    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let binding = json!({
-        "apiVersion": "v1",
-        "kind": "Binding",
-        "metadata": { "name": pod.name_any(), "namespace": ns, "uid": pod.uid() },
-        "target": { "apiVersion": "v1", "kind": "Node", "name": node },
-    });
-    api.create_subresource::<serde_json::Value, serde_json::Value>(
-        "binding",
-        &pod.name_any(),
-        &PostParams::default(),
-        &binding,
-    )
-    .await?;
-    Ok(())
-}
-
-/// Sets `PodScheduled=False` (reason Unschedulable) and records a FailedScheduling event,
-/// as upstream does; the condition is rewritten only when its message changes.
-async fn report_unschedulable(
-    client: &Client,
-    pod: &Pod,
-    message: &str,
-) -> Result<(), kube::Error> {
-    let ns = pod.namespace().unwrap_or_default();
-    let current = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|c| c.iter().find(|c| c.type_ == "PodScheduled"));
-    if current.is_some_and(|c| c.status == "False" && c.message.as_deref() == Some(message)) {
-        return Ok(());
+impl Scheduler {
+    async fn run(&mut self, mut rx: mpsc::UnboundedReceiver<Msg>) {
+        let mut last_cleanup = Instant::now();
+        let mut last_flush = Instant::now();
+        let mut cycles: u64 = 0;
+        let mut stats = Stats::default();
+        loop {
+            let t = Instant::now();
+            while let Ok(m) = rx.try_recv() {
+                self.handle_msg(m);
+                stats.events += 1;
+            }
+            stats.event_time += t.elapsed();
+            let now = Instant::now();
+            if now.duration_since(stats.since) >= Duration::from_secs(5) {
+                stats.report(&self.queue);
+            }
+            let activate = self.handle.activator.take();
+            if !activate.is_empty() {
+                self.queue.activate(&activate);
+            }
+            self.queue.flush_backoff_completed(now);
+            if now.duration_since(last_cleanup) >= Duration::from_secs(1) {
+                last_cleanup = now;
+                if self.cache.cleanup_expired(now) > 0 {
+                    self.move_all(EventResource::AssignedPod, ActionType::DELETE);
+                }
+            }
+            if now.duration_since(last_flush) >= Duration::from_secs(30) {
+                last_flush = now;
+                self.queue.flush_unschedulable_leftover(now);
+            }
+            if let Some(qpi) = self.queue.pop() {
+                let t = Instant::now();
+                self.schedule_one(qpi);
+                stats.cycle_time += t.elapsed();
+                stats.cycles += 1;
+                cycles += 1;
+                if cycles.is_multiple_of(16) {
+                    tokio::task::yield_now().await;
+                }
+                continue;
+            }
+            let wake = self
+                .queue
+                .next_backoff_expiry()
+                .unwrap_or(now + Duration::from_secs(1))
+                .min(now + Duration::from_secs(1));
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => self.handle_msg(m),
+                    None => return,
+                },
+                _ = tokio::time::sleep_until(wake.into()) => {}
+            }
+        }
     }
-    let now = k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let patch = json!({"status": {"conditions": [{
-        "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message,
-        "lastTransitionTime": now, "lastProbeTime": null,
-    }]}});
-    pods.patch_status(
-        &pod.name_any(),
-        &PatchParams::default(),
-        &Patch::Strategic(&patch),
-    )
-    .await?;
 
-    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &ns);
-    let event = json!({
-        "apiVersion": "v1", "kind": "Event",
-        // Named as client-go's event recorder names events: object name, dot, hex time.
-        "metadata": { "name": format!("{}.{:x}", pod.name_any(), unique_suffix()), "namespace": ns },
-        "involvedObject": { "apiVersion": "v1", "kind": "Pod", "name": pod.name_any(), "namespace": ns, "uid": pod.uid() },
-        "reason": "FailedScheduling", "message": message, "type": "Warning",
-        "source": { "component": SCHEDULER_NAME },
-        "reportingComponent": SCHEDULER_NAME,
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-    });
-    let event: k8s_openapi::api::core::v1::Event =
-        serde_json::from_value(event).map_err(kube::Error::SerdeError)?;
-    events.create(&PostParams::default(), &event).await?;
-    Ok(())
+    fn move_all(&mut self, resource: EventResource, action: ActionType) {
+        self.queue
+            .move_all_to_active_or_backoff(ClusterEvent::new(resource, action), Instant::now());
+    }
+
+    fn handle_msg(&mut self, m: Msg) {
+        match m {
+            Msg::Pod(ev) => match *ev {
+                watcher::Event::Apply(p) => self.on_pod(p),
+                watcher::Event::Delete(p) => self.on_pod_deleted(&p),
+                watcher::Event::Init => self.relist_pods = Some(HashSet::new()),
+                watcher::Event::InitApply(p) => {
+                    if let (Some(seen), Some(uid)) = (&mut self.relist_pods, &p.metadata.uid) {
+                        seen.insert(uid.clone());
+                    }
+                    self.on_pod(p);
+                }
+                watcher::Event::InitDone => self.finish_pod_relist(),
+            },
+            Msg::Node(ev) => match *ev {
+                watcher::Event::Apply(n) => self.on_node(n),
+                watcher::Event::Delete(n) => {
+                    self.cache
+                        .remove_node(n.metadata.name.as_deref().unwrap_or(""));
+                }
+                watcher::Event::Init => self.relist_nodes = Some(HashSet::new()),
+                watcher::Event::InitApply(n) => {
+                    if let (Some(seen), Some(name)) = (&mut self.relist_nodes, &n.metadata.name) {
+                        seen.insert(name.clone());
+                    }
+                    self.on_node(n);
+                }
+                watcher::Event::InitDone => {
+                    if let Some(seen) = self.relist_nodes.take() {
+                        for name in self.cache.node_names() {
+                            if !seen.contains(&name) {
+                                self.cache.remove_node(&name);
+                            }
+                        }
+                    }
+                }
+            },
+            Msg::Storage(resource) => self.move_all(resource, ActionType::ALL),
+            Msg::BindDone { qpi, node, status } => self.on_bind_done(qpi, node, status),
+        }
+    }
+
+    fn finish_pod_relist(&mut self) {
+        let Some(seen) = self.relist_pods.take() else {
+            return;
+        };
+        let gone: Vec<String> = self
+            .cache_and_queue_uids()
+            .into_iter()
+            .filter(|u| !seen.contains(u))
+            .collect();
+        for uid in gone {
+            self.forget_deleted_pod(&uid);
+        }
+    }
+
+    fn cache_and_queue_uids(&self) -> HashSet<String> {
+        let mut uids: HashSet<String> = self.cache.pod_uids().collect();
+        uids.extend(self.queue.uids());
+        uids
+    }
+
+    fn on_node(&mut self, n: Node) {
+        if let Some(action) = self.cache.add_or_update_node(n) {
+            self.move_all(EventResource::Node, action);
+        }
+    }
+
+    fn on_pod(&mut self, p: Pod) {
+        let pod = Arc::new(PodInfo::new(p));
+        let uid = pod.uid.clone();
+        let terminal = is_terminal(&pod.pod);
+        let nominated = pod.nominated_node_name().to_string();
+        if !pod.node_name().is_empty() {
+            self.handle.nominator_mut().remove(&uid);
+            if self.queue.contains(&uid) && !self.queue.is_in_flight(&uid) {
+                // Bound by someone else.
+                self.queue.delete(&uid);
+            }
+            self.reported.remove(&uid);
+            if terminal {
+                if self.cache.remove_pod(&uid) {
+                    self.move_all(
+                        EventResource::AssignedPod,
+                        ActionType::DELETE.union(ActionType::UPDATE_POD_SCALE_DOWN),
+                    );
+                }
+            } else if let Some(action) = self.cache.add_or_update_pod(pod) {
+                self.move_all(EventResource::AssignedPod, action);
+            }
+            return;
+        }
+        if terminal || pod.is_terminating() || !is_ours(&pod.pod) {
+            self.handle.nominator_mut().remove(&uid);
+            self.queue.delete(&uid);
+            return;
+        }
+        if nominated.is_empty() {
+            self.handle.nominator_mut().remove(&uid);
+        } else {
+            self.handle.nominator_mut().add(pod.clone(), &nominated);
+        }
+        if self.cache.is_assumed(&uid) {
+            return;
+        }
+        let new = !self.queue.contains(&uid);
+        self.queue.add(pod, Instant::now());
+        // A new pending pod may complete what others wait for (a gang's members).
+        if new && self.queue.lengths().2 > 0 {
+            self.move_all(EventResource::UnscheduledPod, ActionType::ADD);
+        }
+    }
+
+    fn on_pod_deleted(&mut self, p: &Pod) {
+        if let Some(uid) = &p.metadata.uid {
+            self.forget_deleted_pod(uid);
+        }
+    }
+
+    fn forget_deleted_pod(&mut self, uid: &str) {
+        self.handle.nominator_mut().remove(uid);
+        self.handle
+            .waiting_pods
+            .reject(uid, "", "pod was deleted while waiting at Permit");
+        self.queue.delete(uid);
+        self.reported.remove(uid);
+        if self.cache.remove_pod(uid) {
+            self.move_all(EventResource::AssignedPod, ActionType::DELETE);
+        }
+    }
+
+    fn schedule_one(&mut self, mut qpi: QueuedPodInfo) {
+        let pod = qpi.pod.clone();
+        self.cache.update_snapshot(&mut self.snapshot);
+        let mut state = CycleState::new();
+        match self
+            .fw
+            .schedule_pod(&mut state, &pod, &self.snapshot, &mut self.next_start)
+        {
+            Ok(r) => self.assume_and_bind(qpi, state, r.node),
+            Err(ScheduleError::Fit(mut fe)) => {
+                let mut nominated = None;
+                if self.fw.has_post_filter_plugins() {
+                    let (res, s) = self.fw.run_post_filter(
+                        &mut state,
+                        &pod,
+                        &self.snapshot,
+                        &fe.diagnosis.node_to_status,
+                    );
+                    if !s.reasons().is_empty() {
+                        fe.diagnosis.post_filter_msg = Some(s.message());
+                    }
+                    nominated = res.and_then(|r| r.nominated_node_name);
+                }
+                qpi.unschedulable_plugins =
+                    fe.diagnosis.unschedulable_plugins.iter().copied().collect();
+                tracing::debug!(pod = %pod.name, message = %fe.message(), "unschedulable");
+                self.fail(qpi, "Unschedulable", fe.message(), nominated);
+            }
+            Err(ScheduleError::Error(s)) => {
+                qpi.unschedulable_plugins.clear();
+                tracing::warn!(pod = %pod.name, error = %s.message(), "scheduling error");
+                self.fail(qpi, "SchedulerError", s.message(), None);
+            }
+        }
+    }
+
+    fn assume_and_bind(&mut self, mut qpi: QueuedPodInfo, mut state: CycleState, node: String) {
+        let pod = qpi.pod.clone();
+        let assumed = Arc::new(pod.with_node(&node));
+        self.cache.assume_pod(assumed);
+        let s = self.fw.run_reserve(&mut state, &pod, &node);
+        if !s.is_success() {
+            self.fw.run_unreserve(&state, &pod, &node);
+            self.cache.forget_pod(&pod.uid);
+            self.set_rejector(&mut qpi, &s);
+            self.fail(qpi, reason_of(&s), s.message(), None);
+            return;
+        }
+        let wait = match self.fw.run_permit(&mut state, &pod, &node) {
+            Ok(w) => w,
+            Err(s) => {
+                self.fw.run_unreserve(&state, &pod, &node);
+                self.cache.forget_pod(&pod.uid);
+                self.set_rejector(&mut qpi, &s);
+                self.fail(qpi, reason_of(&s), s.message(), None);
+                return;
+            }
+        };
+        self.handle.nominator_mut().remove(&pod.uid);
+        let (fw, tx, slots) = (self.fw.clone(), self.tx.clone(), self.bind_slots.clone());
+        tokio::spawn(async move {
+            let status = binding_cycle(&fw, &slots, &state, &pod, &node, wait).await;
+            let _ = tx.send(Msg::BindDone { qpi, node, status });
+        });
+    }
+
+    fn set_rejector(&self, qpi: &mut QueuedPodInfo, s: &Status) {
+        qpi.unschedulable_plugins.clear();
+        if s.is_rejected() && !s.plugin().is_empty() {
+            qpi.unschedulable_plugins.insert(s.plugin());
+        }
+    }
+
+    fn on_bind_done(&mut self, mut qpi: QueuedPodInfo, node: String, status: Status) {
+        let uid = qpi.pod.uid.clone();
+        if status.is_success() {
+            self.cache.finish_binding(&uid, Instant::now());
+            self.queue.done(&uid);
+            self.reported.remove(&uid);
+            let message = format!(
+                "Successfully assigned {}/{} to {node}",
+                qpi.pod.namespace, qpi.pod.name
+            );
+            tracing::debug!(pod = %qpi.pod.name, %node, "bound");
+            self.spawn_report(qpi.pod.clone(), move |c, p| async move {
+                api::record_event(&c, &p, "Normal", "Scheduled", &message).await
+            });
+            return;
+        }
+        self.cache.forget_pod(&uid);
+        self.move_all(EventResource::AssignedPod, ActionType::DELETE);
+        if !self.queue.is_in_flight(&uid) {
+            // Deleted while binding.
+            return;
+        }
+        tracing::warn!(pod = %qpi.pod.name, %node, error = %status.message(), "binding failed");
+        self.set_rejector(&mut qpi, &status);
+        let message = if status.is_rejected() {
+            status.message()
+        } else {
+            format!("Binding rejected: {}", status.message())
+        };
+        self.fail(qpi, reason_of(&status), message, None);
+    }
+
+    /// Back to the queue, and the failure written to the pod unless unchanged.
+    fn fail(
+        &mut self,
+        qpi: QueuedPodInfo,
+        reason: &'static str,
+        message: String,
+        nominated: Option<String>,
+    ) {
+        let pod = qpi.pod.clone();
+        self.queue.add_unschedulable(qpi, Instant::now());
+        if let Some(node) = nominated.filter(|n| !n.is_empty()) {
+            self.handle.nominator_mut().add(pod.clone(), &node);
+            self.spawn_report(pod.clone(), move |c, p| async move {
+                api::set_nominated_node(&c, &p, &node).await
+            });
+        }
+        let key = format!("{reason}\n{message}");
+        if self.reported.get(&pod.uid) == Some(&key)
+            || api::condition_is(&pod.pod, reason, &message)
+        {
+            return;
+        }
+        self.reported.insert(pod.uid.clone(), key);
+        self.spawn_report(pod, move |c, p| async move {
+            api::report_failure(&c, &p, reason, &message).await
+        });
+    }
+
+    fn spawn_report<F, Fut>(&self, pod: Arc<PodInfo>, f: F)
+    where
+        F: FnOnce(Client, Arc<PodInfo>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), kube::Error>> + Send,
+    {
+        let (client, slots) = (self.client.clone(), self.report_slots.clone());
+        tokio::spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
+            let name = pod.name.clone();
+            if let Err(e) = f(client, pod).await {
+                tracing::debug!(pod = %name, error = %e, "writing scheduling outcome");
+            }
+        });
+    }
+}
+
+fn reason_of(s: &Status) -> &'static str {
+    if s.is_rejected() {
+        "Unschedulable"
+    } else {
+        "SchedulerError"
+    }
+}
+
+/// Permit wait, PreBind, Bind, PostBind; Unreserve on any failure.
+async fn binding_cycle(
+    fw: &Framework,
+    slots: &Semaphore,
+    state: &CycleState,
+    pod: &PodInfo,
+    node: &str,
+    wait: Option<PermitWait>,
+) -> Status {
+    if let Some(w) = wait {
+        let s = fw.wait_on_permit(pod, w).await;
+        if !s.is_success() {
+            fw.run_unreserve(state, pod, node);
+            return s;
+        }
+    }
+    let Ok(_slot) = slots.acquire().await else {
+        return Status::error("scheduler shutting down");
+    };
+    let s = fw.run_pre_bind(state, pod, node).await;
+    if !s.is_success() {
+        fw.run_unreserve(state, pod, node);
+        return s;
+    }
+    let s = fw.run_bind(state, pod, node).await;
+    if !s.is_success() {
+        fw.run_unreserve(state, pod, node);
+        return s;
+    }
+    fw.run_post_bind(state, pod, node);
+    Status::success()
 }

@@ -55,6 +55,11 @@ impl Drop for ServerProc {
 }
 
 pub(crate) fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
+    start_server_with(base, &[])
+}
+
+/// As `start_server`, with extra `skiff server` flags.
+pub(crate) fn start_server_with(base: &Path, extra: &[&str]) -> anyhow::Result<ServerProc> {
     use std::io::BufRead;
     let dir = base.join(format!("skiff-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -73,7 +78,11 @@ pub(crate) fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
             "--data-dir",
         ])
         .arg(&dir)
-        .env("SKIFF_LOG", "warn")
+        .args(extra)
+        .env(
+            "SKIFF_LOG",
+            std::env::var("SKIFF_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -114,7 +123,7 @@ pub(crate) async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(cfg)?)
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -122,7 +131,7 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 

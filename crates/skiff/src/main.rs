@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_density;
+mod bench_scheduler;
 mod bench_store;
 mod sim_cmd;
 
@@ -49,6 +50,8 @@ enum BenchCommand {
     Store(bench_store::StoreArgs),
     /// Simulated pods brought to Running: time, control-plane memory and CPU.
     Density(bench_density::DensityArgs),
+    /// Scheduling throughput and latency in upstream scheduler_perf's shapes.
+    Scheduler(bench_scheduler::SchedulerArgs),
 }
 
 #[derive(clap::Args)]
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
+        Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
     };
     match result {

@@ -90,7 +90,7 @@ fn pods_go_where_they_fit_and_pending_pods_say_why() {
         ],
         "nodes are available",
     );
-    assert_eq!(msg, "0/2 nodes are available: 2 Insufficient cpu.");
+    assert_eq!(msg, "0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.");
     let reason = k.ok(&[
         "get",
         "pod",
@@ -128,7 +128,7 @@ fn pods_go_where_they_fit_and_pending_pods_say_why() {
         ],
         "nodes are available",
     );
-    assert_eq!(msg, "0/2 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable.");
+    assert_eq!(msg, "0/2 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 1 node(s) were unschedulable. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.");
 
     // A toleration opens the tainted node.
     pod(

@@ -149,6 +149,13 @@ fn revision_numbers(k: &Kubectl) -> Vec<i64> {
     v
 }
 
+const LOCAL_CLASS: &str = "apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: local}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+";
+
 const STS: &str = "apiVersion: apps/v1
 kind: StatefulSet
 metadata: {name: web}
@@ -164,6 +171,7 @@ spec:
   volumeClaimTemplates:
   - metadata: {name: www}
     spec:
+      storageClassName: local
       accessModes: [ReadWriteOnce]
       resources: {requests: {storage: 1Gi}}
 ";
@@ -180,6 +188,8 @@ fn statefulset_orders_names_claims_and_rolls() {
         |o| o.lines().filter(|l| l.contains(" Ready ")).count() == 2,
     );
 
+    // Claims wait for their pod (the scheduler's VolumeBinding), as with local volumes.
+    k.ok_stdin(&["apply", "-f", "-"], LOCAL_CLASS);
     k.ok_stdin(&["apply", "-f", "-"], STS);
     let out = k.ok(&["rollout", "status", "statefulset/web", "--timeout=60s"]);
     assert!(

@@ -77,6 +77,7 @@ pub fn options_from(scope: &Scope<'_>, body: Option<&Value>) -> ApiResult<Delete
 
 pub async fn delete(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
     let opts = options(scope, &raw)?;
+    crate::admission::on_delete(scope, name)?;
     let (code, obj) = delete_with(scope, name, &opts).await?;
     respond_object(scope, code, &obj)
 }

@@ -139,7 +139,7 @@ async fn create_decoded(
         now: &now,
         name_suffix: &suffix,
     };
-    crate::admission::on_create(scope, &mut obj);
+    crate::admission::on_create(scope, &mut obj)?;
     let errs = registry::generic::prepare_create(scope.info, scope.strategy, &mut obj, &ctx);
     let name = objects::name(&obj).to_string();
     if !errs.is_empty() {
@@ -281,6 +281,7 @@ async fn update_once(
     rev: i64,
     precondition: Option<i64>,
 ) -> ApiResult<Option<Written>> {
+    crate::admission::on_update(scope, &mut new, old)?;
     let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, old);
     if !errs.is_empty() {
         return Err(ApiError::invalid(

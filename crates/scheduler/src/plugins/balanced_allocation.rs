@@ -1,18 +1,27 @@
 //! Prefers nodes whose cpu and memory would be used in similar proportions.
 
-use k8s_openapi::api::core::v1::Pod;
+use crate::framework::{
+    CycleState, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, MAX_NODE_SCORE,
+};
 
-use crate::framework::{NodeInfo, Plugin, MAX_SCORE};
-use crate::resources::pod_requests;
+pub const NAME: &str = "NodeResourcesBalancedAllocation";
 
 pub struct BalancedAllocation;
 
 impl Plugin for BalancedAllocation {
     fn name(&self) -> &'static str {
-        "NodeResourcesBalancedAllocation"
+        NAME
     }
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> Option<i64> {
-        let want = pod_requests(pod);
+    fn events_to_register(&self) -> Vec<crate::framework::ClusterEvent> {
+        Vec::new()
+    }
+    fn as_score(&self) -> Option<&dyn ScorePlugin> {
+        Some(self)
+    }
+}
+
+impl ScorePlugin for BalancedAllocation {
+    fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
         let frac = |cap: i64, used: i64| {
             if cap <= 0 {
                 1.0
@@ -22,11 +31,14 @@ impl Plugin for BalancedAllocation {
         };
         let c = frac(
             node.allocatable.milli_cpu,
-            node.requested.milli_cpu + want.milli_cpu,
+            node.requested.milli_cpu + pod.requests.milli_cpu,
         );
-        let m = frac(node.allocatable.memory, node.requested.memory + want.memory);
+        let m = frac(
+            node.allocatable.memory,
+            node.requested.memory + pod.requests.memory,
+        );
         // With two resources the standard deviation is half their difference.
         let std = (c - m).abs() / 2.0;
-        Some(((1.0 - std) * MAX_SCORE as f64) as i64)
+        Ok(((1.0 - std) * MAX_NODE_SCORE as f64) as i64)
     }
 }

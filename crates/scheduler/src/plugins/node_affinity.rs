@@ -1,8 +1,15 @@
 //! `nodeSelector` and required node affinity filter; preferred node affinity scores.
 
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod};
+use std::sync::Arc;
 
-use crate::framework::{NodeInfo, Plugin, Unfit};
+use k8s_openapi::api::core::v1::{
+    Node, NodeSelectorRequirement, NodeSelectorTerm, Pod, PreferredSchedulingTerm,
+};
+
+use crate::framework::{
+    ActionType, ClusterEvent, CycleState, EventResource, FilterPlugin, NodeInfo, Plugin, PodInfo,
+    PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Snapshot, Status,
+};
 
 pub struct NodeAffinity;
 
@@ -31,7 +38,7 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
 }
 
 /// A term matches when all its expressions and fields do; an empty term matches nothing.
-fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
+pub(crate) fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
     let exprs = term.match_expressions.as_deref().unwrap_or(&[]);
     let fields = term.match_fields.as_deref().unwrap_or(&[]);
     if exprs.is_empty() && fields.is_empty() {
@@ -46,64 +53,138 @@ fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
         })
 }
 
-impl Plugin for NodeAffinity {
-    fn name(&self) -> &'static str {
-        "NodeAffinity"
-    }
+pub const NAME: &str = "NodeAffinity";
+pub const ERR_REASON: &str = "node(s) didn't match Pod's node affinity/selector";
 
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Result<(), Unfit> {
-        let Some(spec) = pod.spec.as_ref() else {
-            return Ok(());
-        };
-        let labels = node.node.metadata.labels.as_ref();
-        let selector_ok = spec
-            .node_selector
-            .iter()
-            .flatten()
-            .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
-        let required = spec
+/// `nodeSelector` and required node affinity both hold (upstream's
+/// `GetRequiredNodeAffinity(pod).Match(node)`); also used by PodTopologySpread.
+pub fn required_matches(pod: &Pod, node: &Node) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return true;
+    };
+    let labels = node.metadata.labels.as_ref();
+    let selector_ok = spec
+        .node_selector
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+    if !selector_ok {
+        return false;
+    }
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|na| {
+            na.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)))
+}
+
+fn has_required(pod: &Pod) -> bool {
+    let Some(spec) = pod.spec.as_ref() else {
+        return false;
+    };
+    spec.node_selector.as_ref().is_some_and(|s| !s.is_empty())
+        || spec
             .affinity
             .as_ref()
             .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
+            .is_some_and(|na| {
                 na.required_during_scheduling_ignored_during_execution
-                    .as_ref()
-            });
-        let affinity_ok = required.is_none_or(|r| {
-            r.node_selector_terms
-                .iter()
-                .any(|t| term_matches(t, &node.node))
-        });
-        if selector_ok && affinity_ok {
-            Ok(())
+                    .is_some()
+            })
+}
+
+fn preferred(pod: &Pod) -> &[PreferredSchedulingTerm] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|na| {
+            na.preferred_during_scheduling_ignored_during_execution
+                .as_deref()
+        })
+        .unwrap_or(&[])
+}
+
+impl Plugin for NodeAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![ClusterEvent::new(
+            EventResource::Node,
+            ActionType::ADD.union(ActionType::UPDATE_NODE_LABEL),
+        )]
+    }
+    fn as_pre_filter(&self) -> Option<&dyn PreFilterPlugin> {
+        Some(self)
+    }
+    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
+        Some(self)
+    }
+    fn as_pre_score(&self) -> Option<&dyn PreScorePlugin> {
+        Some(self)
+    }
+    fn as_score(&self) -> Option<&dyn ScorePlugin> {
+        Some(self)
+    }
+}
+
+impl PreFilterPlugin for NodeAffinity {
+    fn pre_filter(
+        &self,
+        _state: &mut CycleState,
+        pod: &PodInfo,
+        _snapshot: &Snapshot,
+    ) -> (Option<PreFilterResult>, Status) {
+        if has_required(&pod.pod) {
+            (None, Status::success())
         } else {
-            Err(Unfit::one(
-                "node(s) didn't match Pod's node affinity/selector",
-            ))
+            (None, Status::skip())
         }
     }
+}
 
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> Option<i64> {
-        let preferred = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.affinity.as_ref())
-            .and_then(|a| a.node_affinity.as_ref())
-            .and_then(|na| {
-                na.preferred_during_scheduling_ignored_during_execution
-                    .as_ref()
-            });
-        let total = preferred
-            .into_iter()
-            .flatten()
+impl FilterPlugin for NodeAffinity {
+    fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        if required_matches(&pod.pod, &node.node) {
+            Status::success()
+        } else {
+            Status::unresolvable(ERR_REASON)
+        }
+    }
+}
+
+impl PreScorePlugin for NodeAffinity {
+    fn pre_score(
+        &self,
+        _state: &mut CycleState,
+        pod: &PodInfo,
+        _feasible: &[Arc<NodeInfo>],
+        _snapshot: &Snapshot,
+    ) -> Status {
+        if preferred(&pod.pod).is_empty() {
+            Status::skip()
+        } else {
+            Status::success()
+        }
+    }
+}
+
+impl ScorePlugin for NodeAffinity {
+    fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        Ok(preferred(&pod.pod)
+            .iter()
             .filter(|p| term_matches(&p.preference, &node.node))
             .map(|p| i64::from(p.weight))
-            .sum();
-        Some(total)
+            .sum())
     }
-
-    fn normalize(&self, scores: &mut [i64]) {
+    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [i64]) -> Status {
         super::normalize(scores, false);
+        Status::success()
     }
 }
 
@@ -119,10 +200,12 @@ mod tests {
         )
     }
 
-    fn pod(spec: serde_json::Value) -> Pod {
+    fn pod(spec: serde_json::Value) -> PodInfo {
         let mut s = spec;
         s["containers"] = json!([{"name": "c"}]);
-        serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": s})).expect("pod")
+        PodInfo::new(
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": s})).expect("pod"),
+        )
     }
 
     #[test]
@@ -157,7 +240,9 @@ mod tests {
         ];
         for (spec, fits) in cases {
             assert_eq!(
-                NodeAffinity.filter(&pod(spec.clone()), &n).is_ok(),
+                NodeAffinity
+                    .filter(&CycleState::new(), &pod(spec.clone()), &n)
+                    .is_success(),
                 fits,
                 "{spec}"
             );

@@ -1,9 +1,12 @@
 //! Taints repel pods that do not tolerate them: NoSchedule/NoExecute filter, PreferNoSchedule
 //! lowers the score.
 
-use k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Taint, Toleration};
 
-use crate::framework::{NodeInfo, Plugin, Unfit};
+use crate::framework::{
+    ActionType, ClusterEvent, CycleState, EventResource, FilterPlugin, NodeInfo, Plugin, PodInfo,
+    ScorePlugin, Status,
+};
 
 pub struct TaintToleration;
 
@@ -25,50 +28,65 @@ pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     }
 }
 
-fn tolerations(pod: &Pod) -> &[Toleration] {
-    pod.spec
-        .as_ref()
-        .and_then(|s| s.tolerations.as_deref())
-        .unwrap_or(&[])
-}
-
-fn taints(node: &NodeInfo) -> &[Taint] {
-    node.node
-        .spec
-        .as_ref()
-        .and_then(|s| s.taints.as_deref())
-        .unwrap_or(&[])
-}
+pub const NAME: &str = "TaintToleration";
 
 impl Plugin for TaintToleration {
     fn name(&self) -> &'static str {
-        "TaintToleration"
+        NAME
     }
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Result<(), Unfit> {
-        let tols = tolerations(pod);
-        let untolerated = taints(node)
+    fn events_to_register(&self) -> Vec<ClusterEvent> {
+        vec![
+            ClusterEvent::new(
+                EventResource::Node,
+                ActionType::ADD.union(ActionType::UPDATE_NODE_TAINT),
+            ),
+            ClusterEvent::new(
+                EventResource::UnscheduledPod,
+                ActionType::UPDATE_POD_TOLERATIONS,
+            ),
+        ]
+    }
+    fn as_filter(&self) -> Option<&dyn FilterPlugin> {
+        Some(self)
+    }
+    fn as_score(&self) -> Option<&dyn ScorePlugin> {
+        Some(self)
+    }
+}
+
+impl FilterPlugin for TaintToleration {
+    fn filter(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Status {
+        let tols = pod.tolerations();
+        let untolerated = node
+            .taints()
             .iter()
             .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
             .find(|t| !tols.iter().any(|tol| tolerates(tol, t)));
         match untolerated {
-            None => Ok(()),
-            Some(t) => Err(Unfit::one(format!(
+            None => Status::success(),
+            Some(t) => Status::unresolvable(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
                 t.key,
                 t.value.as_deref().unwrap_or("")
-            ))),
+            )),
         }
     }
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> Option<i64> {
-        let tols = tolerations(pod);
-        let n = taints(node)
+}
+
+impl ScorePlugin for TaintToleration {
+    /// How many PreferNoSchedule taints the pod does not tolerate (fewer is better).
+    fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> Result<i64, Status> {
+        let tols = pod.tolerations();
+        let n = node
+            .taints()
             .iter()
             .filter(|t| t.effect == "PreferNoSchedule" && !tols.iter().any(|tol| tolerates(tol, t)))
             .count();
-        Some(n as i64)
+        Ok(n as i64)
     }
-    fn normalize(&self, scores: &mut [i64]) {
+    fn normalize(&self, _state: &CycleState, _pod: &PodInfo, scores: &mut [i64]) -> Status {
         super::normalize(scores, true);
+        Status::success()
     }
 }
 

@@ -119,6 +119,15 @@ fn validate_spec_update(new: &Value, old: &Value) -> FieldErrors {
             ));
         }
     }
+    errs.extend(only_deleted_gates(new, old, &path.child("schedulingGates")));
+    let gated = !array_at(old, &["schedulingGates"]).is_empty();
+    if gated {
+        errs.extend(only_added_node_selector(
+            new,
+            old,
+            &path.child("nodeSelector"),
+        ));
+    }
     let mut munged = new.clone();
     for list in ["containers", "initContainers"] {
         let old_list = array_at(old, &[list]);
@@ -131,7 +140,11 @@ fn validate_spec_update(new: &Value, old: &Value) -> FieldErrors {
         }
     }
     if let Some(m) = munged.as_object_mut() {
-        for key in ["activeDeadlineSeconds", "tolerations"] {
+        let mut kept = vec!["activeDeadlineSeconds", "tolerations", "schedulingGates"];
+        if gated {
+            kept.push("nodeSelector");
+        }
+        for key in kept {
             match old.get(key) {
                 Some(v) => m.insert(key.into(), v.clone()),
                 None => m.remove(key),
@@ -151,6 +164,49 @@ fn validate_spec_update(new: &Value, old: &Value) -> FieldErrors {
         ));
     }
     errs
+}
+
+/// Scheduling gates may only be removed: whoever holds a pod back releases it, never the
+/// other way round.
+fn only_deleted_gates(new: &Value, old: &Value, path: &Path) -> FieldErrors {
+    let old_names: Vec<&str> = array_at(old, &["schedulingGates"])
+        .iter()
+        .map(|g| str_at(g, &["name"]))
+        .collect();
+    array_at(new, &["schedulingGates"])
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| !old_names.contains(&str_at(g, &["name"])))
+        .map(|(i, g)| {
+            FieldError::forbidden(
+                path.index(i).child("name"),
+                format!(
+                    "only deletion is allowed, but found new scheduling gate '{}'",
+                    str_at(g, &["name"])
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A gated pod's node selector may grow (queueing systems pick a place before releasing
+/// it), but no entry may change or go.
+fn only_added_node_selector(new: &Value, old: &Value, path: &Path) -> FieldErrors {
+    let empty = serde_json::Map::new();
+    let new_sel = get(new, &["nodeSelector"])
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let old_sel = get(old, &["nodeSelector"])
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    if old_sel.iter().all(|(k, v)| new_sel.get(k) == Some(v)) {
+        return Vec::new();
+    }
+    vec![FieldError::invalid(
+        path.clone(),
+        Value::Object(new_sel.clone()),
+        "only additions to spec.nodeSelector are allowed (no mutations or deletions)",
+    )]
 }
 
 fn same_toleration(new: &Value, old: &Value) -> bool {
@@ -281,6 +337,14 @@ mod tests {
         }));
         expect!["spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"]
             .assert_eq(&change(&|n| n["spec"]["restartPolicy"] = json!("Never")));
+        let mut gated = old.clone();
+        gated["spec"]["schedulingGates"] = json!([{"name": "a"}, {"name": "b"}]);
+        let mut ungated = gated.clone();
+        ungated["spec"]["schedulingGates"] = json!([{"name": "b"}]);
+        expect![""].assert_eq(&messages(&PodStrategy.validate_update(&ungated, &gated)));
+        ungated["spec"]["schedulingGates"] = json!([{"name": "b"}, {"name": "c"}]);
+        expect!["spec.schedulingGates[1].name: Forbidden: only deletion is allowed, but found new scheduling gate 'c'"]
+            .assert_eq(&messages(&PodStrategy.validate_update(&ungated, &gated)));
         expect![[r#"
             spec.activeDeadlineSeconds: Invalid value: 200: must be less than or equal to previous value
             spec.tolerations[0]: Forbidden: existing toleration can not be modified except its tolerationSeconds"#]]
@@ -288,5 +352,50 @@ mod tests {
             n["spec"]["activeDeadlineSeconds"] = json!(200);
             n["spec"]["tolerations"] = json!([]);
         }));
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+    use crate::strategies::testing::messages;
+
+    fn gated(gates: &[&str], selector: Value) -> Value {
+        let gates: Vec<Value> = gates.iter().map(|g| json!({"name": g})).collect();
+        let mut p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"schedulingGates": gates, "nodeSelector": selector, "containers": [{"name": "c", "image": "busybox"}]}});
+        PodStrategy.default(&mut p);
+        p
+    }
+
+    #[test]
+    fn gates_may_only_be_removed() {
+        let sel = json!({"a": "b"});
+        let old = gated(&["g1", "g2"], sel.clone());
+        let cases = [
+            (gated(&["g1", "g2"], sel.clone()), ""),
+            (gated(&["g2"], sel.clone()), ""),
+            (gated(&[], sel.clone()), ""),
+            (gated(&["g1", "g2", "g3"], sel.clone()), "spec.schedulingGates[2].name: Forbidden: only deletion is allowed, but found new scheduling gate 'g3'"),
+            (gated(&["g1", "x"], sel.clone()), "spec.schedulingGates[1].name: Forbidden: only deletion is allowed, but found new scheduling gate 'x'"),
+            (gated(&["g1"], json!({"a": "b", "c": "d"})), ""),
+            (gated(&["g1"], json!({"a": "z"})), "spec.nodeSelector: Invalid value: {\"a\":\"z\"}: only additions to spec.nodeSelector are allowed (no mutations or deletions)"),
+        ];
+        for (new, want) in cases {
+            assert_eq!(
+                messages(&PodStrategy.validate_update(&new, &old)),
+                want,
+                "{new}"
+            );
+        }
+        // Without gates the node selector stays fixed, and gates cannot come back.
+        let released = gated(&[], sel.clone());
+        let more = gated(&[], json!({"a": "b", "c": "d"}));
+        assert!(messages(&PodStrategy.validate_update(&more, &released))
+            .starts_with("spec: Forbidden: pod updates may not change fields other than"));
+        assert_eq!(
+            messages(&PodStrategy.validate_update(&gated(&["g1"], sel.clone()), &released)),
+            "spec.schedulingGates[0].name: Forbidden: only deletion is allowed, but found new scheduling gate 'g1'"
+        );
     }
 }
