@@ -371,6 +371,48 @@ async fn optimistic_concurrency() {
     assert_eq!(keys.len(), 17, "{keys:?}");
 }
 
+/// Status patches without a resourceVersion racing each other all land, as on the main
+/// resource (the scheduler writes a pod's PodScheduled condition and its nominated node
+/// this way, at the same time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_status_patches_all_land() {
+    let s = server();
+    let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&s).await, "default");
+    let pod = serde_json::from_value(json!({
+        "metadata": {"name": "racer"},
+        "spec": {"containers": [{"name": "c", "image": "x"}], "nodeName": "nowhere"},
+    }))
+    .expect("pod");
+    api.create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
+    let patches = (0..16).map(|i| {
+        let api = api.clone();
+        async move {
+            let condition = json!({"type": format!("example.com/c{i}"), "status": "True"});
+            api.patch_status(
+                "racer",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"status": {"conditions": [condition]}})),
+            )
+            .await
+        }
+    });
+    for r in futures::future::join_all(patches).await {
+        r.expect("racing status patch without resourceVersion");
+    }
+    let got = api.get_status("racer").await.expect("get");
+    let types: BTreeSet<String> = got
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.type_)
+        .filter(|t| t.starts_with("example.com/"))
+        .collect();
+    assert_eq!(types.len(), 16, "{types:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reflector_fills_store_and_sees_updates() {
     let s = server();

@@ -44,7 +44,14 @@ pub async fn handle(
 /// The new full object a PUT or PATCH on a subresource describes.
 fn requested(scope: &Scope<'_>, method: &Method, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     if *method == Method::PATCH {
-        apply_patch(scope, old, raw)
+        // Patched without its resourceVersion, as the main resource's PATCH is: a version in
+        // the result came from the patch and is a precondition; without one, a racing write
+        // means read and patch again rather than 409.
+        let mut base = old.clone();
+        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        apply_patch(scope, &base, raw)
     } else {
         body::decode_object(scope.headers, raw)
     }
