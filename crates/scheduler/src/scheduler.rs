@@ -444,6 +444,7 @@ impl Scheduler {
             }
         };
         self.handle.nominator_mut().remove(&pod.uid);
+        state.drop_scheduling_data();
         let (fw, tx, slots) = (self.fw.clone(), self.tx.clone(), self.bind_slots.clone());
         tokio::spawn(async move {
             let status = binding_cycle(&fw, &slots, &state, &pod, &node, wait).await;
