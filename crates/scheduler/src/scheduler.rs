@@ -30,6 +30,10 @@ pub const SCHEDULER_NAME: &str = "default-scheduler";
 pub const MAX_CONCURRENT_BINDS: usize = 64;
 /// Status and event writes in flight at once (below binds: binding is what users wait on).
 const MAX_CONCURRENT_REPORTS: usize = 16;
+/// Informational events waiting beyond this many are dropped, as upstream's event
+/// broadcaster drops events when its queue is full: scheduling must not slow down
+/// because the API is busy recording that it scheduled.
+const MAX_QUEUED_EVENTS: usize = 1000;
 
 enum Msg {
     Pod(Box<watcher::Event<Pod>>),
@@ -84,6 +88,7 @@ pub async fn run(client: Client) {
         tx,
         bind_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_BINDS)),
         report_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_REPORTS)),
+        queued_events: Arc::default(),
         reported: HashMap::new(),
         relist_pods: None,
         relist_nodes: None,
@@ -138,6 +143,8 @@ struct Scheduler {
     tx: mpsc::UnboundedSender<Msg>,
     bind_slots: Arc<Semaphore>,
     report_slots: Arc<Semaphore>,
+    /// Informational events queued or in flight.
+    queued_events: Arc<std::sync::atomic::AtomicUsize>,
     /// The failure last reported per pod, so an unchanged one is not written again.
     reported: HashMap<String, String>,
     /// Objects seen since a watch restarted; what is missing at the end was deleted.
@@ -470,8 +477,17 @@ impl Scheduler {
                 qpi.pod.namespace, qpi.pod.name
             );
             tracing::debug!(pod = %qpi.pod.name, %node, "bound");
+            use std::sync::atomic::Ordering;
+            if self.queued_events.load(Ordering::Relaxed) >= MAX_QUEUED_EVENTS {
+                tracing::debug!(pod = %qpi.pod.name, "event queue full; Scheduled event dropped");
+                return;
+            }
+            self.queued_events.fetch_add(1, Ordering::Relaxed);
+            let queued = self.queued_events.clone();
             self.spawn_report(qpi.pod.clone(), move |c, p| async move {
-                api::record_event(&c, &p, "Normal", "Scheduled", &message).await
+                let r = api::record_event(&c, &p, "Normal", "Scheduled", &message).await;
+                queued.fetch_sub(1, Ordering::Relaxed);
+                r
             });
             return;
         }

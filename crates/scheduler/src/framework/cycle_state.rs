@@ -148,6 +148,9 @@ mod tests {
         s.write_for_scheduling("counts", 7u64);
         s.drop_scheduling_data();
         assert_eq!(s.read::<u64>("counts"), None);
-        assert!(s.read::<String>("b").is_some(), "other data stays for the binding cycle");
+        assert!(
+            s.read::<String>("b").is_some(),
+            "other data stays for the binding cycle"
+        );
     }
 }
