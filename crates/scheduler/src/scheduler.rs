@@ -371,6 +371,23 @@ impl Scheduler {
         if self.cache.is_assumed(&uid) {
             return;
         }
+        let gated = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduling_gates.as_ref())
+            .is_some_and(|g| !g.is_empty());
+        if gated
+            && !api::condition_is(
+                &pod.pod,
+                api::SCHEDULING_GATED,
+                api::SCHEDULING_GATED_MESSAGE,
+            )
+        {
+            self.spawn_report(pod.clone(), |c, p| async move {
+                api::report_gated(&c, &p).await
+            });
+        }
         self.queue.add(pod, Instant::now());
     }
 
