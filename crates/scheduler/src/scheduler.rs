@@ -286,6 +286,8 @@ impl Scheduler {
                 watcher::Event::Delete(n) => {
                     self.cache
                         .remove_node(n.metadata.name.as_deref().unwrap_or(""));
+                    // Fewer domains can lower a spread's skew (PodTopologySpread).
+                    self.move_all(EventResource::Node, ActionType::DELETE);
                 }
                 watcher::Event::Init => self.relist_nodes = Some(HashSet::new()),
                 watcher::Event::InitApply(n) => {
