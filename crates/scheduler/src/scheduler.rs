@@ -436,7 +436,7 @@ impl Scheduler {
                 }
                 qpi.unschedulable_plugins =
                     fe.diagnosis.unschedulable_plugins.iter().copied().collect();
-                tracing::debug!(pod = %pod.name, message = %fe.message(), "unschedulable");
+                tracing::trace!(pod = %pod.name, message = %fe.message(), "unschedulable");
                 self.fail(qpi, "Unschedulable", fe.message(), nominated);
             }
             Err(ScheduleError::Error(s)) => {
@@ -495,7 +495,7 @@ impl Scheduler {
                 "Successfully assigned {}/{} to {node}",
                 qpi.pod.namespace, qpi.pod.name
             );
-            tracing::debug!(pod = %qpi.pod.name, %node, "bound");
+            tracing::trace!(pod = %qpi.pod.name, %node, "bound");
             use std::sync::atomic::Ordering;
             if self.queued_events.load(Ordering::Relaxed) >= MAX_QUEUED_EVENTS {
                 tracing::debug!(pod = %qpi.pod.name, "event queue full; Scheduled event dropped");
