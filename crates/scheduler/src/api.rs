@@ -57,6 +57,27 @@ pub async fn report_failure(
     record_event(client, pod, "Warning", "FailedScheduling", message).await
 }
 
+/// Upstream's words for a pod held by its scheduling gates.
+pub const SCHEDULING_GATED: &str = "SchedulingGated";
+pub const SCHEDULING_GATED_MESSAGE: &str =
+    "Scheduling is blocked due to non-empty scheduling gates";
+
+/// Sets `PodScheduled=False` (reason SchedulingGated), without an event, as upstream does.
+pub async fn report_gated(client: &Client, pod: &PodInfo) -> Result<(), kube::Error> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
+    let patch = json!({"status": {"conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": SCHEDULING_GATED,
+        "message": SCHEDULING_GATED_MESSAGE, "lastTransitionTime": now_rfc3339(), "lastProbeTime": null,
+    }]}});
+    pods.patch_status(
+        &pod.name,
+        &PatchParams::default(),
+        &Patch::Strategic(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
 /// A core/v1 Event about the pod, named as client-go's recorder names them.
 pub async fn record_event(
     client: &Client,

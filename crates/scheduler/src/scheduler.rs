@@ -30,6 +30,10 @@ pub const SCHEDULER_NAME: &str = "default-scheduler";
 pub const MAX_CONCURRENT_BINDS: usize = 64;
 /// Status and event writes in flight at once (below binds: binding is what users wait on).
 const MAX_CONCURRENT_REPORTS: usize = 16;
+/// Informational events waiting beyond this many are dropped, as upstream's event
+/// broadcaster drops events when its queue is full: scheduling must not slow down
+/// because the API is busy recording that it scheduled.
+const MAX_QUEUED_EVENTS: usize = 1000;
 
 enum Msg {
     Pod(Box<watcher::Event<Pod>>),
@@ -101,6 +105,7 @@ pub async fn run(client: Client) {
         tx,
         bind_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_BINDS)),
         report_slots: Arc::new(Semaphore::new(MAX_CONCURRENT_REPORTS)),
+        queued_events: Arc::default(),
         reported: HashMap::new(),
         relist_pods: None,
         relist_nodes: None,
@@ -155,6 +160,8 @@ struct Scheduler {
     tx: mpsc::UnboundedSender<Msg>,
     bind_slots: Arc<Semaphore>,
     report_slots: Arc<Semaphore>,
+    /// Informational events queued or in flight.
+    queued_events: Arc<std::sync::atomic::AtomicUsize>,
     /// The failure last reported per pod, so an unchanged one is not written again.
     reported: HashMap<String, String>,
     /// Objects seen since a watch restarted; what is missing at the end was deleted.
@@ -300,6 +307,8 @@ impl Scheduler {
                 watcher::Event::Delete(n) => {
                     self.cache
                         .remove_node(n.metadata.name.as_deref().unwrap_or(""));
+                    // Fewer domains can lower a spread's skew (PodTopologySpread).
+                    self.move_all(EventResource::Node, ActionType::DELETE);
                 }
                 watcher::Event::Init => self.relist_nodes = Some(HashSet::new()),
                 watcher::Event::InitApply(n) => {
@@ -387,6 +396,23 @@ impl Scheduler {
             return;
         }
         let new = !self.queue.contains(&uid);
+        let gated = pod
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduling_gates.as_ref())
+            .is_some_and(|g| !g.is_empty());
+        if gated
+            && !api::condition_is(
+                &pod.pod,
+                api::SCHEDULING_GATED,
+                api::SCHEDULING_GATED_MESSAGE,
+            )
+        {
+            self.spawn_report(pod.clone(), |c, p| async move {
+                api::report_gated(&c, &p).await
+            });
+        }
         self.queue.add(pod, Instant::now());
         // A new pending pod may complete what others wait for (a gang's members).
         if new && self.queue.lengths().2 > 0 {
@@ -437,7 +463,7 @@ impl Scheduler {
                 }
                 qpi.unschedulable_plugins =
                     fe.diagnosis.unschedulable_plugins.iter().copied().collect();
-                tracing::debug!(pod = %pod.name, message = %fe.message(), "unschedulable");
+                tracing::trace!(pod = %pod.name, message = %fe.message(), "unschedulable");
                 self.fail(qpi, "Unschedulable", fe.message(), nominated);
             }
             Err(ScheduleError::Error(s)) => {
@@ -471,6 +497,7 @@ impl Scheduler {
             }
         };
         self.handle.nominator_mut().remove(&pod.uid);
+        state.drop_scheduling_data();
         let (fw, tx, slots) = (self.fw.clone(), self.tx.clone(), self.bind_slots.clone());
         tokio::spawn(async move {
             let status = binding_cycle(&fw, &slots, &state, &pod, &node, wait).await;
@@ -495,9 +522,18 @@ impl Scheduler {
                 "Successfully assigned {}/{} to {node}",
                 qpi.pod.namespace, qpi.pod.name
             );
-            tracing::debug!(pod = %qpi.pod.name, %node, "bound");
+            tracing::trace!(pod = %qpi.pod.name, %node, "bound");
+            use std::sync::atomic::Ordering;
+            if self.queued_events.load(Ordering::Relaxed) >= MAX_QUEUED_EVENTS {
+                tracing::debug!(pod = %qpi.pod.name, "event queue full; Scheduled event dropped");
+                return;
+            }
+            self.queued_events.fetch_add(1, Ordering::Relaxed);
+            let queued = self.queued_events.clone();
             self.spawn_report(qpi.pod.clone(), move |c, p| async move {
-                api::record_event(&c, &p, "Normal", "Scheduled", &message).await
+                let r = api::record_event(&c, &p, "Normal", "Scheduled", &message).await;
+                queued.fetch_sub(1, Ordering::Relaxed);
+                r
             });
             return;
         }

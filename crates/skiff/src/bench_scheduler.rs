@@ -42,6 +42,9 @@ pub struct SchedulerArgs {
     /// Zones the nodes are spread over (topology.kubernetes.io/zone).
     #[arg(long, default_value_t = 3)]
     zones: usize,
+    /// Pause after registering nodes, before the first pod.
+    #[arg(long, default_value_t = 3)]
+    settle_seconds: u64,
     /// Concurrent create requests.
     #[arg(long, default_value_t = 128)]
     concurrency: usize,

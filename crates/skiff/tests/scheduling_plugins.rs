@@ -209,6 +209,21 @@ fn plugins_place_pods_as_upstream_does() {
             "{p} must stay unscheduled"
         );
     }
+    let gated_reason = eventually(
+        "the gated pod's condition",
+        Duration::from_secs(20),
+        || {
+            k.ok(&[
+                "get",
+                "pod",
+                "gated",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].reason}",
+            ])
+        },
+        |r| !r.is_empty(),
+    );
+    assert_eq!(gated_reason, "SchedulingGated");
     k.ok(&[
         "patch",
         "pod",

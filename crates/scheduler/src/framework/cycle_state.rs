@@ -46,6 +46,8 @@ impl SkipSet {
 #[derive(Default)]
 pub struct CycleState {
     data: Vec<(&'static str, Box<dyn StateData>)>,
+    /// Keys written with `write_for_scheduling`: dropped before the binding cycle.
+    scheduling_only: Vec<&'static str>,
     /// Plugins whose PreFilter returned Skip: their Filter is not run this cycle.
     pub skip_filter_plugins: SkipSet,
     /// Plugins whose PreScore returned Skip: their Score is not run this cycle.
@@ -60,6 +62,7 @@ impl Clone for CycleState {
                 .iter()
                 .map(|(k, v)| (*k, v.as_ref().clone_data()))
                 .collect(),
+            scheduling_only: self.scheduling_only.clone(),
             skip_filter_plugins: self.skip_filter_plugins.clone(),
             skip_score_plugins: self.skip_score_plugins.clone(),
         }
@@ -87,6 +90,26 @@ impl CycleState {
             Some((_, v)) => *v = Box::new(value),
             None => self.data.push((key, Box::new(value))),
         }
+    }
+
+    /// As `write`, for data only the scheduling cycle reads (PreFilter/PreScore counts):
+    /// it is dropped before the binding cycle, so a plugin caching it across cycles gets
+    /// its shared copy back without waiting for bindings in flight.
+    pub fn write_for_scheduling<T: Any + Clone + Send + Sync>(
+        &mut self,
+        key: &'static str,
+        value: T,
+    ) {
+        self.write(key, value);
+        if !self.scheduling_only.contains(&key) {
+            self.scheduling_only.push(key);
+        }
+    }
+
+    /// Drops what `write_for_scheduling` stored (the scheduler calls this after Permit).
+    pub fn drop_scheduling_data(&mut self) {
+        let keys = std::mem::take(&mut self.scheduling_only);
+        self.data.retain(|(k, _)| !keys.contains(k));
     }
 
     /// `None` if nothing of type `T` was written under `key`.
@@ -121,5 +144,13 @@ mod tests {
         assert_eq!(c.read::<u32>("a"), None);
         assert_eq!(c.read::<String>("b").map(String::as_str), Some("x"));
         assert_eq!(c.read::<String>("missing"), None);
+
+        s.write_for_scheduling("counts", 7u64);
+        s.drop_scheduling_data();
+        assert_eq!(s.read::<u64>("counts"), None);
+        assert!(
+            s.read::<String>("b").is_some(),
+            "other data stays for the binding cycle"
+        );
     }
 }

@@ -283,7 +283,7 @@ impl PreFilterPlugin for InterPodAffinity {
         if !own_terms && s.counts.existing_anti.is_empty() {
             return (None, Status::skip());
         }
-        state.write(PRE_FILTER_KEY, s);
+        state.write_for_scheduling(PRE_FILTER_KEY, s);
         (None, Status::success())
     }
 
@@ -365,7 +365,7 @@ impl PreScorePlugin for InterPodAffinity {
     ) -> Status {
         match scoring::pre_score(&self.handle, pod, snapshot) {
             Some(s) => {
-                state.write(PRE_SCORE_KEY, s);
+                state.write_for_scheduling(PRE_SCORE_KEY, s);
                 Status::success()
             }
             None => Status::skip(),

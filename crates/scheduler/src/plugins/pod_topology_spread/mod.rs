@@ -311,7 +311,7 @@ impl PreFilterPlugin for PodTopologySpread {
         for i in 0..s.constraints.len() {
             s.recompute_min(i);
         }
-        state.write(PRE_FILTER_KEY, s);
+        state.write_for_scheduling(PRE_FILTER_KEY, s);
         (None, Status::success())
     }
 
@@ -389,7 +389,7 @@ impl PreScorePlugin for PodTopologySpread {
         }
         let key = cache_key("score", pod, &constraints);
         let counts = self.counts.counts(key, &constraints, pod, snapshot);
-        state.write(
+        state.write_for_scheduling(
             PRE_SCORE_KEY,
             scoring::pre_score(constraints, counts, !defaulted, pod, feasible),
         );
