@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::Client;
+use kube::{Client, ResourceExt};
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::api;
@@ -129,8 +129,10 @@ where
     K::DynamicType: Default + Eq + std::hash::Hash + Clone,
 {
     let (store, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
+    // managedFields are a large part of every object and nothing here reads them.
+    let events =
+        watcher(api, watcher::Config::default()).modify(|o| o.managed_fields_mut().clear());
+    let stream = reflector::reflector(writer, events).default_backoff();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(item) = stream.next().await {
