@@ -153,7 +153,12 @@ fn drain_respects_the_disruption_budget() {
         "--selector=app=web",
         "--max-unavailable=1",
     ]);
-    let victim = pods(&k)[0].0.clone();
+    // A healthy pod: evicting one already terminating (the scale-down's) is always allowed.
+    let victim = pods(&k)
+        .into_iter()
+        .find(|p| p.2)
+        .map(|p| p.0)
+        .expect("a healthy pod");
     let eviction = format!(
         r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{victim}","namespace":"default"}}}}"#
     );
@@ -193,7 +198,12 @@ fn drain_respects_the_disruption_budget() {
         },
     );
     // (in the older policy/v1beta1 form, which the subresource still takes)
-    let victim = pods(&k)[0].0.clone();
+    // A healthy pod: evicting one already terminating (the scale-down's) is always allowed.
+    let victim = pods(&k)
+        .into_iter()
+        .find(|p| p.2)
+        .map(|p| p.0)
+        .expect("a healthy pod");
     let eviction = format!(
         r#"{{"apiVersion":"policy/v1beta1","kind":"Eviction","metadata":{{"name":"{victim}","namespace":"default"}}}}"#
     );

@@ -31,8 +31,10 @@ fn request(method: &str, uri: &str, body: Option<Value>, ct: &str) -> http::Requ
 }
 
 fn pod(name: &str, node: Option<&str>, app: &str) -> Value {
+    // Addressed to a scheduler that does not exist: the built-in one would report the pod
+    // unschedulable (no nodes here) and add events the watches below do not expect.
     let mut p = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": app}},
-                       "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+                       "spec": {"schedulerName": "test-none", "containers": [{"name": "c", "image": "busybox"}]}});
     if let Some(n) = node {
         p["spec"]["nodeName"] = json!(n);
     }
