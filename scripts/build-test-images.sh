@@ -27,15 +27,17 @@ for cmd in umoci:umoci skopeo:skopeo; do
 done
 [ "${#missing[@]}" -eq 0 ] || die "missing tools: apt-get install ${missing[*]}"
 
+mkdir -p "$images"
 # Static, so the image needs no libc. The musl target is not available here; glibc's static
-# libc works for what the binary does (no NSS lookups).
+# libc works for what the binary does (no NSS lookups). Its own target dir: the crate has
+# no dependencies, and a test that runs this under `cargo test` would otherwise wait forever
+# on the lock cargo holds on the workspace's target dir.
 target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked -p testimage --target "$target" >&2
-target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bin="$target_dir/$target/debug/skiff-testimage"
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked -p testimage \
+    --target "$target" --target-dir "$images/target" >&2
+bin="$images/target/$target/debug/skiff-testimage"
 [ -x "$bin" ] || die "$bin was not built"
 
-mkdir -p "$images"
 # One builder at a time: tests may run this concurrently.
 exec 9>"$images/.lock"
 flock 9
@@ -59,6 +61,10 @@ if [ "$(cat "$images/built-from" 2>/dev/null)" != "$sum" ]; then
     umoci gc --layout "$layout"
     echo "$sum" >"$images/built-from"
 fi
+
+# Unlock before anything is started from here: a registry started below would inherit fd 9
+# and hold the lock for its lifetime.
+exec 9>&-
 
 if [ -z "$push" ]; then
     push="$(scripts/registry.sh start)"

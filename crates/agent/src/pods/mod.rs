@@ -1,0 +1,261 @@
+//! The pod sync loop: one watch of the pods bound to this node, and one worker per pod
+//! (by uid) that drives the runtime toward the pod's spec and reports its status. A worker
+//! only ever sees the latest version of its pod, so a burst of updates costs one sync.
+
+pub mod kill;
+pub mod sandbox;
+pub mod start;
+pub mod status;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::watcher;
+use kube::Api;
+use serde_json::json;
+use sim::clock;
+use tokio::sync::watch;
+
+use crate::cri::Cri;
+use crate::Error;
+
+/// What every pod worker shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub cri: Cri,
+    pub node_name: String,
+    pub host_ip: String,
+    /// `/var/log/pods`'s counterpart under the data dir.
+    pub pod_logs: PathBuf,
+    /// Our containerd's registry hosts dir, when we run containerd.
+    pub certs_d: Option<PathBuf>,
+}
+
+/// The latest word on a pod: its object, or None once it is gone from the API.
+type Latest = Option<Pod>;
+
+/// Watches this node's pods forever, handing each to its worker.
+pub async fn run(ctx: Arc<Context>) {
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node_name));
+    let workers: Arc<Mutex<HashMap<String, watch::Sender<Latest>>>> = Arc::default();
+    let mut events = watcher(api, config).boxed();
+    let mut seen_in_list: Vec<String> = Vec::new();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Apply(pod)) => {
+                dispatch(&ctx, &workers, pod.metadata.uid.clone(), Some(pod))
+            }
+            Ok(watcher::Event::InitApply(pod)) => {
+                seen_in_list.extend(pod.metadata.uid.clone());
+                dispatch(&ctx, &workers, pod.metadata.uid.clone(), Some(pod));
+            }
+            Ok(watcher::Event::Delete(pod)) => {
+                dispatch(&ctx, &workers, pod.metadata.uid.clone(), None)
+            }
+            Ok(watcher::Event::Init) => seen_in_list.clear(),
+            Ok(watcher::Event::InitDone) => {
+                // Pods deleted while we were not watching.
+                let gone: Vec<String> = lock(&workers)
+                    .keys()
+                    .filter(|uid| !seen_in_list.contains(uid))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    dispatch(&ctx, &workers, Some(uid), None);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "watching pods");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn dispatch(
+    ctx: &Arc<Context>,
+    workers: &Arc<Mutex<HashMap<String, watch::Sender<Latest>>>>,
+    uid: Option<String>,
+    latest: Latest,
+) {
+    let Some(uid) = uid else { return };
+    let mut map = lock(workers);
+    if let Some(tx) = map.get(&uid) {
+        if tx.send(latest.clone()).is_ok() {
+            return;
+        }
+    }
+    if latest.is_none() {
+        // Gone before we ever worked on it; the runtime may still hold it after a restart.
+        let (ctx, uid) = (ctx.clone(), uid.clone());
+        tokio::spawn(async move {
+            if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
+                tracing::warn!(pod_uid = %uid, error = %e, "cleaning up a deleted pod");
+            }
+        });
+        return;
+    }
+    let (tx, rx) = watch::channel(latest);
+    map.insert(uid.clone(), tx);
+    let (ctx, workers) = (ctx.clone(), workers.clone());
+    tokio::spawn(async move {
+        worker(&ctx, rx).await;
+        lock(&workers).remove(&uid);
+    });
+}
+
+/// Per-pod state the worker keeps between syncs.
+#[derive(Default)]
+struct PodState {
+    start_time: Option<String>,
+    running: bool,
+}
+
+async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
+    let mut state = PodState::default();
+    let mut backoff = Duration::from_millis(500);
+    let mut uid = String::new();
+    // The first version is in the channel already; later ones are waited for.
+    let mut wait = false;
+    loop {
+        if wait && rx.changed().await.is_err() {
+            return;
+        }
+        let latest = rx.borrow_and_update().clone();
+        let Some(pod) = latest else {
+            // Gone from the API without our terminate (a forced delete): a kubelet kills
+            // what is left at once.
+            if !uid.is_empty() {
+                if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
+                    tracing::warn!(pod_uid = %uid, error = %e, "killing a pod deleted from the API");
+                }
+            }
+            return;
+        };
+        uid = pod.metadata.uid.clone().unwrap_or_default();
+        let name = format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or(""),
+            pod.metadata.name.as_deref().unwrap_or("")
+        );
+        let result = if pod.metadata.deletion_timestamp.is_some() {
+            terminate(ctx, &pod).await.map(|()| true)
+        } else {
+            sync(ctx, &pod, &mut state).await.map(|()| false)
+        };
+        match result {
+            Ok(true) => return,
+            Ok(false) => {
+                wait = true;
+                backoff = Duration::from_millis(500);
+            }
+            Err(e) => {
+                tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
+                // A newer version of the pod cuts the wait short.
+                let _ = tokio::time::timeout(backoff, rx.changed()).await;
+                wait = false;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
+    if state.running {
+        return Ok(());
+    }
+    let start_time = state
+        .start_time
+        .get_or_insert_with(|| clock::time(clock::now()))
+        .clone();
+    let config = sandbox::config(pod, &ctx.pod_logs);
+    let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
+    let started =
+        start::containers(&ctx.cri, ctx.certs_d.as_deref(), pod, &sandbox_id, &config).await?;
+    let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
+    let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
+    let spec = pod.spec.clone().unwrap_or_default();
+    let mut running = Vec::new();
+    for s in &started {
+        let st = ctx.cri.container_status(&s.id).await?;
+        running.push(status::RunningContainer {
+            name: s.name.clone(),
+            image: spec
+                .containers
+                .iter()
+                .find(|c| c.name == s.name)
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default(),
+            image_id: st.image_ref.clone(),
+            container_id: format!("containerd://{}", s.id),
+            started_at: nanos_to_time(st.started_at),
+        });
+    }
+    let now = clock::time(clock::now());
+    let body = status::running(
+        pod,
+        &status::Facts {
+            pod_ip: &pod_ip,
+            host_ip: &ctx.host_ip,
+            start_time: &start_time,
+            now: &now,
+            containers: &running,
+        },
+    );
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let name = pod.metadata.name.as_deref().unwrap_or("");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": body})),
+    )
+    .await
+    .map_err(|e| Error::Api(format!("posting status of pod {name}"), e))?;
+    state.running = true;
+    tracing::info!(pod = name, ip = %pod_ip, "pod running");
+    Ok(())
+}
+
+/// The kubelet's side of a graceful delete: stop everything, then remove the pod from the
+/// API with grace 0 (only this pod: the uid is a precondition).
+async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    kill::kill(&ctx.cri, &uid, kill::grace_seconds(pod)).await?;
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let name = pod.metadata.name.as_deref().unwrap_or("");
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+        Err(e) => Err(Error::Api(format!("deleting pod {name}"), e)),
+    }
+}
+
+fn nanos_to_time(nanos: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .map(clock::time)
+        .unwrap_or_default()
+}

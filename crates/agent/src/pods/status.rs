@@ -1,0 +1,119 @@
+//! The pod status a kubelet posts once the pod's containers run. Pure: the caller gathers
+//! the runtime's facts.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+/// One running app container as the runtime reports it.
+#[derive(Clone, Debug)]
+pub struct RunningContainer {
+    pub name: String,
+    /// The image as the spec names it.
+    pub image: String,
+    /// The runtime's reference to the exact image (repo@digest or image id).
+    pub image_id: String,
+    /// `containerd://<id>`.
+    pub container_id: String,
+    pub started_at: String,
+}
+
+pub struct Facts<'a> {
+    pub pod_ip: &'a str,
+    pub host_ip: &'a str,
+    /// When the agent first saw the pod (status.startTime).
+    pub start_time: &'a str,
+    pub now: &'a str,
+    pub containers: &'a [RunningContainer],
+}
+
+/// The status of a pod whose app containers all run (no probes yet, so running = ready).
+pub fn running(pod: &Pod, f: &Facts) -> Value {
+    let old = pod.status.clone().unwrap_or_default();
+    let old_conditions = old.conditions.unwrap_or_default();
+    // Keep a condition's transition time while its status does not change.
+    let condition = |kind: &str| {
+        let since = old_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "True")
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!(f.now));
+        json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": since})
+    };
+    let mut conditions = vec![
+        condition("PodReadyToStartContainers"),
+        condition("Initialized"),
+        condition("Ready"),
+        condition("ContainersReady"),
+    ];
+    match old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
+        Some(c) => conditions.push(serde_json::to_value(c).unwrap_or_default()),
+        None => conditions.push(condition("PodScheduled")),
+    }
+    let mut statuses: Vec<Value> = f
+        .containers
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "image": c.image,
+                "imageID": c.image_id,
+                "containerID": c.container_id,
+                "ready": true,
+                "started": true,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": c.started_at}},
+            })
+        })
+        .collect();
+    statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let mut status = json!({
+        "phase": "Running",
+        "conditions": conditions,
+        "hostIP": f.host_ip,
+        "hostIPs": [{"ip": f.host_ip}],
+        "startTime": f.start_time,
+        "containerStatuses": statuses,
+    });
+    if !f.pod_ip.is_empty() {
+        status["podIP"] = json!(f.pod_ip);
+        status["podIPs"] = json!([{"ip": f.pod_ip}]);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_status() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": []},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-05T07:00:00Z"}
+            ]},
+        }))
+        .unwrap();
+        let containers = [RunningContainer {
+            name: "web".into(),
+            image: "127.0.0.1:5055/skiff/testimage:1".into(),
+            image_id: "127.0.0.1:5055/skiff/testimage@sha256:abc".into(),
+            container_id: "containerd://c1".into(),
+            started_at: "2026-12-05T07:00:02Z".into(),
+        }];
+        let s = running(
+            &pod,
+            &Facts {
+                pod_ip: "10.42.0.5",
+                host_ip: "192.0.2.2",
+                start_time: "2026-12-05T07:00:01Z",
+                now: "2026-12-05T07:00:03Z",
+                containers: &containers,
+            },
+        );
+        expect_test::expect_file!["../../testdata/pod_status_running.json"]
+            .assert_eq(&serde_json::to_string_pretty(&s).unwrap());
+    }
+}
