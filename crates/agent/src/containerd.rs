@@ -77,6 +77,10 @@ disabled_plugins = []
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # Never ask for an oom_score_adj below containerd's own: where the agent runs without
+  # CAP_SYS_RESOURCE (a container, a user namespace) lowering it fails and no sandbox
+  # starts ("failed to update /proc/self/oom_score_adj: Permission denied").
+  restrict_oom_score_adj = true
   max_container_log_line_size = 16384
   # Pod network namespaces under our state dir, not the machine's /var/run/netns.
   netns_mounts_under_state_dir = true
@@ -90,6 +94,8 @@ disabled_plugins = []
 
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        # runc's state beside ours, not in the machine's /run/containerd/runc.
+        Root = {runc_root}
 
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = {cni_bin}
@@ -109,6 +115,7 @@ disabled_plugins = []
         cni_bin = p(&layout.cni_bin_dir),
         cni_conf = p(&layout.cni_conf_dir),
         certs_d = p(&layout.certs_d),
+        runc_root = p(&layout.state.join("runc")),
     )
 }
 
