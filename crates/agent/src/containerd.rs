@@ -352,6 +352,19 @@ mod tests {
     }
 
     #[test]
+    fn missing_plugins_name_the_package() {
+        let err = check_binaries(Path::new("/nonexistent/cni"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/cni/bridge")
+                && err.contains("apt-get install")
+                && err.contains("containernetworking-plugins"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn registry_hosts() {
         let cases = [
             "127.0.0.1:5055/skiff/testimage:1",

@@ -404,6 +404,33 @@ fn deployment_runs_real_containers() {
         }
     }
 
+    // containerd dies: the agent restarts it, and the containers live on in their shims.
+    let config = host.dir.path().join("agent/containerd/config.toml");
+    let containerd = pids_mentioning(&config.to_string_lossy());
+    assert_eq!(containerd.len(), 1, "one containerd: {containerd:?}");
+    let _ = Command::new("kill")
+        .args(["-9", &containerd[0].to_string()])
+        .status();
+    eventually(
+        "containerd to be back with the pods' containers",
+        Duration::from_secs(30),
+        || {
+            (
+                pids_mentioning(&config.to_string_lossy()),
+                host.containers().len(),
+            )
+        },
+        |(pids, n)| pids.len() == 1 && pids[0] != containerd[0] && *n == 6,
+    );
+    for ip in &ips {
+        eventually(
+            "the pod's /healthz after the containerd restart",
+            Duration::from_secs(10),
+            || http_get(ip, 8080, "/healthz"),
+            |r| r.as_deref().is_some_and(|r| r.starts_with("HTTP/1.1 200")),
+        );
+    }
+
     kubectl.ok(&["delete", "deployment", "web"]);
     eventually(
         "the web pods to be gone from the API",
