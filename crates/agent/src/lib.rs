@@ -11,6 +11,7 @@ pub mod cri;
 pub mod machine;
 pub mod node;
 pub mod pods;
+pub mod routes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,6 +37,8 @@ pub enum Error {
     Cri(String),
     #[error("{0}: {1}")]
     Api(String, #[source] kube::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 impl Error {
@@ -61,6 +64,8 @@ pub struct AgentConfig {
     pub sandbox_image: String,
     /// The Linux bridge of the pod network.
     pub bridge: String,
+    /// The cluster and service CIDRs: routed `unreachable` on this machine.
+    pub unreachable_cidrs: Vec<String>,
 }
 
 impl AgentConfig {
@@ -71,6 +76,7 @@ impl AgentConfig {
             runtime_endpoint: None,
             sandbox_image: DEFAULT_SANDBOX_IMAGE.into(),
             bridge: "skiff0".into(),
+            unreachable_cidrs: vec!["10.42.0.0/16".into(), "10.43.0.0/16".into()],
         }
     }
 }
@@ -175,6 +181,7 @@ async fn bring_up(
                 .to_string(),
         },
     )?;
+    routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
     node::post_status(&nodes, &name, status(true)).await?;
     agent.tasks.spawn(node::heartbeat(
@@ -192,6 +199,7 @@ async fn bring_up(
         host_ip: machine.internal_ip.to_string(),
         pod_logs: config.data_dir.join("pods"),
         certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
+        own_runtime: agent.containerd.is_some(),
     });
     agent.tasks.spawn(pods::run(ctx));
     Ok(())

@@ -24,6 +24,12 @@ pub struct AgentArgs {
     /// Defaults to the machine's hostname.
     #[arg(long)]
     node_name: Option<String>,
+    /// The cluster's pod range (the server's --cluster-cidr); routed unreachable here.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    /// The cluster's service range (the server's --service-cidr); routed unreachable here.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    service_cidr: String,
     /// The sandbox (pause) image of our containerd.
     #[arg(long, default_value = agent::DEFAULT_SANDBOX_IMAGE)]
     pause_image: String,
@@ -47,6 +53,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut config = agent::AgentConfig::new(node_name, args.data_dir);
     config.runtime_endpoint = args.container_runtime_endpoint;
     config.sandbox_image = args.pause_image;
+    config.unreachable_cidrs = vec![args.cluster_cidr, args.service_cidr];
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

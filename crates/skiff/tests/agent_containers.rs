@@ -69,6 +69,7 @@ struct Host {
     agent: Option<Child>,
     bridge_existed: bool,
     netns_before: Vec<String>,
+    unreachable_before: String,
 }
 
 impl Host {
@@ -83,6 +84,7 @@ impl Host {
             agent: None,
             bridge_existed: Path::new("/sys/class/net").join(BRIDGE).exists(),
             netns_before: netns(),
+            unreachable_before: unreachable_routes(),
         }
     }
 
@@ -231,10 +233,25 @@ impl Drop for Host {
                 let _ = std::fs::remove_file(&path);
             }
         }
+        for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
+            if !self.unreachable_before.contains(cidr) {
+                let _ = Command::new("ip")
+                    .args(["route", "delete", "unreachable", cidr, "metric", "4242"])
+                    .status();
+            }
+        }
         if !self.bridge_existed && Path::new("/sys/class/net").join(BRIDGE).exists() {
             let _ = Command::new("ip").args(["link", "delete", BRIDGE]).status();
         }
     }
+}
+
+fn unreachable_routes() -> String {
+    Command::new("ip")
+        .args(["route", "show", "type", "unreachable"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
 }
 
 fn netns() -> Vec<String> {
@@ -321,6 +338,14 @@ fn deployment_runs_real_containers() {
         |out| out.starts_with("True 10.42."),
     );
     let _ = ready;
+    // Networking safety: the cluster and service ranges never leave the machine.
+    let routes = unreachable_routes();
+    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
+        assert!(
+            routes.contains(cidr),
+            "no unreachable route for {cidr}: {routes}"
+        );
+    }
     let lease = kubectl.ok(&["get", "lease", "-n", "kube-node-lease", &node, "-o", "name"]);
     assert_eq!(lease.trim(), format!("lease.coordination.k8s.io/{node}"));
 

@@ -34,6 +34,9 @@ pub struct Context {
     pub pod_logs: PathBuf,
     /// Our containerd's registry hosts dir, when we run containerd.
     pub certs_d: Option<PathBuf>,
+    /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
+    /// node, so those of pods no longer in the API are removed after a restart.
+    pub own_runtime: bool,
 }
 
 /// The latest word on a pod: its object, or None once it is gone from the API.
@@ -46,6 +49,7 @@ pub async fn run(ctx: Arc<Context>) {
     let workers: Arc<Mutex<HashMap<String, watch::Sender<Latest>>>> = Arc::default();
     let mut events = watcher(api, config).boxed();
     let mut seen_in_list: Vec<String> = Vec::new();
+    let mut orphans_checked = false;
     while let Some(event) = events.next().await {
         match event {
             Ok(watcher::Event::Apply(pod)) => {
@@ -68,6 +72,11 @@ pub async fn run(ctx: Arc<Context>) {
                     .collect();
                 for uid in gone {
                     dispatch(&ctx, &workers, Some(uid), None);
+                }
+                if ctx.own_runtime && !orphans_checked {
+                    orphans_checked = true;
+                    let (cri, live) = (ctx.cri.clone(), seen_in_list.clone());
+                    tokio::spawn(async move { remove_orphans(&cri, &live).await });
                 }
             }
             Err(e) => {
@@ -258,4 +267,27 @@ fn nanos_to_time(nanos: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
         .map(clock::time)
         .unwrap_or_default()
+}
+
+/// Removes sandboxes of pods that left the API while the agent was not watching (deleted
+/// during an agent restart). Errors only log: the next restart tries again.
+async fn remove_orphans(cri: &Cri, live_uids: &[String]) {
+    let sandboxes = match cri.list_sandboxes().await {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(error = %e, "listing sandboxes"),
+    };
+    let mut orphans: Vec<String> = sandboxes
+        .iter()
+        .filter_map(|s| s.labels.get(sandbox::POD_UID))
+        .filter(|uid| !live_uids.contains(uid))
+        .cloned()
+        .collect();
+    orphans.sort();
+    orphans.dedup();
+    for uid in orphans {
+        tracing::info!(pod_uid = %uid, "removing the sandbox of a pod no longer in the API");
+        if let Err(e) = kill::kill(cri, &uid, 0).await {
+            tracing::warn!(pod_uid = %uid, error = %e, "removing an orphaned sandbox");
+        }
+    }
 }
