@@ -123,7 +123,11 @@ impl Host {
     }
 
     fn start_agent(&mut self, server: &Server, node: &str) {
-        let log = std::fs::File::create(self.dir.path().join("agent.log")).expect("agent log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("agent.log"))
+            .expect("agent log");
         let child = Command::new(bin())
             .args(["agent", "--server", &server.url(), "--kubeconfig"])
             .arg(server.kubeconfig())
@@ -140,6 +144,21 @@ impl Host {
             .spawn()
             .expect("start skiff agent");
         self.agent = Some(child);
+    }
+
+    /// SIGTERM to the agent (it stops its containerd; containers live on in their shims).
+    fn stop_agent(&mut self) {
+        if let Some(mut agent) = self.agent.take() {
+            let _ = Command::new("kill").arg(agent.id().to_string()).status();
+            for _ in 0..150 {
+                if agent.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
     }
 
     fn agent_log(&self) -> String {
@@ -201,18 +220,7 @@ impl Drop for Host {
                 self.ctr(&["containers", "delete", &id]);
             }
         }
-        if let Some(mut agent) = self.agent.take() {
-            // SIGTERM: the agent stops its containerd.
-            let _ = Command::new("kill").arg(agent.id().to_string()).status();
-            for _ in 0..150 {
-                if agent.try_wait().ok().flatten().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = agent.kill();
-            let _ = agent.wait();
-        }
+        self.stop_agent();
         let dir = self.dir.path().to_string_lossy().to_string();
         // Any process still pointing at our data dir: containerd (if the agent was killed
         // hard) and shims (`-address <dir>/.../containerd.sock`).
@@ -454,6 +462,38 @@ fn deployment_runs_real_containers() {
             || http_get(ip, 8080, "/healthz"),
             |r| r.as_deref().is_some_and(|r| r.starts_with("HTTP/1.1 200")),
         );
+    }
+
+    // The agent restarts: it adopts the running sandboxes and containers instead of
+    // starting them again.
+    let ids = || {
+        kubectl.ok(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={range .items[*]}{.status.containerStatuses[0].containerID}{\"\\n\"}{end}",
+        ])
+    };
+    let before = ids();
+    host.stop_agent();
+    assert!(
+        pids_mentioning(&config.to_string_lossy()).is_empty(),
+        "the agent stops its containerd on SIGTERM"
+    );
+    host.start_agent(&server, &node);
+    // Synced again: each pod's worker reported it running a second time.
+    eventually(
+        "the restarted agent to sync the 3 pods",
+        Duration::from_secs(30),
+        || host.agent_log().matches("pod running").count(),
+        |n| *n == 6,
+    );
+    assert_eq!(host.containers().len(), 6, "{:?}", host.containers());
+    assert_eq!(ids(), before, "containers were restarted, not adopted");
+    for ip in &ips {
+        assert!(http_get(ip, 8080, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")));
     }
 
     kubectl.ok(&["delete", "deployment", "web"]);
