@@ -509,6 +509,44 @@ fn deployment_runs_real_containers() {
         || host.containers(),
         |c| c.is_empty(),
     );
+    // An image that does not exist: the container waits with ErrImagePull and the
+    // registry's answer; deleting the pod removes its sandbox.
+    let missing = format!("{}/skiff/nope:1", host.registry());
+    kubectl.ok(&[
+        "run",
+        "nope",
+        &format!("--image={missing}"),
+        "--restart=Never",
+    ]);
+    let waiting = eventually(
+        "the missing image's ErrImagePull",
+        Duration::from_secs(60),
+        || {
+            kubectl.ok(&[
+                "get",
+                "pod",
+                "nope",
+                "-o",
+                "jsonpath={.status.phase} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}",
+            ])
+        },
+        |out| out.starts_with("Pending ErrImagePull "),
+    );
+    assert!(waiting.contains("skiff/nope"), "{waiting}");
+    kubectl.ok(&["delete", "pod", "nope", "--wait=false"]);
+    eventually(
+        "the nope pod to be gone",
+        Duration::from_secs(60),
+        || kubectl.ok(&["get", "pods", "-o", "name"]),
+        |out| out.trim().is_empty(),
+    );
+    eventually(
+        "its sandbox to be gone",
+        Duration::from_secs(30),
+        || host.containers(),
+        |c| c.is_empty(),
+    );
+
     let log = host.agent_log();
     assert!(!log.contains("panicked"), "agent log:\n{log}");
 }

@@ -189,10 +189,42 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .clone();
     let config = sandbox::config(pod, &ctx.pod_logs);
     let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
-    let started =
-        start::containers(&ctx.cri, ctx.certs_d.as_deref(), pod, &sandbox_id, &config).await?;
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
     let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
+    let started = match start::containers(
+        &ctx.cri,
+        ctx.certs_d.as_deref(),
+        pod,
+        &sandbox_id,
+        &config,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(failed) => {
+            let message = match &failed.error {
+                Error::Cri(m) => m.clone(),
+                e => e.to_string(),
+            };
+            let waiting = [status::Waiting {
+                name: failed.container.clone(),
+                reason: failed.reason.into(),
+                message,
+            }];
+            let now = clock::time(clock::now());
+            let facts = status::Facts {
+                pod_ip: &pod_ip,
+                host_ip: &ctx.host_ip,
+                start_time: &start_time,
+                now: &now,
+                containers: &[],
+            };
+            if let Err(e) = post_status(ctx, pod, status::pending(pod, &facts, &waiting)).await {
+                tracing::warn!(error = %e, "posting pending status");
+            }
+            return Err(failed.error);
+        }
+    };
     let spec = pod.spec.clone().unwrap_or_default();
     let mut running = Vec::new();
     for s in &started {
@@ -221,6 +253,13 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
             containers: &running,
         },
     );
+    post_status(ctx, pod, body).await?;
+    state.running = true;
+    tracing::info!(pod = pod.metadata.name.as_deref().unwrap_or(""), ip = %pod_ip, "pod running");
+    Ok(())
+}
+
+async fn post_status(ctx: &Context, pod: &Pod, status: serde_json::Value) -> Result<(), Error> {
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
         pod.metadata.namespace.as_deref().unwrap_or("default"),
@@ -229,12 +268,10 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     api.patch_status(
         name,
         &PatchParams::default(),
-        &Patch::Merge(&json!({"status": body})),
+        &Patch::Merge(&json!({"status": status})),
     )
     .await
     .map_err(|e| Error::Api(format!("posting status of pod {name}"), e))?;
-    state.running = true;
-    tracing::info!(pod = name, ip = %pod_ip, "pod running");
     Ok(())
 }
 

@@ -89,6 +89,15 @@ pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::Conta
     }
 }
 
+/// `ErrImageNeverPull` when the policy forbids pulling, else `ErrImagePull`.
+fn pull_reason(c: &Container) -> &'static str {
+    if pull_policy(c) == "Never" {
+        "ErrImageNeverPull"
+    } else {
+        "ErrImagePull"
+    }
+}
+
 /// Pulls `image` unless the policy and the image store say it is not needed; returns the
 /// image reference to create containers from.
 pub async fn ensure_image(
@@ -115,6 +124,14 @@ pub async fn ensure_image(
     cri.pull_image(image, sandbox).await
 }
 
+/// A container that could not be started, with the waiting reason upstream's kubelet shows.
+#[derive(Debug)]
+pub struct Failed {
+    pub container: String,
+    pub reason: &'static str,
+    pub error: Error,
+}
+
 /// Creates and starts each app container the sandbox does not already run.
 pub async fn containers(
     cri: &Cri,
@@ -122,8 +139,24 @@ pub async fn containers(
     pod: &Pod,
     sandbox_id: &str,
     sandbox: &cri::PodSandboxConfig,
-) -> Result<Vec<Started>, Error> {
-    let existing = cri.containers_in(sandbox_id).await?;
+) -> Result<Vec<Started>, Failed> {
+    let failed = |c: &Container, reason, error| Failed {
+        container: c.name.clone(),
+        reason,
+        error,
+    };
+    let first = pod.spec.iter().flat_map(|s| s.containers.first()).next();
+    let existing = match cri.containers_in(sandbox_id).await {
+        Ok(e) => e,
+        Err(e) => {
+            let name = first.map(|c| c.name.clone()).unwrap_or_default();
+            return Err(Failed {
+                container: name,
+                reason: "ContainerCreating",
+                error: e,
+            });
+        }
+    };
     let mut started = Vec::new();
     for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
         let running = existing.iter().find(|e| {
@@ -137,13 +170,21 @@ pub async fn containers(
             });
             continue;
         }
-        let image_ref = ensure_image(cri, certs_d, c, sandbox).await?;
+        let image_ref = ensure_image(cri, certs_d, c, sandbox)
+            .await
+            .map_err(|e| failed(c, pull_reason(c), e))?;
         let config = container_config(pod, c, &image_ref);
         // The runtime writes the log file; its directory is ours to make, as the kubelet's.
         let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
-        std::fs::create_dir_all(&log_dir).map_err(|e| Error::io(&log_dir, e))?;
-        let id = cri.create_container(sandbox_id, config, sandbox).await?;
-        cri.start_container(&id).await?;
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|e| failed(c, "CreateContainerError", Error::io(&log_dir, e)))?;
+        let id = cri
+            .create_container(sandbox_id, config, sandbox)
+            .await
+            .map_err(|e| failed(c, "CreateContainerError", e))?;
+        cri.start_container(&id)
+            .await
+            .map_err(|e| failed(c, "RunContainerError", e))?;
         started.push(Started {
             name: c.name.clone(),
             id,

@@ -82,6 +82,92 @@ pub fn running(pod: &Pod, f: &Facts) -> Value {
     status
 }
 
+/// A container not running yet: its waiting reason and message.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The status of a pod whose containers are not all running yet: phase Pending, each
+/// container waiting (`ContainerCreating` unless it has a reason of its own).
+pub fn pending(pod: &Pod, f: &Facts, waiting: &[Waiting]) -> Value {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let old_conditions = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let mut names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    let unready = format!("containers with unready status: [{}]", names.join(" "));
+    let condition = |kind: &str, status: &str, reason: Option<&str>| {
+        let since = old_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == status)
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!(f.now));
+        let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": since});
+        if let Some(r) = reason {
+            c["reason"] = json!(r);
+            c["message"] = json!(unready);
+        }
+        c
+    };
+    let mut conditions = vec![
+        condition(
+            "PodReadyToStartContainers",
+            if f.pod_ip.is_empty() { "False" } else { "True" },
+            None,
+        ),
+        condition("Initialized", "True", None),
+        condition("Ready", "False", Some("ContainersNotReady")),
+        condition("ContainersReady", "False", Some("ContainersNotReady")),
+    ];
+    if let Some(c) = old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
+        conditions.push(serde_json::to_value(c).unwrap_or_default());
+    }
+    let statuses: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let image = spec
+                .containers
+                .iter()
+                .find(|c| c.name == *name)
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let state = match waiting.iter().find(|w| w.name == *name) {
+                Some(w) => json!({"waiting": {"reason": w.reason, "message": w.message}}),
+                None => json!({"waiting": {"reason": "ContainerCreating"}}),
+            };
+            json!({
+                "name": name,
+                "image": image,
+                "imageID": "",
+                "ready": false,
+                "started": false,
+                "restartCount": 0,
+                "state": state,
+            })
+        })
+        .collect();
+    let mut status = json!({
+        "phase": "Pending",
+        "conditions": conditions,
+        "hostIP": f.host_ip,
+        "hostIPs": [{"ip": f.host_ip}],
+        "startTime": f.start_time,
+        "containerStatuses": statuses,
+    });
+    if !f.pod_ip.is_empty() {
+        status["podIP"] = json!(f.pod_ip);
+        status["podIPs"] = json!([{"ip": f.pod_ip}]);
+    }
+    status
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +200,36 @@ mod tests {
             },
         );
         expect_test::expect_file!["../../testdata/pod_status_running.json"]
+            .assert_eq(&serde_json::to_string_pretty(&s).unwrap());
+    }
+
+    #[test]
+    fn pending_status() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": [{"name": "web", "image": "127.0.0.1:5055/skiff/nope:1"}, {"name": "side", "image": "i:1"}]},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-05T07:00:00Z"}
+            ]},
+        }))
+        .unwrap();
+        let waiting = [Waiting {
+            name: "web".into(),
+            reason: "ErrImagePull".into(),
+            message: "PullImage: not found".into(),
+        }];
+        let s = pending(
+            &pod,
+            &Facts {
+                pod_ip: "10.42.0.5",
+                host_ip: "192.0.2.2",
+                start_time: "2026-12-05T07:00:01Z",
+                now: "2026-12-05T07:00:03Z",
+                containers: &[],
+            },
+            &waiting,
+        );
+        expect_test::expect_file!["../../testdata/pod_status_pending.json"]
             .assert_eq(&serde_json::to_string_pretty(&s).unwrap());
     }
 }
