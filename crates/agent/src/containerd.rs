@@ -171,41 +171,33 @@ fn toml_string(s: &str) -> String {
     out
 }
 
-/// The binaries our containerd needs, with the Debian package that ships each.
-const REQUIRED: &[(&str, &str)] = &[
-    ("containerd", "containerd"),
-    ("containerd-shim-runc-v2", "containerd"),
-    ("runc", "runc"),
-];
+/// The Debian packages that make up the runtime.
+pub const PACKAGES: &[&str] = &["containerd", "runc", "containernetworking-plugins"];
+
+/// The binaries our containerd needs (from the `containerd` and `runc` packages).
+const REQUIRED: &[&str] = &["containerd", "containerd-shim-runc-v2", "runc"];
 
 /// Fails with the Debian packages to install when a binary or CNI plugin is missing.
 pub fn check_binaries(cni_bin_dir: &Path) -> Result<(), Error> {
-    let mut missing = Vec::new();
-    for (bin, pkg) in REQUIRED {
-        if find_in_path(bin).is_none() {
-            missing.push(((*bin).to_string(), *pkg));
-        }
-    }
+    let mut missing: Vec<String> = REQUIRED
+        .iter()
+        .filter(|bin| find_in_path(bin).is_none())
+        .map(|bin| bin.to_string())
+        .collect();
     for plugin in crate::cni::PLUGINS {
-        if !cni_bin_dir.join(plugin).is_file() {
-            missing.push((
-                cni_bin_dir.join(plugin).display().to_string(),
-                "containernetworking-plugins",
-            ));
+        let path = cni_bin_dir.join(plugin);
+        if !path.is_file() {
+            missing.push(path.display().to_string());
         }
     }
     if missing.is_empty() {
         return Ok(());
     }
-    let mut packages: Vec<&str> = missing.iter().map(|(_, p)| *p).collect();
-    packages.dedup();
+    // Name the whole set: installing one package at a time only to meet the next error
+    // helps nobody, and apt-get skips what is there.
     Err(Error::MissingBinaries {
-        binaries: missing
-            .into_iter()
-            .map(|(b, _)| b)
-            .collect::<Vec<_>>()
-            .join(", "),
-        packages: packages.join(" "),
+        binaries: missing.join(", "),
+        packages: PACKAGES.join(" "),
     })
 }
 

@@ -550,3 +550,28 @@ fn deployment_runs_real_containers() {
     let log = host.agent_log();
     assert!(!log.contains("panicked"), "agent log:\n{log}");
 }
+
+/// Without containerd on PATH the agent exits at once and names the Debian packages.
+#[test]
+fn missing_runtime_names_the_packages() {
+    let server = Server::start(bin());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let out = Command::new(bin())
+        .args(["agent", "--server", &server.url(), "--kubeconfig"])
+        .arg(server.kubeconfig())
+        .arg("--data-dir")
+        .arg(dir.path().join("agent"))
+        .args(["--node-name", "no-runtime"])
+        .env("PATH", &empty)
+        .output()
+        .expect("run skiff agent");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("skiff: error: missing containerd")
+            && stderr.contains("apt-get install containerd runc containernetworking-plugins"),
+        "{stderr}"
+    );
+}
