@@ -533,6 +533,21 @@ fn deployment_runs_real_containers() {
         |out| out.starts_with("Pending ErrImagePull "),
     );
     assert!(waiting.contains("skiff/nope"), "{waiting}");
+    // Then, while the agent backs off (10 s, doubling), ImagePullBackOff.
+    eventually(
+        "ImagePullBackOff",
+        Duration::from_secs(30),
+        || {
+            kubectl.ok(&[
+                "get",
+                "pod",
+                "nope",
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].state.waiting.message}",
+            ])
+        },
+        |out| out == &format!("ImagePullBackOff Back-off pulling image \"{missing}\""),
+    );
     kubectl.ok(&["delete", "pod", "nope", "--wait=false"]);
     eventually(
         "the nope pod to be gone",

@@ -128,6 +128,16 @@ fn dispatch(
 struct PodState {
     start_time: Option<String>,
     running: bool,
+    pod_ip: String,
+    /// The container whose image failed to pull, and how many pulls failed in a row.
+    pull_failed: Option<(String, String)>,
+    pull_failures: u32,
+}
+
+/// Upstream's image pull back-off: 10 s, doubling to 5 min.
+pub fn image_backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(5);
+    Duration::from_secs(10u64 << exp).min(Duration::from_secs(300))
 }
 
 async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
@@ -135,9 +145,9 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
     let mut backoff = Duration::from_millis(500);
     let mut uid = String::new();
     // The first version is in the channel already; later ones are waited for.
-    let mut wait = false;
+    let mut wait_for_change = false;
     loop {
-        if wait && rx.changed().await.is_err() {
+        if wait_for_change && rx.changed().await.is_err() {
             return;
         }
         let latest = rx.borrow_and_update().clone();
@@ -165,18 +175,77 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
         match result {
             Ok(true) => return,
             Ok(false) => {
-                wait = true;
+                wait_for_change = true;
                 backoff = Duration::from_millis(500);
             }
             Err(e) => {
-                tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
-                // A newer version of the pod cuts the wait short.
-                let _ = tokio::time::timeout(backoff, rx.changed()).await;
-                wait = false;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                let wait = match state.pull_failed.clone() {
+                    Some((container, image)) => {
+                        let wait = image_backoff(state.pull_failures);
+                        tracing::warn!(pod = %name, %image, error = %e, "pulling image; back-off {wait:?}");
+                        // As a kubelet's next sync does: ErrImagePull turns into
+                        // ImagePullBackOff while the back-off lasts.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let waiting = status::Waiting {
+                            name: container,
+                            reason: "ImagePullBackOff".into(),
+                            message: format!("Back-off pulling image {image:?}"),
+                        };
+                        if let Err(e) = post_pending(ctx, &pod, &state, waiting).await {
+                            tracing::warn!(error = %e, "posting pending status");
+                        }
+                        wait
+                    }
+                    None => {
+                        tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        wait
+                    }
+                };
+                wait_unless_deleted(&mut rx, wait).await;
+                wait_for_change = false;
             }
         }
     }
+}
+
+/// Waits up to `d`, ending early only when the pod is deleted or being deleted: our own
+/// status writes come back as changes too, and must not cut a back-off short.
+async fn wait_unless_deleted(rx: &mut watch::Receiver<Latest>, d: Duration) {
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Err(_) | Ok(Err(_)) => return,
+            Ok(Ok(())) => {
+                let deleting = rx
+                    .borrow()
+                    .as_ref()
+                    .is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+                if deleting {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn post_pending(
+    ctx: &Context,
+    pod: &Pod,
+    state: &PodState,
+    waiting: status::Waiting,
+) -> Result<(), Error> {
+    let now = clock::time(clock::now());
+    let start_time = state.start_time.clone().unwrap_or_else(|| now.clone());
+    let facts = status::Facts {
+        pod_ip: &state.pod_ip,
+        host_ip: &ctx.host_ip,
+        start_time: &start_time,
+        now: &now,
+        containers: &[],
+    };
+    post_status(ctx, pod, status::pending(pod, &facts, &[waiting])).await
 }
 
 async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
@@ -191,6 +260,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
     let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
+    state.pod_ip = pod_ip.clone();
     let started = match start::containers(
         &ctx.cri,
         ctx.certs_d.as_deref(),
@@ -202,6 +272,19 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     {
         Ok(s) => s,
         Err(failed) => {
+            if failed.reason == "ErrImagePull" {
+                let image = pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.containers.iter())
+                    .find(|c| c.name == failed.container)
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
+                state.pull_failed = Some((failed.container.clone(), image));
+                state.pull_failures += 1;
+            } else {
+                state.pull_failed = None;
+            }
             let message = match &failed.error {
                 Error::Cri(m) => m.clone(),
                 e => e.to_string(),
@@ -255,6 +338,8 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     );
     post_status(ctx, pod, body).await?;
     state.running = true;
+    state.pull_failed = None;
+    state.pull_failures = 0;
     tracing::info!(pod = pod.metadata.name.as_deref().unwrap_or(""), ip = %pod_ip, "pod running");
     Ok(())
 }
@@ -326,5 +411,14 @@ async fn remove_orphans(cri: &Cri, live_uids: &[String]) {
         if let Err(e) = kill::kill(cri, &uid, 0).await {
             tracing::warn!(pod_uid = %uid, error = %e, "removing an orphaned sandbox");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_backoff() {
+        let got: Vec<u64> = (1..=8).map(|n| super::image_backoff(n).as_secs()).collect();
+        assert_eq!(got, [10, 20, 40, 80, 160, 300, 300, 300]);
     }
 }
