@@ -8,6 +8,7 @@
 pub mod cni;
 pub mod containerd;
 pub mod cri;
+pub mod events;
 pub mod machine;
 pub mod node;
 pub mod pods;
@@ -192,7 +193,12 @@ async fn bring_up(
         move || status(true),
     ));
 
+    let events = events::Recorder {
+        client: client.clone(),
+        node: name.clone(),
+    };
     let ctx = Arc::new(pods::Context {
+        events,
         client,
         cri,
         node_name: name,

@@ -464,6 +464,28 @@ fn deployment_runs_real_containers() {
         );
     }
 
+    // The kubelet's events, as `kubectl describe pod` shows them.
+    let events = eventually(
+        "the pods' events",
+        Duration::from_secs(10),
+        || {
+            kubectl.ok(&[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.kind=Pod",
+                "-o",
+                "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}",
+            ])
+        },
+        |out| {
+            ["Pulling", "Pulled", "Created", "Started"]
+                .iter()
+                .all(|r| out.lines().any(|l| l == *r))
+        },
+    );
+    let _ = events;
+
     // The agent restarts: it adopts the running sandboxes and containers instead of
     // starting them again.
     let ids = || {

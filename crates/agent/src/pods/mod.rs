@@ -37,6 +37,7 @@ pub struct Context {
     /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
     /// node, so those of pods no longer in the API are removed after a restart.
     pub own_runtime: bool,
+    pub events: crate::events::Recorder,
 }
 
 /// The latest word on a pod: its object, or None once it is gone from the API.
@@ -191,6 +192,9 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                             reason: "ImagePullBackOff".into(),
                             message: format!("Back-off pulling image {image:?}"),
                         };
+                        let msg = waiting.message.clone();
+                        ctx.events
+                            .record(&pod, Some(&waiting.name), false, "BackOff", &msg);
                         if let Err(e) = post_pending(ctx, &pod, &state, waiting).await {
                             tracing::warn!(error = %e, "posting pending status");
                         }
@@ -264,6 +268,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     let started = match start::containers(
         &ctx.cri,
         ctx.certs_d.as_deref(),
+        &ctx.events,
         pod,
         &sandbox_id,
         &config,
@@ -364,6 +369,11 @@ async fn post_status(ctx: &Context, pod: &Pod, status: serde_json::Value) -> Res
 /// API with grace 0 (only this pod: the uid is a precondition).
 async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
+    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+        let msg = format!("Stopping container {}", c.name);
+        ctx.events
+            .record(pod, Some(&c.name), false, "Killing", &msg);
+    }
     kill::kill(&ctx.cri, &uid, kill::grace_seconds(pod)).await?;
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),

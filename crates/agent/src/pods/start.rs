@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::sandbox::{self, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID};
 use crate::cri::{v1 as cri, Cri};
+use crate::events::Recorder;
 use crate::Error;
 
 /// What the status needs to know about a started container.
@@ -103,25 +104,57 @@ fn pull_reason(c: &Container) -> &'static str {
 pub async fn ensure_image(
     cri: &Cri,
     certs_d: Option<&std::path::Path>,
+    events: &Recorder,
+    pod: &Pod,
     c: &Container,
     sandbox: &cri::PodSandboxConfig,
 ) -> Result<String, Error> {
     let image = c.image.as_deref().unwrap_or("");
     let policy = pull_policy(c);
+    let name = Some(c.name.as_str());
     if policy != "Always" {
         if let Some(id) = cri.image_present(image).await? {
+            let msg = format!("Container image {image:?} already present on machine");
+            events.record(pod, name, false, "Pulled", &msg);
             return Ok(id);
         }
         if policy == "Never" {
-            return Err(Error::Cri(format!(
-                "container image {image:?} is not present with pull policy of Never"
-            )));
+            let msg = format!("Container image {image:?} is not present with pull policy of Never");
+            events.record(pod, name, true, "ErrImageNeverPull", &msg);
+            return Err(Error::Cri(msg));
         }
     }
     if let Some(certs_d) = certs_d {
         crate::containerd::ensure_registry_hosts(certs_d, image)?;
     }
-    cri.pull_image(image, sandbox).await
+    events.record(
+        pod,
+        name,
+        false,
+        "Pulling",
+        &format!("Pulling image {image:?}"),
+    );
+    let started = std::time::Instant::now();
+    match cri.pull_image(image, sandbox).await {
+        Ok(r) => {
+            let msg = format!(
+                "Successfully pulled image {image:?} in {:?}",
+                started.elapsed()
+            );
+            events.record(pod, name, false, "Pulled", &msg);
+            Ok(r)
+        }
+        Err(e) => {
+            let detail = match &e {
+                Error::Cri(m) => m.clone(),
+                e => e.to_string(),
+            };
+            let msg = format!("Failed to pull image {image:?}: {detail}");
+            events.record(pod, name, true, "Failed", &msg);
+            events.record(pod, name, true, "Failed", "Error: ErrImagePull");
+            Err(e)
+        }
+    }
 }
 
 /// A container that could not be started, with the waiting reason upstream's kubelet shows.
@@ -136,6 +169,7 @@ pub struct Failed {
 pub async fn containers(
     cri: &Cri,
     certs_d: Option<&std::path::Path>,
+    events: &Recorder,
     pod: &Pod,
     sandbox_id: &str,
     sandbox: &cri::PodSandboxConfig,
@@ -170,7 +204,7 @@ pub async fn containers(
             });
             continue;
         }
-        let image_ref = ensure_image(cri, certs_d, c, sandbox)
+        let image_ref = ensure_image(cri, certs_d, events, pod, c, sandbox)
             .await
             .map_err(|e| failed(c, pull_reason(c), e))?;
         let config = container_config(pod, c, &image_ref);
@@ -182,9 +216,24 @@ pub async fn containers(
             .create_container(sandbox_id, config, sandbox)
             .await
             .map_err(|e| failed(c, "CreateContainerError", e))?;
+        let name = Some(c.name.as_str());
+        events.record(
+            pod,
+            name,
+            false,
+            "Created",
+            &format!("Created container: {}", c.name),
+        );
         cri.start_container(&id)
             .await
             .map_err(|e| failed(c, "RunContainerError", e))?;
+        events.record(
+            pod,
+            name,
+            false,
+            "Started",
+            &format!("Started container {}", c.name),
+        );
         started.push(Started {
             name: c.name.clone(),
             id,
