@@ -219,6 +219,16 @@ impl Cri {
         Ok(())
     }
 
+    pub async fn remove_container(&self, id: &str) -> Result<(), Error> {
+        let mut c = self.runtime.clone();
+        c.remove_container(cri::RemoveContainerRequest {
+            container_id: id.into(),
+        })
+        .await
+        .map_err(|e| Error::status("RemoveContainer", e))?;
+        Ok(())
+    }
+
     pub async fn stop_sandbox(&self, id: &str) -> Result<(), Error> {
         let mut c = self.runtime.clone();
         c.stop_pod_sandbox(cri::StopPodSandboxRequest {

@@ -584,6 +584,79 @@ fn deployment_runs_real_containers() {
         |c| c.is_empty(),
     );
 
+    // Containers that exit: restartPolicy Never ends in Succeeded or Failed with the exit
+    // code; Always restarts with the crash back-off.
+    let image_arg = format!("--image={image}");
+    for (name, restart, code) in [
+        ("done", "Never", "0"),
+        ("fail", "Never", "3"),
+        ("crash", "Always", "1"),
+    ] {
+        kubectl.ok(&[
+            "run",
+            name,
+            &image_arg,
+            &format!("--restart={restart}"),
+            "--command",
+            "--",
+            "/skiff-testimage",
+            "exit",
+            code,
+        ]);
+    }
+    let state = |pod: &str| {
+        kubectl.ok(&[
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.status.phase} {.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}",
+        ])
+    };
+    eventually(
+        "done to succeed",
+        Duration::from_secs(30),
+        || state("done"),
+        |s| s == "Succeeded Completed 0",
+    );
+    eventually(
+        "fail to fail",
+        Duration::from_secs(30),
+        || state("fail"),
+        |s| s == "Failed Error 3",
+    );
+    eventually(
+        "crash to loop",
+        Duration::from_secs(40),
+        || {
+            kubectl.ok(&[
+                "get",
+                "pod",
+                "crash",
+                "-o",
+                "jsonpath={.status.phase} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.waiting.reason} {.status.containerStatuses[0].lastState.terminated.exitCode}",
+            ])
+        },
+        |s| {
+            s.starts_with("Running ")
+                && s.ends_with(" CrashLoopBackOff 1")
+                && !s.starts_with("Running 0 ")
+        },
+    );
+    kubectl.ok(&["delete", "pod", "done", "fail", "crash", "--wait=false"]);
+    eventually(
+        "the exited pods to be gone",
+        Duration::from_secs(60),
+        || kubectl.ok(&["get", "pods", "-o", "name"]),
+        |out| out.trim().is_empty(),
+    );
+    eventually(
+        "their containers to be gone",
+        Duration::from_secs(30),
+        || host.containers(),
+        |c| c.is_empty(),
+    );
+
     let log = host.agent_log();
     assert!(!log.contains("panicked"), "agent log:\n{log}");
 }

@@ -3,6 +3,8 @@
 //! only ever sees the latest version of its pod, so a burst of updates costs one sync.
 
 pub mod kill;
+pub mod lifecycle;
+pub mod relist;
 pub mod sandbox;
 pub mod start;
 pub mod status;
@@ -129,6 +131,13 @@ fn dispatch(
 struct PodState {
     start_time: Option<String>,
     running: bool,
+    /// Every app container ran to the end and none restarts.
+    done: bool,
+    sandbox_id: String,
+    sandbox: Option<crate::cri::v1::PodSandboxConfig>,
+    tracks: HashMap<String, relist::Track>,
+    /// Phase and container statuses last posted: only a change is written again.
+    last_posted: Option<serde_json::Value>,
     pod_ip: String,
     /// The container whose image failed to pull, and how many pulls failed in a row.
     pull_failed: Option<(String, String)>,
@@ -148,8 +157,16 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
     // The first version is in the channel already; later ones are waited for.
     let mut wait_for_change = false;
     loop {
-        if wait_for_change && rx.changed().await.is_err() {
-            return;
+        if wait_for_change {
+            if state.running && !state.done {
+                // Our own status writes come back as changes too; a relist is cheap.
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(relist::RELIST) => {}
+                }
+            } else if rx.changed().await.is_err() {
+                return;
+            }
         }
         let latest = rx.borrow_and_update().clone();
         let Some(pod) = latest else {
@@ -254,6 +271,26 @@ async fn post_pending(
 
 async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
     if state.running {
+        if state.done {
+            return Ok(());
+        }
+        let (Some(sandbox), Some(start_time)) = (state.sandbox.clone(), state.start_time.clone())
+        else {
+            return Ok(());
+        };
+        let run = relist::Running {
+            sandbox_id: &state.sandbox_id,
+            sandbox: &sandbox,
+            pod_ip: &state.pod_ip,
+            start_time: &start_time,
+        };
+        let (body, done) = relist::relist(ctx, pod, &run, &mut state.tracks).await?;
+        let key = json!([body["phase"], body["containerStatuses"]]);
+        if state.last_posted.as_ref() != Some(&key) {
+            post_status(ctx, pod, body).await?;
+            state.last_posted = Some(key);
+        }
+        state.done = done;
         return Ok(());
     }
     let start_time = state
@@ -341,7 +378,22 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
             containers: &running,
         },
     );
+    let key = json!([body["phase"], body["containerStatuses"]]);
     post_status(ctx, pod, body).await?;
+    state.last_posted = Some(key);
+    state.tracks = started
+        .iter()
+        .map(|s| {
+            let track = relist::Track {
+                id: s.id.clone(),
+                restart_count: s.attempt,
+                ..Default::default()
+            };
+            (s.name.clone(), track)
+        })
+        .collect();
+    state.sandbox_id = sandbox_id.clone();
+    state.sandbox = Some(config.clone());
     state.running = true;
     state.pull_failed = None;
     state.pull_failures = 0;

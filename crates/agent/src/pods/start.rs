@@ -15,6 +15,9 @@ use crate::Error;
 pub struct Started {
     pub name: String,
     pub id: String,
+    /// Restarts so far (the runtime's attempt number, for a container adopted after an
+    /// agent restart).
+    pub attempt: u32,
 }
 
 /// upstream's default: `Always` for `:latest` or no tag, else `IfNotPresent` (the API
@@ -35,6 +38,16 @@ pub fn pull_policy(c: &Container) -> &str {
 }
 
 pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::ContainerConfig {
+    attempt_config(pod, c, image_ref, 0)
+}
+
+/// The config of the container's `attempt`-th start (0 first; one more per restart).
+pub fn attempt_config(
+    pod: &Pod,
+    c: &Container,
+    image_ref: &str,
+    attempt: u32,
+) -> cri::ContainerConfig {
     let id = sandbox::ids(pod);
     let labels: HashMap<String, String> = [
         (POD_NAME, id.name),
@@ -72,7 +85,7 @@ pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::Conta
     cri::ContainerConfig {
         metadata: Some(cri::ContainerMetadata {
             name: c.name.clone(),
-            attempt: 0,
+            attempt,
         }),
         image: Some(crate::cri::image_spec(image_ref)),
         command: c.command.clone().unwrap_or_default(),
@@ -81,7 +94,7 @@ pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::Conta
         envs,
         labels,
         annotations,
-        log_path: format!("{}/0.log", c.name),
+        log_path: format!("{}/{attempt}.log", c.name),
         stdin: c.stdin.unwrap_or(false),
         stdin_once: c.stdin_once.unwrap_or(false),
         tty: c.tty.unwrap_or(false),
@@ -201,6 +214,7 @@ pub async fn containers(
             started.push(Started {
                 name: c.name.clone(),
                 id: e.id.clone(),
+                attempt: e.metadata.as_ref().map_or(0, |m| m.attempt),
             });
             continue;
         }
@@ -237,6 +251,7 @@ pub async fn containers(
         started.push(Started {
             name: c.name.clone(),
             id,
+            attempt: 0,
         });
     }
     Ok(started)
