@@ -12,6 +12,7 @@ pub mod events;
 pub mod machine;
 pub mod node;
 pub mod pods;
+pub mod resources;
 pub mod routes;
 
 use std::path::{Path, PathBuf};

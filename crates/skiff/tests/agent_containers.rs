@@ -248,6 +248,13 @@ impl Drop for Host {
                     .status();
             }
         }
+        // The pods' parent cgroup, in each hierarchy (rmdir leaves it when in use).
+        if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
+            for d in dirs.flatten() {
+                let _ = std::fs::remove_dir(d.path().join("skiff"));
+            }
+        }
+        let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
         if !self.bridge_existed && Path::new("/sys/class/net").join(BRIDGE).exists() {
             let _ = Command::new("ip").args(["link", "delete", BRIDGE]).status();
         }
@@ -643,7 +650,31 @@ fn deployment_runs_real_containers() {
                 && !s.starts_with("Running 0 ")
         },
     );
-    kubectl.ok(&["delete", "pod", "done", "fail", "crash", "--wait=false"]);
+    // Past its memory limit a container is OOMKilled, exit code 137.
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "hog"}},
+               "spec": {{"restartPolicy": "Never", "containers": [{{"name": "hog", "image": "{image}",
+                 "command": ["/skiff-testimage", "alloc", "128"],
+                 "resources": {{"limits": {{"memory": "32Mi"}}}}}}]}}}}"#
+        ),
+    );
+    eventually(
+        "hog to be OOMKilled",
+        Duration::from_secs(30),
+        || state("hog"),
+        |s| s == "Failed OOMKilled 137",
+    );
+    kubectl.ok(&[
+        "delete",
+        "pod",
+        "done",
+        "fail",
+        "crash",
+        "hog",
+        "--wait=false",
+    ]);
     eventually(
         "the exited pods to be gone",
         Duration::from_secs(60),

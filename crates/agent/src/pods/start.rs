@@ -98,7 +98,10 @@ pub fn attempt_config(
         stdin: c.stdin.unwrap_or(false),
         stdin_once: c.stdin_once.unwrap_or(false),
         tty: c.tty.unwrap_or(false),
-        linux: Some(cri::LinuxContainerConfig::default()),
+        linux: Some(cri::LinuxContainerConfig {
+            resources: Some(crate::resources::linux_resources(c)),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
