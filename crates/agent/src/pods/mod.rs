@@ -290,7 +290,12 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
             post_status(ctx, pod, body).await?;
             state.last_posted = Some(key);
         }
-        state.done = done;
+        if done {
+            // As a kubelet does for a finished pod: stop the sandbox (its pause process and
+            // network) and keep the dead containers for their logs until the pod goes.
+            ctx.cri.stop_sandbox(&state.sandbox_id).await?;
+            state.done = true;
+        }
         return Ok(());
     }
     let start_time = state
