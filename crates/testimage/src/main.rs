@@ -298,14 +298,14 @@ mod tests {
             let (status, body) = route(path, "", &healthy);
             seen.push(format!("{path} -> {status} {}", body.trim()));
         }
-        expect_test_free_assert(
+        assert_text(
             &seen.join("\n"),
             "/healthz -> 200 OK ok\n/fail -> 200 OK healthz now fails\n/healthz -> 500 Internal Server Error failing\n/recover -> 200 OK healthz now succeeds\n/readyz -> 200 OK ok\n/x -> 200 OK skiff-testimage /x",
         );
     }
 
-    // std only, even for tests: a plain comparison that prints both sides.
-    fn expect_test_free_assert(got: &str, want: &str) {
+    // A plain comparison that prints both sides (the crate has no dependencies).
+    fn assert_text(got: &str, want: &str) {
         assert_eq!(got, want, "\ngot:\n{got}\nwant:\n{want}");
     }
 }

@@ -1,5 +1,7 @@
-//! The pod status a kubelet posts once the pod's containers run. Pure: the caller gathers
-//! the runtime's facts.
+//! The pod statuses a kubelet posts: Running once all app containers started, Pending with
+//! each container's waiting reason while they cannot start, and the general case from each
+//! container's state (restarts, CrashLoopBackOff, terminated). Pure: the caller gathers the
+//! runtime's facts.
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
