@@ -13,14 +13,8 @@ die() { printf 'up.sh: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and writes $DATA_DIR)"
 command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rustup) first"
 
-# Debian packages the build needs (a C compiler for the bundled SQLite).
-missing=()
-for pkg in gcc libc6-dev; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# Debian packages the build, the node agent and the tests need.
+scripts/install-packages.sh
 
 cargo build --release --locked -p skiff
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"

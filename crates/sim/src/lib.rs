@@ -6,7 +6,7 @@
 
 mod behavior;
 mod cidr;
-mod clock;
+pub mod clock;
 mod kubelet;
 mod lease;
 mod node;
@@ -20,6 +20,10 @@ use kube::Client;
 use tokio::task::JoinSet;
 
 pub use behavior::{Behavior, BEHAVIOR_ANNOTATION};
+pub use lease::{
+    object as lease_object, DURATION_SECONDS as LEASE_DURATION_SECONDS,
+    NAMESPACE as LEASE_NAMESPACE,
+};
 pub use node::taint;
 
 /// What to simulate.

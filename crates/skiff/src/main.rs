@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod agent_cmd;
 mod bench;
 mod bench_density;
 mod bench_scheduler;
@@ -40,6 +41,8 @@ enum Command {
     Bench(BenchCommand),
     /// Simulated nodes: register them and play their kubelets' part, running nothing.
     Sim(sim_cmd::SimArgs),
+    /// Run the node agent: this machine's pods as real containers through containerd.
+    Agent(agent_cmd::AgentArgs),
 }
 
 #[derive(Subcommand)]
@@ -140,6 +143,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
+        Command::Agent(args) => block_on(agent_cmd::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

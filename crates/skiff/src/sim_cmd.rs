@@ -65,17 +65,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             "joining with --token is not supported by this build yet; pass --kubeconfig with the server's admin.kubeconfig"
         );
     };
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
-        .with_context(|| format!("reading {}", kubeconfig.display()))?;
-    let mut cfg =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await?;
-    if let Some(server) = &args.server {
-        cfg.cluster_url = server
-            .parse()
-            .with_context(|| format!("--server {server}: not a URL"))?;
-    }
-    let client = kube::Client::try_from(cfg)?;
+    let client = client(kubeconfig, args.server.as_deref()).await?;
     let config = ::sim::SimConfig {
         nodes: args.nodes,
         name_prefix: args.name_prefix,
@@ -99,4 +89,22 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         _ = term.recv() => Ok(()),
         r = running.wait() => Ok(r?),
     }
+}
+
+/// A client from a kubeconfig, with `server` (a URL) overriding its cluster address.
+pub async fn client(
+    kubeconfig: &std::path::Path,
+    server: Option<&str>,
+) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading {}", kubeconfig.display()))?;
+    let mut cfg =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    if let Some(server) = server {
+        cfg.cluster_url = server
+            .parse()
+            .with_context(|| format!("--server {server}: not a URL"))?;
+    }
+    Ok(kube::Client::try_from(cfg)?)
 }

@@ -1,0 +1,213 @@
+//! The node agent (the kubelet's role): runs the pods bound to this node as real containers
+//! through a CRI runtime, and keeps the node's API objects (Node, Lease) fresh.
+//!
+//! **API Boundary**: [`run`] with an [`AgentConfig`] and a `kube::Client`. It reaches the
+//! cluster only through the API, and the machine only through the CRI socket, the CNI conf
+//! dir and (with no runtime endpoint given) the containerd child it supervises.
+
+pub mod cni;
+pub mod containerd;
+pub mod cri;
+pub mod events;
+pub mod machine;
+pub mod node;
+pub mod pods;
+pub mod resources;
+pub mod routes;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use sim::clock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "missing {binaries}: install the Debian packages with `apt-get install {packages}` (or pass --container-runtime-endpoint to use a running CRI runtime)"
+    )]
+    MissingBinaries { binaries: String, packages: String },
+    #[error("container runtime: {0}")]
+    Cri(String),
+    #[error("{0}: {1}")]
+    Api(String, #[source] kube::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl Error {
+    pub fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub fn status(call: &str, s: tonic::Status) -> Error {
+        Error::Cri(format!("{call}: {}", s.message()))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub node_name: String,
+    pub data_dir: PathBuf,
+    /// A running CRI runtime's socket; None = start our own containerd.
+    pub runtime_endpoint: Option<PathBuf>,
+    /// The pause image our containerd runs sandboxes with.
+    pub sandbox_image: String,
+    /// The Linux bridge of the pod network.
+    pub bridge: String,
+    /// The cluster and service CIDRs: routed `unreachable` on this machine.
+    pub unreachable_cidrs: Vec<String>,
+}
+
+impl AgentConfig {
+    pub fn new(node_name: String, data_dir: PathBuf) -> AgentConfig {
+        AgentConfig {
+            node_name,
+            data_dir,
+            runtime_endpoint: None,
+            sandbox_image: DEFAULT_SANDBOX_IMAGE.into(),
+            bridge: "skiff0".into(),
+            unreachable_cidrs: vec!["10.42.0.0/16".into(), "10.43.0.0/16".into()],
+        }
+    }
+}
+
+/// The pause image `scripts/build-test-images.sh` pushes to the shared local registry.
+pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
+
+/// A started agent: the containerd it supervises (if any) and its loops.
+pub struct Agent {
+    containerd: Option<containerd::Supervisor>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Agent {
+    /// Stops the loops, then our containerd. Pods' containers stay with their shims.
+    pub async fn shutdown(mut self) {
+        self.tasks.shutdown().await;
+        if let Some(c) = self.containerd.take() {
+            c.stop().await;
+        }
+    }
+
+    /// Runs until a loop ends (they run forever unless something is badly wrong).
+    pub async fn wait(&mut self) {
+        let _ = self.tasks.join_next().await;
+    }
+}
+
+/// Starts the runtime (ours or the given one), registers the node, writes the pod network
+/// config once the node has its podCIDR, and starts the heartbeat and pod loops.
+pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, Error> {
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+    let layout = containerd::Layout::new(data_dir);
+    let (supervisor, socket) = match &config.runtime_endpoint {
+        Some(sock) => (None, sock.clone()),
+        None => {
+            let s = containerd::Supervisor::start(layout.clone(), &config.sandbox_image).await?;
+            let sock = s.socket.clone();
+            (Some(s), sock)
+        }
+    };
+    let mut agent = Agent {
+        containerd: supervisor,
+        tasks: tokio::task::JoinSet::new(),
+    };
+    match bring_up(client, &config, &layout, &socket, &mut agent).await {
+        Ok(()) => Ok(agent),
+        Err(e) => {
+            agent.shutdown().await;
+            Err(e)
+        }
+    }
+}
+
+async fn bring_up(
+    client: kube::Client,
+    config: &AgentConfig,
+    layout: &containerd::Layout,
+    socket: &Path,
+    agent: &mut Agent,
+) -> Result<(), Error> {
+    let cri = cri::Cri::connect(socket)?;
+    let version = cri.wait_ready(Duration::from_secs(30)).await?;
+    let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
+    tracing::info!(runtime = %runtime_version, socket = %socket.display(), "container runtime ready");
+
+    let name = config.node_name.clone();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), sim::LEASE_NAMESPACE);
+    let machine = machine::Machine::probe(&config.data_dir);
+    let started = clock::now();
+    let node_uid = node::register(&nodes, &name).await?;
+    node::ensure_lease(&leases, &name, &node_uid).await?;
+    let status = {
+        let (name, machine, runtime_version) =
+            (name.clone(), machine.clone(), runtime_version.clone());
+        move |ready: bool| {
+            node::status(&node::StatusInput {
+                name: &name,
+                machine: &machine,
+                runtime_version: &runtime_version,
+                ready,
+                since: started,
+                now: clock::now(),
+            })
+        }
+    };
+    node::post_status(&nodes, &name, status(false)).await?;
+
+    let pod_cidr = node::wait_pod_cidr(&nodes, &name).await?;
+    cni::write(
+        &layout.cni_conf_dir,
+        &cni::NetworkConfig {
+            bridge: config.bridge.clone(),
+            pod_cidr: pod_cidr.clone(),
+            ipam_dir: config
+                .data_dir
+                .join("cni")
+                .join("ipam")
+                .display()
+                .to_string(),
+        },
+    )?;
+    routes::ensure_unreachable(&config.unreachable_cidrs).await?;
+    tracing::info!(node = %name, %pod_cidr, "pod network configured");
+    node::post_status(&nodes, &name, status(true)).await?;
+    agent.tasks.spawn(node::heartbeat(
+        nodes,
+        leases,
+        name.clone(),
+        node_uid,
+        move || status(true),
+    ));
+
+    let events = events::Recorder {
+        client: client.clone(),
+        node: name.clone(),
+    };
+    let ctx = Arc::new(pods::Context {
+        events,
+        client,
+        cri,
+        node_name: name,
+        host_ip: machine.internal_ip.to_string(),
+        pod_logs: config.data_dir.join("pods"),
+        certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
+        own_runtime: agent.containerd.is_some(),
+    });
+    agent.tasks.spawn(pods::run(ctx));
+    Ok(())
+}

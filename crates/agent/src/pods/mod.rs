@@ -1,0 +1,491 @@
+//! The pod sync loop: one watch of the pods bound to this node, and one worker per pod
+//! (by uid) that drives the runtime toward the pod's spec and reports its status. A worker
+//! only ever sees the latest version of its pod, so a burst of updates costs one sync.
+
+pub mod kill;
+pub mod lifecycle;
+pub mod relist;
+pub mod sandbox;
+pub mod start;
+pub mod status;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::runtime::watcher;
+use kube::Api;
+use serde_json::json;
+use sim::clock;
+use tokio::sync::watch;
+
+use crate::cri::Cri;
+use crate::Error;
+
+/// What every pod worker shares.
+pub struct Context {
+    pub client: kube::Client,
+    pub cri: Cri,
+    pub node_name: String,
+    pub host_ip: String,
+    /// `/var/log/pods`'s counterpart under the data dir.
+    pub pod_logs: PathBuf,
+    /// Our containerd's registry hosts dir, when we run containerd.
+    pub certs_d: Option<PathBuf>,
+    /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
+    /// node, so those of pods no longer in the API are removed after a restart.
+    pub own_runtime: bool,
+    pub events: crate::events::Recorder,
+}
+
+/// The latest word on a pod: its object, or None once it is gone from the API.
+type Latest = Option<Pod>;
+
+/// Watches this node's pods forever, handing each to its worker.
+pub async fn run(ctx: Arc<Context>) {
+    let api: Api<Pod> = Api::all(ctx.client.clone());
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node_name));
+    let workers: Arc<Mutex<HashMap<String, watch::Sender<Latest>>>> = Arc::default();
+    let mut events = watcher(api, config).boxed();
+    let mut seen_in_list: Vec<String> = Vec::new();
+    let mut orphans_checked = false;
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(watcher::Event::Apply(pod)) => {
+                dispatch(&ctx, &workers, pod.metadata.uid.clone(), Some(pod))
+            }
+            Ok(watcher::Event::InitApply(pod)) => {
+                seen_in_list.extend(pod.metadata.uid.clone());
+                dispatch(&ctx, &workers, pod.metadata.uid.clone(), Some(pod));
+            }
+            Ok(watcher::Event::Delete(pod)) => {
+                dispatch(&ctx, &workers, pod.metadata.uid.clone(), None)
+            }
+            Ok(watcher::Event::Init) => seen_in_list.clear(),
+            Ok(watcher::Event::InitDone) => {
+                // Pods deleted while we were not watching.
+                let gone: Vec<String> = lock(&workers)
+                    .keys()
+                    .filter(|uid| !seen_in_list.contains(uid))
+                    .cloned()
+                    .collect();
+                for uid in gone {
+                    dispatch(&ctx, &workers, Some(uid), None);
+                }
+                if ctx.own_runtime && !orphans_checked {
+                    orphans_checked = true;
+                    let (cri, live) = (ctx.cri.clone(), seen_in_list.clone());
+                    tokio::spawn(async move { remove_orphans(&cri, &live).await });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "watching pods");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn dispatch(
+    ctx: &Arc<Context>,
+    workers: &Arc<Mutex<HashMap<String, watch::Sender<Latest>>>>,
+    uid: Option<String>,
+    latest: Latest,
+) {
+    let Some(uid) = uid else { return };
+    let mut map = lock(workers);
+    if let Some(tx) = map.get(&uid) {
+        if tx.send(latest.clone()).is_ok() {
+            return;
+        }
+    }
+    if latest.is_none() {
+        // Gone before we ever worked on it; the runtime may still hold it after a restart.
+        let (ctx, uid) = (ctx.clone(), uid.clone());
+        tokio::spawn(async move {
+            if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
+                tracing::warn!(pod_uid = %uid, error = %e, "cleaning up a deleted pod");
+            }
+        });
+        return;
+    }
+    let (tx, rx) = watch::channel(latest);
+    map.insert(uid.clone(), tx);
+    let (ctx, workers) = (ctx.clone(), workers.clone());
+    tokio::spawn(async move {
+        worker(&ctx, rx).await;
+        lock(&workers).remove(&uid);
+    });
+}
+
+/// Per-pod state the worker keeps between syncs.
+#[derive(Default)]
+struct PodState {
+    start_time: Option<String>,
+    running: bool,
+    /// Every app container ran to the end and none restarts.
+    done: bool,
+    sandbox_id: String,
+    sandbox: Option<crate::cri::v1::PodSandboxConfig>,
+    tracks: HashMap<String, relist::Track>,
+    /// Phase and container statuses last posted: only a change is written again.
+    last_posted: Option<serde_json::Value>,
+    pod_ip: String,
+    /// The container whose image failed to pull, and how many pulls failed in a row.
+    pull_failed: Option<(String, String)>,
+    pull_failures: u32,
+}
+
+/// Upstream's image pull back-off: 10 s, doubling to 5 min.
+pub fn image_backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(5);
+    Duration::from_secs(10u64 << exp).min(Duration::from_secs(300))
+}
+
+async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
+    let mut state = PodState::default();
+    let mut backoff = Duration::from_millis(500);
+    let mut uid = String::new();
+    // The first version is in the channel already; later ones are waited for.
+    let mut wait_for_change = false;
+    loop {
+        if wait_for_change {
+            if state.running && !state.done {
+                // Our own status writes come back as changes too; a relist is cheap.
+                tokio::select! {
+                    r = rx.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(relist::RELIST) => {}
+                }
+            } else if rx.changed().await.is_err() {
+                return;
+            }
+        }
+        let latest = rx.borrow_and_update().clone();
+        let Some(pod) = latest else {
+            // Gone from the API without our terminate (a forced delete): a kubelet kills
+            // what is left at once.
+            if !uid.is_empty() {
+                if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
+                    tracing::warn!(pod_uid = %uid, error = %e, "killing a pod deleted from the API");
+                }
+            }
+            return;
+        };
+        uid = pod.metadata.uid.clone().unwrap_or_default();
+        let name = format!(
+            "{}/{}",
+            pod.metadata.namespace.as_deref().unwrap_or(""),
+            pod.metadata.name.as_deref().unwrap_or("")
+        );
+        let result = if pod.metadata.deletion_timestamp.is_some() {
+            terminate(ctx, &pod).await.map(|()| true)
+        } else {
+            sync(ctx, &pod, &mut state).await.map(|()| false)
+        };
+        match result {
+            Ok(true) => return,
+            Ok(false) => {
+                wait_for_change = true;
+                backoff = Duration::from_millis(500);
+            }
+            Err(e) => {
+                let wait = match state.pull_failed.clone() {
+                    Some((container, image)) => {
+                        let wait = image_backoff(state.pull_failures);
+                        tracing::warn!(pod = %name, %image, error = %e, "pulling image; back-off {wait:?}");
+                        // As a kubelet's next sync does: ErrImagePull turns into
+                        // ImagePullBackOff while the back-off lasts.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let waiting = status::Waiting {
+                            name: container,
+                            reason: "ImagePullBackOff".into(),
+                            message: format!("Back-off pulling image {image:?}"),
+                        };
+                        let msg = waiting.message.clone();
+                        ctx.events
+                            .record(&pod, Some(&waiting.name), false, "BackOff", &msg);
+                        if let Err(e) = post_pending(ctx, &pod, &state, waiting).await {
+                            tracing::warn!(error = %e, "posting pending status");
+                        }
+                        wait
+                    }
+                    None => {
+                        tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        wait
+                    }
+                };
+                wait_unless_deleted(&mut rx, wait).await;
+                wait_for_change = false;
+            }
+        }
+    }
+}
+
+/// Waits up to `d`, ending early only when the pod is deleted or being deleted: our own
+/// status writes come back as changes too, and must not cut a back-off short.
+async fn wait_unless_deleted(rx: &mut watch::Receiver<Latest>, d: Duration) {
+    let deadline = tokio::time::Instant::now() + d;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Err(_) | Ok(Err(_)) => return,
+            Ok(Ok(())) => {
+                let deleting = rx
+                    .borrow()
+                    .as_ref()
+                    .is_none_or(|p| p.metadata.deletion_timestamp.is_some());
+                if deleting {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn post_pending(
+    ctx: &Context,
+    pod: &Pod,
+    state: &PodState,
+    waiting: status::Waiting,
+) -> Result<(), Error> {
+    let now = clock::time(clock::now());
+    let start_time = state.start_time.clone().unwrap_or_else(|| now.clone());
+    let facts = status::Facts {
+        pod_ip: &state.pod_ip,
+        host_ip: &ctx.host_ip,
+        start_time: &start_time,
+        now: &now,
+        containers: &[],
+    };
+    post_status(ctx, pod, status::pending(pod, &facts, &[waiting])).await
+}
+
+async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
+    if state.running {
+        if state.done {
+            return Ok(());
+        }
+        let (Some(sandbox), Some(start_time)) = (state.sandbox.clone(), state.start_time.clone())
+        else {
+            return Ok(());
+        };
+        let run = relist::Running {
+            sandbox_id: &state.sandbox_id,
+            sandbox: &sandbox,
+            pod_ip: &state.pod_ip,
+            start_time: &start_time,
+        };
+        let (body, done) = relist::relist(ctx, pod, &run, &mut state.tracks).await?;
+        let key = json!([body["phase"], body["containerStatuses"]]);
+        if state.last_posted.as_ref() != Some(&key) {
+            post_status(ctx, pod, body).await?;
+            state.last_posted = Some(key);
+        }
+        if done {
+            // As a kubelet does for a finished pod: stop the sandbox (its pause process and
+            // network) and keep the dead containers for their logs until the pod goes.
+            ctx.cri.stop_sandbox(&state.sandbox_id).await?;
+            state.done = true;
+        }
+        return Ok(());
+    }
+    let start_time = state
+        .start_time
+        .get_or_insert_with(|| clock::time(clock::now()))
+        .clone();
+    let config = sandbox::config(pod, &ctx.pod_logs);
+    let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
+    let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
+    let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
+    state.pod_ip = pod_ip.clone();
+    let started = match start::containers(
+        &ctx.cri,
+        ctx.certs_d.as_deref(),
+        &ctx.events,
+        pod,
+        &sandbox_id,
+        &config,
+    )
+    .await
+    {
+        Ok(s) => s,
+        Err(failed) => {
+            if failed.reason == "ErrImagePull" {
+                let image = pod
+                    .spec
+                    .iter()
+                    .flat_map(|s| s.containers.iter())
+                    .find(|c| c.name == failed.container)
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default();
+                state.pull_failed = Some((failed.container.clone(), image));
+                state.pull_failures += 1;
+            } else {
+                state.pull_failed = None;
+            }
+            let message = match &failed.error {
+                Error::Cri(m) => m.clone(),
+                e => e.to_string(),
+            };
+            let waiting = [status::Waiting {
+                name: failed.container.clone(),
+                reason: failed.reason.into(),
+                message,
+            }];
+            let now = clock::time(clock::now());
+            let facts = status::Facts {
+                pod_ip: &pod_ip,
+                host_ip: &ctx.host_ip,
+                start_time: &start_time,
+                now: &now,
+                containers: &[],
+            };
+            if let Err(e) = post_status(ctx, pod, status::pending(pod, &facts, &waiting)).await {
+                tracing::warn!(error = %e, "posting pending status");
+            }
+            return Err(failed.error);
+        }
+    };
+    let spec = pod.spec.clone().unwrap_or_default();
+    let mut running = Vec::new();
+    for s in &started {
+        let st = ctx.cri.container_status(&s.id).await?;
+        running.push(status::RunningContainer {
+            name: s.name.clone(),
+            image: spec
+                .containers
+                .iter()
+                .find(|c| c.name == s.name)
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default(),
+            image_id: st.image_ref.clone(),
+            container_id: format!("containerd://{}", s.id),
+            started_at: nanos_to_time(st.started_at),
+        });
+    }
+    let now = clock::time(clock::now());
+    let body = status::running(
+        pod,
+        &status::Facts {
+            pod_ip: &pod_ip,
+            host_ip: &ctx.host_ip,
+            start_time: &start_time,
+            now: &now,
+            containers: &running,
+        },
+    );
+    let key = json!([body["phase"], body["containerStatuses"]]);
+    post_status(ctx, pod, body).await?;
+    state.last_posted = Some(key);
+    state.tracks = started
+        .iter()
+        .map(|s| {
+            let track = relist::Track {
+                id: s.id.clone(),
+                restart_count: s.attempt,
+                ..Default::default()
+            };
+            (s.name.clone(), track)
+        })
+        .collect();
+    state.sandbox_id = sandbox_id.clone();
+    state.sandbox = Some(config.clone());
+    state.running = true;
+    state.pull_failed = None;
+    state.pull_failures = 0;
+    tracing::info!(pod = pod.metadata.name.as_deref().unwrap_or(""), ip = %pod_ip, "pod running");
+    Ok(())
+}
+
+async fn post_status(ctx: &Context, pod: &Pod, status: serde_json::Value) -> Result<(), Error> {
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let name = pod.metadata.name.as_deref().unwrap_or("");
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"status": status})),
+    )
+    .await
+    .map_err(|e| Error::Api(format!("posting status of pod {name}"), e))?;
+    Ok(())
+}
+
+/// The kubelet's side of a graceful delete: stop everything, then remove the pod from the
+/// API with grace 0 (only this pod: the uid is a precondition).
+async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+        let msg = format!("Stopping container {}", c.name);
+        ctx.events
+            .record(pod, Some(&c.name), false, "Killing", &msg);
+    }
+    kill::kill(&ctx.cri, &uid, kill::grace_seconds(pod)).await?;
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let name = pod.metadata.name.as_deref().unwrap_or("");
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+        Err(e) => Err(Error::Api(format!("deleting pod {name}"), e)),
+    }
+}
+
+fn nanos_to_time(nanos: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .map(clock::time)
+        .unwrap_or_default()
+}
+
+/// Removes sandboxes of pods that left the API while the agent was not watching (deleted
+/// during an agent restart). Errors only log: the next restart tries again.
+async fn remove_orphans(cri: &Cri, live_uids: &[String]) {
+    let sandboxes = match cri.list_sandboxes().await {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(error = %e, "listing sandboxes"),
+    };
+    let mut orphans: Vec<String> = sandboxes
+        .iter()
+        .filter_map(|s| s.labels.get(sandbox::POD_UID))
+        .filter(|uid| !live_uids.contains(uid))
+        .cloned()
+        .collect();
+    orphans.sort();
+    orphans.dedup();
+    for uid in orphans {
+        tracing::info!(pod_uid = %uid, "removing the sandbox of a pod no longer in the API");
+        if let Err(e) = kill::kill(cri, &uid, 0).await {
+            tracing::warn!(pod_uid = %uid, error = %e, "removing an orphaned sandbox");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_backoff() {
+        let got: Vec<u64> = (1..=8).map(|n| super::image_backoff(n).as_secs()).collect();
+        assert_eq!(got, [10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+}

@@ -1,0 +1,388 @@
+//! The pod statuses a kubelet posts: Running once all app containers started, Pending with
+//! each container's waiting reason while they cannot start, and the general case from each
+//! container's state (restarts, CrashLoopBackOff, terminated). Pure: the caller gathers the
+//! runtime's facts.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+/// One running app container as the runtime reports it.
+#[derive(Clone, Debug)]
+pub struct RunningContainer {
+    pub name: String,
+    /// The image as the spec names it.
+    pub image: String,
+    /// The runtime's reference to the exact image (repo@digest or image id).
+    pub image_id: String,
+    /// `containerd://<id>`.
+    pub container_id: String,
+    pub started_at: String,
+}
+
+pub struct Facts<'a> {
+    pub pod_ip: &'a str,
+    pub host_ip: &'a str,
+    /// When the agent first saw the pod (status.startTime).
+    pub start_time: &'a str,
+    pub now: &'a str,
+    pub containers: &'a [RunningContainer],
+}
+
+/// The status of a pod whose app containers all run (no probes yet, so running = ready).
+pub fn running(pod: &Pod, f: &Facts) -> Value {
+    let old = pod.status.clone().unwrap_or_default();
+    let old_conditions = old.conditions.unwrap_or_default();
+    // Keep a condition's transition time while its status does not change.
+    let condition = |kind: &str| {
+        let since = old_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "True")
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!(f.now));
+        json!({"type": kind, "status": "True", "lastProbeTime": null, "lastTransitionTime": since})
+    };
+    let mut conditions = vec![
+        condition("PodReadyToStartContainers"),
+        condition("Initialized"),
+        condition("Ready"),
+        condition("ContainersReady"),
+    ];
+    match old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
+        Some(c) => conditions.push(serde_json::to_value(c).unwrap_or_default()),
+        None => conditions.push(condition("PodScheduled")),
+    }
+    let mut statuses: Vec<Value> = f
+        .containers
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "image": c.image,
+                "imageID": c.image_id,
+                "containerID": c.container_id,
+                "ready": true,
+                "started": true,
+                "restartCount": 0,
+                "state": {"running": {"startedAt": c.started_at}},
+            })
+        })
+        .collect();
+    statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let mut status = json!({
+        "phase": "Running",
+        "conditions": conditions,
+        "hostIP": f.host_ip,
+        "hostIPs": [{"ip": f.host_ip}],
+        "startTime": f.start_time,
+        "containerStatuses": statuses,
+    });
+    if !f.pod_ip.is_empty() {
+        status["podIP"] = json!(f.pod_ip);
+        status["podIPs"] = json!([{"ip": f.pod_ip}]);
+    }
+    status
+}
+
+/// A container not running yet: its waiting reason and message.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The status of a pod whose containers are not all running yet: phase Pending, each
+/// container waiting (`ContainerCreating` unless it has a reason of its own).
+pub fn pending(pod: &Pod, f: &Facts, waiting: &[Waiting]) -> Value {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let old_conditions = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let mut names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+    names.sort();
+    let unready = format!("containers with unready status: [{}]", names.join(" "));
+    let condition = |kind: &str, status: &str, reason: Option<&str>| {
+        let since = old_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == status)
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!(f.now));
+        let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": since});
+        if let Some(r) = reason {
+            c["reason"] = json!(r);
+            c["message"] = json!(unready);
+        }
+        c
+    };
+    let mut conditions = vec![
+        condition(
+            "PodReadyToStartContainers",
+            if f.pod_ip.is_empty() { "False" } else { "True" },
+            None,
+        ),
+        condition("Initialized", "True", None),
+        condition("Ready", "False", Some("ContainersNotReady")),
+        condition("ContainersReady", "False", Some("ContainersNotReady")),
+    ];
+    if let Some(c) = old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
+        conditions.push(serde_json::to_value(c).unwrap_or_default());
+    }
+    let statuses: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let image = spec
+                .containers
+                .iter()
+                .find(|c| c.name == *name)
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let state = match waiting.iter().find(|w| w.name == *name) {
+                Some(w) => json!({"waiting": {"reason": w.reason, "message": w.message}}),
+                None => json!({"waiting": {"reason": "ContainerCreating"}}),
+            };
+            json!({
+                "name": name,
+                "image": image,
+                "imageID": "",
+                "ready": false,
+                "started": false,
+                "restartCount": 0,
+                "state": state,
+            })
+        })
+        .collect();
+    let mut status = json!({
+        "phase": "Pending",
+        "conditions": conditions,
+        "hostIP": f.host_ip,
+        "hostIPs": [{"ip": f.host_ip}],
+        "startTime": f.start_time,
+        "containerStatuses": statuses,
+    });
+    if !f.pod_ip.is_empty() {
+        status["podIP"] = json!(f.pod_ip);
+        status["podIPs"] = json!([{"ip": f.pod_ip}]);
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_status() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": []},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-05T07:00:00Z"}
+            ]},
+        }))
+        .unwrap();
+        let containers = [RunningContainer {
+            name: "web".into(),
+            image: "127.0.0.1:5055/skiff/testimage:1".into(),
+            image_id: "127.0.0.1:5055/skiff/testimage@sha256:abc".into(),
+            container_id: "containerd://c1".into(),
+            started_at: "2026-12-05T07:00:02Z".into(),
+        }];
+        let s = running(
+            &pod,
+            &Facts {
+                pod_ip: "10.42.0.5",
+                host_ip: "192.0.2.2",
+                start_time: "2026-12-05T07:00:01Z",
+                now: "2026-12-05T07:00:03Z",
+                containers: &containers,
+            },
+        );
+        expect_test::expect_file!["../../testdata/pod_status_running.json"]
+            .assert_eq(&serde_json::to_string_pretty(&s).unwrap());
+    }
+
+    #[test]
+    fn pending_status() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": [{"name": "web", "image": "127.0.0.1:5055/skiff/nope:1"}, {"name": "side", "image": "i:1"}]},
+            "status": {"phase": "Pending", "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-05T07:00:00Z"}
+            ]},
+        }))
+        .unwrap();
+        let waiting = [Waiting {
+            name: "web".into(),
+            reason: "ErrImagePull".into(),
+            message: "PullImage: not found".into(),
+        }];
+        let s = pending(
+            &pod,
+            &Facts {
+                pod_ip: "10.42.0.5",
+                host_ip: "192.0.2.2",
+                start_time: "2026-12-05T07:00:01Z",
+                now: "2026-12-05T07:00:03Z",
+                containers: &[],
+            },
+            &waiting,
+        );
+        expect_test::expect_file!["../../testdata/pod_status_pending.json"]
+            .assert_eq(&serde_json::to_string_pretty(&s).unwrap());
+    }
+}
+
+/// One app container as the status shows it, whatever its state.
+#[derive(Clone, Debug)]
+pub struct ContainerView {
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub container_id: String,
+    pub restart_count: u32,
+    /// `{"running": ...}`, `{"waiting": ...}` or `{"terminated": ...}`.
+    pub state: Value,
+    pub last_state: Option<Value>,
+    pub ready: bool,
+    pub started: bool,
+}
+
+/// The status of a pod whose sandbox runs, from each app container's view and the phase.
+pub fn general(pod: &Pod, f: &Facts, views: &[ContainerView], phase: &str) -> Value {
+    let old_conditions = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let mut unready: Vec<&str> = views
+        .iter()
+        .filter(|v| !v.ready)
+        .map(|v| v.name.as_str())
+        .collect();
+    unready.sort();
+    let condition = |kind: &str, ok: bool, reason: Option<&str>| {
+        let status = if ok { "True" } else { "False" };
+        let since = old_conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == status)
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(|t| serde_json::to_value(t).ok())
+            .unwrap_or_else(|| json!(f.now));
+        let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": since});
+        if let (false, Some(r)) = (ok, reason) {
+            c["reason"] = json!(r);
+            if r == "ContainersNotReady" {
+                c["message"] = json!(format!(
+                    "containers with unready status: [{}]",
+                    unready.join(" ")
+                ));
+            }
+        }
+        c
+    };
+    let all_ready = unready.is_empty();
+    let not_ready = if phase == "Succeeded" {
+        "PodCompleted"
+    } else {
+        "ContainersNotReady"
+    };
+    let mut conditions = vec![
+        condition("PodReadyToStartContainers", !f.pod_ip.is_empty(), None),
+        condition("Initialized", true, None),
+        condition("Ready", all_ready, Some(not_ready)),
+        condition("ContainersReady", all_ready, Some(not_ready)),
+    ];
+    if let Some(c) = old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
+        conditions.push(serde_json::to_value(c).unwrap_or_default());
+    }
+    let mut statuses: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            let mut s = json!({
+                "name": v.name,
+                "image": v.image,
+                "imageID": v.image_id,
+                "containerID": v.container_id,
+                "ready": v.ready,
+                "started": v.started,
+                "restartCount": v.restart_count,
+                "state": v.state,
+            });
+            if let Some(last) = &v.last_state {
+                s["lastState"] = last.clone();
+            }
+            s
+        })
+        .collect();
+    statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let mut status = json!({
+        "phase": phase,
+        "conditions": conditions,
+        "hostIP": f.host_ip,
+        "hostIPs": [{"ip": f.host_ip}],
+        "startTime": f.start_time,
+        "containerStatuses": statuses,
+    });
+    if !f.pod_ip.is_empty() {
+        status["podIP"] = json!(f.pod_ip);
+        status["podIPs"] = json!([{"ip": f.pod_ip}]);
+    }
+    status
+}
+
+#[cfg(test)]
+mod general_tests {
+    use super::*;
+
+    #[test]
+    fn crash_loop_and_completed() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "crash"},
+            "spec": {"containers": []},
+            "status": {"phase": "Running", "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-12-05T07:00:00Z"},
+                {"type": "Ready", "status": "True", "lastTransitionTime": "2026-12-05T07:00:02Z"}
+            ]},
+        }))
+        .unwrap();
+        let facts = Facts {
+            pod_ip: "10.42.0.5",
+            host_ip: "192.0.2.2",
+            start_time: "2026-12-05T07:00:01Z",
+            now: "2026-12-05T07:00:20Z",
+            containers: &[],
+        };
+        let terminated = json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": "2026-12-05T07:00:02Z", "finishedAt": "2026-12-05T07:00:03Z", "containerID": "containerd://c1"}});
+        let crash = ContainerView {
+            name: "app".into(),
+            image: "i:1".into(),
+            image_id: "i@sha256:abc".into(),
+            container_id: "containerd://c1".into(),
+            restart_count: 1,
+            state: json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container=app pod=crash_default(u-1)"}}),
+            last_state: Some(terminated.clone()),
+            ready: false,
+            started: false,
+        };
+        let mut out =
+            serde_json::to_string_pretty(&general(&pod, &facts, &[crash], "Running")).unwrap();
+        let done = ContainerView {
+            name: "app".into(),
+            image: "i:1".into(),
+            image_id: "i@sha256:abc".into(),
+            container_id: "containerd://c1".into(),
+            restart_count: 0,
+            state: json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": "2026-12-05T07:00:02Z", "finishedAt": "2026-12-05T07:00:03Z", "containerID": "containerd://c1"}}),
+            last_state: None,
+            ready: false,
+            started: false,
+        };
+        out.push('\n');
+        out += &serde_json::to_string_pretty(&general(&pod, &facts, &[done], "Succeeded")).unwrap();
+        expect_test::expect_file!["../../testdata/pod_status_general.txt"].assert_eq(&out);
+    }
+}

@@ -1,0 +1,68 @@
+//! `skiff agent`: the node agent against a running server.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// The server's URL, e.g. https://10.0.0.1:6443.
+    #[arg(long)]
+    server: Option<String>,
+    /// Shared secret agents use to join.
+    #[arg(long)]
+    token: Option<String>,
+    /// Credentials to use (e.g. the server's admin.kubeconfig); --server overrides its URL.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// A running CRI runtime's socket (e.g. /run/containerd/containerd.sock); without it
+    /// the agent starts and supervises its own containerd under the data dir.
+    #[arg(long)]
+    container_runtime_endpoint: Option<PathBuf>,
+    #[arg(long, default_value = "/var/lib/skiff/agent")]
+    data_dir: PathBuf,
+    /// Defaults to the machine's hostname.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// The cluster's pod range (the server's --cluster-cidr); routed unreachable here.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+    /// The cluster's service range (the server's --service-cidr); routed unreachable here.
+    #[arg(long, default_value = "10.43.0.0/16")]
+    service_cidr: String,
+    /// The sandbox (pause) image of our containerd.
+    #[arg(long, default_value = agent::DEFAULT_SANDBOX_IMAGE)]
+    pause_image: String,
+}
+
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    let Some(kubeconfig) = &args.kubeconfig else {
+        anyhow::bail!(
+            "joining with --token is not supported by this build yet; pass --kubeconfig with the server's admin.kubeconfig"
+        );
+    };
+    let _ = &args.token;
+    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
+    let node_name = match args.node_name {
+        Some(n) => n,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .context("reading the hostname; pass --node-name")?
+            .trim()
+            .to_lowercase(),
+    };
+    let mut config = agent::AgentConfig::new(node_name, args.data_dir);
+    config.runtime_endpoint = args.container_runtime_endpoint;
+    config.sandbox_image = args.pause_image;
+    config.unreachable_cidrs = vec![args.cluster_cidr, args.service_cidr];
+    let mut running = agent::start(client, config).await?;
+    println!("node agent running");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = running.wait() => anyhow::bail!("the agent's loops ended"),
+    }
+    running.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! `skiff-testimage`: the one program inside skiff's test images, in the spirit of upstream's
+//! agnhost. std only, linked statically, so an image is this file and nothing else.
+//!
+//! Invoked as `pause` (argv[0]'s file name) it is the sandbox's pause process: it sleeps
+//! until SIGTERM or SIGINT and reaps orphans meanwhile.
+//!
+//! Subcommands:
+//!   serve-http [--port P] [--unhealthy]  HTTP/1.1 server; GET /healthz answers 200 "ok" or 500,
+//!                                        /fail and /recover flip it, /hostname, /env, /exit?code=N
+//!   exit N                               exit with code N
+//!   sleep S                              sleep S seconds (fractions allowed), then exit 0
+//!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
+//!   env                                  print the environment, one KEY=value a line
+//!   cat FILE...                          print files
+//!   pause                                as when invoked as `pause`
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+mod sys {
+    //! The few libc calls std does not wrap. libc is linked anyway (statically).
+    use std::os::raw::c_int;
+
+    pub const SIGINT: c_int = 2;
+    pub const SIGTERM: c_int = 15;
+    pub const SIGCHLD: c_int = 17;
+    const WNOHANG: c_int = 1;
+
+    extern "C" {
+        fn signal(sig: c_int, handler: extern "C" fn(c_int)) -> usize;
+        fn waitpid(pid: c_int, status: *mut c_int, options: c_int) -> c_int;
+        fn pause() -> c_int;
+        fn _exit(code: c_int) -> !;
+    }
+
+    extern "C" fn exit_on_signal(sig: c_int) {
+        // Only async-signal-safe calls here. 128+n would read as "killed", but a process
+        // that handles SIGTERM and stops cleanly exits 0, as agnhost and pause do.
+        let _ = sig;
+        // SAFETY: _exit is async-signal-safe and never returns.
+        unsafe { _exit(0) }
+    }
+
+    extern "C" fn reap(_sig: c_int) {
+        let mut status = 0;
+        // SAFETY: waitpid is async-signal-safe; the pointer is to a live local.
+        while unsafe { waitpid(-1, &mut status, WNOHANG) } > 0 {}
+    }
+
+    /// As PID 1 in a container a signal without a handler is ignored, so a container would
+    /// always wait out its grace period; exit on SIGTERM/SIGINT instead.
+    pub fn exit_on_term() {
+        // SAFETY: installing plain handlers that only call async-signal-safe functions.
+        unsafe {
+            signal(SIGTERM, exit_on_signal);
+            signal(SIGINT, exit_on_signal);
+        }
+    }
+
+    pub fn reap_children() {
+        // SAFETY: as above.
+        unsafe {
+            signal(SIGCHLD, reap);
+        }
+    }
+
+    pub fn wait_forever() -> ! {
+        loop {
+            // SAFETY: pause only blocks until a signal arrives.
+            unsafe {
+                pause();
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or("");
+    if invoked_as == "pause" {
+        pause_process();
+    }
+    let rest: Vec<&str> = args.iter().skip(2).map(String::as_str).collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("pause") => pause_process(),
+        Some("serve-http") => serve_http(&rest),
+        Some("exit") => return exit(&rest),
+        Some("sleep") => sleep(&rest),
+        Some("alloc") => alloc(&rest),
+        Some("env") => {
+            let mut env: Vec<(String, String)> = std::env::vars().collect();
+            env.sort();
+            for (k, v) in env {
+                println!("{k}={v}");
+            }
+            Ok(())
+        }
+        Some("cat") => cat(&rest),
+        Some(other) => Err(format!("unknown subcommand {other:?}")),
+        None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|pause ...".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skiff-testimage: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn pause_process() -> ! {
+    sys::exit_on_term();
+    sys::reap_children();
+    sys::wait_forever()
+}
+
+fn exit(args: &[&str]) -> ExitCode {
+    match args.first().map(|c| c.parse::<u8>()) {
+        Some(Ok(code)) => ExitCode::from(code),
+        _ => {
+            eprintln!("skiff-testimage: usage: exit CODE (0-255)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn seconds(arg: Option<&&str>) -> Result<Duration, String> {
+    let s = arg.ok_or("missing seconds")?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?}: not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn sleep(args: &[&str]) -> Result<(), String> {
+    sys::exit_on_term();
+    std::thread::sleep(seconds(args.first())?);
+    Ok(())
+}
+
+fn alloc(args: &[&str]) -> Result<(), String> {
+    sys::exit_on_term();
+    let mib: usize = args
+        .first()
+        .and_then(|m| m.parse().ok())
+        .ok_or("usage: alloc MiB [--then-sleep SECONDS]")?;
+    let mut chunks = Vec::with_capacity(mib);
+    for _ in 0..mib {
+        // Touch every page so the memory is resident and counted by the cgroup.
+        chunks.push(vec![1u8; 1 << 20]);
+    }
+    println!("allocated {mib} MiB");
+    let _ = std::io::stdout().flush();
+    match args.iter().position(|a| *a == "--then-sleep") {
+        Some(i) => std::thread::sleep(seconds(args.get(i + 1))?),
+        None => sys::wait_forever(),
+    }
+    drop(chunks);
+    Ok(())
+}
+
+fn cat(files: &[&str]) -> Result<(), String> {
+    let mut out = std::io::stdout();
+    for f in files {
+        let data = std::fs::read(f).map_err(|e| format!("{f}: {e}"))?;
+        out.write_all(&data).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn serve_http(args: &[&str]) -> Result<(), String> {
+    sys::exit_on_term();
+    let mut port = 8080u16;
+    let mut healthy = true;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i] {
+            "--port" => {
+                port = args
+                    .get(i + 1)
+                    .and_then(|p| p.parse().ok())
+                    .ok_or("--port wants a number")?;
+                i += 1;
+            }
+            "--unhealthy" => healthy = false,
+            other => return Err(format!("serve-http: unknown flag {other:?}")),
+        }
+        i += 1;
+    }
+    let listener =
+        TcpListener::bind(("0.0.0.0", port)).map_err(|e| format!("listening on {port}: {e}"))?;
+    println!("serving HTTP on :{port}");
+    let _ = std::io::stdout().flush();
+    let healthy = Arc::new(AtomicBool::new(healthy));
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        let healthy = healthy.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = handle(stream, &healthy) {
+                eprintln!("request: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    let mut body = vec![0; content_length.min(1 << 20)];
+    reader.read_exact(&mut body)?;
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, text) = route(path, query, healthy);
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+        text.len()
+    )?;
+    out.flush()?;
+    if path == "/exit" {
+        let code = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("code="))
+            .and_then(|c| c.parse::<i32>().ok())
+            .unwrap_or(0);
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+fn route(path: &str, _query: &str, healthy: &AtomicBool) -> (&'static str, String) {
+    match path {
+        "/healthz" | "/readyz" => {
+            if healthy.load(Ordering::SeqCst) {
+                ("200 OK", "ok\n".into())
+            } else {
+                ("500 Internal Server Error", "failing\n".into())
+            }
+        }
+        "/fail" => {
+            healthy.store(false, Ordering::SeqCst);
+            ("200 OK", "healthz now fails\n".into())
+        }
+        "/recover" => {
+            healthy.store(true, Ordering::SeqCst);
+            ("200 OK", "healthz now succeeds\n".into())
+        }
+        "/hostname" => (
+            "200 OK",
+            std::fs::read_to_string("/etc/hostname")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_default(),
+        ),
+        "/env" => {
+            let mut env: Vec<String> = std::env::vars()
+                .map(|(k, v)| format!("{k}={v}\n"))
+                .collect();
+            env.sort();
+            ("200 OK", env.concat())
+        }
+        "/exit" => ("200 OK", "exiting\n".into()),
+        _ => ("200 OK", format!("skiff-testimage {path}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let healthy = AtomicBool::new(true);
+        let mut seen = Vec::new();
+        for path in ["/healthz", "/fail", "/healthz", "/recover", "/readyz", "/x"] {
+            let (status, body) = route(path, "", &healthy);
+            seen.push(format!("{path} -> {status} {}", body.trim()));
+        }
+        assert_text(
+            &seen.join("\n"),
+            "/healthz -> 200 OK ok\n/fail -> 200 OK healthz now fails\n/healthz -> 500 Internal Server Error failing\n/recover -> 200 OK healthz now succeeds\n/readyz -> 200 OK ok\n/x -> 200 OK skiff-testimage /x",
+        );
+    }
+
+    // A plain comparison that prints both sides (the crate has no dependencies).
+    fn assert_text(got: &str, want: &str) {
+        assert_eq!(got, want, "\ngot:\n{got}\nwant:\n{want}");
+    }
+}

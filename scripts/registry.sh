@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# A local image registry (Debian `docker-registry`) for skiff's tests, never the system one:
+# its own config, storage and PID file under REGISTRY_DIR, listening on 127.0.0.1 only.
+#
+#   scripts/registry.sh start   start it (no-op when already running); prints HOST:PORT
+#   scripts/registry.sh stop    stop the one started from REGISTRY_DIR
+#
+# REGISTRY_DIR (default /var/cache/skiff/registry) and REGISTRY_PORT (default 5055) choose
+# the instance, so a test can run its own beside the shared one.
+set -euo pipefail
+
+dir="${REGISTRY_DIR:-/var/cache/skiff/registry}"
+port="${REGISTRY_PORT:-5055}"
+pidfile="$dir/registry.pid"
+
+die() { printf 'registry.sh: error: %s\n' "$*" >&2; exit 1; }
+
+running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+case "${1:-}" in
+start)
+    command -v docker-registry >/dev/null ||
+        die "docker-registry not found: apt-get install docker-registry"
+    if running; then
+        echo "127.0.0.1:$(cat "$dir/port")"
+        exit 0
+    fi
+    mkdir -p "$dir/storage"
+    cat >"$dir/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YAML
+    echo "$port" >"$dir/port"
+    nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+    echo $! >"$pidfile"
+    for _ in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
+            echo "127.0.0.1:$port"
+            exit 0
+        fi
+        running || die "docker-registry exited: $(tail -n 3 "$dir/registry.log")"
+        sleep 0.1
+    done
+    die "docker-registry did not answer on 127.0.0.1:$port within 10 s; see $dir/registry.log"
+    ;;
+stop)
+    if running; then
+        pid="$(cat "$pidfile")"
+        kill "$pid"
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    fi
+    rm -f "$pidfile"
+    ;;
+*)
+    die "usage: registry.sh start|stop (REGISTRY_DIR, REGISTRY_PORT from the environment)"
+    ;;
+esac
