@@ -44,6 +44,21 @@ pub async fn report_failure(
     message: &str,
 ) -> Result<(), kube::Error> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace);
+    // This write runs off the scheduling loop; a pod bound meanwhile (by a later attempt or
+    // by someone else) must not be marked unschedulable after the fact.
+    match pods.get_opt(&pod.name).await? {
+        Some(current) if current.metadata.uid.as_deref() == Some(pod.uid.as_str()) => {
+            let bound = current
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .is_some_and(|n| !n.is_empty());
+            if bound {
+                return Ok(());
+            }
+        }
+        _ => return Ok(()),
+    }
     let patch = json!({"status": {"conditions": [{
         "type": "PodScheduled", "status": "False", "reason": reason, "message": message,
         "lastTransitionTime": now_rfc3339(), "lastProbeTime": null,
