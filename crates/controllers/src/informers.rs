@@ -30,6 +30,18 @@ where
 {
     store: Store<K>,
     changes: broadcast::Sender<Arc<K>>,
+    /// The watch task, ended with the informer: a controller manager that loses its lease
+    /// drops its informers, and a new term must not find the old watches still running.
+    watch: tokio::task::AbortHandle,
+}
+
+impl<K: Resource + 'static> Drop for Informer<K>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
 }
 
 impl<K> Informer<K>
@@ -42,11 +54,9 @@ where
     pub fn start(api: Api<K>, trim: fn(&mut K)) -> Arc<Informer<K>> {
         let (store, mut writer) = reflector::store::<K>();
         let (changes, _) = broadcast::channel(BACKLOG);
-        let informer = Arc::new(Informer {
-            store: store.clone(),
-            changes: changes.clone(),
-        });
-        tokio::spawn(async move {
+        let (cache, feed) = (store.clone(), changes.clone());
+        let task = tokio::spawn(async move {
+            let (store, changes) = (cache, feed);
             let events = watcher(api, watcher::Config::default()).default_backoff();
             futures::pin_mut!(events);
             while let Some(event) = events.next().await {
@@ -84,7 +94,11 @@ where
                 }
             }
         });
-        informer
+        Arc::new(Informer {
+            store,
+            changes,
+            watch: task.abort_handle(),
+        })
     }
 
     pub fn store(&self) -> Store<K> {
