@@ -193,16 +193,17 @@ fn endpoints_and_slices_follow_the_pods() {
         },
     );
 
-    // 150 pods (and the lazy one) need two slices of at most 100.
+    // 150 pods (and the lazy one) need at least two slices of at most 100. Packing for
+    // little churn (as upstream's) may leave a third when the pods arrive in batches.
     k.ok(&["scale", "rs", "web", "--replicas=150"]);
     wait_for(
-        "151 endpoints in 2 slices",
+        "151 endpoints in 2 or more slices",
         Duration::from_secs(60),
         &sim,
         || {
             let (eps, slices) = slice_endpoints(&k);
             let ready = eps.iter().filter(|e| e.contains("=true/")).count();
-            (slices != 2 || eps.len() != 151 || ready != 150)
+            (slices < 2 || eps.len() != 151 || ready != 150)
                 .then(|| format!("{slices} slices, {} endpoints, {ready} ready", eps.len()))
         },
     );
