@@ -13,6 +13,23 @@ fn round_trip(server: &Server, kubectl: &Path) {
     let out = k.ok_stdin(&["apply", "-f", "-"], list);
     assert!(out.contains("configmap/l1 created"), "{out}");
     assert!(out.contains("deployment.apps/l2 created"), "{out}");
+    // The dump carries resourceVersions, so wait for the deployment controller's status
+    // writes to settle first (with a moving object, a re-apply is a 409 on any cluster).
+    let rv = || {
+        k.ok(&[
+            "get",
+            "deployment/l2",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+    };
+    for _ in 0..40 {
+        let before = rv();
+        std::thread::sleep(std::time::Duration::from_millis(750));
+        if rv() == before {
+            break;
+        }
+    }
     // Re-apply what the server prints: a List with status, defaults and server fields.
     let dumped = k.ok(&["get", "configmap/l1", "deployment/l2", "-o", "yaml"]);
     assert!(dumped.contains("kind: List"), "{dumped}");
