@@ -1,8 +1,24 @@
-//! `skiff agent`: the node agent against a running server.
+//! `skiff agent`: the node agent against a running server; and the agent flags `skiff
+//! server` shares, since a server runs an agent of its own unless told not to.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+
+/// How this machine's agent runs its pods (flags of both `skiff agent` and `skiff server`).
+#[derive(clap::Args, Clone)]
+pub struct NodeFlags {
+    /// A running CRI runtime's socket (e.g. /run/containerd/containerd.sock); without it
+    /// the agent starts and supervises its own containerd under the data dir.
+    #[arg(long)]
+    pub container_runtime_endpoint: Option<PathBuf>,
+    /// The sandbox (pause) image of our containerd.
+    #[arg(long, default_value = agent::DEFAULT_SANDBOX_IMAGE)]
+    pub pause_image: String,
+    /// The Linux bridge pods attach to.
+    #[arg(long, default_value = "skiff0")]
+    pub cni_bridge: String,
+}
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
@@ -15,10 +31,6 @@ pub struct AgentArgs {
     /// Credentials to use (e.g. the server's admin.kubeconfig); --server overrides its URL.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    /// A running CRI runtime's socket (e.g. /run/containerd/containerd.sock); without it
-    /// the agent starts and supervises its own containerd under the data dir.
-    #[arg(long)]
-    container_runtime_endpoint: Option<PathBuf>,
     #[arg(long, default_value = "/var/lib/skiff/agent")]
     data_dir: PathBuf,
     /// Defaults to the machine's hostname.
@@ -30,9 +42,32 @@ pub struct AgentArgs {
     /// The cluster's service range (the server's --service-cidr); routed unreachable here.
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
-    /// The sandbox (pause) image of our containerd.
-    #[arg(long, default_value = agent::DEFAULT_SANDBOX_IMAGE)]
-    pause_image: String,
+    #[command(flatten)]
+    node: NodeFlags,
+}
+
+/// The machine's hostname, lowercased as a node name must be.
+pub fn hostname() -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("reading the hostname; pass --node-name")?
+        .trim()
+        .to_lowercase())
+}
+
+/// The agent's settings from the shared flags.
+pub fn config(
+    node_name: String,
+    data_dir: &Path,
+    flags: &NodeFlags,
+    cluster_cidr: &str,
+    service_cidr: &str,
+) -> agent::AgentConfig {
+    let mut config = agent::AgentConfig::new(node_name, data_dir.to_path_buf());
+    config.runtime_endpoint = flags.container_runtime_endpoint.clone();
+    config.sandbox_image = flags.pause_image.clone();
+    config.bridge = flags.cni_bridge.clone();
+    config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
+    config
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -43,17 +78,17 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     let _ = &args.token;
     let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
-    let node_name = match args.node_name {
+    let node_name = match args.node_name.clone() {
         Some(n) => n,
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .context("reading the hostname; pass --node-name")?
-            .trim()
-            .to_lowercase(),
+        None => hostname()?,
     };
-    let mut config = agent::AgentConfig::new(node_name, args.data_dir);
-    config.runtime_endpoint = args.container_runtime_endpoint;
-    config.sandbox_image = args.pause_image;
-    config.unreachable_cidrs = vec![args.cluster_cidr, args.service_cidr];
+    let config = config(
+        node_name,
+        &args.data_dir,
+        &args.node,
+        &args.cluster_cidr,
+        &args.service_cidr,
+    );
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -89,9 +89,11 @@ struct ServerArgs {
     cluster_domain: String,
     #[arg(long)]
     node_name: Option<String>,
-    /// Run without the node agent on this machine.
+    /// Run without the node agent on this machine (control plane only).
     #[arg(long)]
     disable_agent: bool,
+    #[command(flatten)]
+    node: agent_cmd::NodeFlags,
     /// Shared secret agents use to join.
     #[arg(long)]
     token: Option<String>,
@@ -236,7 +238,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             args.datastore_endpoint
         );
     }
-    let _ = (&args.node_name, &args.token);
+    let _ = &args.token;
     block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
@@ -247,11 +249,6 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             cluster_domain: args.cluster_domain.clone(),
         })
         .await?;
-        if !args.disable_agent {
-            tracing::warn!(
-                "the node agent is not part of this build yet; running the control plane only"
-            );
-        }
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
         // The controllers talk to this apiserver through its API, as any client does.
         let client = kube_client(&server.kubeconfig).await?;
@@ -269,7 +266,30 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             max_endpoints_per_slice: args.max_endpoints_per_slice,
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
         };
-        spawn_elected(client, config, &args.data_dir);
+        spawn_elected(client.clone(), config, &args.data_dir);
+        // This machine's own node: its pods run here as real containers.
+        let mut node_agent = None;
+        if !args.disable_agent {
+            let name = match args.node_name.clone() {
+                Some(n) => n,
+                None => agent_cmd::hostname()?,
+            };
+            let config = agent_cmd::config(
+                name,
+                &args.data_dir.join("agent"),
+                &args.node,
+                &args.cluster_cidr,
+                &args.service_cidr,
+            );
+            let agent = agent::start(client, config)
+                .await
+                .context("starting the node agent (--disable-agent runs the control plane only)")?;
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "node agent ready"
+            );
+            node_agent = Some(agent);
+        }
         println!("export KUBECONFIG={}", server.kubeconfig.display());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing SIGTERM handler")?;
@@ -279,6 +299,9 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             r = server.serve => { r.context("server task")?; }
         }
         tracing::info!("shutting down");
+        if let Some(agent) = node_agent {
+            agent.shutdown().await;
+        }
         Ok(())
     })
 }

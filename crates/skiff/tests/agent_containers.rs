@@ -5,366 +5,37 @@
 //! Needs root and the Debian packages containerd, runc, containernetworking-plugins, umoci,
 //! skopeo and docker-registry; without them it fails and names them.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use testkit::{eventually, free_port, Server};
+use testkit::node::{http_get, pids_mentioning, unreachable_routes, NodeHost};
+use testkit::{eventually, Server};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_skiff"))
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-const BRIDGE: &str = "skiff0";
-
-fn require_host_tools() {
-    let missing: Vec<&str> = [
-        ("containerd", "containerd"),
-        ("containerd-shim-runc-v2", "containerd"),
-        ("ctr", "containerd"),
-        ("runc", "runc"),
-        ("umoci", "umoci"),
-        ("skopeo", "skopeo"),
-        ("docker-registry", "docker-registry"),
-    ]
-    .into_iter()
-    .filter(|(b, _)| {
-        !Command::new("sh")
-            .args(["-c", &format!("command -v {b}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
-    .map(|(_, pkg)| pkg)
-    .chain((!Path::new("/usr/lib/cni/bridge").exists()).then_some("containernetworking-plugins"))
-    .collect();
-    assert!(
-        missing.is_empty(),
-        "this test runs real containers and needs: apt-get install {}",
-        missing.join(" ")
-    );
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc_geteuid() },
-        0,
-        "this test runs containers and must run as root"
-    );
-}
-
-extern "C" {
-    #[link_name = "geteuid"]
-    fn libc_geteuid() -> u32;
-}
-
-/// Everything on the host this test creates, removed on drop even when the test fails.
-struct Host {
-    dir: tempfile::TempDir,
-    registry_port: u16,
-    agent: Option<Child>,
-    bridge_existed: bool,
-    netns_before: Vec<String>,
-    unreachable_before: String,
-}
-
-impl Host {
-    fn new() -> Host {
-        let dir = tempfile::Builder::new()
-            .prefix("skiff-agent-test-")
-            .tempdir()
-            .expect("tempdir");
-        Host {
-            dir,
-            registry_port: free_port(),
-            agent: None,
-            bridge_existed: Path::new("/sys/class/net").join(BRIDGE).exists(),
-            netns_before: netns(),
-            unreachable_before: unreachable_routes(),
-        }
-    }
-
-    fn registry(&self) -> String {
-        format!("127.0.0.1:{}", self.registry_port)
-    }
-
-    fn registry_env(&self, cmd: &mut Command) {
-        cmd.env("REGISTRY_DIR", self.dir.path().join("registry"))
-            .env("REGISTRY_PORT", self.registry_port.to_string());
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("agent/containerd/containerd.sock")
-    }
-
-    fn start_registry_with_images(&self) {
-        let mut start = Command::new(repo_root().join("scripts/registry.sh"));
-        start.arg("start");
-        self.registry_env(&mut start);
-        let out = start.output().expect("run scripts/registry.sh");
-        assert!(
-            out.status.success(),
-            "registry.sh start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = Command::new(repo_root().join("scripts/build-test-images.sh"))
-            .args(["--push", &self.registry()])
-            .output()
-            .expect("run scripts/build-test-images.sh");
-        assert!(
-            out.status.success(),
-            "build-test-images.sh: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn start_agent(&mut self, server: &Server, node: &str) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("agent.log"))
-            .expect("agent log");
-        let child = Command::new(bin())
-            .args(["agent", "--server", &server.url(), "--kubeconfig"])
-            .arg(server.kubeconfig())
-            .arg("--data-dir")
-            .arg(self.dir.path().join("agent"))
-            .args(["--node-name", node])
-            .args([
-                "--pause-image",
-                &format!("{}/skiff/pause:1", self.registry()),
-            ])
-            .env("SKIFF_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start skiff agent");
-        self.agent = Some(child);
-    }
-
-    /// SIGTERM to the agent (it stops its containerd; containers live on in their shims).
-    fn stop_agent(&mut self) {
-        if let Some(mut agent) = self.agent.take() {
-            let _ = Command::new("kill").arg(agent.id().to_string()).status();
-            for _ in 0..150 {
-                if agent.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = agent.kill();
-            let _ = agent.wait();
-        }
-    }
-
-    fn agent_log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-
-    /// The containers (sandboxes included) in our containerd's CRI namespace.
-    fn containers(&self) -> Vec<String> {
-        let out = Command::new("ctr")
-            .arg("--address")
-            .arg(self.socket())
-            .args(["--namespace", "k8s.io", "containers", "ls", "--quiet"])
-            .output()
-            .expect("run ctr");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    fn ctr(&self, args: &[&str]) {
-        let _ = Command::new("ctr")
-            .arg("--address")
-            .arg(self.socket())
-            .args(["--namespace", "k8s.io"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            let log = self.agent_log();
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            eprintln!("--- agent log (last 60 lines) ---");
-            for l in tail.iter().rev() {
-                eprintln!("{l}");
-            }
-            let ctd =
-                std::fs::read_to_string(self.dir.path().join("agent/containerd/containerd.log"))
-                    .unwrap_or_default();
-            eprintln!("--- containerd errors ---");
-            for l in ctd.lines().filter(|l| l.contains("level=error")).take(20) {
-                eprintln!("{l}");
-            }
-        }
-        // Containers the agent did not remove (a failed test): kill their tasks while our
-        // containerd still runs, so their shims exit.
-        if self.socket().exists() {
-            for id in self.containers() {
-                self.ctr(&["tasks", "kill", "--signal", "SIGKILL", &id]);
-            }
-            std::thread::sleep(Duration::from_millis(500));
-            for id in self.containers() {
-                self.ctr(&["tasks", "delete", "--force", &id]);
-                self.ctr(&["containers", "delete", &id]);
-            }
-        }
-        self.stop_agent();
-        let dir = self.dir.path().to_string_lossy().to_string();
-        // Any process still pointing at our data dir: containerd (if the agent was killed
-        // hard) and shims (`-address <dir>/.../containerd.sock`).
-        for pid in pids_mentioning(&dir) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-        }
-        let mut stop = Command::new(repo_root().join("scripts/registry.sh"));
-        stop.arg("stop");
-        self.registry_env(&mut stop);
-        let _ = stop.status();
-        for mount in mounts_under(&dir) {
-            let _ = Command::new("umount").args(["-l", &mount]).status();
-        }
-        for ns in netns() {
-            if ns.starts_with("cni-") && !self.netns_before.contains(&ns) {
-                let path = format!("/var/run/netns/{ns}");
-                let _ = Command::new("umount").args(["-l", &path]).status();
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-        for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
-            if !self.unreachable_before.contains(cidr) {
-                let _ = Command::new("ip")
-                    .args(["route", "delete", "unreachable", cidr, "metric", "4242"])
-                    .status();
-            }
-        }
-        // The pods' parent cgroup, in each hierarchy (rmdir leaves it when in use).
-        if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
-            for d in dirs.flatten() {
-                let _ = std::fs::remove_dir(d.path().join("skiff"));
-            }
-        }
-        let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
-        if !self.bridge_existed && Path::new("/sys/class/net").join(BRIDGE).exists() {
-            let _ = Command::new("ip").args(["link", "delete", BRIDGE]).status();
-        }
-    }
-}
-
-fn unreachable_routes() -> String {
-    Command::new("ip")
-        .args(["route", "show", "type", "unreachable"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-}
-
-fn netns() -> Vec<String> {
-    std::fs::read_dir("/var/run/netns")
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn pids_mentioning(text: &str) -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .filter(|pid| *pid != me)
-                .filter(|pid| {
-                    std::fs::read(format!("/proc/{pid}/cmdline"))
-                        .map(|c| String::from_utf8_lossy(&c).contains(text))
-                        .unwrap_or(false)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Mount points under `dir`, deepest first.
-fn mounts_under(dir: &str) -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut mounts: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(dir))
-        .map(str::to_string)
-        .collect();
-    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-    mounts
-}
-
-fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
-    let addr = format!("{ip}:{port}").parse().ok()?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 #[test]
 fn deployment_runs_real_containers() {
-    require_host_tools();
-    let mut host = Host::new();
-    host.start_registry_with_images();
-    let server = Server::start(bin());
+    let mut host = NodeHost::new();
+    let server = host.server(bin(), &[]);
     let kubectl = server.kubectl();
     let node = format!("agent-e2e-{}", std::process::id());
-    host.start_agent(&server, &node);
+    host.start_agent(bin(), &server, &node);
 
-    let ready = eventually(
-        "the agent's node to be Ready",
-        Duration::from_secs(60),
-        || {
-            String::from_utf8_lossy(
-                &kubectl
-                    .run(&[
-                        "get",
-                        "node",
-                        &node,
-                        "-o",
-                        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.podCIDR}",
-                    ])
-                    .stdout,
-            )
-            .to_string()
-        },
-        |out| out.starts_with("True 10.42."),
-    );
-    let _ = ready;
     // Networking safety: the cluster and service ranges never leave the machine.
     let routes = unreachable_routes();
-    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
+    for cidr in [host.cluster_cidr(), host.service_cidr()] {
         assert!(
-            routes.contains(cidr),
+            routes.contains(&cidr),
             "no unreachable route for {cidr}: {routes}"
         );
     }
     let lease = kubectl.ok(&["get", "lease", "-n", "kube-node-lease", &node, "-o", "name"]);
     assert_eq!(lease.trim(), format!("lease.coordination.k8s.io/{node}"));
 
-    let image = format!("{}/skiff/testimage:1", host.registry());
+    let image = host.image();
     kubectl.ok(&[
         "create",
         "deployment",
@@ -423,7 +94,12 @@ fn deployment_runs_real_containers() {
         assert!(reply.is_some_and(|r| r.ends_with("ok\n")));
     }
     // Each pod: a pause sandbox and one app container.
-    assert_eq!(host.containers().len(), 6, "{:?}", host.containers());
+    assert_eq!(
+        host.containers(&node).len(),
+        6,
+        "{:?}",
+        host.containers(&node)
+    );
     let ready_cond = kubectl.ok(&[
         "get",
         "pods",
@@ -445,7 +121,7 @@ fn deployment_runs_real_containers() {
     }
 
     // containerd dies: the agent restarts it, and the containers live on in their shims.
-    let config = host.dir.path().join("agent/containerd/config.toml");
+    let config = host.socket(&node).with_file_name("config.toml");
     let containerd = pids_mentioning(&config.to_string_lossy());
     assert_eq!(containerd.len(), 1, "one containerd: {containerd:?}");
     let _ = Command::new("kill")
@@ -457,7 +133,7 @@ fn deployment_runs_real_containers() {
         || {
             (
                 pids_mentioning(&config.to_string_lossy()),
-                host.containers().len(),
+                host.containers(&node).len(),
             )
         },
         |(pids, n)| pids.len() == 1 && pids[0] != containerd[0] && *n == 6,
@@ -506,20 +182,25 @@ fn deployment_runs_real_containers() {
         ])
     };
     let before = ids();
-    host.stop_agent();
+    host.stop_agent(&node);
     assert!(
         pids_mentioning(&config.to_string_lossy()).is_empty(),
         "the agent stops its containerd on SIGTERM"
     );
-    host.start_agent(&server, &node);
+    host.start_agent(bin(), &server, &node);
     // Synced again: each pod's worker reported it running a second time.
     eventually(
         "the restarted agent to sync the 3 pods",
         Duration::from_secs(30),
-        || host.agent_log().matches("pod running").count(),
+        || host.agent_log(&node).matches("pod running").count(),
         |n| *n == 6,
     );
-    assert_eq!(host.containers().len(), 6, "{:?}", host.containers());
+    assert_eq!(
+        host.containers(&node).len(),
+        6,
+        "{:?}",
+        host.containers(&node)
+    );
     assert_eq!(ids(), before, "containers were restarted, not adopted");
     for ip in &ips {
         assert!(http_get(ip, 8080, "/healthz").is_some_and(|r| r.starts_with("HTTP/1.1 200")));
@@ -535,7 +216,7 @@ fn deployment_runs_real_containers() {
     eventually(
         "the containers to be gone from containerd",
         Duration::from_secs(30),
-        || host.containers(),
+        || host.containers(&node),
         |c| c.is_empty(),
     );
     // An image that does not exist: the container waits with ErrImagePull and the
@@ -587,7 +268,7 @@ fn deployment_runs_real_containers() {
     eventually(
         "its sandbox to be gone",
         Duration::from_secs(30),
-        || host.containers(),
+        || host.containers(&node),
         |c| c.is_empty(),
     );
 
@@ -684,11 +365,11 @@ fn deployment_runs_real_containers() {
     eventually(
         "their containers to be gone",
         Duration::from_secs(30),
-        || host.containers(),
+        || host.containers(&node),
         |c| c.is_empty(),
     );
 
-    let log = host.agent_log();
+    let log = host.agent_log(&node);
     assert!(!log.contains("panicked"), "agent log:\n{log}");
 }
 

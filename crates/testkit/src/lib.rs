@@ -1,6 +1,8 @@
 //! Test harness: starts real `skiff` processes on free ports in their own data dirs and
 //! drives them with real kubectl. Everything it starts is stopped and removed on drop.
 
+pub mod node;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,8 @@ pub fn free_port() -> u16 {
 pub struct Server {
     bin: PathBuf,
     extra_args: Vec<String>,
+    /// Run the server's own node agent (real containers); off by default.
+    agent: bool,
     pub dir: tempfile::TempDir,
     pub port: u16,
     child: Option<Child>,
@@ -57,6 +61,12 @@ impl Server {
 
     /// [`Server::start`] with extra `skiff server` flags (e.g. shorter node grace periods).
     pub fn start_with(bin: &Path, extra_args: &[&str]) -> Server {
+        Server::start_opts(bin, extra_args, false)
+    }
+
+    /// [`Server::start_with`], and with `agent` the server runs its own node agent (see
+    /// `node::NodeHost::server_with_agent`, which gives it a test slot's network).
+    pub fn start_opts(bin: &Path, extra_args: &[&str], agent: bool) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("skiff-test-")
             .tempdir()
@@ -64,6 +74,7 @@ impl Server {
         let mut s = Server {
             bin: bin.to_path_buf(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+            agent,
             log: dir.path().join("server.log"),
             dir,
             port: free_port(),
@@ -92,13 +103,9 @@ impl Server {
             .open(&self.log)
             .expect("log file");
         let mut child = Command::new(&self.bin)
-            .args([
-                "server",
-                "--disable-agent",
-                "--bind-address",
-                "127.0.0.1",
-                "--https-listen-port",
-            ])
+            .arg("server")
+            .args((!self.agent).then_some("--disable-agent"))
+            .args(["--bind-address", "127.0.0.1", "--https-listen-port"])
             .arg(self.port.to_string())
             .arg("--data-dir")
             .arg(self.dir.path())
@@ -115,7 +122,7 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(if self.agent { 90 } else { 30 });
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) if line.starts_with("export KUBECONFIG=") => break,
@@ -126,7 +133,7 @@ impl Server {
                     }
                     assert!(
                         Instant::now() < deadline,
-                        "skiff not ready after 30s; log:\n{}",
+                        "skiff not ready in time; log:\n{}",
                         self.log_text()
                     );
                 }
@@ -183,6 +190,21 @@ impl Server {
     /// SIGKILL, as a crash would.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and SIGKILL if it has not exited within 20 s.
+    pub fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            for _ in 0..200 {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -1,0 +1,539 @@
+//! Real-container test hosts: a local registry with our test images, a `skiff server` and
+//! `skiff agent`s that run pods through their own containerd on a CNI bridge.
+//!
+//! Tests on one machine run at once (test threads, and other checkouts' test runs), so each
+//! [`NodeHost`] takes a free *slot* (an flock'd file) and uses only what the slot owns: its
+//! bridge `sktN`, cluster CIDR `10.42.(8N).0/21` and service CIDR `10.43.(8N).0/21`. On drop
+//! it removes everything it made: containers, processes, mounts, netns, routes, the bridge.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::{eventually, free_port, Kubectl, Server};
+
+const SLOTS: u32 = 32;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Panics naming the Debian packages (or root) a real-container test needs.
+pub fn require_host_tools() {
+    let missing: Vec<&str> = [
+        ("containerd", "containerd"),
+        ("containerd-shim-runc-v2", "containerd"),
+        ("ctr", "containerd"),
+        ("runc", "runc"),
+        ("umoci", "umoci"),
+        ("skopeo", "skopeo"),
+        ("docker-registry", "docker-registry"),
+    ]
+    .into_iter()
+    .filter(|(b, _)| {
+        !Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+    .map(|(_, pkg)| pkg)
+    .chain((!Path::new("/usr/lib/cni/bridge").exists()).then_some("containernetworking-plugins"))
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "this test runs real containers and needs: apt-get install {}",
+        missing.join(" ")
+    );
+    let euid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1);
+    assert_eq!(euid, 0, "this test runs containers and must run as root");
+}
+
+/// One machine-wide slot, held (flock) while the host lives.
+struct Slot {
+    n: u32,
+    _lock: File,
+}
+
+impl Slot {
+    fn take() -> Slot {
+        let dir = Path::new("/run/skiff-test-slots");
+        std::fs::create_dir_all(dir).expect("slot dir");
+        for _ in 0..600 {
+            for n in 0..SLOTS {
+                let f = File::create(dir.join(format!("{n}.lock"))).expect("slot file");
+                if f.try_lock().is_ok() {
+                    return Slot { n, _lock: f };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!("no free test slot in {}", dir.display());
+    }
+}
+
+/// An agent process and its data dir.
+struct AgentProc {
+    node: String,
+    child: Option<Child>,
+    data_dir: PathBuf,
+    log: PathBuf,
+}
+
+pub struct NodeHost {
+    pub dir: tempfile::TempDir,
+    slot: Slot,
+    registry_port: u16,
+    agents: Vec<AgentProc>,
+    netns_before: Vec<String>,
+    routes_before: String,
+    /// A server running its own agent: dropped after the containers are cleaned up.
+    own_server: Option<Server>,
+}
+
+impl NodeHost {
+    /// Checks the tools, takes a slot and starts a registry holding our test images.
+    pub fn new() -> NodeHost {
+        require_host_tools();
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-node-test-")
+            .tempdir()
+            .expect("tempdir");
+        let host = NodeHost {
+            dir,
+            slot: Slot::take(),
+            registry_port: free_port(),
+            agents: Vec::new(),
+            netns_before: netns(),
+            routes_before: unreachable_routes(),
+            own_server: None,
+        };
+        // Leftovers of a killed test run in the same slot.
+        host.remove_bridge();
+        host.start_registry_with_images();
+        host
+    }
+
+    pub fn slot(&self) -> u32 {
+        self.slot.n
+    }
+
+    pub fn bridge(&self) -> String {
+        format!("skt{}", self.slot.n)
+    }
+
+    pub fn cluster_cidr(&self) -> String {
+        format!("10.42.{}.0/21", self.slot.n * 8)
+    }
+
+    pub fn service_cidr(&self) -> String {
+        format!("10.43.{}.0/21", self.slot.n * 8)
+    }
+
+    /// The prefix every pod IP of this host's cluster starts with.
+    pub fn pod_ip_prefix(&self) -> String {
+        "10.42.".to_string()
+    }
+
+    pub fn registry(&self) -> String {
+        format!("127.0.0.1:{}", self.registry_port)
+    }
+
+    /// Our agnhost-like test image (`/skiff-testimage <command>`).
+    pub fn image(&self) -> String {
+        format!("{}/skiff/testimage:1", self.registry())
+    }
+
+    fn registry_env(&self, cmd: &mut Command) {
+        cmd.env("REGISTRY_DIR", self.dir.path().join("registry"))
+            .env("REGISTRY_PORT", self.registry_port.to_string());
+    }
+
+    fn start_registry_with_images(&self) {
+        let mut start = Command::new(repo_root().join("scripts/registry.sh"));
+        start.arg("start");
+        self.registry_env(&mut start);
+        let out = start.output().expect("run scripts/registry.sh");
+        assert!(
+            out.status.success(),
+            "registry.sh start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new(repo_root().join("scripts/build-test-images.sh"))
+            .args(["--push", &self.registry()])
+            .output()
+            .expect("run scripts/build-test-images.sh");
+        assert!(
+            out.status.success(),
+            "build-test-images.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `skiff server --disable-agent` with this slot's CIDRs, plus `extra_args`.
+    pub fn server(&self, bin: &Path, extra_args: &[&str]) -> Server {
+        let (cluster, service) = (self.cluster_cidr(), self.service_cidr());
+        let mut args = vec![
+            "--cluster-cidr",
+            &cluster,
+            "--service-cidr",
+            &service,
+            "--node-cidr-mask-size",
+            "24",
+        ];
+        args.extend_from_slice(extra_args);
+        Server::start_with(bin, &args)
+    }
+
+    /// `skiff server` running its own node agent (named `node`) with this slot's network;
+    /// waits until the node is Ready. The host owns it, so its containers are cleaned up
+    /// before it stops.
+    pub fn server_with_agent(&mut self, bin: &Path, node: &str, extra_args: &[&str]) -> &Server {
+        let (cluster, service, bridge) = (self.cluster_cidr(), self.service_cidr(), self.bridge());
+        let pause = format!("{}/skiff/pause:1", self.registry());
+        let mut args = vec![
+            "--cluster-cidr",
+            &cluster,
+            "--service-cidr",
+            &service,
+            "--node-cidr-mask-size",
+            "24",
+            "--node-name",
+            node,
+            "--pause-image",
+            &pause,
+            "--cni-bridge",
+            &bridge,
+        ];
+        args.extend_from_slice(extra_args);
+        let server = Server::start_opts(bin, &args, true);
+        self.agents.push(AgentProc {
+            node: node.to_string(),
+            child: None,
+            data_dir: server.data_dir().join("agent"),
+            log: server.data_dir().join("server.log"),
+        });
+        wait_node_ready(&server.kubectl(), node);
+        self.own_server.insert(server)
+    }
+
+    /// The flags an agent of this host needs besides its server and name.
+    pub fn agent_args(&self, data_dir: &Path) -> Vec<String> {
+        vec![
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+            "--pause-image".into(),
+            format!("{}/skiff/pause:1", self.registry()),
+            "--cluster-cidr".into(),
+            self.cluster_cidr(),
+            "--service-cidr".into(),
+            self.service_cidr(),
+            "--cni-bridge".into(),
+            self.bridge(),
+        ]
+    }
+
+    /// Starts `skiff agent` for `node` with the server's admin credentials, and waits until
+    /// the node is Ready with a podCIDR.
+    pub fn start_agent(&mut self, bin: &Path, server: &Server, node: &str) {
+        let data_dir = self.dir.path().join(format!("agent-{node}"));
+        let log = self.dir.path().join(format!("agent-{node}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let child = Command::new(bin)
+            .args(["agent", "--server", &server.url(), "--kubeconfig"])
+            .arg(server.kubeconfig())
+            .args(["--node-name", node])
+            .args(self.agent_args(&data_dir))
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start skiff agent");
+        match self.agents.iter_mut().find(|a| a.node == node) {
+            Some(a) => a.child = Some(child),
+            None => self.agents.push(AgentProc {
+                node: node.to_string(),
+                child: Some(child),
+                data_dir,
+                log,
+            }),
+        }
+        wait_node_ready(&server.kubectl(), node);
+    }
+
+    /// SIGTERM to the node's agent (it stops its containerd; containers live on in their
+    /// shims), SIGKILL after 15 s.
+    pub fn stop_agent(&mut self, node: &str) {
+        if let Some(a) = self.agents.iter_mut().find(|a| a.node == node) {
+            stop_child(&mut a.child);
+        }
+    }
+
+    pub fn agent_log(&self, node: &str) -> String {
+        self.agents
+            .iter()
+            .find(|a| a.node == node)
+            .and_then(|a| std::fs::read_to_string(&a.log).ok())
+            .unwrap_or_default()
+    }
+
+    /// The containerd socket of the node's agent.
+    pub fn socket(&self, node: &str) -> PathBuf {
+        let dir = self
+            .agents
+            .iter()
+            .find(|a| a.node == node)
+            .map(|a| a.data_dir.clone())
+            .unwrap_or_else(|| self.dir.path().join(format!("agent-{node}")));
+        dir.join("containerd/containerd.sock")
+    }
+
+    /// The containers (sandboxes included) in the node's containerd.
+    pub fn containers(&self, node: &str) -> Vec<String> {
+        containers_at(&self.socket(node))
+    }
+
+    fn remove_bridge(&self) {
+        if Path::new("/sys/class/net").join(self.bridge()).exists() {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.bridge()])
+                .status();
+        }
+    }
+}
+
+impl Default for NodeHost {
+    fn default() -> Self {
+        NodeHost::new()
+    }
+}
+
+fn stop_child(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = Command::new("kill").arg(c.id().to_string()).status();
+        for _ in 0..150 {
+            if c.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// Waits (60 s) until `node` is Ready with a podCIDR.
+pub fn wait_node_ready(kubectl: &Kubectl, node: &str) {
+    eventually(
+        "the agent's node to be Ready",
+        Duration::from_secs(60),
+        || {
+            String::from_utf8_lossy(
+                &kubectl
+                    .run(&[
+                        "get",
+                        "node",
+                        node,
+                        "-o",
+                        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status} {.spec.podCIDR}",
+                    ])
+                    .stdout,
+            )
+            .to_string()
+        },
+        |out| out.starts_with("True 10.42."),
+    );
+}
+
+fn containers_at(socket: &Path) -> Vec<String> {
+    if !socket.exists() {
+        return Vec::new();
+    }
+    let out = Command::new("ctr")
+        .arg("--address")
+        .arg(socket)
+        .args(["--namespace", "k8s.io", "containers", "ls", "--quiet"])
+        .output()
+        .expect("run ctr");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn ctr(socket: &Path, args: &[&str]) {
+    let _ = Command::new("ctr")
+        .arg("--address")
+        .arg(socket)
+        .args(["--namespace", "k8s.io"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+impl Drop for NodeHost {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for a in &self.agents {
+                let log = std::fs::read_to_string(&a.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(60).collect();
+                eprintln!("--- agent {} log (last 60 lines) ---", a.node);
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+                let ctd = std::fs::read_to_string(a.data_dir.join("containerd/containerd.log"))
+                    .unwrap_or_default();
+                eprintln!("--- containerd errors ---");
+                for l in ctd.lines().filter(|l| l.contains("level=error")).take(20) {
+                    eprintln!("{l}");
+                }
+            }
+        }
+        // Containers the agents did not remove (a failed test): kill their tasks while our
+        // containerd still runs, so their shims exit.
+        for a in &self.agents {
+            let socket = a.data_dir.join("containerd/containerd.sock");
+            for id in containers_at(&socket) {
+                ctr(&socket, &["tasks", "kill", "--signal", "SIGKILL", &id]);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        for a in &self.agents {
+            let socket = a.data_dir.join("containerd/containerd.sock");
+            for id in containers_at(&socket) {
+                ctr(&socket, &["tasks", "delete", "--force", &id]);
+                ctr(&socket, &["containers", "delete", &id]);
+            }
+        }
+        for a in &mut self.agents {
+            stop_child(&mut a.child);
+        }
+        // The server's own agent stops its containerd on SIGTERM.
+        if let Some(mut server) = self.own_server.take() {
+            server.terminate();
+        }
+        let dir = self.dir.path().to_string_lossy().to_string();
+        // Any process still pointing at our dirs: containerd (if an agent was killed hard)
+        // and shims (`-address <dir>/.../containerd.sock`).
+        let agent_dirs = self
+            .agents
+            .iter()
+            .map(|a| a.data_dir.to_string_lossy().to_string());
+        for d in std::iter::once(dir.clone()).chain(agent_dirs) {
+            for pid in pids_mentioning(&d) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let mut stop = Command::new(repo_root().join("scripts/registry.sh"));
+        stop.arg("stop");
+        self.registry_env(&mut stop);
+        let _ = stop.status();
+        let agent_dirs = self
+            .agents
+            .iter()
+            .map(|a| a.data_dir.to_string_lossy().to_string());
+        for d in std::iter::once(dir.clone()).chain(agent_dirs) {
+            for mount in mounts_under(&d) {
+                let _ = Command::new("umount").args(["-l", &mount]).status();
+            }
+        }
+        for ns in netns() {
+            if ns.starts_with("cni-") && !self.netns_before.contains(&ns) {
+                let path = format!("/var/run/netns/{ns}");
+                let _ = Command::new("umount").args(["-l", &path]).status();
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        for cidr in [self.cluster_cidr(), self.service_cidr()] {
+            if !self.routes_before.contains(&cidr) {
+                let _ = Command::new("ip")
+                    .args(["route", "delete", "unreachable", &cidr, "metric", "4242"])
+                    .status();
+            }
+        }
+        // The pods' parent cgroup, in each hierarchy (rmdir leaves it while in use by
+        // another test's pods).
+        if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
+            for d in dirs.flatten() {
+                let _ = std::fs::remove_dir(d.path().join("skiff"));
+            }
+        }
+        let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
+        self.remove_bridge();
+    }
+}
+
+pub fn unreachable_routes() -> String {
+    Command::new("ip")
+        .args(["route", "show", "type", "unreachable"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
+}
+
+fn netns() -> Vec<String> {
+    std::fs::read_dir("/var/run/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Processes (not this one) whose command line mentions `text`.
+pub fn pids_mentioning(text: &str) -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| *pid != me)
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|c| String::from_utf8_lossy(&c).contains(text))
+                        .unwrap_or(false)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Mount points under `dir`, deepest first.
+fn mounts_under(dir: &str) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut mounts: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(dir))
+        .map(str::to_string)
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    mounts
+}
+
+/// A plain HTTP/1.1 GET to a pod address; the whole reply (head and body), or None.
+pub fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
+    let addr = format!("{ip}:{port}").parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
