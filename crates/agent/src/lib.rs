@@ -12,6 +12,7 @@ pub mod events;
 pub mod machine;
 pub mod node;
 pub mod pods;
+pub mod pull;
 pub mod resources;
 pub mod routes;
 
@@ -68,6 +69,8 @@ pub struct AgentConfig {
     pub bridge: String,
     /// The cluster and service CIDRs: routed `unreachable` on this machine.
     pub unreachable_cidrs: Vec<String>,
+    /// Mirrors, credentials and TLS per registry (`--registry-config`).
+    pub registries: pull::registries::Registries,
 }
 
 impl AgentConfig {
@@ -79,6 +82,7 @@ impl AgentConfig {
             sandbox_image: DEFAULT_SANDBOX_IMAGE.into(),
             bridge: "skiff0".into(),
             unreachable_cidrs: vec!["10.42.0.0/16".into(), "10.43.0.0/16".into()],
+            registries: Default::default(),
         }
     }
 }
@@ -141,6 +145,9 @@ async fn bring_up(
     socket: &Path,
     agent: &mut Agent,
 ) -> Result<(), Error> {
+    if agent.containerd.is_some() {
+        config.registries.write_hosts(&layout.certs_d)?;
+    }
     let cri = cri::Cri::connect(socket)?;
     let version = cri.wait_ready(Duration::from_secs(30)).await?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
@@ -200,12 +207,16 @@ async fn bring_up(
     };
     let ctx = Arc::new(pods::Context {
         events,
-        client,
+        client: client.clone(),
         cri,
         node_name: name,
         host_ip: machine.internal_ip.to_string(),
         pod_logs: config.data_dir.join("pods"),
-        certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
+        pulls: pull::Pulls {
+            client,
+            certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
+            registries: config.registries.clone(),
+        },
         own_runtime: agent.containerd.is_some(),
     });
     agent.tasks.spawn(pods::run(ctx));

@@ -18,6 +18,9 @@ pub struct NodeFlags {
     /// The Linux bridge pods attach to.
     #[arg(long, default_value = "skiff0")]
     pub cni_bridge: String,
+    /// Registry mirrors, credentials and TLS settings (YAML, as k3s's registries.yaml).
+    #[arg(long)]
+    pub registry_config: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -61,13 +64,16 @@ pub fn config(
     flags: &NodeFlags,
     cluster_cidr: &str,
     service_cidr: &str,
-) -> agent::AgentConfig {
+) -> anyhow::Result<agent::AgentConfig> {
     let mut config = agent::AgentConfig::new(node_name, data_dir.to_path_buf());
     config.runtime_endpoint = flags.container_runtime_endpoint.clone();
     config.sandbox_image = flags.pause_image.clone();
     config.bridge = flags.cni_bridge.clone();
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
-    config
+    if let Some(path) = &flags.registry_config {
+        config.registries = agent::pull::registries::Registries::load(path)?;
+    }
+    Ok(config)
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -77,7 +83,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         );
     };
     let _ = &args.token;
-    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
     let node_name = match args.node_name.clone() {
         Some(n) => n,
         None => hostname()?,
@@ -88,7 +93,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         &args.node,
         &args.cluster_cidr,
         &args.service_cidr,
-    );
+    )?;
+    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

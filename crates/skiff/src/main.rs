@@ -280,7 +280,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.node,
                 &args.cluster_cidr,
                 &args.service_cidr,
-            );
+            )?;
             let agent = agent::start(client, config)
                 .await
                 .context("starting the node agent (--disable-agent runs the control plane only)")?;

@@ -34,8 +34,8 @@ pub struct Context {
     pub host_ip: String,
     /// `/var/log/pods`'s counterpart under the data dir.
     pub pod_logs: PathBuf,
-    /// Our containerd's registry hosts dir, when we run containerd.
-    pub certs_d: Option<PathBuf>,
+    /// Image pulls: credentials, registry config.
+    pub pulls: crate::pull::Pulls,
     /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
     /// node, so those of pods no longer in the API are removed after a restart.
     pub own_runtime: bool,
@@ -307,54 +307,48 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
     let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
     state.pod_ip = pod_ip.clone();
-    let started = match start::containers(
-        &ctx.cri,
-        ctx.certs_d.as_deref(),
-        &ctx.events,
-        pod,
-        &sandbox_id,
-        &config,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(failed) => {
-            if failed.reason == "ErrImagePull" {
-                let image = pod
-                    .spec
-                    .iter()
-                    .flat_map(|s| s.containers.iter())
-                    .find(|c| c.name == failed.container)
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default();
-                state.pull_failed = Some((failed.container.clone(), image));
-                state.pull_failures += 1;
-            } else {
-                state.pull_failed = None;
+    let started =
+        match start::containers(&ctx.cri, &ctx.pulls, &ctx.events, pod, &sandbox_id, &config).await
+        {
+            Ok(s) => s,
+            Err(failed) => {
+                if failed.reason == "ErrImagePull" {
+                    let image = pod
+                        .spec
+                        .iter()
+                        .flat_map(|s| s.containers.iter())
+                        .find(|c| c.name == failed.container)
+                        .and_then(|c| c.image.clone())
+                        .unwrap_or_default();
+                    state.pull_failed = Some((failed.container.clone(), image));
+                    state.pull_failures += 1;
+                } else {
+                    state.pull_failed = None;
+                }
+                let message = match &failed.error {
+                    Error::Cri(m) => m.clone(),
+                    e => e.to_string(),
+                };
+                let waiting = [status::Waiting {
+                    name: failed.container.clone(),
+                    reason: failed.reason.into(),
+                    message,
+                }];
+                let now = clock::time(clock::now());
+                let facts = status::Facts {
+                    pod_ip: &pod_ip,
+                    host_ip: &ctx.host_ip,
+                    start_time: &start_time,
+                    now: &now,
+                    containers: &[],
+                };
+                if let Err(e) = post_status(ctx, pod, status::pending(pod, &facts, &waiting)).await
+                {
+                    tracing::warn!(error = %e, "posting pending status");
+                }
+                return Err(failed.error);
             }
-            let message = match &failed.error {
-                Error::Cri(m) => m.clone(),
-                e => e.to_string(),
-            };
-            let waiting = [status::Waiting {
-                name: failed.container.clone(),
-                reason: failed.reason.into(),
-                message,
-            }];
-            let now = clock::time(clock::now());
-            let facts = status::Facts {
-                pod_ip: &pod_ip,
-                host_ip: &ctx.host_ip,
-                start_time: &start_time,
-                now: &now,
-                containers: &[],
-            };
-            if let Err(e) = post_status(ctx, pod, status::pending(pod, &facts, &waiting)).await {
-                tracing::warn!(error = %e, "posting pending status");
-            }
-            return Err(failed.error);
-        }
-    };
+        };
     let spec = pod.spec.clone().unwrap_or_default();
     let mut running = Vec::new();
     for s in &started {
