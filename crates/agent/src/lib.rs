@@ -5,6 +5,7 @@
 //! cluster only through the API, and the machine only through the CRI socket, the CNI conf
 //! dir and (with no runtime endpoint given) the containerd child it supervises.
 
+pub mod cgroups;
 pub mod cni;
 pub mod containerd;
 pub mod cri;

@@ -536,12 +536,24 @@ impl Drop for NodeHost {
         // another test's pods).
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
             for d in dirs.flatten() {
-                let _ = std::fs::remove_dir(d.path().join("skiff"));
+                remove_empty_cgroups(&d.path().join("skiff"));
             }
         }
-        let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
+        remove_empty_cgroups(Path::new("/sys/fs/cgroup/skiff"));
         self.remove_bridge();
     }
+}
+
+/// rmdir of every cgroup below and at `dir`, deepest first; busy ones stay.
+fn remove_empty_cgroups(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_cgroups(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 pub fn unreachable_routes() -> String {

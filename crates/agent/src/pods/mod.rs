@@ -303,6 +303,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
     let config = sandbox::config(pod, &ctx.pod_logs);
+    crate::cgroups::prepare(pod);
     let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
     let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
