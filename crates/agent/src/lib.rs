@@ -10,6 +10,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod events;
+pub mod eviction;
 pub mod machine;
 pub mod node;
 pub mod pods;
@@ -72,6 +73,8 @@ pub struct AgentConfig {
     pub unreachable_cidrs: Vec<String>,
     /// Mirrors, credentials and TLS per registry (`--registry-config`).
     pub registries: pull::registries::Registries,
+    /// Hard eviction thresholds (`--eviction-hard`).
+    pub eviction_hard: Vec<eviction::thresholds::Threshold>,
 }
 
 impl AgentConfig {
@@ -84,6 +87,8 @@ impl AgentConfig {
             bridge: "skiff0".into(),
             unreachable_cidrs: vec!["10.42.0.0/16".into(), "10.43.0.0/16".into()],
             registries: Default::default(),
+            eviction_hard: eviction::thresholds::parse(eviction::thresholds::DEFAULT_HARD)
+                .unwrap_or_default(),
         }
     }
 }
@@ -161,15 +166,22 @@ async fn bring_up(
     let started = clock::now();
     let node_uid = node::register(&nodes, &name).await?;
     node::ensure_lease(&leases, &name, &node_uid).await?;
+    let pressure = eviction::SharedPressure::default();
     let status = {
-        let (name, machine, runtime_version) =
-            (name.clone(), machine.clone(), runtime_version.clone());
+        let (name, machine, runtime_version, pressure) = (
+            name.clone(),
+            machine.clone(),
+            runtime_version.clone(),
+            pressure.clone(),
+        );
         move |ready: bool| {
+            let pressure = *pressure.lock().unwrap_or_else(|p| p.into_inner());
             node::status(&node::StatusInput {
                 name: &name,
                 machine: &machine,
                 runtime_version: &runtime_version,
                 ready,
+                pressure,
                 since: started,
                 now: clock::now(),
             })
@@ -194,6 +206,18 @@ async fn bring_up(
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
     node::post_status(&nodes, &name, status(true)).await?;
+    // The pressure conditions are posted as soon as they change, not at the next beat.
+    let pressure_changed = {
+        let (nodes, name, status) = (nodes.clone(), name.clone(), status.clone());
+        move || {
+            let (nodes, name, body) = (nodes.clone(), name.clone(), status(true));
+            tokio::spawn(async move {
+                if let Err(e) = node::post_status(&nodes, &name, body).await {
+                    tracing::warn!(error = %e, "node status");
+                }
+            });
+        }
+    };
     agent.tasks.spawn(node::heartbeat(
         nodes,
         leases,
@@ -220,6 +244,16 @@ async fn bring_up(
         },
         own_runtime: agent.containerd.is_some(),
     });
+    agent.tasks.spawn(eviction::run(
+        ctx.clone(),
+        eviction::Settings {
+            thresholds: config.eviction_hard.clone(),
+            nodefs: config.data_dir.clone(),
+            imagefs: layout.root.clone(),
+        },
+        pressure,
+        pressure_changed,
+    ));
     agent.tasks.spawn(pods::run(ctx));
     Ok(())
 }

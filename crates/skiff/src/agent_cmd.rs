@@ -21,6 +21,9 @@ pub struct NodeFlags {
     /// Registry mirrors, credentials and TLS settings (YAML, as k3s's registries.yaml).
     #[arg(long)]
     pub registry_config: Option<PathBuf>,
+    /// Hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%.
+    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD)]
+    pub eviction_hard: String,
 }
 
 #[derive(clap::Args)]
@@ -70,6 +73,8 @@ pub fn config(
     config.sandbox_image = flags.pause_image.clone();
     config.bridge = flags.cni_bridge.clone();
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
+    config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
+        .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     if let Some(path) = &flags.registry_config {
         config.registries = agent::pull::registries::Registries::load(path)?;
     }

@@ -270,6 +270,14 @@ async fn post_pending(
 }
 
 async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
+    // A pod in a terminal phase (finished, or evicted) never runs again.
+    if matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Failed" | "Succeeded")
+    ) {
+        state.done = true;
+        return Ok(());
+    }
     if state.running {
         if state.done {
             return Ok(());
