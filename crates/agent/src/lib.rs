@@ -11,6 +11,7 @@ pub mod containerd;
 pub mod cri;
 pub mod events;
 pub mod eviction;
+pub mod image_gc;
 pub mod machine;
 pub mod node;
 pub mod pods;
@@ -75,6 +76,8 @@ pub struct AgentConfig {
     pub registries: pull::registries::Registries,
     /// Hard eviction thresholds (`--eviction-hard`).
     pub eviction_hard: Vec<eviction::thresholds::Threshold>,
+    /// When unused images are removed (the image filesystem is filled in by `start`).
+    pub image_gc: image_gc::Settings,
 }
 
 impl AgentConfig {
@@ -89,6 +92,7 @@ impl AgentConfig {
             registries: Default::default(),
             eviction_hard: eviction::thresholds::parse(eviction::thresholds::DEFAULT_HARD)
                 .unwrap_or_default(),
+            image_gc: image_gc::Settings::default(),
         }
     }
 }
@@ -244,6 +248,19 @@ async fn bring_up(
         },
         own_runtime: agent.containerd.is_some(),
     });
+    let image_fs = if agent.containerd.is_some() {
+        layout.root.clone()
+    } else {
+        config.data_dir.clone()
+    };
+    agent.tasks.spawn(image_gc::run(
+        ctx.cri.clone(),
+        image_gc::Settings {
+            image_fs,
+            ..config.image_gc.clone()
+        },
+        config.sandbox_image.clone(),
+    ));
     agent.tasks.spawn(eviction::run(
         ctx.clone(),
         eviction::Settings {

@@ -24,6 +24,19 @@ pub struct NodeFlags {
     /// Hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%.
     #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD)]
     pub eviction_hard: String,
+    /// Percent of the image filesystem in use that starts image garbage collection (100
+    /// disables it).
+    #[arg(long, default_value_t = 85)]
+    pub image_gc_high_threshold: u8,
+    /// Percent of use image garbage collection frees down to.
+    #[arg(long, default_value_t = 80)]
+    pub image_gc_low_threshold: u8,
+    /// Unused images younger than this are kept.
+    #[arg(long, default_value = "2m", value_parser = crate::go_duration)]
+    pub image_minimum_gc_age: std::time::Duration,
+    /// How often image use is checked.
+    #[arg(long, default_value = "5m", value_parser = crate::go_duration, hide = true)]
+    pub image_gc_period: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -75,6 +88,14 @@ pub fn config(
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
+    config.image_gc = agent::image_gc::Settings {
+        high_percent: flags.image_gc_high_threshold,
+        low_percent: flags.image_gc_low_threshold,
+        minimum_age: flags.image_minimum_gc_age,
+        period: flags.image_gc_period,
+        image_fs: PathBuf::new(),
+    };
+    config.image_gc.validate().map_err(|e| anyhow::anyhow!(e))?;
     if let Some(path) = &flags.registry_config {
         config.registries = agent::pull::registries::Registries::load(path)?;
     }

@@ -199,3 +199,55 @@ fn bad_registry_config_is_refused() {
         "{stderr}"
     );
 }
+
+/// Image garbage collection: over the high threshold (0% here, so always), unused images
+/// go — not the one a container uses, never the sandbox image.
+#[test]
+fn unused_images_are_collected() {
+    let mut host = NodeHost::new();
+    let image = host.image();
+    let server = host.server(bin(), &[]);
+    let kubectl = server.kubectl();
+    host.start_agent_with(
+        bin(),
+        &server,
+        "gc",
+        &[
+            "--image-gc-high-threshold",
+            "0",
+            "--image-gc-low-threshold",
+            "0",
+            "--image-minimum-gc-age",
+            "0s",
+            "--image-gc-period",
+            "1s",
+        ],
+    );
+    let images = || {
+        let out = std::process::Command::new("ctr")
+            .arg("--address")
+            .arg(host.socket("gc"))
+            .args(["--namespace", "k8s.io", "images", "ls", "--quiet"])
+            .output()
+            .expect("ctr");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    kubectl.ok_stdin(&["apply", "-f", "-"], &pod("user", &image, None));
+    eventually(
+        "the pod to run",
+        Duration::from_secs(60),
+        || state(&kubectl, "user"),
+        |s| s.starts_with("Running"),
+    );
+    // In use: kept through several collections.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(images().contains("skiff/testimage:1"), "{}", images());
+    kubectl.ok(&["delete", "pod", "user"]);
+    eventually(
+        "the unused image to be removed",
+        Duration::from_secs(30),
+        images,
+        |s| !s.contains("skiff/testimage:1"),
+    );
+    assert!(images().contains("skiff/pause:1"), "{}", images());
+}
