@@ -63,6 +63,10 @@ pub fn script(s: &Settings, ports: &[ServicePort]) -> String {
     let mut no_ep_node_ports = Vec::new();
     let mut chains = String::new();
     let mut sets = String::new();
+    // An address and port two services claim (a load-balancer port on the node's address,
+    // say) goes to the first; a duplicate key would fail the whole transaction.
+    let mut taken = std::collections::HashSet::new();
+    let mut node_ports_taken = std::collections::HashSet::new();
     for p in ports {
         let proto = p.proto.nft();
         let cluster_eps: Vec<&Endpoint> = p
@@ -77,13 +81,19 @@ pub fn script(s: &Settings, ports: &[ServicePort]) -> String {
             .collect();
         for ip in &p.ips {
             let entry = format!("{ip} . {proto} . {}", p.port);
+            if !taken.insert(entry.clone()) {
+                continue;
+            }
             if cluster_eps.is_empty() {
                 no_ep_ips.push(format!("{entry} : goto reject-chain"));
             } else {
                 service_ips.push(format!("{entry} : goto {}", svc_chain(p)));
             }
         }
-        if let Some(np) = p.node_port {
+        if let Some(np) = p
+            .node_port
+            .filter(|np| node_ports_taken.insert((proto, *np)))
+        {
             let entry = format!("{proto} . {np}");
             if external_eps.is_empty() {
                 no_ep_node_ports.push(format!("{entry} : goto reject-chain"));
@@ -110,6 +120,7 @@ pub fn script(s: &Settings, ports: &[ServicePort]) -> String {
         pick(&mut chains, p, &cluster_eps);
         let _ = writeln!(chains, "\t}}");
         if p.node_port.is_some() {
+            // Written even when another service took the port: nothing jumps to it then.
             let _ = writeln!(chains, "\tchain {} {{", ext_chain(p));
             if p.external_local {
                 // Source IPs are kept: only this node's endpoints, no masquerade.

@@ -162,3 +162,91 @@ fn cluster_ip_and_node_port_reach_every_ready_endpoint() {
         .expect("nft");
     assert!(!listed.status.success(), "the proxy's table is still there");
 }
+
+/// A LoadBalancer service is published on the node's address (the built-in load
+/// balancer), reachable there from the host; a second one on the same port stays pending.
+#[test]
+fn load_balancer_is_published_on_the_node_address() {
+    let mut host = NodeHost::new();
+    let image = host.image();
+    let server = host.server(bin(), &[]);
+    let kubectl = server.kubectl();
+    host.start_agent(bin(), &server, "lb");
+    let node_ip = kubectl.ok(&[
+        "get",
+        "node",
+        "lb",
+        "-o",
+        "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}",
+    ]);
+    kubectl.ok(&[
+        "run",
+        "echo",
+        &format!("--image={image}"),
+        "--labels=app=echo",
+        "--",
+        "serve-http",
+        "--port",
+        "8080",
+    ]);
+    let port = 18000 + host.slot();
+    for name in ["front", "late"] {
+        kubectl.ok_stdin(
+            &["apply", "-f", "-"],
+            &format!(
+                r#"{{"apiVersion": "v1", "kind": "Service", "metadata": {{"name": "{name}"}},
+                   "spec": {{"type": "LoadBalancer", "selector": {{"app": "echo"}},
+                     "ports": [{{"port": {port}, "targetPort": 8080}}]}}}}"#
+            ),
+        );
+        // Creation times are whole seconds: the second service is clearly the newer.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    let ingress = |name: &str| {
+        kubectl.ok(&[
+            "get",
+            "service",
+            name,
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[*].ip}",
+        ])
+    };
+    eventually(
+        "the node address as the load balancer's ingress",
+        Duration::from_secs(30),
+        || ingress("front"),
+        |ip| *ip == node_ip,
+    );
+    let reply = eventually(
+        "the service through the load balancer address",
+        Duration::from_secs(60),
+        || http_get(&node_ip, port as u16, "/hostname").map(|r| body(&r)),
+        |r| r.as_deref() == Some("echo"),
+    );
+    assert_eq!(reply.as_deref(), Some("echo"));
+    // The kubectl column shows it.
+    let row = kubectl.ok(&["get", "service", "front", "--no-headers"]);
+    assert!(row.contains(&node_ip), "{row}");
+    let events = eventually(
+        "the port conflict event",
+        Duration::from_secs(30),
+        || {
+            kubectl.ok(&[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=late,reason=PortConflict",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ])
+        },
+        |m| !m.is_empty(),
+    );
+    assert!(
+        events.contains("already used by LoadBalancer service default/front"),
+        "{events}"
+    );
+    assert_eq!(ingress("late"), "");
+    kubectl.ok(&["delete", "service", "front", "late"]);
+    kubectl.ok(&["delete", "pod", "echo"]);
+}
