@@ -107,6 +107,7 @@ pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
 pub struct Agent {
     containerd: Option<containerd::Supervisor>,
     proxy: Option<proxy::Proxy>,
+    netpol: Option<netpol::Enforcer>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -116,6 +117,9 @@ impl Agent {
         self.tasks.shutdown().await;
         if let Some(p) = self.proxy.take() {
             p.shutdown().await;
+        }
+        if let Some(n) = self.netpol.take() {
+            n.shutdown().await;
         }
         if let Some(c) = self.containerd.take() {
             c.stop().await;
@@ -145,6 +149,7 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
     let mut agent = Agent {
         containerd: supervisor,
         proxy: None,
+        netpol: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -280,6 +285,7 @@ async fn bring_up(
         pressure_changed,
     ));
     agent.tasks.spawn(pods::run(ctx));
+    agent.netpol = Some(netpol::run(client.clone(), config.node_name.clone()));
     agent.proxy = Some(proxy::run(
         client,
         proxy::Config {

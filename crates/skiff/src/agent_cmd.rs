@@ -22,7 +22,7 @@ pub struct NodeFlags {
     #[arg(long)]
     pub registry_config: Option<PathBuf>,
     /// Hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%.
-    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD)]
+    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD, overrides_with = "eviction_hard")]
     pub eviction_hard: String,
     /// Percent of the image filesystem in use that starts image garbage collection (100
     /// disables it).

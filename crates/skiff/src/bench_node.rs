@@ -40,6 +40,10 @@ pub struct NodeArgs {
     dir: PathBuf,
 }
 
+/// Memory only: a benchmark machine's disk may be fuller than a node's default thresholds
+/// allow, and evictions would spoil the rounds.
+const EVICTION_HARD: &str = "memory.available<100Mi";
+
 pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let pause = format!("{}/skiff/pause:1", args.registry);
     let image = format!("{}/skiff/testimage:1", args.registry);
@@ -62,7 +66,14 @@ async fn startup(args: &NodeArgs, pause: &str, image: &str) -> anyhow::Result<()
     let started = Instant::now();
     let server = start_server_opts(
         &args.dir,
-        &["--node-name", "bench-node", "--pause-image", pause],
+        &[
+            "--node-name",
+            "bench-node",
+            "--pause-image",
+            pause,
+            "--eviction-hard",
+            EVICTION_HARD,
+        ],
         true,
     )?;
     let printed = started.elapsed();

@@ -18,6 +18,9 @@ use crate::{eventually, free_port, Kubectl, Server};
 
 const SLOTS: u32 = 32;
 
+/// The hard eviction thresholds of test agents: memory only.
+pub const TEST_EVICTION_HARD: &str = "memory.available<100Mi";
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -267,6 +270,8 @@ impl NodeHost {
             &pause,
             "--cni-bridge",
             &bridge,
+            "--eviction-hard",
+            TEST_EVICTION_HARD,
         ];
         args.extend_from_slice(extra_args);
         let server = Server::start_opts(bin, &args, true);
@@ -293,6 +298,10 @@ impl NodeHost {
             self.service_cidr(),
             "--cni-bridge".into(),
             self.bridge(),
+            // Test machines' disks are often fuller than a node's default thresholds
+            // allow (nodefs.available<10%); tests that exercise eviction set their own.
+            "--eviction-hard".into(),
+            TEST_EVICTION_HARD.into(),
         ]
     }
 
@@ -577,10 +586,15 @@ impl Drop for NodeHost {
                     }
                 })
                 .collect();
-            let _ = Command::new("nft")
-                .args(["delete", "table", "ip", &format!("skiff-proxy-{clean}")])
-                .stderr(Stdio::null())
-                .status();
+            for table in [
+                format!("skiff-proxy-{clean}"),
+                format!("skiff-netpol-{clean}"),
+            ] {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", "ip", &table])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
         for cidr in [self.cluster_cidr(), self.service_cidr()] {
             if !self.routes_before.contains(&cidr) {
