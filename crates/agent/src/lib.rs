@@ -14,6 +14,7 @@ pub mod node;
 pub mod pods;
 pub mod resources;
 pub mod routes;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -2,10 +2,14 @@
 //! (by uid) that drives the runtime toward the pod's spec and reports its status. A worker
 //! only ever sees the latest version of its pod, so a burst of updates costs one sync.
 
+pub mod config;
+pub mod downward;
+pub mod env;
 pub mod kill;
 pub mod lifecycle;
 pub mod relist;
 pub mod sandbox;
+pub mod security;
 pub mod start;
 pub mod status;
 
@@ -76,6 +80,7 @@ pub async fn run(ctx: Arc<Context>) {
                 for uid in gone {
                     dispatch(&ctx, &workers, Some(uid), None);
                 }
+                crate::volumes::sweep(&config::volumes_root(&ctx), &seen_in_list);
                 if ctx.own_runtime && !orphans_checked {
                     orphans_checked = true;
                     let (cri, live) = (ctx.cri.clone(), seen_in_list.clone());
@@ -114,6 +119,7 @@ fn dispatch(
             if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
                 tracing::warn!(pod_uid = %uid, error = %e, "cleaning up a deleted pod");
             }
+            config::cleanup_volumes(&ctx, &uid);
         });
         return;
     }
@@ -142,6 +148,7 @@ struct PodState {
     /// The container whose image failed to pull, and how many pulls failed in a row.
     pull_failed: Option<(String, String)>,
     pull_failures: u32,
+    volumes: crate::volumes::State,
 }
 
 /// Upstream's image pull back-off: 10 s, doubling to 5 min.
@@ -176,6 +183,7 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                 if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
                     tracing::warn!(pod_uid = %uid, error = %e, "killing a pod deleted from the API");
                 }
+                config::cleanup_volumes(ctx, &uid);
             }
             return;
         };
@@ -274,6 +282,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         if state.done {
             return Ok(());
         }
+        config::refresh_volumes(ctx, pod, state).await;
         let (Some(sandbox), Some(start_time)) = (state.sandbox.clone(), state.start_time.clone())
         else {
             return Ok(());
@@ -302,6 +311,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .start_time
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
+    config::setup_volumes(ctx, pod, state).await?;
     let config = sandbox::config(pod, &ctx.pod_logs);
     let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
@@ -314,6 +324,11 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         pod,
         &sandbox_id,
         &config,
+        &config::Inputs {
+            ctx,
+            pod_ip: &pod_ip,
+            sandbox: &config,
+        },
     )
     .await
     {
@@ -432,6 +447,7 @@ async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
             .record(pod, Some(&c.name), false, "Killing", &msg);
     }
     kill::kill(&ctx.cri, &uid, kill::grace_seconds(pod)).await?;
+    config::cleanup_volumes(ctx, &uid);
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
         pod.metadata.namespace.as_deref().unwrap_or("default"),

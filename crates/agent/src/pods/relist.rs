@@ -113,7 +113,12 @@ pub async fn relist(
                     run.sandbox,
                 )
                 .await?;
-                let config = start::attempt_config(pod, c, &image_ref, attempt);
+                let inputs = super::config::Inputs {
+                    ctx,
+                    pod_ip: run.pod_ip,
+                    sandbox: run.sandbox,
+                };
+                let config = super::config::container(&inputs, pod, c, &image_ref, attempt).await?;
                 let new_id = ctx
                     .cri
                     .create_container(run.sandbox_id, config, run.sandbox)

@@ -97,8 +97,10 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
         annotations,
         linux: Some(cri::LinuxPodSandboxConfig {
             cgroup_parent: CGROUP_PARENT.into(),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
+            sysctls: super::security::sysctls(pod),
+            security_context: Some(super::security::sandbox(
+                pod,
+                cri::NamespaceOption {
                     network: if host_network {
                         cri::NamespaceMode::Node as i32
                     } else {
@@ -111,9 +113,9 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
                     },
                     ipc: cri::NamespaceMode::Pod as i32,
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                },
+                "",
+            )),
             ..Default::default()
         }),
         windows: None,
