@@ -228,7 +228,14 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                     None => {
                         tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
                         let wait = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        // A missing ConfigMap, Secret or volume is retried as often as
+                        // upstream's pod worker does (10 s): it may appear any moment.
+                        let cap = if matches!(e, Error::Config(_)) {
+                            10
+                        } else {
+                            30
+                        };
+                        backoff = (backoff * 2).min(Duration::from_secs(cap));
                         wait
                     }
                 };
