@@ -344,7 +344,42 @@ spec:
         |l| l.lines().any(|x| x == "arrived"),
     );
 
-    for p in ["vols", "nonroot", "waits"] {
+    // A PersistentVolumeClaim: the pod waits (FailedMount) while the claim is unbound,
+    // then writes into the bound PV's hostPath, which the node creates.
+    let pv_dir = host.dir.path().join("pv-data");
+    let claim = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: pv-data}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: \"{}\"}}\n  claimRef: {{namespace: default, name: data}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data}}\nspec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"\"\n  resources: {{requests: {{storage: 1Gi}}}}\n  volumeName: pv-data\n",
+        pv_dir.display()
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &claim);
+    // Bound to the node directly: the scheduler would wait for the claim itself.
+    let claimer = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: claimer}}\nspec:\n  nodeName: {node}\n  restartPolicy: Never\n  volumes:\n  - {{name: data, persistentVolumeClaim: {{claimName: data}}}}\n  containers:\n  - name: c\n    image: \"{image}\"\n    command: [/skiff-testimage, write, /data/out, stored]\n    volumeMounts: [{{name: data, mountPath: /data}}]\n"
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &claimer);
+    eventually(
+        "FailedMount for the unbound claim",
+        Duration::from_secs(60),
+        || events(&kubectl, "claimer"),
+        |e| e.contains("error processing PVC default/data: PVC default/data has non-bound phase"),
+    );
+    kubectl.ok(&[
+        "patch",
+        "pvc",
+        "data",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Bound"}}"#,
+    ]);
+    eventually(
+        "the claimer to write into the PV",
+        Duration::from_secs(60),
+        || std::fs::read_to_string(pv_dir.join("out")).unwrap_or_default(),
+        |out| out == "stored",
+    );
+
+    for p in ["vols", "nonroot", "waits", "claimer"] {
         kubectl.ok(&["delete", "pod", p, "--wait=false"]);
     }
     eventually(
@@ -362,4 +397,6 @@ spec:
         pod_dir.display()
     );
     kubectl.ok(&["delete", "configmap", "web-config", "late-config"]);
+    kubectl.ok(&["delete", "pvc", "data"]);
+    kubectl.ok(&["delete", "pv", "pv-data"]);
 }

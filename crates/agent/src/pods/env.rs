@@ -101,7 +101,18 @@ where
     match api.get(name).await {
         Ok(o) => Ok(Some(o)),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
-        Err(e) => Err(format!("failed to get {kind} {name:?}: {e}")),
+        Err(e) => Err(format!(
+            "failed to get {kind} {name:?}: {}",
+            api_message(&e)
+        )),
+    }
+}
+
+/// The API's own words for a failed call (its Status message), else the client's error.
+pub fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
+        e => e.to_string(),
     }
 }
 

@@ -70,7 +70,12 @@ pub async fn fetch(
     let resp = api
         .create_token_request(&sa, &PostParams::default(), &req)
         .await
-        .map_err(|e| format!("failed to fetch token: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "failed to fetch token: {}",
+                crate::pods::env::api_message(&e)
+            )
+        })?;
     let status = resp
         .status
         .ok_or_else(|| "failed to fetch token: the response has no status".to_string())?;
