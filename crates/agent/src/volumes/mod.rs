@@ -473,3 +473,134 @@ pub fn sweep(root: &Path, live_uids: &[String]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// A client whose API answers TokenRequests with `tok-<n>` (or 404 when `serve` is false).
+    fn client(calls: Arc<AtomicU32>, serve: bool) -> kube::Client {
+        let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let calls = calls.clone();
+            async move {
+                assert_eq!(req.method(), "POST");
+                assert_eq!(
+                    req.uri().path(),
+                    "/api/v1/namespaces/ns/serviceaccounts/robot/token"
+                );
+                let n = calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let (code, body) = if serve {
+                    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(600);
+                    let stamp = expires
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default();
+                    (
+                        200,
+                        serde_json::json!({
+                            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                            "spec": {"audiences": []},
+                            "status": {"token": format!("tok-{n}"), "expirationTimestamp": stamp},
+                        }),
+                    )
+                } else {
+                    (
+                        404,
+                        serde_json::json!({
+                            "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+                            "reason": "NotFound", "message": "the server could not find the requested resource",
+                        }),
+                    )
+                };
+                let body = kube::client::Body::from(serde_json::to_vec(&body).unwrap_or_default());
+                Ok::<_, std::convert::Infallible>(
+                    http::Response::builder()
+                        .status(code)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .unwrap(),
+                )
+            }
+        });
+        kube::Client::new(svc, "default")
+    }
+
+    fn token_pod() -> (Pod, Volume) {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u-1"},
+            "spec": {"serviceAccountName": "robot", "containers": [], "volumes": [{
+                "name": "kube-api-access-x",
+                "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 600}}]},
+            }]},
+        }))
+        .unwrap();
+        let v = pod.spec.as_ref().unwrap().volumes.as_ref().unwrap()[0].clone();
+        (pod, v)
+    }
+
+    fn token_of(p: &Result<Payload, String>) -> String {
+        match p {
+            Ok(p) => p
+                .get("token")
+                .map(|f| format!("{} {:o}", String::from_utf8_lossy(&f.data), f.mode))
+                .unwrap_or_default(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn service_account_tokens_are_cached_and_refreshed() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let client = client(calls.clone(), true);
+        let facts = downward::Facts::default();
+        let e = Env {
+            client: &client,
+            root: Path::new("/nonexistent"),
+            facts: &facts,
+        };
+        let (pod, v) = token_pod();
+        let mut state = State::default();
+        assert_eq!(
+            token_of(&payload(&e, &pod, &mut state, &v).await),
+            "tok-1 644"
+        );
+        assert_eq!(
+            token_of(&payload(&e, &pod, &mut state, &v).await),
+            "tok-1 644"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "a fresh token is reused");
+        // 80% of its 10 minutes gone: requested again.
+        for t in state.tokens.values_mut() {
+            t.issued -= Duration::from_secs(481);
+            t.expires -= Duration::from_secs(481);
+        }
+        assert_eq!(
+            token_of(&payload(&e, &pod, &mut state, &v).await),
+            "tok-2 644"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn token_api_missing_is_a_mount_failure() {
+        let client = client(Arc::new(AtomicU32::new(0)), false);
+        let facts = downward::Facts::default();
+        let e = Env {
+            client: &client,
+            root: Path::new("/nonexistent"),
+            facts: &facts,
+        };
+        let (pod, v) = token_pod();
+        let got = payload(&e, &pod, &mut State::default(), &v).await;
+        assert_eq!(
+            token_of(&got),
+            "error: failed to fetch token: the server could not find the requested resource"
+        );
+        let failure = setup_failed(&v, got.unwrap_err());
+        assert_eq!(
+            failure.message,
+            "MountVolume.SetUp failed for volume \"kube-api-access-x\" : failed to fetch token: the server could not find the requested resource"
+        );
+    }
+}
