@@ -257,7 +257,12 @@ spec:
                 && l.lines().any(|x| x == "vols")
         },
     );
-    let id = container_log(&host, &node, &kubectl, "vols", "ident");
+    let id = eventually(
+        "the ident container's output",
+        Duration::from_secs(30),
+        || container_log(&host, &node, &kubectl, "vols", "ident"),
+        |l| !l.is_empty(),
+    );
     assert!(id.starts_with("uid=1000 gid=3000 groups="), "{id}");
     let groups: Vec<&str> = id
         .split("groups=")

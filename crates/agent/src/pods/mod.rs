@@ -310,6 +310,8 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
             // As a kubelet does for a finished pod: stop the sandbox (its pause process and
             // network) and keep the dead containers for their logs until the pod goes.
             ctx.cri.stop_sandbox(&state.sandbox_id).await?;
+            // As upstream, a finished pod's volumes go (its dead containers stay for logs).
+            config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
             state.done = true;
         }
         return Ok(());

@@ -114,7 +114,10 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
                     ipc: cri::NamespaceMode::Pod as i32,
                     ..Default::default()
                 },
-                "",
+                &logs
+                    .parent()
+                    .map(|d| d.join("kubelet").join("seccomp").display().to_string())
+                    .unwrap_or_default(),
             )),
             ..Default::default()
         }),
