@@ -203,6 +203,15 @@ fn volumes_and_security_context() {
         )
     };
     kubectl.ok_stdin(&["apply", "-f", "-"], &config("blue"));
+    kubectl.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "vol-secret",
+        "--from-literal=password=s3cret",
+    ]);
+    let hp = host.dir.path().join("hp");
+    let hp = hp.display();
     let pod = format!(
         r#"
 apiVersion: v1
@@ -219,6 +228,12 @@ spec:
       items: [{{key: color, path: conf/color}}]
   - name: shared
     emptyDir: {{}}
+  - name: mem
+    emptyDir: {{medium: Memory, sizeLimit: 8Mi}}
+  - name: creds
+    secret: {{secretName: vol-secret, defaultMode: 256}}
+  - name: hp
+    hostPath: {{path: "{hp}", type: DirectoryOrCreate}}
   - name: info
     projected:
       sources:
@@ -231,9 +246,12 @@ spec:
     volumeMounts: [{{name: shared, mountPath: /shared}}]
   - name: reader
     image: {image}
-    command: ["/skiff-testimage", "cat", "--every", "1", "/shared/msg", "/config/conf/color", "/info/size", "/info/name"]
+    command: ["/skiff-testimage", "cat", "--every", "1", "/shared/msg", "/config/conf/color", "/info/size", "/info/name", "/secret/password"]
     volumeMounts:
     - {{name: shared, mountPath: /shared}}
+    - {{name: mem, mountPath: /mem}}
+    - {{name: creds, mountPath: /secret}}
+    - {{name: hp, mountPath: /hp}}
     - {{name: cfg, mountPath: /config}}
     - {{name: info, mountPath: /info}}
   - name: ident
@@ -255,6 +273,7 @@ spec:
                 && l.lines().any(|x| x == "blue")
                 && l.lines().any(|x| x == "L")
                 && l.lines().any(|x| x == "vols")
+                && l.lines().any(|x| x == "s3cret")
         },
     );
     let id = eventually(
@@ -287,6 +306,28 @@ spec:
     let pod_dir = agent_dir(&host, &node).join(format!("kubelet/pods/{uid}"));
     let cfg_dir = pod_dir.join("volumes/kubernetes.io~configmap/cfg");
     assert!(std::fs::read_link(cfg_dir.join("..data")).is_ok());
+    assert!(
+        host.dir.path().join("hp").is_dir(),
+        "hostPath DirectoryOrCreate"
+    );
+    // Memory emptyDirs (with their size limit) and secrets live on tmpfs.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mem = pod_dir.join("volumes/kubernetes.io~empty-dir/mem");
+    let mem = mem.display().to_string();
+    assert!(
+        mounts.lines().any(|l| l.contains(&format!(" {mem} "))
+            && l.contains("tmpfs")
+            && l.contains("size=8192k")),
+        "no 8Mi tmpfs at {mem}"
+    );
+    let secret_dir = pod_dir.join("volumes/kubernetes.io~secret/creds");
+    let secret_dir = secret_dir.display().to_string();
+    assert!(
+        mounts
+            .lines()
+            .any(|l| l.contains(&format!(" {secret_dir} ")) && l.contains("tmpfs")),
+        "secret volume not on tmpfs"
+    );
 
     // An update to the ConfigMap reaches the running container in place.
     kubectl.ok_stdin(&["apply", "-f", "-"], &config("red"));
@@ -402,6 +443,7 @@ spec:
         pod_dir.display()
     );
     kubectl.ok(&["delete", "configmap", "web-config", "late-config"]);
+    kubectl.ok(&["delete", "secret", "vol-secret"]);
     kubectl.ok(&["delete", "pvc", "data"]);
     kubectl.ok(&["delete", "pv", "pv-data"]);
 }
