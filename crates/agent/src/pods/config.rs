@@ -172,3 +172,46 @@ pub(super) async fn refresh_volumes(ctx: &Context, pod: &Pod, state: &mut PodSta
 pub fn cleanup_volumes(ctx: &Context, uid: &str) {
     volumes::cleanup(&volumes_root(ctx), uid);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn limits_wanted() {
+        let field = json!({"fieldRef": {"fieldPath": "metadata.name"}});
+        let request = json!({"resourceFieldRef": {"resource": "requests.cpu"}});
+        let limit =
+            json!({"resourceFieldRef": {"resource": "limits.memory", "containerName": "c"}});
+        let cases = [
+            (json!({"containers": [{"name": "c"}]}), false),
+            (
+                json!({"containers": [{"name": "c", "env": [{"name": "A", "valueFrom": field}]}]}),
+                false,
+            ),
+            (
+                json!({"containers": [{"name": "c", "env": [{"name": "A", "valueFrom": request}]}]}),
+                false,
+            ),
+            (
+                json!({"containers": [{"name": "c", "env": [{"name": "A", "valueFrom": limit}]}]}),
+                true,
+            ),
+            (
+                json!({"containers": [{"name": "c"}], "volumes": [{"name": "d", "downwardAPI": {"items": [
+                {"path": "m", "resourceFieldRef": {"resource": "limits.memory", "containerName": "c"}}]}}]}),
+                true,
+            ),
+            (
+                json!({"containers": [{"name": "c"}], "volumes": [{"name": "p", "projected": {"sources": [{"downwardAPI": {"items": [
+                {"path": "m", "resourceFieldRef": {"resource": "limits.cpu", "containerName": "c"}}]}}]}}]}),
+                true,
+            ),
+        ];
+        for (spec, want) in cases {
+            let pod: Pod = serde_json::from_value(json!({"metadata": {}, "spec": spec})).unwrap();
+            assert_eq!(wants_limits(&pod), want, "{spec}");
+        }
+    }
+}

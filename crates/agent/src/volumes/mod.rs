@@ -583,6 +583,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn layout() {
+        let client = client(Arc::new(AtomicU32::new(0)), false);
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "ns", "uid": "u-1"},
+            "spec": {"containers": [], "volumes": [
+                {"name": "scratch", "emptyDir": {}},
+                {"name": "cfg", "configMap": {"name": "c"}},
+                {"name": "creds", "secret": {"secretName": "s"}},
+                {"name": "info", "downwardAPI": {"items": []}},
+                {"name": "all", "projected": {"sources": []}},
+                {"name": "host", "hostPath": {"path": "/var/log"}},
+            ]},
+        }))
+        .unwrap();
+        let got = host_paths(&client, Path::new("/d/kubelet/pods"), &pod)
+            .await
+            .unwrap();
+        let got: Vec<String> = got
+            .iter()
+            .map(|(k, v)| format!("{k} {} ro={}", v.path.display(), v.read_only))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "all /d/kubelet/pods/u-1/volumes/kubernetes.io~projected/all ro=true",
+                "cfg /d/kubelet/pods/u-1/volumes/kubernetes.io~configmap/cfg ro=true",
+                "creds /d/kubelet/pods/u-1/volumes/kubernetes.io~secret/creds ro=true",
+                "host /var/log ro=false",
+                "info /d/kubelet/pods/u-1/volumes/kubernetes.io~downward-api/info ro=true",
+                "scratch /d/kubelet/pods/u-1/volumes/kubernetes.io~empty-dir/scratch ro=false",
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn token_api_missing_is_a_mount_failure() {
         let client = client(Arc::new(AtomicU32::new(0)), false);
         let facts = downward::Facts::default();
