@@ -131,8 +131,10 @@ pub(super) async fn setup_volumes(
     let Err(failure) = volumes::setup(&e, pod, &mut state.volumes).await else {
         return Ok(());
     };
-    ctx.events
-        .record(pod, None, true, "FailedMount", &failure.message);
+    if state.volumes.should_report(&failure.message) {
+        ctx.events
+            .record(pod, None, true, "FailedMount", &failure.message);
+    }
     let now = sim::clock::time(sim::clock::now());
     let start_time = state.start_time.clone().unwrap_or_else(|| now.clone());
     let f = status::Facts {
@@ -163,8 +165,10 @@ pub(super) async fn refresh_volumes(ctx: &Context, pod: &Pod, state: &mut PodSta
     };
     if let Err(f) = volumes::refresh(&e, pod, &mut state.volumes).await {
         tracing::warn!(pod = pod.metadata.name.as_deref().unwrap_or(""), error = %f.message, "refreshing volumes");
-        ctx.events
-            .record(pod, None, true, "FailedMount", &f.message);
+        if state.volumes.should_report(&f.message) {
+            ctx.events
+                .record(pod, None, true, "FailedMount", &f.message);
+        }
     }
 }
 

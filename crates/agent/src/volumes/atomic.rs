@@ -88,11 +88,10 @@ pub fn write(dir: &Path, payload: &Payload, group: Option<i64>) -> io::Result<bo
     }
     let old = current(dir);
     let mut wanted = payload.clone();
-    if let Some(g) = group {
+    if group.is_some() {
         for f in wanted.values_mut() {
             f.mode |= 0o440;
         }
-        let _ = g;
     }
     if old.as_ref() == Some(&wanted) {
         return Ok(false);

@@ -44,11 +44,28 @@ pub struct Env<'a> {
 pub struct State {
     tokens: HashMap<String, token::Token>,
     last_refresh: Option<Instant>,
+    last_event: Option<(String, Instant)>,
 }
+
+/// The same FailedMount message is recorded again only after this long (upstream's event
+/// recorder folds repeats into one event's count instead).
+const EVENT_REPEAT: Duration = Duration::from_secs(60);
 
 impl State {
     pub fn refresh_due(&self) -> bool {
         self.last_refresh.is_none_or(|t| t.elapsed() >= REFRESH)
+    }
+
+    /// Whether a FailedMount with this message should be recorded now.
+    pub fn should_report(&mut self, message: &str) -> bool {
+        let repeat = self
+            .last_event
+            .as_ref()
+            .is_some_and(|(m, at)| m == message && at.elapsed() < EVENT_REPEAT);
+        if !repeat {
+            self.last_event = Some((message.to_string(), Instant::now()));
+        }
+        !repeat
     }
 }
 
@@ -580,6 +597,16 @@ mod tests {
             "tok-2 644"
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn repeated_failures_are_reported_once_a_minute() {
+        let mut s = State::default();
+        let got: Vec<bool> = ["a", "a", "b", "b", "a"]
+            .iter()
+            .map(|m| s.should_report(m))
+            .collect();
+        assert_eq!(got, [true, false, true, false, true]);
     }
 
     #[tokio::test]
