@@ -177,7 +177,46 @@ spec:
     );
     assert!(!env.iter().any(|l| l.starts_with("MAYBE=")), "{log}");
 
-    kubectl.ok(&["delete", "pod", "envpod"]);
+    // A restart needs the Secret again: gone, the restart waits with the kubelet's Failed
+    // event, and happens once the Secret is back.
+    let restarter = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: restarter}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: \"{image}\"\n    command: [/skiff-testimage, sleep, \"3\"]\n    env:\n    - name: PASSWORD\n      valueFrom: {{secretKeyRef: {{name: creds, key: password}}}}\n"
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &restarter);
+    let restarts = || {
+        kubectl.ok(&[
+            "get",
+            "pod",
+            "restarter",
+            "-o",
+            "jsonpath={.status.phase} {.status.containerStatuses[0].restartCount}",
+        ])
+    };
+    eventually("restarter to run", Duration::from_secs(60), restarts, |r| {
+        r == "Running 0"
+    });
+    kubectl.ok(&["delete", "secret", "creds"]);
+    eventually(
+        "the restart to fail for the missing Secret",
+        Duration::from_secs(30),
+        || events(&kubectl, "restarter"),
+        |e| e.contains("Failed: Error: secret \"creds\" not found"),
+    );
+    kubectl.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=password=hunter2",
+    ]);
+    eventually(
+        "the restart once the Secret is back",
+        Duration::from_secs(60),
+        restarts,
+        |r| r.starts_with("Running ") && r != "Running 0",
+    );
+
+    kubectl.ok(&["delete", "pod", "envpod", "restarter"]);
     kubectl.ok(&["delete", "configmap", "app-cfg"]);
     kubectl.ok(&["delete", "secret", "creds"]);
     eventually(

@@ -118,7 +118,26 @@ pub async fn relist(
                     pod_ip: run.pod_ip,
                     sandbox: run.sandbox,
                 };
-                let config = super::config::container(&inputs, pod, c, &image_ref, attempt).await?;
+                let config = match super::config::container(&inputs, pod, c, &image_ref, attempt)
+                    .await
+                {
+                    Ok(config) => config,
+                    Err(Error::Config(msg)) => {
+                        // As at first start, CreateContainerConfigError; the crash
+                        // back-off paces the retries.
+                        let event = format!("Error: {msg}");
+                        ctx.events
+                            .record(pod, Some(&c.name), true, "Failed", &event);
+                        track.delay = b.after_restart();
+                        track.last_restart = Some(Instant::now());
+                        track.backoff_reported = false;
+                        view.state = json!({"waiting": {"reason": "CreateContainerConfigError", "message": msg}});
+                        view.last_state = Some(terminated);
+                        views.push(view);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let new_id = ctx
                     .cri
                     .create_container(run.sandbox_id, config, run.sandbox)
