@@ -38,8 +38,8 @@ pub struct Context {
     pub host_ip: String,
     /// `/var/log/pods`'s counterpart under the data dir.
     pub pod_logs: PathBuf,
-    /// Our containerd's registry hosts dir, when we run containerd.
-    pub certs_d: Option<PathBuf>,
+    /// Image pulls: credentials, registry config.
+    pub pulls: crate::pull::Pulls,
     /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
     /// node, so those of pods no longer in the API are removed after a restart.
     pub own_runtime: bool,
@@ -285,6 +285,15 @@ async fn post_pending(
 }
 
 async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
+    // A pod in a terminal phase (finished, or evicted) never runs again.
+    if matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Failed" | "Succeeded")
+    ) {
+        state.done = true;
+        config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
+        return Ok(());
+    }
     if state.running {
         if state.done {
             return Ok(());
@@ -322,13 +331,14 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .clone();
     config::setup_volumes(ctx, pod, state).await?;
     let config = sandbox::config(pod, &ctx.pod_logs);
+    crate::cgroups::prepare(pod);
     let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
     let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
     state.pod_ip = pod_ip.clone();
     let started = match start::containers(
         &ctx.cri,
-        ctx.certs_d.as_deref(),
+        &ctx.pulls,
         &ctx.events,
         pod,
         &sandbox_id,

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 use sim::clock;
 
-use super::{lifecycle, start, status, Context};
+use super::{lifecycle, status, Context};
 use crate::cri::v1 as cri;
 use crate::Error;
 
@@ -104,9 +104,9 @@ pub async fn relist(
             lifecycle::Decision::Restart => {
                 all_done = false;
                 let attempt = track.restart_count + 1;
-                let image_ref = start::ensure_image(
+                let image_ref = crate::pull::ensure_image(
                     &ctx.cri,
-                    ctx.certs_d.as_deref(),
+                    &ctx.pulls,
                     &ctx.events,
                     pod,
                     c,
