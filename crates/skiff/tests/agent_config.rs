@@ -18,6 +18,17 @@ fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_skiff"))
 }
 
+/// The agent, without disk-pressure eviction: the shared test machine's disk may be fuller
+/// than the default `nodefs.available<10%`, and these pods must not be evicted.
+fn start_agent(host: &mut NodeHost, server: &testkit::Server, node: &str) {
+    host.start_agent_with(
+        bin(),
+        server,
+        node,
+        &["--eviction-hard", "memory.available<1Ki"],
+    );
+}
+
 fn agent_dir(host: &NodeHost, node: &str) -> PathBuf {
     host.dir.path().join(format!("agent-{node}"))
 }
@@ -61,7 +72,7 @@ fn environment_from_config_secrets_and_downward_api() {
     let server = host.server(bin(), &[]);
     let kubectl = server.kubectl();
     let node = format!("cfg-env-{}", std::process::id());
-    host.start_agent(bin(), &server, &node);
+    start_agent(&mut host, &server, &node);
     let image = host.image();
 
     kubectl.ok(&[
@@ -233,7 +244,7 @@ fn volumes_and_security_context() {
     let server = host.server(bin(), &[]);
     let kubectl = server.kubectl();
     let node = format!("cfg-vol-{}", std::process::id());
-    host.start_agent(bin(), &server, &node);
+    start_agent(&mut host, &server, &node);
     let image = host.image();
 
     let config = |color: &str| {
