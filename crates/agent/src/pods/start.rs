@@ -55,7 +55,7 @@ pub fn attempt_config(
         ),
     ]
     .into();
-    // Only literal values for now; valueFrom (ConfigMaps, Secrets, downward API) comes later.
+    // Literal values only: config::container resolves valueFrom and envFrom.
     let envs = c
         .env
         .iter()
@@ -106,6 +106,7 @@ pub async fn containers(
     pod: &Pod,
     sandbox_id: &str,
     sandbox: &cri::PodSandboxConfig,
+    inputs: &super::config::Inputs<'_>,
 ) -> Result<Vec<Started>, Failed> {
     let failed = |c: &Container, reason, error| Failed {
         container: c.name.clone(),
@@ -141,7 +142,15 @@ pub async fn containers(
         let image_ref = pull::ensure_image(cri, pulls, events, pod, c, sandbox)
             .await
             .map_err(|e| failed(c, pull::pull_reason(c), e))?;
-        let config = container_config(pod, c, &image_ref);
+        let config = match super::config::container(inputs, pod, c, &image_ref, 0).await {
+            Ok(config) => config,
+            Err(Error::Config(msg)) => {
+                let event = format!("Error: {msg}");
+                events.record(pod, Some(&c.name), true, "Failed", &event);
+                return Err(failed(c, "CreateContainerConfigError", Error::Config(msg)));
+            }
+            Err(e) => return Err(failed(c, "CreateContainerError", e)),
+        };
         // The runtime writes the log file; its directory is ours to make, as the kubelet's.
         let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
         std::fs::create_dir_all(&log_dir)
