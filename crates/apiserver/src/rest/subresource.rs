@@ -33,6 +33,8 @@ pub async fn handle(
         ("finalize", &Method::PUT) => finalize(scope, name, &raw).await,
         ("binding", &Method::POST) => bind(scope, name, &raw).await,
         ("eviction", &Method::POST) => super::eviction::evict(scope, name, &raw).await,
+        ("token", &Method::POST) => super::token_request::create(scope, name, &raw).await,
+        ("approval", _) => super::csr_approval::handle(scope, method, name, &raw).await,
         _ => Err(ApiError::method_not_supported(
             scope.info.group,
             &format!("{}/{sub}", scope.info.plural),
