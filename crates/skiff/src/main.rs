@@ -254,8 +254,11 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let client = kube_client(&server.kubeconfig).await?;
         let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt"))
             .context("reading the cluster CA")?;
+        let ca_key_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.key"))
+            .context("reading the cluster CA key")?;
         let config = controllers::Config {
             ca_pem,
+            ca_key_pem,
             cluster_cidr: args.cluster_cidr.clone(),
             node_cidr_mask_size: args.node_cidr_mask_size,
             node_lifecycle: controllers::nodelifecycle::Settings {
