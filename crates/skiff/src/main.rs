@@ -12,6 +12,7 @@ mod bench;
 mod bench_density;
 mod bench_scheduler;
 mod bench_store;
+mod join;
 mod sim_cmd;
 
 // jemalloc: with many threads, glibc's malloc kept a quarter more memory resident and ran
@@ -94,7 +95,8 @@ struct ServerArgs {
     disable_agent: bool,
     #[command(flatten)]
     node: agent_cmd::NodeFlags,
-    /// Shared secret agents use to join.
+    /// The node join token agents present (`skiff agent --token`); without it, the one kept
+    /// in <data dir>/token, or a new one written there.
     #[arg(long)]
     token: Option<String>,
     /// Most endpoints in one EndpointSlice.
@@ -238,7 +240,6 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             args.datastore_endpoint
         );
     }
-    let _ = &args.token;
     block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
@@ -247,6 +248,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             port: args.https_listen_port,
             service_cidr: args.service_cidr.clone(),
             cluster_domain: args.cluster_domain.clone(),
+            join_token: args.token.clone(),
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
@@ -294,6 +296,12 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             node_agent = Some(agent);
         }
         println!("export KUBECONFIG={}", server.kubeconfig.display());
+        println!(
+            "node join token: {} (skiff agent --server https://<this host>:{} --token \"$(cat {})\")",
+            server.token_file.display(),
+            server.addr.port(),
+            server.token_file.display()
+        );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing SIGTERM handler")?;
         tokio::select! {
