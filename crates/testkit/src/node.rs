@@ -271,6 +271,47 @@ impl NodeHost {
         wait_node_ready(&server.kubectl(), node);
     }
 
+    /// Starts `skiff agent --server URL --token TOKEN` for `node` (no admin credentials: the
+    /// agent joins with the token and keeps its own in its data dir), and waits until the
+    /// node is Ready with a podCIDR. Again for a node already known, it restarts that agent.
+    pub fn start_agent_with_token(&mut self, bin: &Path, server: &Server, node: &str, token: &str) {
+        let data_dir = self.dir.path().join(format!("agent-{node}"));
+        let log = self.dir.path().join(format!("agent-{node}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let child = Command::new(bin)
+            .args(["agent", "--server", &server.url(), "--token", token])
+            .args(["--node-name", node])
+            .args(self.agent_args(&data_dir))
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start skiff agent");
+        match self.agents.iter_mut().find(|a| a.node == node) {
+            Some(a) => a.child = Some(child),
+            None => self.agents.push(AgentProc {
+                node: node.to_string(),
+                child: Some(child),
+                data_dir,
+                log,
+            }),
+        }
+        wait_node_ready(&server.kubectl(), node);
+    }
+
+    /// The data dir of the node's agent.
+    pub fn agent_data_dir(&self, node: &str) -> PathBuf {
+        self.agents
+            .iter()
+            .find(|a| a.node == node)
+            .map(|a| a.data_dir.clone())
+            .unwrap_or_else(|| self.dir.path().join(format!("agent-{node}")))
+    }
+
     /// SIGTERM to the node's agent (it stops its containerd; containers live on in their
     /// shims), SIGKILL after 15 s.
     pub fn stop_agent(&mut self, node: &str) {
