@@ -1,5 +1,7 @@
 //! `certificatesigningrequests/{name}/approval`: only the Approved and Denied conditions
 //! change here (`kubectl certificate approve|deny`); spec and the rest of the status stay.
+//! And `/status` for CSRs (signers): everything in the status but those two conditions,
+//! and a certificate, once issued, stays.
 
 use apimachinery::field::FieldError;
 use http::{Method, Response};
@@ -80,11 +82,81 @@ pub fn approve(old: &Value, requested: &Value, now: &str) -> Result<Value, Vec<F
     Ok(new)
 }
 
+/// A signer's status write: decisions stay as they were, an issued certificate stays.
+pub fn status_update(old: &Value, requested: &Value, now: &str) -> Result<Value, Vec<FieldError>> {
+    let cert = |v: &Value| {
+        v.pointer("/status/certificate")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let (was, is) = (cert(old), cert(requested));
+    if !was.is_empty() && was != is {
+        return Err(vec![FieldError::forbidden(
+            "status.certificate",
+            "updates may not modify existing certificate",
+        )]);
+    }
+    let mut status = requested
+        .get("status")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    if !status.is_object() {
+        status = json!({});
+    }
+    let decisions = conditions(old)
+        .into_iter()
+        .filter(|c| DECISIONS.contains(&ctype(c)));
+    let mut conds: Vec<Value> = decisions.collect();
+    for mut c in conditions(requested) {
+        if DECISIONS.contains(&ctype(&c)) {
+            continue;
+        }
+        for field in ["lastUpdateTime", "lastTransitionTime"] {
+            if c.get(field).is_none_or(Value::is_null) {
+                c[field] = json!(now);
+            }
+        }
+        conds.push(c);
+    }
+    if conds.is_empty() {
+        if let Some(o) = status.as_object_mut() {
+            o.remove("conditions");
+        }
+    } else {
+        status["conditions"] = Value::Array(conds);
+    }
+    let mut new = old.clone();
+    new["status"] = status;
+    Ok(new)
+}
+
 pub async fn handle(
     scope: &Scope<'_>,
     method: &Method,
     name: &str,
     raw: &[u8],
+) -> ApiResult<Response<Body>> {
+    write(scope, method, name, raw, approve).await
+}
+
+pub async fn handle_status(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    raw: &[u8],
+) -> ApiResult<Response<Body>> {
+    write(scope, method, name, raw, status_update).await
+}
+
+type Rule = fn(&Value, &Value, &str) -> Result<Value, Vec<FieldError>>;
+
+async fn write(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    raw: &[u8],
+    rule: Rule,
 ) -> ApiResult<Response<Body>> {
     if *method == Method::GET {
         return respond_object(scope, 200, &current(scope, name).await?.0);
@@ -92,7 +164,7 @@ pub async fn handle(
     if !matches!(*method, Method::PUT | Method::PATCH) {
         return Err(ApiError::method_not_supported(
             scope.info.group,
-            "certificatesigningrequests/approval",
+            "certificatesigningrequests",
             method.as_str(),
         ));
     }
@@ -111,7 +183,7 @@ pub async fn handle(
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
         }
-        let mut new = approve(&old, &req, &objects::now_rfc3339())
+        let mut new = rule(&old, &req, &objects::now_rfc3339())
             .map_err(|errs| ApiError::invalid(scope.group(), scope.info.kind, name, &errs))?;
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
@@ -131,6 +203,55 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_keeps_decisions_and_certificates() {
+        let ts = "2026-01-01T00:00:00Z";
+        let approved_old = json!({"status": {"conditions": [approved(ts)]}});
+        let issued = json!({"status": {"conditions": [approved(ts)], "certificate": "Y2VydA=="}});
+        let cases: Vec<(&str, &Value, Value, Result<Value, String>)> = vec![
+            (
+                "signer issues",
+                &approved_old,
+                json!({"status": {"conditions": [approved(ts)], "certificate": "Y2VydA=="}}),
+                Ok(json!({"conditions": [approved(ts)], "certificate": "Y2VydA=="})),
+            ),
+            (
+                "decisions cannot be dropped or added here",
+                &approved_old,
+                json!({"status": {"conditions": [{"type": "Denied", "status": "True"}]}}),
+                Ok(json!({"conditions": [approved(ts)]})),
+            ),
+            (
+                "failure recorded",
+                &approved_old,
+                json!({"status": {"conditions": [approved(ts), {"type": "Failed", "status": "True", "reason": "SignerValidationFailure"}]}}),
+                Ok(
+                    json!({"conditions": [approved(ts), {"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "lastUpdateTime": NOW, "lastTransitionTime": NOW}]}),
+                ),
+            ),
+            (
+                "certificate replaced",
+                &issued,
+                json!({"status": {"certificate": "b3RoZXI="}}),
+                Err(
+                    "status.certificate: Forbidden: updates may not modify existing certificate"
+                        .into(),
+                ),
+            ),
+        ];
+        for (what, old, req, want) in cases {
+            let got = status_update(old, &req, NOW)
+                .map(|v| v["status"].clone())
+                .map_err(|e| {
+                    e.iter()
+                        .map(FieldError::message)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+            assert_eq!(got, want, "{what}");
+        }
+    }
 
     const NOW: &str = "2026-12-05T10:00:00Z";
 

@@ -24,6 +24,11 @@ pub async fn handle(
             let (obj, _) = current(scope, name).await?;
             respond_object(scope, 200, &obj)
         }
+        ("status", &Method::PUT | &Method::PATCH)
+            if scope.info.plural == "certificatesigningrequests" =>
+        {
+            super::csr_approval::handle_status(scope, method, name, &raw).await
+        }
         ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
         ("scale", &Method::GET) => {
             let (obj, rev) = current(scope, name).await?;
