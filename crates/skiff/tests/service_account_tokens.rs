@@ -101,6 +101,22 @@ fn kubectl_create_token_authenticates_as_the_account() {
         "{err}"
     );
 
+    // TokenReview answers the same question for other verifiers.
+    let review = |t: &str| {
+        let out = k.ok_stdin(
+            &["create", "-o", "json", "-f", "-"],
+            &format!("{{\"apiVersion\": \"authentication.k8s.io/v1\", \"kind\": \"TokenReview\", \"spec\": {{\"token\": \"{t}\"}}}}"),
+        );
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")["status"].clone()
+    };
+    let ok = review(&token);
+    assert_eq!(ok["authenticated"], true, "{ok}");
+    assert_eq!(
+        ok["user"]["username"],
+        "system:serviceaccount:default:builder"
+    );
+    assert_eq!(review("garbage")["authenticated"], false);
+
     // A deleted (even recreated) account's tokens stop working.
     k.ok(&["delete", "sa", "builder"]);
     k.ok(&["create", "sa", "builder"]);
