@@ -36,7 +36,9 @@ fn agent_joins_with_the_server_token() {
         .and_then(|c| c.split('.').next())
         .unwrap_or("");
 
+    let started = std::time::Instant::now();
     host.start_agent_with_token(bin(), &server, "joined", &token);
+    eprintln!("joined and Ready in {:?}", started.elapsed());
 
     // The request, approved and issued, as `kubectl get csr` shows it.
     let table = rows(&kubectl.ok(&["get", "csr"]));
