@@ -136,8 +136,15 @@ pub async fn client(
 ) -> anyhow::Result<kube::Client> {
     let path = kubeconfig_path(data_dir);
     if path.exists() {
-        tracing::info!(path = %path.display(), "using the node's kept credentials");
-        return crate::sim_cmd::client(&path, Some(server)).await;
+        match kept(&path, server).await {
+            Ok(client) => return Ok(client),
+            // An expired certificate or a rebuilt cluster: join again, as a kubelet
+            // bootstraps again when its certificate is no longer valid.
+            Err(e) if token.is_some() => {
+                tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "kept node credentials no longer work; joining again")
+            }
+            Err(e) => return Err(e),
+        }
     }
     let Some(token) = token else {
         anyhow::bail!("pass --token (the server's <data dir>/token) or --kubeconfig");
@@ -189,6 +196,18 @@ pub async fn client(
     write_private(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
     tracing::info!(csr = %name, path = %path.display(), "joined: node credentials issued");
     client_from_yaml(&yaml).await
+}
+
+/// A client from the kept kubeconfig, once the server has accepted it (the TLS handshake
+/// checks both certificates).
+async fn kept(path: &Path, server: &str) -> anyhow::Result<kube::Client> {
+    let client = crate::sim_cmd::client(path, Some(server)).await?;
+    client
+        .apiserver_version()
+        .await
+        .with_context(|| format!("{server} with the credentials in {}", path.display()))?;
+    tracing::info!(path = %path.display(), "using the node's kept credentials");
+    Ok(client)
 }
 
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -106,7 +106,65 @@ fn agent_joins_with_the_server_token() {
     // A restart reuses the kept credentials: no second request.
     host.stop_agent("joined");
     host.start_agent_with_token(bin(), &server, "joined", &token);
+    eventually(
+        "the restarted agent to use its kept credentials",
+        Duration::from_secs(20),
+        || {
+            host.agent_log("joined")
+                .matches("using the node's kept credentials")
+                .count()
+        },
+        |n| *n == 1,
+    );
     assert_eq!(rows(&kubectl.ok(&["get", "csr", "--no-headers"])).len(), 1);
+
+    // Credentials the server no longer accepts (here: a certificate from another CA) make
+    // the agent join again with its token.
+    host.stop_agent("joined");
+    let kc = std::fs::read_to_string(&node_kc).expect("kubeconfig");
+    let stranger = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "system:node:joined");
+    let foreign = params.self_signed(&stranger).expect("cert");
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let kc: String = kc
+        .lines()
+        .map(|l| match l.trim_start() {
+            t if t.starts_with("client-certificate-data:") => {
+                format!("    client-certificate-data: {}", b64(&foreign.pem()))
+            }
+            t if t.starts_with("client-key-data:") => {
+                format!("    client-key-data: {}", b64(&stranger.serialize_pem()))
+            }
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&node_kc, kc).expect("write kubeconfig");
+    host.start_agent_with_token(bin(), &server, "joined", &token);
+    eventually(
+        "the agent to join again",
+        Duration::from_secs(30),
+        || {
+            host.agent_log("joined")
+                .matches("joined: node credentials issued")
+                .count()
+        },
+        |n| *n == 2,
+    );
+    assert!(host
+        .agent_log("joined")
+        .contains("kept node credentials no longer work; joining again"));
+    assert_eq!(rows(&kubectl.ok(&["get", "csr", "--no-headers"])).len(), 2);
+    eventually(
+        "the node to answer with new credentials",
+        Duration::from_secs(30),
+        || kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]),
+        |p| p == "Running",
+    );
     kubectl.ok(&["delete", "pod", "web"]);
 }
 
