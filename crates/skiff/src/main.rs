@@ -58,7 +58,10 @@ enum BenchCommand {
     Scheduler(bench_scheduler::SchedulerArgs),
 }
 
+/// A flag given again overrides the earlier value (wrappers and tests add to a base
+/// command line).
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 struct ServerArgs {
     /// Where the database, certificates and admin kubeconfig live.
     #[arg(long, default_value = "/var/lib/skiff")]

@@ -168,6 +168,35 @@ fn agent_joins_with_the_server_token() {
     kubectl.ok(&["delete", "pod", "web"]);
 }
 
+/// The agent on "another machine": its own network namespace, the server reached over a
+/// veth pair at the host's address in it.
+#[test]
+fn agent_joins_from_its_own_network_namespace() {
+    let mut host = NodeHost::new();
+    let ns = host.netns();
+    // The server listens only on the host's end of the veth.
+    let server = host.server(
+        bin(),
+        &["--token", "netns-secret", "--bind-address", &ns.host_ip],
+    );
+    let kubectl = server.kubectl();
+    let token = std::fs::read_to_string(server.data_dir().join("token")).expect("token file");
+    host.start_agent_in_netns(bin(), &server, "remote", token.trim(), &ns);
+    let ip = kubectl.ok(&[
+        "get",
+        "node",
+        "remote",
+        "-o",
+        "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}",
+    ]);
+    assert_eq!(ip, ns.ns_ip);
+    let table = rows(&kubectl.ok(&["get", "csr", "--no-headers"]));
+    assert_eq!(table.len(), 1, "{table:?}");
+    assert_eq!(table[0][5], "Approved,Issued", "{table:?}");
+    drop(host);
+    drop(ns);
+}
+
 fn agent_with(server: &Server, token: &str, dir: &Path) -> (bool, String) {
     let out = Command::new(bin())
         .args([
