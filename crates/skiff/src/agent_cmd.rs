@@ -44,10 +44,12 @@ pub struct AgentArgs {
     /// The server's URL, e.g. https://10.0.0.1:6443.
     #[arg(long)]
     server: Option<String>,
-    /// Shared secret agents use to join.
+    /// The server's join token (its <data dir>/token, `K10<CA hash>::<secret>`): the agent
+    /// obtains its own client certificate with it and keeps it in <data dir>/kubelet.kubeconfig.
     #[arg(long)]
     token: Option<String>,
-    /// Credentials to use (e.g. the server's admin.kubeconfig); --server overrides its URL.
+    /// Credentials to use instead of joining (e.g. the server's admin.kubeconfig); --server
+    /// overrides its URL.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     #[arg(long, default_value = "/var/lib/skiff/agent")]
@@ -104,24 +106,25 @@ pub fn config(
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let Some(kubeconfig) = &args.kubeconfig else {
-        anyhow::bail!(
-            "joining with --token is not supported by this build yet; pass --kubeconfig with the server's admin.kubeconfig"
-        );
-    };
-    let _ = &args.token;
     let node_name = match args.node_name.clone() {
         Some(n) => n,
         None => hostname()?,
     };
+    // The flags are checked before the server is contacted.
     let config = config(
-        node_name,
+        node_name.clone(),
         &args.data_dir,
         &args.node,
         &args.cluster_cidr,
         &args.service_cidr,
     )?;
-    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
+    let client = match (&args.kubeconfig, &args.server) {
+        (Some(kubeconfig), server) => crate::sim_cmd::client(kubeconfig, server.as_deref()).await?,
+        (None, Some(server)) => {
+            crate::join::client(server, args.token.as_deref(), &node_name, &args.data_dir).await?
+        }
+        (None, None) => anyhow::bail!("pass --server with --token (or --kubeconfig)"),
+    };
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

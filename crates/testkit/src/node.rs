@@ -343,6 +343,47 @@ impl NodeHost {
         wait_node_ready(&server.kubectl(), node);
     }
 
+    /// Starts `skiff agent --server URL --token TOKEN` for `node` (no admin credentials: the
+    /// agent joins with the token and keeps its own in its data dir), and waits until the
+    /// node is Ready with a podCIDR. Again for a node already known, it restarts that agent.
+    pub fn start_agent_with_token(&mut self, bin: &Path, server: &Server, node: &str, token: &str) {
+        let data_dir = self.dir.path().join(format!("agent-{node}"));
+        let log = self.dir.path().join(format!("agent-{node}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let child = Command::new(bin)
+            .args(["agent", "--server", &server.url(), "--token", token])
+            .args(["--node-name", node])
+            .args(self.agent_args(&data_dir))
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start skiff agent");
+        match self.agents.iter_mut().find(|a| a.node == node) {
+            Some(a) => a.child = Some(child),
+            None => self.agents.push(AgentProc {
+                node: node.to_string(),
+                child: Some(child),
+                data_dir,
+                log,
+            }),
+        }
+        wait_node_ready(&server.kubectl(), node);
+    }
+
+    /// The data dir of the node's agent.
+    pub fn agent_data_dir(&self, node: &str) -> PathBuf {
+        self.agents
+            .iter()
+            .find(|a| a.node == node)
+            .map(|a| a.data_dir.clone())
+            .unwrap_or_else(|| self.dir.path().join(format!("agent-{node}")))
+    }
+
     /// SIGTERM to the node's agent (it stops its containerd; containers live on in their
     /// shims), SIGKILL after 15 s.
     pub fn stop_agent(&mut self, node: &str) {
@@ -689,4 +730,139 @@ pub fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// A network namespace of the test's own (`sktnsN`), joined to the host by a veth pair on
+/// a /30 of its own (`10.199.N.1` on the host, `10.199.N.2` inside), for an agent that
+/// joins from "another machine". Create it before the server, so the server's certificate
+/// names the host-side address. Removed on drop.
+pub struct Netns {
+    pub name: String,
+    host_if: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    pub fn new(slot: u32) -> Netns {
+        let ns = Netns {
+            name: format!("sktns{slot}"),
+            host_if: format!("sktv{slot}h"),
+            host_ip: format!("10.199.{slot}.1"),
+            ns_ip: format!("10.199.{slot}.2"),
+        };
+        // Leftovers of a killed run in the same slot.
+        ns.remove();
+        let inner = format!("sktv{}n", slot);
+        ip(&["netns", "add", &ns.name]);
+        ip(&[
+            "link",
+            "add",
+            &ns.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &inner,
+        ]);
+        ip(&["link", "set", &inner, "netns", &ns.name]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/30", ns.host_ip),
+            "dev",
+            &ns.host_if,
+        ]);
+        ip(&["link", "set", &ns.host_if, "up"]);
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{}/30", ns.ns_ip),
+            "dev",
+            &inner,
+        ]);
+        ip(&["-n", &ns.name, "link", "set", &inner, "up"]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn remove(&self) {
+        if Path::new("/var/run/netns").join(&self.name).exists() {
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &self.name])
+                .status();
+        }
+        if Path::new("/sys/class/net").join(&self.host_if).exists() {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.host_if])
+                .status();
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl NodeHost {
+    /// A network namespace for this host's slot (see [`Netns`]).
+    pub fn netns(&self) -> Netns {
+        Netns::new(self.slot.n)
+    }
+
+    /// [`NodeHost::start_agent_with_token`], with the agent inside `ns` (only its network
+    /// namespace: it shares the host's mounts and cgroups) reaching the server over the veth.
+    pub fn start_agent_in_netns(
+        &mut self,
+        bin: &Path,
+        server: &Server,
+        node: &str,
+        token: &str,
+        ns: &Netns,
+    ) {
+        let data_dir = self.dir.path().join(format!("agent-{node}"));
+        let log = self.dir.path().join(format!("agent-{node}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let url = format!("https://{}:{}", ns.host_ip, server.port);
+        // nsenter execs the agent in place, so the child is the agent itself.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", ns.name))
+            .arg("--")
+            .arg(bin)
+            .args(["agent", "--server", &url, "--token", token])
+            .args(["--node-name", node])
+            .args(self.agent_args(&data_dir))
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start skiff agent in its netns");
+        match self.agents.iter_mut().find(|a| a.node == node) {
+            Some(a) => a.child = Some(child),
+            None => self.agents.push(AgentProc {
+                node: node.to_string(),
+                child: Some(child),
+                data_dir,
+                log,
+            }),
+        }
+        wait_node_ready(&server.kubectl(), node);
+    }
 }

@@ -24,6 +24,11 @@ pub async fn handle(
             let (obj, _) = current(scope, name).await?;
             respond_object(scope, 200, &obj)
         }
+        ("status", &Method::PUT | &Method::PATCH)
+            if scope.info.plural == "certificatesigningrequests" =>
+        {
+            super::csr_approval::handle_status(scope, method, name, &raw).await
+        }
         ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
         ("scale", &Method::GET) => {
             let (obj, rev) = current(scope, name).await?;
@@ -33,6 +38,8 @@ pub async fn handle(
         ("finalize", &Method::PUT) => finalize(scope, name, &raw).await,
         ("binding", &Method::POST) => bind(scope, name, &raw).await,
         ("eviction", &Method::POST) => super::eviction::evict(scope, name, &raw).await,
+        ("token", &Method::POST) => super::token_request::create(scope, name, &raw).await,
+        ("approval", _) => super::csr_approval::handle(scope, method, name, &raw).await,
         _ => Err(ApiError::method_not_supported(
             scope.info.group,
             &format!("{}/{sub}", scope.info.plural),
