@@ -1,0 +1,305 @@
+//! A pod's life on real containers beyond starting them: init containers in order (and a
+//! failing one failing the pod), a sidecar that outlives init and the app, readiness,
+//! liveness and startup probes, and a preStop hook that runs before the kill. The pods run
+//! side by side on one agent to keep the suite short.
+//!
+//! Needs root and the Debian packages containerd, runc, containernetworking-plugins, umoci,
+//! skopeo and docker-registry; without them it fails and names them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use testkit::eventually;
+use testkit::node::{http_get, NodeHost};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_skiff"))
+}
+
+#[test]
+fn init_sidecars_probes_and_hooks() {
+    let mut host = NodeHost::new();
+    let server = host.server(bin(), &[]);
+    let kubectl = server.kubectl();
+    let node = format!("life-e2e-{}", std::process::id());
+    host.start_agent(bin(), &server, &node);
+    let image = host.image();
+    let cmd = |args: &[&str]| {
+        let mut v = vec!["/skiff-testimage"];
+        v.extend_from_slice(args);
+        json!(v)
+    };
+    let container = |name: &str, args: &[&str]| json!({"name": name, "image": image, "command": cmd(args)});
+    let http_probe = |path: &str, extra: Value| {
+        let mut p = json!({"httpGet": {"path": path, "port": 8080}, "periodSeconds": 1});
+        if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
+            p.extend(e.clone());
+        }
+        p
+    };
+    let serve = |name: &str, unhealthy: bool| {
+        let mut args = vec!["serve-http", "--port", "8080"];
+        if unhealthy {
+            args.push("--unhealthy");
+        }
+        container(name, &args)
+    };
+    let mut pods = Vec::new();
+    let mut pod = |name: &str, spec: Value| {
+        pods.push(name.to_string());
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec})
+    };
+    let mut sidecar = serve("proxy", false);
+    sidecar["restartPolicy"] = json!("Always");
+    sidecar["command"] = cmd(&["serve-http", "--port", "8081"]);
+    sidecar["readinessProbe"] = json!({"exec": {"command": cmd(&["exit", "0"])}, "periodSeconds": 1});
+    let mut ready = serve("web", true);
+    ready["readinessProbe"] = http_probe("/healthz", json!({}));
+    let mut live = serve("web", true);
+    live["livenessProbe"] = http_probe("/healthz", json!({"failureThreshold": 1}));
+    let mut startup = serve("web", true);
+    startup["startupProbe"] = http_probe("/healthz", json!({"failureThreshold": 60}));
+    startup["readinessProbe"] = json!({"tcpSocket": {"port": 8080}, "periodSeconds": 1});
+    let mut prestop = serve("web", false);
+    prestop["lifecycle"] = json!({"preStop": {"exec": {"command": cmd(&["sleep", "3"])}}});
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": [
+        pod("init-order", json!({"initContainers": [
+            container("first", &["sleep", "3"]), container("second", &["exit", "0"])],
+            "containers": [serve("web", false)]})),
+        pod("init-fail", json!({"restartPolicy": "Never",
+            "initContainers": [container("setup", &["exit", "3"])],
+            "containers": [serve("web", false)]})),
+        pod("sidecar", json!({"restartPolicy": "Never", "terminationGracePeriodSeconds": 5,
+            "initContainers": [sidecar],
+            "containers": [container("job", &["sleep", "6"])]})),
+        pod("ready", json!({"containers": [ready]})),
+        pod("live", json!({"containers": [live]})),
+        pod("startup", json!({"containers": [startup]})),
+        pod("prestop", json!({"terminationGracePeriodSeconds": 10, "containers": [prestop]})),
+    ]});
+    kubectl.ok_stdin(&["apply", "-f", "-"], &list.to_string());
+    let get = |name: &str| -> Value {
+        serde_json::from_str(&kubectl.ok(&["get", "pod", name, "-o", "json"])).unwrap_or_default()
+    };
+    let printed_status = |name: &str| {
+        kubectl
+            .ok(&["get", "pod", name, "--no-headers"])
+            .split_whitespace()
+            .nth(2)
+            .unwrap_or("")
+            .to_string()
+    };
+    let condition = |p: &Value, kind: &str| -> Value {
+        p["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == kind).cloned())
+            .unwrap_or_default()
+    };
+
+    // Init containers in order: kubectl counts them while the first runs, the app starts
+    // only after the last one ended.
+    eventually(
+        "init-order to show Init:0/2",
+        Duration::from_secs(60),
+        || printed_status("init-order"),
+        |s| s == "Init:0/2",
+    );
+    let p = get("init-order");
+    let c = condition(&p, "Initialized");
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str(), c["message"].as_str()),
+        (
+            Some("False"),
+            Some("ContainersNotInitialized"),
+            Some("containers with incomplete status: [first second]")
+        ),
+        "{c}"
+    );
+    assert_eq!(p["status"]["phase"], "Pending");
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    let p = eventually(
+        "init-order to run its app",
+        Duration::from_secs(60),
+        || get("init-order"),
+        |p| p["status"]["containerStatuses"][0]["ready"] == true,
+    );
+    let init = &p["status"]["initContainerStatuses"];
+    let first = &init[0]["state"]["terminated"];
+    let second = &init[1]["state"]["terminated"];
+    let app = &p["status"]["containerStatuses"][0]["state"]["running"];
+    assert_eq!(
+        (&first["reason"], &second["reason"]),
+        (&json!("Completed"), &json!("Completed")),
+        "{init}"
+    );
+    let at = |v: &Value| v.as_str().unwrap_or("").to_string();
+    assert!(
+        at(&first["finishedAt"]) <= at(&second["startedAt"])
+            && at(&second["finishedAt"]) <= at(&app["startedAt"]),
+        "out of order: {init} {app}"
+    );
+    assert_eq!(condition(&p, "Initialized")["status"], "True");
+    assert_eq!(printed_status("init-order"), "Running");
+
+    // A failing init container with restartPolicy Never fails the pod; the app never runs.
+    let p = eventually(
+        "init-fail to fail",
+        Duration::from_secs(60),
+        || get("init-fail"),
+        |p| p["status"]["phase"] == "Failed",
+    );
+    assert_eq!(
+        p["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"],
+        3
+    );
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"],
+        "PodInitializing"
+    );
+    assert_eq!(printed_status("init-fail"), "Init:Error");
+
+    // The sidecar starts before the app, runs beside it, and is stopped once the app is
+    // done: the pod completes.
+    let p = eventually(
+        "the sidecar pod's job to run",
+        Duration::from_secs(60),
+        || get("sidecar"),
+        |p| p["status"]["containerStatuses"][0]["state"]["running"].is_object(),
+    );
+    let side = &p["status"]["initContainerStatuses"][0];
+    assert!(side["state"]["running"].is_object(), "{side}");
+    assert!(
+        at(&side["state"]["running"]["startedAt"])
+            <= at(&p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]),
+        "{p}"
+    );
+    let p = eventually(
+        "the sidecar pod to succeed",
+        Duration::from_secs(60),
+        || get("sidecar"),
+        |p| p["status"]["phase"] == "Succeeded",
+    );
+    let side = &p["status"]["initContainerStatuses"][0];
+    assert!(side["state"]["terminated"].is_object(), "{side}");
+    assert_eq!(side["restartCount"], 0, "{side}");
+    assert!(
+        at(&side["state"]["terminated"]["finishedAt"])
+            >= at(&p["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"]),
+        "the sidecar stops last: {p}"
+    );
+
+    // A failing readiness probe: Running, not Ready, until the server recovers.
+    let p = eventually(
+        "ready to run unready",
+        Duration::from_secs(60),
+        || get("ready"),
+        |p| p["status"]["phase"] == "Running" && p["status"]["podIP"].is_string(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let p2 = get("ready");
+    let c = condition(&p2, "Ready");
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str(), c["message"].as_str()),
+        (
+            Some("False"),
+            Some("ContainersNotReady"),
+            Some("containers with unready status: [web]")
+        ),
+        "{c}"
+    );
+    assert_eq!(p2["status"]["containerStatuses"][0]["ready"], false);
+    let ip = p["status"]["podIP"].as_str().unwrap_or("").to_string();
+    assert!(http_get(&ip, 8080, "/recover").is_some_and(|r| r.starts_with("HTTP/1.1 200")));
+    eventually(
+        "ready to become Ready",
+        Duration::from_secs(10),
+        || condition(&get("ready"), "Ready")["status"].clone(),
+        |s| s == "True",
+    );
+
+    // A failing liveness probe restarts the container.
+    let p = eventually(
+        "live to be restarted",
+        Duration::from_secs(60),
+        || get("live"),
+        |p| p["status"]["containerStatuses"][0]["restartCount"].as_u64() >= Some(1),
+    );
+    assert!(p["status"]["containerStatuses"][0]["lastState"]["terminated"].is_object());
+
+    // The startup probe holds the container unstarted and unready until it passes.
+    let p = eventually(
+        "startup to run",
+        Duration::from_secs(60),
+        || get("startup"),
+        |p| p["status"]["podIP"].is_string() && p["status"]["phase"] == "Running",
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let s = &get("startup")["status"]["containerStatuses"][0];
+    assert_eq!((&s["started"], &s["ready"]), (&json!(false), &json!(false)), "{s}");
+    let ip = p["status"]["podIP"].as_str().unwrap_or("").to_string();
+    assert!(http_get(&ip, 8080, "/recover").is_some_and(|r| r.starts_with("HTTP/1.1 200")));
+    eventually(
+        "startup to be started and ready",
+        Duration::from_secs(10),
+        || {
+            let s = &get("startup")["status"]["containerStatuses"][0];
+            (s["started"].clone(), s["ready"].clone())
+        },
+        |s| s == &(json!(true), json!(true)),
+    );
+
+    // The probes' and the kill's events, with upstream's messages.
+    let events = kubectl.ok(&[
+        "get",
+        "events",
+        "-o",
+        "jsonpath={range .items[*]}{.involvedObject.name} {.reason} {.message}{\"\\n\"}{end}",
+    ]);
+    for want in [
+        "ready Unhealthy Readiness probe failed: HTTP probe failed with statuscode: 500",
+        "live Unhealthy Liveness probe failed: HTTP probe failed with statuscode: 500",
+        "live Killing Container web failed liveness probe, will be restarted",
+        "startup Unhealthy Startup probe failed: HTTP probe failed with statuscode: 500",
+    ] {
+        assert!(events.lines().any(|l| l == want), "no {want:?} in\n{events}");
+    }
+
+    // The preStop hook runs before SIGTERM: the server exits at once on SIGTERM, so the
+    // delete takes the hook's 3 s.
+    eventually(
+        "prestop to run",
+        Duration::from_secs(60),
+        || get("prestop")["status"]["containerStatuses"][0]["ready"].clone(),
+        |r| r == true,
+    );
+    let began = Instant::now();
+    kubectl.ok(&["delete", "pod", "prestop", "--wait=true"]);
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+        "deleting prestop took {took:?}"
+    );
+
+    let names: Vec<&str> = pods.iter().map(String::as_str).filter(|n| *n != "prestop").collect();
+    let mut args = vec!["delete", "pod", "--wait=false"];
+    args.extend(names);
+    kubectl.ok(&args);
+    eventually(
+        "the pods to be gone",
+        Duration::from_secs(60),
+        || kubectl.ok(&["get", "pods", "-o", "name"]),
+        |out| out.trim().is_empty(),
+    );
+    eventually(
+        "their containers to be gone",
+        Duration::from_secs(30),
+        || host.containers(&node),
+        |c| c.is_empty(),
+    );
+    let log = host.agent_log(&node);
+    assert!(!log.contains("panicked"), "agent log:\n{log}");
+}
