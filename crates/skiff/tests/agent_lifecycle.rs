@@ -30,7 +30,8 @@ fn init_sidecars_probes_and_hooks() {
         v.extend_from_slice(args);
         json!(v)
     };
-    let container = |name: &str, args: &[&str]| json!({"name": name, "image": image, "command": cmd(args)});
+    let container =
+        |name: &str, args: &[&str]| json!({"name": name, "image": image, "command": cmd(args)});
     let http_probe = |path: &str, extra: Value| {
         let mut p = json!({"httpGet": {"path": path, "port": 8080}, "periodSeconds": 1});
         if let (Some(p), Some(e)) = (p.as_object_mut(), extra.as_object()) {
@@ -53,7 +54,8 @@ fn init_sidecars_probes_and_hooks() {
     let mut sidecar = serve("proxy", false);
     sidecar["restartPolicy"] = json!("Always");
     sidecar["command"] = cmd(&["serve-http", "--port", "8081"]);
-    sidecar["readinessProbe"] = json!({"exec": {"command": cmd(&["exit", "0"])}, "periodSeconds": 1});
+    sidecar["readinessProbe"] =
+        json!({"exec": {"command": cmd(&["exit", "0"])}, "periodSeconds": 1});
     let mut ready = serve("web", true);
     ready["readinessProbe"] = http_probe("/healthz", json!({}));
     let mut live = serve("web", true);
@@ -108,7 +110,11 @@ fn init_sidecars_probes_and_hooks() {
     let p = get("init-order");
     let c = condition(&p, "Initialized");
     assert_eq!(
-        (c["status"].as_str(), c["reason"].as_str(), c["message"].as_str()),
+        (
+            c["status"].as_str(),
+            c["reason"].as_str(),
+            c["message"].as_str()
+        ),
         (
             Some("False"),
             Some("ContainersNotInitialized"),
@@ -203,7 +209,11 @@ fn init_sidecars_probes_and_hooks() {
     let p2 = get("ready");
     let c = condition(&p2, "Ready");
     assert_eq!(
-        (c["status"].as_str(), c["reason"].as_str(), c["message"].as_str()),
+        (
+            c["status"].as_str(),
+            c["reason"].as_str(),
+            c["message"].as_str()
+        ),
         (
             Some("False"),
             Some("ContainersNotReady"),
@@ -239,7 +249,11 @@ fn init_sidecars_probes_and_hooks() {
     );
     std::thread::sleep(Duration::from_secs(2));
     let s = &get("startup")["status"]["containerStatuses"][0];
-    assert_eq!((&s["started"], &s["ready"]), (&json!(false), &json!(false)), "{s}");
+    assert_eq!(
+        (&s["started"], &s["ready"]),
+        (&json!(false), &json!(false)),
+        "{s}"
+    );
     let ip = p["status"]["podIP"].as_str().unwrap_or("").to_string();
     assert!(http_get(&ip, 8080, "/recover").is_some_and(|r| r.starts_with("HTTP/1.1 200")));
     eventually(
@@ -265,7 +279,10 @@ fn init_sidecars_probes_and_hooks() {
         "live Killing Container web failed liveness probe, will be restarted",
         "startup Unhealthy Startup probe failed: HTTP probe failed with statuscode: 500",
     ] {
-        assert!(events.lines().any(|l| l == want), "no {want:?} in\n{events}");
+        assert!(
+            events.lines().any(|l| l == want),
+            "no {want:?} in\n{events}"
+        );
     }
 
     // The preStop hook runs before SIGTERM: the server exits at once on SIGTERM, so the
@@ -284,7 +301,11 @@ fn init_sidecars_probes_and_hooks() {
         "deleting prestop took {took:?}"
     );
 
-    let names: Vec<&str> = pods.iter().map(String::as_str).filter(|n| *n != "prestop").collect();
+    let names: Vec<&str> = pods
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != "prestop")
+        .collect();
     let mut args = vec!["delete", "pod", "--wait=false"];
     args.extend(names);
     kubectl.ok(&args);

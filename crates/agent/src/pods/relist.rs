@@ -371,9 +371,13 @@ pub async fn relist(
         seen.get(&c.name)
             .is_some_and(|st| is_exited(st) && st.exit_code == 0)
     });
+    // As upstream: an app container that waits without having run keeps the pod Pending.
+    let app_waits = views
+        .iter()
+        .any(|v| v.role == Role::App && v.state.get("waiting").is_some() && v.last_state.is_none());
     let phase = if init_failed {
         "Failed"
-    } else if !init_done {
+    } else if !init_done || app_waits {
         "Pending"
     } else {
         lifecycle::phase(apps_done, apps_zero)

@@ -341,8 +341,11 @@ pub fn general(pod: &Pod, f: &Facts, views: &[ContainerView], phase: &str) -> Va
         ready("Ready"),
         ready("ContainersReady"),
     ];
-    if let Some(c) = old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
-        conditions.push(serde_json::to_value(c).unwrap_or_default());
+    // The scheduler's condition; a merge patch replaces the whole list, so it is kept (or,
+    // when our copy of the pod predates it, restated: the pod is bound to this node).
+    match old_conditions.iter().find(|c| c.type_ == "PodScheduled") {
+        Some(c) => conditions.push(serde_json::to_value(c).unwrap_or_default()),
+        None => conditions.push(condition("PodScheduled", true, None, None)),
     }
     let to_json = |v: &ContainerView| {
         let mut s = json!({
