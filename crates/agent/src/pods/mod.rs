@@ -295,6 +295,12 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
     if state.sandbox.is_none() {
+        // A pod that already ended (before an agent restart, or evicted) never runs again.
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) {
+            state.done = true;
+            return Ok(());
+        }
         let config = sandbox::config(pod, &ctx.pod_logs);
         let sandbox_id = match sandbox::ensure(&ctx.cri, pod, &config).await {
             Ok(id) => id,

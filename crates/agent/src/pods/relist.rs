@@ -38,6 +38,9 @@ pub struct Track {
     pub done: bool,
     /// A sidecar that has started once no longer holds the init sequence.
     pub started_once: bool,
+    /// Killed for a failed liveness or startup probe: restarts unless the policy is Never,
+    /// whatever its exit code.
+    pub probe_killed: bool,
 }
 
 impl Track {
@@ -165,7 +168,11 @@ pub async fn relist(
         };
         kill::stop_container(stop).await?;
         cs.probers.remove(&c.name);
-        seen.insert(c.name.clone(), ctx.cri.container_status(&t.id).await?);
+        let id = t.id.clone();
+        if let Some(t) = cs.tracks.get_mut(&c.name) {
+            t.probe_killed = true;
+        }
+        seen.insert(c.name.clone(), ctx.cri.container_status(&id).await?);
     }
 
     // Exits: restart now, back off, or leave terminated.
@@ -186,7 +193,12 @@ pub async fn relist(
             delay: track.delay,
         };
         let policy = init::restart_policy(*role, &policy, st.exit_code, cs.finishing);
-        match lifecycle::decide(policy, st.exit_code, &b, ran_for) {
+        let code = if track.probe_killed {
+            st.exit_code.max(1)
+        } else {
+            st.exit_code
+        };
+        match lifecycle::decide(policy, code, &b, ran_for) {
             lifecycle::Decision::Restart if failed.is_none() => {
                 let attempt = track.restart_count + 1;
                 let r = start::start_one(
@@ -223,6 +235,7 @@ pub async fn relist(
                 track.backoff_reported = false;
                 track.backing_off = None;
                 track.done = false;
+                track.probe_killed = false;
                 seen.insert(c.name.clone(), ctx.cri.container_status(&new_id).await?);
             }
             lifecycle::Decision::Restart | lifecycle::Decision::BackOff(_) => {

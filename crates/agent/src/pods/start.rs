@@ -325,3 +325,33 @@ mod tests {
             labels=[("io.kubernetes.container.name", "web"), ("io.kubernetes.pod.name", "web-1"), ("io.kubernetes.pod.namespace", "default"), ("io.kubernetes.pod.uid", "u-1")]"#]].assert_eq(&got);
     }
 }
+
+#[cfg(test)]
+mod adopt_tests {
+    use super::*;
+
+    #[test]
+    fn newest_instances() {
+        let c = |id: &str, name: &str, attempt: u32, created: i64| cri::Container {
+            id: id.into(),
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt,
+            }),
+            labels: [(CONTAINER_NAME.to_string(), name.to_string())].into(),
+            created_at: created,
+            ..Default::default()
+        };
+        let existing = [
+            c("a0", "app", 0, 1),
+            c("a2", "app", 2, 5),
+            c("a1", "app", 1, 3),
+            c("i0", "init", 0, 0),
+        ];
+        let got: Vec<String> = newest(&existing)
+            .iter()
+            .map(|a| format!("{} {} {} {:?}", a.name, a.id, a.attempt, a.previous))
+            .collect();
+        assert_eq!(got, ["app a2 2 Some(\"a1\")", "init i0 0 None"]);
+    }
+}

@@ -448,3 +448,197 @@ mod general_tests {
         expect_test::expect_file!["../../testdata/pod_status_general.txt"].assert_eq(&out);
     }
 }
+
+#[cfg(test)]
+mod init_tests {
+    use super::*;
+
+    /// A view from a compact spec: role letter (a app, i init, s sidecar), name, state
+    /// (`run`, `wait:<reason>`, `exit:<code>`), then `R` ready and/or `S` started.
+    fn view(spec: &str) -> ContainerView {
+        let f: Vec<&str> = spec.split_whitespace().collect();
+        let role = match f[0] {
+            "i" => Role::Init,
+            "s" => Role::Sidecar,
+            _ => Role::App,
+        };
+        let state = match f[2].split_once(':') {
+            Some(("wait", r)) => json!({"waiting": {"reason": r}}),
+            Some(("exit", c)) => {
+                json!({"terminated": {"exitCode": c.parse::<i32>().unwrap(), "reason": "x"}})
+            }
+            _ => json!({"running": {"startedAt": "2026-12-05T07:00:02Z"}}),
+        };
+        let flags = f.get(3).copied().unwrap_or("");
+        ContainerView {
+            name: f[1].into(),
+            role,
+            image: "i:1".into(),
+            image_id: String::new(),
+            container_id: String::new(),
+            restart_count: 0,
+            state,
+            last_state: None,
+            ready: flags.contains('R'),
+            started: flags.contains('S'),
+        }
+    }
+
+    /// Phase, conditions and both status lists in one line each.
+    fn summary(s: &Value) -> String {
+        let mut out = format!("phase={}\n", s["phase"].as_str().unwrap_or(""));
+        for c in s["conditions"].as_array().into_iter().flatten() {
+            if c["type"] == "PodScheduled" || c["type"] == "PodReadyToStartContainers" {
+                continue;
+            }
+            let line = format!(
+                "  {}={} {} {}",
+                c["type"].as_str().unwrap_or(""),
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or("-"),
+                c["message"].as_str().unwrap_or("")
+            );
+            out += line.trim_end();
+            out.push('\n');
+        }
+        for list in ["initContainerStatuses", "containerStatuses"] {
+            let items: Vec<String> = s[list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let state = c["state"]
+                        .as_object()
+                        .and_then(|o| o.keys().next().cloned());
+                    format!(
+                        "{}:{}{}{}",
+                        c["name"].as_str().unwrap_or(""),
+                        state.unwrap_or_default(),
+                        if c["ready"] == true { "+ready" } else { "" },
+                        if c["started"] == true { "+started" } else { "" },
+                    )
+                })
+                .collect();
+            out += &format!("  {list}: {}\n", items.join(" "));
+        }
+        out
+    }
+
+    #[test]
+    fn init_sidecars_and_readiness() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p"}, "spec": {"containers": []},
+        }))
+        .unwrap();
+        let facts = Facts {
+            pod_ip: "10.42.0.5",
+            host_ip: "192.0.2.2",
+            start_time: "2026-12-05T07:00:01Z",
+            now: "2026-12-05T07:00:03Z",
+            containers: &[],
+        };
+        let cases: [(&str, &[&str], &str); 7] = [
+            (
+                "the first of two init containers runs",
+                &[
+                    "i first run S",
+                    "i second wait:PodInitializing",
+                    "a web wait:PodInitializing",
+                ],
+                "Pending",
+            ),
+            (
+                "init done, the app runs but fails readiness",
+                &[
+                    "i first exit:0 R",
+                    "i second exit:0 R",
+                    "a web run S",
+                    "a log run RS",
+                ],
+                "Running",
+            ),
+            (
+                "an init container failed for good",
+                &["i setup exit:3", "a web wait:PodInitializing"],
+                "Failed",
+            ),
+            (
+                "a sidecar not started yet holds init",
+                &[
+                    "s proxy run",
+                    "i migrate wait:PodInitializing",
+                    "a web wait:PodInitializing",
+                ],
+                "Pending",
+            ),
+            (
+                "a sidecar that is not ready makes the pod unready",
+                &["s proxy run S", "a web run RS"],
+                "Running",
+            ),
+            ("all ready", &["s proxy run RS", "a web run RS"], "Running"),
+            (
+                "the app completed, the sidecar was stopped",
+                &["s proxy exit:0", "a job exit:0"],
+                "Succeeded",
+            ),
+        ];
+        let mut out = String::new();
+        for (what, views, phase) in cases {
+            let views: Vec<ContainerView> = views.iter().map(|v| view(v)).collect();
+            out += &format!("# {what}\n");
+            out += &summary(&general(&pod, &facts, &views, phase));
+        }
+        expect_test::expect![[r#"
+            # the first of two init containers runs
+            phase=Pending
+              Initialized=False ContainersNotInitialized containers with incomplete status: [first second]
+              Ready=False ContainersNotReady containers with unready status: [web]
+              ContainersReady=False ContainersNotReady containers with unready status: [web]
+              initContainerStatuses: first:running+started second:waiting
+              containerStatuses: web:waiting
+            # init done, the app runs but fails readiness
+            phase=Running
+              Initialized=True -
+              Ready=False ContainersNotReady containers with unready status: [web]
+              ContainersReady=False ContainersNotReady containers with unready status: [web]
+              initContainerStatuses: first:terminated+ready second:terminated+ready
+              containerStatuses: log:running+ready+started web:running+started
+            # an init container failed for good
+            phase=Failed
+              Initialized=False ContainersNotInitialized containers with incomplete status: [setup]
+              Ready=False ContainersNotReady containers with unready status: [web]
+              ContainersReady=False ContainersNotReady containers with unready status: [web]
+              initContainerStatuses: setup:terminated
+              containerStatuses: web:waiting
+            # a sidecar not started yet holds init
+            phase=Pending
+              Initialized=False ContainersNotInitialized containers with incomplete status: [proxy migrate]
+              Ready=False ContainersNotReady containers with unready status: [proxy web]
+              ContainersReady=False ContainersNotReady containers with unready status: [proxy web]
+              initContainerStatuses: proxy:running migrate:waiting
+              containerStatuses: web:waiting
+            # a sidecar that is not ready makes the pod unready
+            phase=Running
+              Initialized=True -
+              Ready=False ContainersNotReady containers with unready status: [proxy]
+              ContainersReady=False ContainersNotReady containers with unready status: [proxy]
+              initContainerStatuses: proxy:running+started
+              containerStatuses: web:running+ready+started
+            # all ready
+            phase=Running
+              Initialized=True -
+              Ready=True -
+              ContainersReady=True -
+              initContainerStatuses: proxy:running+ready+started
+              containerStatuses: web:running+ready+started
+            # the app completed, the sidecar was stopped
+            phase=Succeeded
+              Initialized=True PodCompleted
+              Ready=False PodCompleted
+              ContainersReady=False PodCompleted
+              initContainerStatuses: proxy:terminated
+              containerStatuses: job:terminated
+        "#]].assert_eq(&out);
+    }
+}
