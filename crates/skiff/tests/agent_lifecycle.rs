@@ -65,6 +65,8 @@ fn init_sidecars_probes_and_hooks() {
     startup["readinessProbe"] = json!({"tcpSocket": {"port": 8080}, "periodSeconds": 1});
     let mut prestop = serve("web", false);
     prestop["lifecycle"] = json!({"preStop": {"exec": {"command": cmd(&["sleep", "3"])}}});
+    let mut poststart = serve("web", false);
+    poststart["lifecycle"] = json!({"postStart": {"exec": {"command": cmd(&["exit", "1"])}}});
     let list = json!({"apiVersion": "v1", "kind": "List", "items": [
         pod("init-order", json!({"initContainers": [
             container("first", &["sleep", "3"]), container("second", &["exit", "0"])],
@@ -79,6 +81,9 @@ fn init_sidecars_probes_and_hooks() {
         pod("live", json!({"containers": [live]})),
         pod("startup", json!({"containers": [startup]})),
         pod("prestop", json!({"terminationGracePeriodSeconds": 10, "containers": [prestop]})),
+        pod("init-crash", json!({"initContainers": [container("setup", &["exit", "1"])],
+            "containers": [serve("web", false)]})),
+        pod("poststart", json!({"containers": [poststart]})),
     ]});
     kubectl.ok_stdin(&["apply", "-f", "-"], &list.to_string());
     let get = |name: &str| -> Value {
@@ -198,6 +203,14 @@ fn init_sidecars_probes_and_hooks() {
         "the sidecar stops last: {p}"
     );
 
+    // A failing init container of a pod that restarts: the crash back-off, as kubectl shows.
+    eventually(
+        "init-crash to loop",
+        Duration::from_secs(60),
+        || printed_status("init-crash"),
+        |s| s == "Init:CrashLoopBackOff",
+    );
+
     // A failing readiness probe: Running, not Ready, until the server recovers.
     let p = eventually(
         "ready to run unready",
@@ -273,7 +286,13 @@ fn init_sidecars_probes_and_hooks() {
         "-o",
         "jsonpath={range .items[*]}{.involvedObject.name} {.reason} {.message}{\"\\n\"}{end}",
     ]);
+    let hook_failed = "poststart FailedPostStartHook Exec lifecycle hook ([/skiff-testimage exit 1]) for Container \"web\" in Pod \"poststart_default(";
+    assert!(
+        events.lines().any(|l| l.starts_with(hook_failed)),
+        "no {hook_failed:?} in\n{events}"
+    );
     for want in [
+        "poststart Killing FailedPostStartHook",
         "ready Unhealthy Readiness probe failed: HTTP probe failed with statuscode: 500",
         "live Unhealthy Liveness probe failed: HTTP probe failed with statuscode: 500",
         "live Killing Container web failed liveness probe, will be restarted",

@@ -585,4 +585,75 @@ mod tests {
             ))
         );
     }
+
+    /// A gRPC health server in this process: SERVING for the empty service, NOT_SERVING
+    /// for "db"; a port nobody serves fails to connect.
+    #[derive(Clone)]
+    struct HealthServer;
+
+    impl tonic::server::NamedService for HealthServer {
+        const NAME: &'static str = "grpc.health.v1.Health";
+    }
+
+    impl tower::Service<http::Request<tonic::body::Body>> for HealthServer {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = std::convert::Infallible;
+        type Future = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+        >;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Self::Error>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+            Box::pin(async move {
+                let codec = tonic_prost::ProstCodec::<
+                    health::HealthCheckResponse,
+                    health::HealthCheckRequest,
+                >::default();
+                let check = tower::service_fn(
+                    |r: tonic::Request<health::HealthCheckRequest>| async move {
+                        let status = if r.get_ref().service == "db" { 2 } else { 1 };
+                        Ok::<_, tonic::Status>(tonic::Response::new(
+                            health::HealthCheckResponse { status },
+                        ))
+                    },
+                );
+                Ok(tonic::server::Grpc::new(codec).unary(check, req).await)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn grpc_against_a_server() {
+        let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::bind(addr).unwrap();
+        let port = incoming.local_addr().unwrap().port();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(HealthServer)
+                .serve_with_incoming(incoming),
+        );
+        let t = Duration::from_secs(2);
+        assert_eq!(grpc("127.0.0.1", port, "", t).await, Ok(String::new()));
+        assert_eq!(
+            grpc("127.0.0.1", port, "db", t).await,
+            Err("service unhealthy (responded with \"NOT_SERVING\")".to_string())
+        );
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let err = grpc("127.0.0.1", closed, "", t).await.unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "timeout: failed to connect service \"127.0.0.1:{closed}\" within 2s"
+            )),
+            "{err}"
+        );
+    }
 }
