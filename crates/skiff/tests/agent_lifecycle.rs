@@ -56,6 +56,9 @@ fn init_sidecars_probes_and_hooks() {
     sidecar["command"] = cmd(&["serve-http", "--port", "8081"]);
     sidecar["readinessProbe"] =
         json!({"exec": {"command": cmd(&["exit", "0"])}, "periodSeconds": 1});
+    // A sidecar that exits now and then: restarted although the pod's policy is Never.
+    let mut ticker = container("ticker", &["sleep", "2"]);
+    ticker["restartPolicy"] = json!("Always");
     let mut ready = serve("web", true);
     ready["readinessProbe"] = http_probe("/healthz", json!({}));
     let mut live = serve("web", true);
@@ -75,7 +78,7 @@ fn init_sidecars_probes_and_hooks() {
             "initContainers": [container("setup", &["exit", "3"])],
             "containers": [serve("web", false)]})),
         pod("sidecar", json!({"restartPolicy": "Never", "terminationGracePeriodSeconds": 5,
-            "initContainers": [sidecar],
+            "initContainers": [sidecar.clone(), ticker],
             "containers": [container("job", &["sleep", "6"])]})),
         pod("ready", json!({"containers": [ready]})),
         pod("live", json!({"containers": [live]})),
@@ -84,6 +87,7 @@ fn init_sidecars_probes_and_hooks() {
         pod("init-crash", json!({"initContainers": [container("setup", &["exit", "1"])],
             "containers": [serve("web", false)]})),
         pod("poststart", json!({"containers": [poststart]})),
+        pod("side-del", json!({"initContainers": [sidecar], "containers": [serve("web", false)]})),
     ]});
     kubectl.ok_stdin(&["apply", "-f", "-"], &list.to_string());
     let get = |name: &str| -> Value {
@@ -197,6 +201,9 @@ fn init_sidecars_probes_and_hooks() {
     let side = &p["status"]["initContainerStatuses"][0];
     assert!(side["state"]["terminated"].is_object(), "{side}");
     assert_eq!(side["restartCount"], 0, "{side}");
+    let ticker = &p["status"]["initContainerStatuses"][1];
+    assert!(ticker["state"]["terminated"].is_object(), "{ticker}");
+    assert!(ticker["restartCount"].as_u64() >= Some(1), "{ticker}");
     assert!(
         at(&side["state"]["terminated"]["finishedAt"])
             >= at(&p["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"]),
@@ -320,10 +327,39 @@ fn init_sidecars_probes_and_hooks() {
         "deleting prestop took {took:?}"
     );
 
+    // Deleting a pod stops its app containers first, then its sidecars.
+    eventually(
+        "side-del to be ready",
+        Duration::from_secs(30),
+        || condition(&get("side-del"), "Ready")["status"].clone(),
+        |s| s == "True",
+    );
+    kubectl.ok(&["delete", "pod", "side-del", "--wait=true"]);
+    // Event names end in their creation time in hex nanoseconds: they sort by time.
+    let kills = kubectl.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=side-del,reason=Killing",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.message}{\"\\n\"}{end}",
+    ]);
+    let mut kills: Vec<&str> = kills.lines().collect();
+    kills.sort();
+    let order: Vec<&str> = kills
+        .iter()
+        .filter_map(|l| l.split_once(' ').map(|x| x.1))
+        .collect();
+    assert_eq!(
+        order,
+        ["Stopping container web", "Stopping container proxy"],
+        "{kills:?}"
+    );
+
     let names: Vec<&str> = pods
         .iter()
         .map(String::as_str)
-        .filter(|n| *n != "prestop")
+        .filter(|n| *n != "prestop" && *n != "side-del")
         .collect();
     let mut args = vec!["delete", "pod", "--wait=false"];
     args.extend(names);

@@ -615,14 +615,13 @@ mod tests {
                     health::HealthCheckResponse,
                     health::HealthCheckRequest,
                 >::default();
-                let check = tower::service_fn(
-                    |r: tonic::Request<health::HealthCheckRequest>| async move {
+                let check =
+                    tower::service_fn(|r: tonic::Request<health::HealthCheckRequest>| async move {
                         let status = if r.get_ref().service == "db" { 2 } else { 1 };
-                        Ok::<_, tonic::Status>(tonic::Response::new(
-                            health::HealthCheckResponse { status },
-                        ))
-                    },
-                );
+                        Ok::<_, tonic::Status>(tonic::Response::new(health::HealthCheckResponse {
+                            status,
+                        }))
+                    });
                 Ok(tonic::server::Grpc::new(codec).unary(check, req).await)
             })
         }

@@ -336,28 +336,32 @@ pub async fn relist(
         cs.finishing = true;
         let grace = kill::grace_seconds(pod);
         for (role, c) in all.iter().rev() {
-            let running = seen.get(&c.name).is_some_and(is_running);
-            let (Some(t), true) = (cs.tracks.get(&c.name), running && *role == Role::Sidecar)
-            else {
+            let Some(t) = cs.tracks.get_mut(&c.name) else {
                 continue;
             };
+            if *role != Role::Sidecar {
+                continue;
+            }
+            // One waiting out its back-off just stays down.
+            t.done = true;
+            t.backing_off = None;
+            if !seen.get(&c.name).is_some_and(is_running) {
+                continue;
+            }
+            let id = t.id.clone();
             cs.probers.remove(&c.name);
             let stop = kill::Stop {
                 cri: &ctx.cri,
                 events: &ctx.events,
                 pod,
                 container: c,
-                id: &t.id,
+                id: &id,
                 pod_ip: run.pod_ip,
                 grace,
                 message: format!("Stopping container {}", c.name),
             };
             kill::stop_container(stop).await?;
-            let st = ctx.cri.container_status(&t.id).await?;
-            if let Some(t) = cs.tracks.get_mut(&c.name) {
-                t.done = true;
-            }
-            seen.insert(c.name.clone(), st);
+            seen.insert(c.name.clone(), ctx.cri.container_status(&id).await?);
         }
     }
 
