@@ -89,3 +89,57 @@ pub async fn run(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages a failing hook leaves in its event, for each handler.
+    #[tokio::test]
+    async fn failures() {
+        let dir = std::env::temp_dir().join(format!("skiff-hooks-{}", std::process::id()));
+        // No runtime listens there: exec fails to run at all.
+        let cri = Cri::connect(&dir.join("none.sock")).unwrap();
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "default", "uid": "u-1"},
+            "spec": {"containers": []},
+        }))
+        .unwrap();
+        let c: Container = serde_json::from_value(serde_json::json!({"name": "web"})).unwrap();
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let handler =
+            |v: serde_json::Value| -> LifecycleHandler { serde_json::from_value(v).unwrap() };
+        let cases = [
+            serde_json::json!({"sleep": {"seconds": 0}}),
+            serde_json::json!({"httpGet": {"path": "/quit", "port": closed, "host": "127.0.0.1"}}),
+            serde_json::json!({"exec": {"command": ["/bin/stop", "now"]}}),
+            serde_json::json!({"sleep": {"seconds": 5}}),
+        ];
+        let mut got = Vec::new();
+        for h in cases {
+            let r = run(
+                &cri,
+                &pod,
+                &c,
+                "c1",
+                "10.42.0.5",
+                &handler(h),
+                Duration::from_secs(1),
+            )
+            .await;
+            got.push(match r {
+                Ok(()) => "ok".to_string(),
+                // The transport's own words after "error: " vary; keep the shape.
+                Err(e) => e.split(" - error: ").next().unwrap_or("").to_string(),
+            });
+        }
+        expect_test::expect![[r#"
+            ok
+            HTTP lifecycle hook (/quit) for Container "web" in Pod "web-1_default(u-1)" failed
+            Exec lifecycle hook ([/bin/stop now]) for Container "web" in Pod "web-1_default(u-1)" failed
+            Lifecycle hook for Container "web" in Pod "web-1_default(u-1)" did not complete within 1s"#]].assert_eq(&got.join("\n"));
+    }
+}
