@@ -543,3 +543,144 @@ fn view(
     }
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container's view from (role, track, runtime state, health, init done).
+    #[test]
+    fn views() {
+        let c: Container = serde_json::from_value(json!({"name": "c", "image": "i:1"})).unwrap();
+        let running = cri::ContainerStatus {
+            state: cri::ContainerState::ContainerRunning as i32,
+            started_at: 1_000_000_000,
+            ..Default::default()
+        };
+        let exited = |code| cri::ContainerStatus {
+            state: cri::ContainerState::ContainerExited as i32,
+            exit_code: code,
+            started_at: 1_000_000_000,
+            finished_at: 2_000_000_000,
+            ..Default::default()
+        };
+        let health = |ready, started| probes::Health {
+            ready,
+            started,
+            failed: None,
+        };
+        let crash = json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        let cases: Vec<(
+            &str,
+            Role,
+            Option<Track>,
+            Option<cri::ContainerStatus>,
+            Option<probes::Health>,
+            bool,
+        )> = vec![
+            (
+                "app before init is done",
+                Role::App,
+                None,
+                None,
+                None,
+                false,
+            ),
+            ("app once init is done", Role::App, None, None, None, true),
+            (
+                "app running, no probes",
+                Role::App,
+                Some(Track::default()),
+                Some(running.clone()),
+                None,
+                true,
+            ),
+            (
+                "app running, unready",
+                Role::App,
+                Some(Track::default()),
+                Some(running.clone()),
+                Some(health(false, true)),
+                true,
+            ),
+            (
+                "app running, not started",
+                Role::App,
+                Some(Track::default()),
+                Some(running.clone()),
+                Some(health(true, false)),
+                true,
+            ),
+            (
+                "init running",
+                Role::Init,
+                Some(Track::default()),
+                Some(running.clone()),
+                None,
+                false,
+            ),
+            (
+                "init done",
+                Role::Init,
+                Some(Track::default()),
+                Some(exited(0)),
+                None,
+                false,
+            ),
+            (
+                "init failed",
+                Role::Init,
+                Some(Track::default()),
+                Some(exited(1)),
+                None,
+                false,
+            ),
+            (
+                "sidecar backing off",
+                Role::Sidecar,
+                Some(Track {
+                    backing_off: Some(crash),
+                    restart_count: 2,
+                    ..Default::default()
+                }),
+                Some(exited(1)),
+                None,
+                true,
+            ),
+        ];
+        let mut out = String::new();
+        for (what, role, mut track, st, h, init_done) in cases {
+            let v = view(role, &c, track.as_mut(), st.as_ref(), h, init_done);
+            let state = v.state.as_object().and_then(|o| {
+                o.iter().next().map(|(k, v)| {
+                    format!(
+                        "{k}{}",
+                        v["reason"]
+                            .as_str()
+                            .map(|r| format!("({r})"))
+                            .unwrap_or_default()
+                    )
+                })
+            });
+            out += &format!(
+                "{what}: {} ready={} started={} restarts={} last={}\n",
+                state.unwrap_or_default(),
+                v.ready,
+                v.started,
+                v.restart_count,
+                v.last_state.is_some(),
+            );
+        }
+        expect_test::expect![[r#"
+            app before init is done: waiting(PodInitializing) ready=false started=false restarts=0 last=false
+            app once init is done: waiting(ContainerCreating) ready=false started=false restarts=0 last=false
+            app running, no probes: running ready=true started=true restarts=0 last=false
+            app running, unready: running ready=false started=true restarts=0 last=false
+            app running, not started: running ready=false started=false restarts=0 last=false
+            init running: running ready=false started=true restarts=0 last=false
+            init done: terminated(Completed) ready=true started=false restarts=0 last=false
+            init failed: terminated(Error) ready=false started=false restarts=0 last=false
+            sidecar backing off: waiting(CrashLoopBackOff) ready=false started=false restarts=2 last=true
+        "#]].assert_eq(&out);
+    }
+}
