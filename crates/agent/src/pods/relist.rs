@@ -548,6 +548,15 @@ fn view(
 mod tests {
     use super::*;
 
+    type Case = (
+        &'static str,
+        Role,
+        Option<Track>,
+        Option<cri::ContainerStatus>,
+        Option<probes::Health>,
+        bool,
+    );
+
     /// A container's view from (role, track, runtime state, health, init done).
     #[test]
     fn views() {
@@ -570,14 +579,7 @@ mod tests {
             failed: None,
         };
         let crash = json!({"waiting": {"reason": "CrashLoopBackOff"}});
-        let cases: Vec<(
-            &str,
-            Role,
-            Option<Track>,
-            Option<cri::ContainerStatus>,
-            Option<probes::Health>,
-            bool,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "app before init is done",
                 Role::App,
