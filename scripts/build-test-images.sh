@@ -5,7 +5,7 @@
 #   <registry>/skiff/pause:1       /pause (the same binary, invoked as pause)
 #   <registry>/skiff/testimage:1   /skiff-testimage
 #
-#   scripts/build-test-images.sh [--push HOST:PORT]
+#   scripts/build-test-images.sh [--push HOST:PORT]     (REGISTRY_CREDS=user:pass for auth)
 # Without --push it starts the shared registry (scripts/registry.sh start) and pushes there.
 # Prints the registry address on its last line.
 set -euo pipefail
@@ -69,7 +69,10 @@ exec 9>&-
 if [ -z "$push" ]; then
     push="$(scripts/registry.sh start)"
 fi
+# REGISTRY_CREDS=user:password pushes to a registry that demands basic auth.
+creds=()
+[ -z "${REGISTRY_CREDS:-}" ] || creds=(--dest-creds "$REGISTRY_CREDS")
 for name in pause testimage; do
-    skopeo copy --quiet --dest-tls-verify=false "oci:$layout:$name-1" "docker://$push/skiff/$name:1" >&2
+    skopeo copy --quiet --dest-tls-verify=false "${creds[@]}" "oci:$layout:$name-1" "docker://$push/skiff/$name:1" >&2
 done
 echo "$push"

@@ -61,12 +61,19 @@ impl Cri {
     pub async fn pull_image(
         &self,
         image: &str,
+        auth: Option<&crate::pull::credentials::Credential>,
         sandbox: &cri::PodSandboxConfig,
     ) -> Result<String, Error> {
         let mut c = self.image.clone();
         let req = cri::PullImageRequest {
             image: Some(image_spec(image)),
-            auth: None,
+            auth: auth.map(|a| cri::AuthConfig {
+                username: a.username.clone(),
+                password: a.password.clone(),
+                identity_token: a.identity_token.clone(),
+                registry_token: a.registry_token.clone(),
+                ..Default::default()
+            }),
             sandbox_config: Some(sandbox.clone()),
         };
         let resp = c

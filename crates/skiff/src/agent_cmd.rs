@@ -18,6 +18,25 @@ pub struct NodeFlags {
     /// The Linux bridge pods attach to.
     #[arg(long, default_value = "skiff0")]
     pub cni_bridge: String,
+    /// Registry mirrors, credentials and TLS settings (YAML, as k3s's registries.yaml).
+    #[arg(long)]
+    pub registry_config: Option<PathBuf>,
+    /// Hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%.
+    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD)]
+    pub eviction_hard: String,
+    /// Percent of the image filesystem in use that starts image garbage collection (100
+    /// disables it).
+    #[arg(long, default_value_t = 85)]
+    pub image_gc_high_threshold: u8,
+    /// Percent of use image garbage collection frees down to.
+    #[arg(long, default_value_t = 80)]
+    pub image_gc_low_threshold: u8,
+    /// Unused images younger than this are kept.
+    #[arg(long, default_value = "2m", value_parser = crate::go_duration)]
+    pub image_minimum_gc_age: std::time::Duration,
+    /// How often image use is checked.
+    #[arg(long, default_value = "5m", value_parser = crate::go_duration, hide = true)]
+    pub image_gc_period: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -61,13 +80,26 @@ pub fn config(
     flags: &NodeFlags,
     cluster_cidr: &str,
     service_cidr: &str,
-) -> agent::AgentConfig {
+) -> anyhow::Result<agent::AgentConfig> {
     let mut config = agent::AgentConfig::new(node_name, data_dir.to_path_buf());
     config.runtime_endpoint = flags.container_runtime_endpoint.clone();
     config.sandbox_image = flags.pause_image.clone();
     config.bridge = flags.cni_bridge.clone();
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
-    config
+    config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
+        .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
+    config.image_gc = agent::image_gc::Settings {
+        high_percent: flags.image_gc_high_threshold,
+        low_percent: flags.image_gc_low_threshold,
+        minimum_age: flags.image_minimum_gc_age,
+        period: flags.image_gc_period,
+        image_fs: PathBuf::new(),
+    };
+    config.image_gc.validate().map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(path) = &flags.registry_config {
+        config.registries = agent::pull::registries::Registries::load(path)?;
+    }
+    Ok(config)
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -77,7 +109,6 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         );
     };
     let _ = &args.token;
-    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
     let node_name = match args.node_name.clone() {
         Some(n) => n,
         None => hostname()?,
@@ -88,7 +119,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         &args.node,
         &args.cluster_cidr,
         &args.service_cidr,
-    );
+    )?;
+    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

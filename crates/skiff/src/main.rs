@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod agent_cmd;
 mod bench;
 mod bench_density;
+mod bench_node;
 mod bench_scheduler;
 mod bench_store;
 mod sim_cmd;
@@ -53,6 +54,8 @@ enum BenchCommand {
     Store(bench_store::StoreArgs),
     /// Simulated pods brought to Running: time, control-plane memory and CPU.
     Density(bench_density::DensityArgs),
+    /// Pod start-up latency and agent cost with real containers (needs root and containerd).
+    Node(bench_node::NodeArgs),
     /// Scheduling throughput and latency in upstream scheduler_perf's shapes.
     Scheduler(bench_scheduler::SchedulerArgs),
 }
@@ -143,6 +146,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
+        Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
@@ -280,7 +284,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.node,
                 &args.cluster_cidr,
                 &args.service_cidr,
-            );
+            )?;
             let agent = agent::start(client, config)
                 .await
                 .context("starting the node agent (--disable-agent runs the control plane only)")?;

@@ -95,6 +95,8 @@ pub struct NodeHost {
     routes_before: String,
     /// A server running its own agent: dropped after the containers are cleaned up.
     own_server: Option<Server>,
+    /// A second registry that demands basic auth (its port), when a test asked for one.
+    private_registry: Option<u16>,
 }
 
 impl NodeHost {
@@ -113,6 +115,7 @@ impl NodeHost {
             netns_before: netns(),
             routes_before: unreachable_routes(),
             own_server: None,
+            private_registry: None,
         };
         // Leftovers of a killed test run in the same slot.
         host.remove_bridge();
@@ -174,6 +177,60 @@ impl NodeHost {
             "build-test-images.sh: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Starts a second registry that demands basic auth for `user`/`password` and pushes the
+    /// test images there; returns its HOST:PORT.
+    pub fn private_registry(&mut self, user: &str, password: &str) -> String {
+        let port = free_port();
+        let dir = self.dir.path().join("registry-private");
+        std::fs::create_dir_all(&dir).expect("registry dir");
+        // bcrypt, which the registry's htpasswd wants, from libcrypt through Python.
+        let out = Command::new("python3")
+            .args([
+                "-W",
+                "ignore",
+                "-c",
+                "import crypt,sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                user,
+                password,
+            ])
+            .output()
+            .expect("python3 for bcrypt");
+        assert!(
+            out.status.success(),
+            "bcrypt: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, &out.stdout).expect("htpasswd");
+        let env = |cmd: &mut Command| {
+            cmd.env("REGISTRY_DIR", &dir)
+                .env("REGISTRY_PORT", port.to_string())
+                .env("REGISTRY_HTPASSWD", &htpasswd);
+        };
+        let mut start = Command::new(repo_root().join("scripts/registry.sh"));
+        start.arg("start");
+        env(&mut start);
+        let out = start.output().expect("run scripts/registry.sh");
+        assert!(
+            out.status.success(),
+            "registry.sh start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.private_registry = Some(port);
+        let addr = format!("127.0.0.1:{port}");
+        let out = Command::new(repo_root().join("scripts/build-test-images.sh"))
+            .args(["--push", &addr])
+            .env("REGISTRY_CREDS", format!("{user}:{password}"))
+            .output()
+            .expect("run scripts/build-test-images.sh");
+        assert!(
+            out.status.success(),
+            "build-test-images.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        addr
     }
 
     /// `skiff server --disable-agent` with this slot's CIDRs, plus `extra_args`.
@@ -242,6 +299,11 @@ impl NodeHost {
     /// Starts `skiff agent` for `node` with the server's admin credentials, and waits until
     /// the node is Ready with a podCIDR.
     pub fn start_agent(&mut self, bin: &Path, server: &Server, node: &str) {
+        self.start_agent_with(bin, server, node, &[]);
+    }
+
+    /// [`NodeHost::start_agent`] with extra `skiff agent` flags.
+    pub fn start_agent_with(&mut self, bin: &Path, server: &Server, node: &str, extra: &[&str]) {
         let data_dir = self.dir.path().join(format!("agent-{node}"));
         let log = self.dir.path().join(format!("agent-{node}.log"));
         let file = std::fs::OpenOptions::new()
@@ -254,6 +316,7 @@ impl NodeHost {
             .arg(server.kubeconfig())
             .args(["--node-name", node])
             .args(self.agent_args(&data_dir))
+            .args(extra)
             .env("SKIFF_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
@@ -439,6 +502,13 @@ impl Drop for NodeHost {
         stop.arg("stop");
         self.registry_env(&mut stop);
         let _ = stop.status();
+        if let Some(port) = self.private_registry {
+            let _ = Command::new(repo_root().join("scripts/registry.sh"))
+                .arg("stop")
+                .env("REGISTRY_DIR", self.dir.path().join("registry-private"))
+                .env("REGISTRY_PORT", port.to_string())
+                .status();
+        }
         let agent_dirs = self
             .agents
             .iter()
@@ -466,12 +536,24 @@ impl Drop for NodeHost {
         // another test's pods).
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
             for d in dirs.flatten() {
-                let _ = std::fs::remove_dir(d.path().join("skiff"));
+                remove_empty_cgroups(&d.path().join("skiff"));
             }
         }
-        let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
+        remove_empty_cgroups(Path::new("/sys/fs/cgroup/skiff"));
         self.remove_bridge();
     }
+}
+
+/// rmdir of every cgroup below and at `dir`, deepest first; busy ones stay.
+fn remove_empty_cgroups(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_cgroups(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 pub fn unreachable_routes() -> String {

@@ -38,8 +38,8 @@ pub struct Context {
     pub host_ip: String,
     /// `/var/log/pods`'s counterpart under the data dir.
     pub pod_logs: PathBuf,
-    /// Our containerd's registry hosts dir, when we run containerd.
-    pub certs_d: Option<PathBuf>,
+    /// Image pulls: credentials, registry config.
+    pub pulls: crate::pull::Pulls,
     /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
     /// node, so those of pods no longer in the API are removed after a restart.
     pub own_runtime: bool,
@@ -287,6 +287,15 @@ async fn post_pending(
 }
 
 async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
+    // A pod in a terminal phase (finished, or evicted) never runs again.
+    if matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Failed" | "Succeeded")
+    ) {
+        state.containers.probers.clear();
+        state.done = true;
+        return Ok(());
+    }
     if state.done {
         return Ok(());
     }
@@ -295,13 +304,8 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
     if state.sandbox.is_none() {
-        // A pod that already ended (before an agent restart, or evicted) never runs again.
-        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        if matches!(phase, Some("Succeeded" | "Failed")) {
-            state.done = true;
-            return Ok(());
-        }
         let config = sandbox::config(pod, &ctx.pod_logs);
+        crate::cgroups::prepare(pod);
         let sandbox_id = match sandbox::ensure(&ctx.cri, pod, &config).await {
             Ok(id) => id,
             Err(e) => {

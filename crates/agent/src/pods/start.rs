@@ -1,4 +1,4 @@
-//! Starting one container: pull its image (as imagePullPolicy says), CreateContainer +
+//! Starting one container: pull its image (see `crate::pull`), CreateContainer +
 //! StartContainer, then its postStart hook; and finding the containers an earlier run of
 //! the agent left in the sandbox.
 
@@ -8,26 +8,9 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::sandbox::{self, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID};
 use super::Context;
-use crate::cri::{v1 as cri, Cri};
-use crate::events::Recorder;
+use crate::cri::v1 as cri;
+use crate::pull;
 use crate::Error;
-
-/// upstream's default: `Always` for `:latest` or no tag, else `IfNotPresent` (the API
-/// server fills it in, but a pod from an older client may lack it).
-pub fn pull_policy(c: &Container) -> &str {
-    if let Some(p) = c.image_pull_policy.as_deref() {
-        return p;
-    }
-    let image = c.image.as_deref().unwrap_or("");
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if image.contains('@') {
-        "IfNotPresent"
-    } else if last.split_once(':').is_none_or(|(_, tag)| tag == "latest") {
-        "Always"
-    } else {
-        "IfNotPresent"
-    }
-}
 
 pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::ContainerConfig {
     attempt_config(pod, c, image_ref, 0)
@@ -98,73 +81,6 @@ pub fn attempt_config(
     }
 }
 
-/// `ErrImageNeverPull` when the policy forbids pulling, else `ErrImagePull`.
-fn pull_reason(c: &Container) -> &'static str {
-    if pull_policy(c) == "Never" {
-        "ErrImageNeverPull"
-    } else {
-        "ErrImagePull"
-    }
-}
-
-/// Pulls `image` unless the policy and the image store say it is not needed; returns the
-/// image reference to create containers from.
-pub async fn ensure_image(
-    cri: &Cri,
-    certs_d: Option<&std::path::Path>,
-    events: &Recorder,
-    pod: &Pod,
-    c: &Container,
-    sandbox: &cri::PodSandboxConfig,
-) -> Result<String, Error> {
-    let image = c.image.as_deref().unwrap_or("");
-    let policy = pull_policy(c);
-    let name = Some(c.name.as_str());
-    if policy != "Always" {
-        if let Some(id) = cri.image_present(image).await? {
-            let msg = format!("Container image {image:?} already present on machine");
-            events.record(pod, name, false, "Pulled", &msg);
-            return Ok(id);
-        }
-        if policy == "Never" {
-            let msg = format!("Container image {image:?} is not present with pull policy of Never");
-            events.record(pod, name, true, "ErrImageNeverPull", &msg);
-            return Err(Error::Cri(msg));
-        }
-    }
-    if let Some(certs_d) = certs_d {
-        crate::containerd::ensure_registry_hosts(certs_d, image)?;
-    }
-    events.record(
-        pod,
-        name,
-        false,
-        "Pulling",
-        &format!("Pulling image {image:?}"),
-    );
-    let started = std::time::Instant::now();
-    match cri.pull_image(image, sandbox).await {
-        Ok(r) => {
-            let msg = format!(
-                "Successfully pulled image {image:?} in {:?}",
-                started.elapsed()
-            );
-            events.record(pod, name, false, "Pulled", &msg);
-            Ok(r)
-        }
-        Err(e) => {
-            let detail = match &e {
-                Error::Cri(m) => m.clone(),
-                e => e.to_string(),
-            };
-            let msg = format!("Failed to pull image {image:?}: {detail}");
-            events.record(pod, name, true, "Failed", &msg);
-            events.record(pod, name, true, "Failed", "Error: ErrImagePull");
-            Err(e)
-        }
-    }
-}
-
 /// A container that could not be started, with the waiting reason upstream's kubelet shows.
 #[derive(Debug)]
 pub struct Failed {
@@ -191,9 +107,9 @@ pub async fn start_one(
         error,
     };
     let (cri, events) = (&ctx.cri, &ctx.events);
-    let image_ref = ensure_image(cri, ctx.certs_d.as_deref(), events, pod, c, sandbox)
+    let image_ref = pull::ensure_image(cri, &ctx.pulls, events, pod, c, sandbox)
         .await
-        .map_err(|e| failed(pull_reason(c), e))?;
+        .map_err(|e| failed(pull::pull_reason(c), e))?;
     let config = attempt_config(pod, c, &image_ref, attempt);
     // The runtime writes the log file; its directory is ours to make, as the kubelet's.
     let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
@@ -272,27 +188,6 @@ pub fn newest(existing: &[cri::Container]) -> Vec<Adopted> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pull_policies() {
-        let cases = [
-            ("nginx", None, "Always"),
-            ("nginx:latest", None, "Always"),
-            ("nginx:1.27", None, "IfNotPresent"),
-            ("127.0.0.1:5055/skiff/testimage", None, "Always"),
-            ("127.0.0.1:5055/skiff/testimage:1", None, "IfNotPresent"),
-            ("x@sha256:abc", None, "IfNotPresent"),
-            ("nginx", Some("Never"), "Never"),
-        ];
-        for (image, policy, want) in cases {
-            let c = Container {
-                image: Some(image.into()),
-                image_pull_policy: policy.map(String::from),
-                ..Default::default()
-            };
-            assert_eq!(pull_policy(&c), want, "{image} {policy:?}");
-        }
-    }
 
     #[test]
     fn config_of_a_container() {
