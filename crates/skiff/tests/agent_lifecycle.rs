@@ -23,7 +23,14 @@ fn init_sidecars_probes_and_hooks() {
     let server = host.server(bin(), &[]);
     let kubectl = server.kubectl();
     let node = format!("life-e2e-{}", std::process::id());
-    host.start_agent(bin(), &server, &node);
+    // Only a memory threshold no machine meets: a full disk on the test machine must not
+    // evict these pods midway.
+    host.start_agent_with(
+        bin(),
+        &server,
+        &node,
+        &["--eviction-hard", "memory.available<1Ki"],
+    );
     let image = host.image();
     let cmd = |args: &[&str]| {
         let mut v = vec!["/skiff-testimage"];
