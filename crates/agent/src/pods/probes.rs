@@ -115,6 +115,30 @@ impl Counter {
     }
 }
 
+/// How often the same failure is written as an event again. Upstream writes one per
+/// failure and its event recorder folds repeats into a count; our recorder does not fold,
+/// so a probe failing every second would write an Event object every second.
+pub const REPEAT_EVENT: Duration = Duration::from_secs(60);
+
+/// Lets a failure message through when it differs from the last one or is due again.
+#[derive(Default)]
+pub struct Throttle {
+    last: Option<(String, std::time::Instant)>,
+}
+
+impl Throttle {
+    pub fn allow(&mut self, msg: &str, now: std::time::Instant) -> bool {
+        let due = match &self.last {
+            Some((m, at)) => m != msg || now.duration_since(*at) >= REPEAT_EVENT,
+            None => true,
+        };
+        if due {
+            self.last = Some((msg.to_string(), now));
+        }
+        due
+    }
+}
+
 /// The probes of one container instance; dropping it stops them.
 pub struct Probers {
     /// The container instance they probe.
@@ -183,6 +207,7 @@ pub fn start(t: Target) -> Probers {
 async fn run(kind: Kind, p: Probe, t: Target, health: Arc<Mutex<Health>>) {
     let timing = timing(&p, kind);
     let mut counter = Counter::new(kind);
+    let mut throttle = Throttle::default();
     tokio::time::sleep(timing.initial_delay).await;
     let name = t.container.name.clone();
     loop {
@@ -199,8 +224,10 @@ async fn run(kind: Kind, p: Probe, t: Target, health: Arc<Mutex<Health>>) {
             let outcome = once(&p, &t, timing.timeout).await;
             if let Err(msg) = &outcome {
                 let msg = format!("{} probe failed: {}", kind.name(), msg.trim_end());
-                t.events
-                    .record(&t.pod, Some(&name), true, "Unhealthy", &msg);
+                if throttle.allow(&msg, std::time::Instant::now()) {
+                    t.events
+                        .record(&t.pod, Some(&name), true, "Unhealthy", &msg);
+                }
             }
             if let Some(result) = counter.observe(outcome.is_ok(), &timing) {
                 let mut h = lock(&health);
@@ -347,6 +374,26 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{kind:?} {outcomes}");
         }
+    }
+
+    #[test]
+    fn repeated_failures() {
+        let t0 = std::time::Instant::now();
+        let s = Duration::from_secs;
+        let mut th = Throttle::default();
+        let got: Vec<bool> = [
+            ("a", 0),
+            ("a", 1),
+            ("a", 59),
+            ("b", 60),
+            ("a", 61),
+            ("a", 121),
+            ("a", 122),
+        ]
+        .iter()
+        .map(|(m, at)| th.allow(m, t0 + s(*at)))
+        .collect();
+        assert_eq!(got, [true, false, false, true, true, true, false]);
     }
 
     #[test]
