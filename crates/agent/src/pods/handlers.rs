@@ -655,4 +655,44 @@ mod tests {
             "{err}"
         );
     }
+
+    /// HTTPS probes accept any certificate: a self-signed one on loopback answers.
+    #[tokio::test]
+    async fn https_without_verification() {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let key = rcgen::generate_simple_self_signed(vec!["probe.test".into()]).unwrap();
+        let cert = key.cert.der().clone();
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], der)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                let _ = s.shutdown().await;
+            }
+        });
+        let req = HttpRequest {
+            https: true,
+            host: "127.0.0.1".into(),
+            port,
+            path: "/healthz".into(),
+            headers: vec![],
+        };
+        assert_eq!(http_get(&req, Duration::from_secs(2)).await, Ok(204));
+    }
 }
