@@ -71,7 +71,7 @@ fn init_sidecars_probes_and_hooks() {
     let mut live = serve("web", true);
     live["livenessProbe"] = http_probe("/healthz", json!({"failureThreshold": 1}));
     let mut startup = serve("web", true);
-    startup["startupProbe"] = http_probe("/healthz", json!({"failureThreshold": 60}));
+    startup["startupProbe"] = http_probe("/healthz", json!({"failureThreshold": 300}));
     startup["readinessProbe"] = json!({"tcpSocket": {"port": 8080}, "periodSeconds": 1});
     let mut prestop = serve("web", false);
     prestop["lifecycle"] = json!({"preStop": {"exec": {"command": cmd(&["sleep", "3"])}}});
@@ -79,7 +79,7 @@ fn init_sidecars_probes_and_hooks() {
     poststart["lifecycle"] = json!({"postStart": {"exec": {"command": cmd(&["exit", "1"])}}});
     let list = json!({"apiVersion": "v1", "kind": "List", "items": [
         pod("init-order", json!({"initContainers": [
-            container("first", &["sleep", "3"]), container("second", &["exit", "0"])],
+            container("first", &["sleep", "5"]), container("second", &["exit", "0"])],
             "containers": [serve("web", false)]})),
         pod("init-fail", json!({"restartPolicy": "Never",
             "initContainers": [container("setup", &["exit", "3"])],
@@ -90,7 +90,7 @@ fn init_sidecars_probes_and_hooks() {
         pod("ready", json!({"containers": [ready]})),
         pod("live", json!({"containers": [live]})),
         pod("startup", json!({"containers": [startup]})),
-        pod("prestop", json!({"terminationGracePeriodSeconds": 10, "containers": [prestop]})),
+        pod("prestop", json!({"terminationGracePeriodSeconds": 30, "containers": [prestop]})),
         pod("init-crash", json!({"initContainers": [container("setup", &["exit", "1"])],
             "containers": [serve("web", false)]})),
         pod("poststart", json!({"containers": [poststart]})),
@@ -319,7 +319,7 @@ fn init_sidecars_probes_and_hooks() {
     }
 
     // The preStop hook runs before SIGTERM: the server exits at once on SIGTERM, so the
-    // delete takes the hook's 3 s.
+    // delete takes the hook's 3 s — and far less than the 30 s grace period.
     eventually(
         "prestop to run",
         Duration::from_secs(60),
@@ -330,7 +330,7 @@ fn init_sidecars_probes_and_hooks() {
     kubectl.ok(&["delete", "pod", "prestop", "--wait=true"]);
     let took = began.elapsed();
     assert!(
-        took >= Duration::from_secs(3) && took < Duration::from_secs(10),
+        took >= Duration::from_secs(3) && took < Duration::from_secs(20),
         "deleting prestop took {took:?}"
     );
 
