@@ -78,6 +78,8 @@ pub struct AgentConfig {
     pub eviction_hard: Vec<eviction::thresholds::Threshold>,
     /// When unused images are removed (the image filesystem is filled in by `start`).
     pub image_gc: image_gc::Settings,
+    /// The pod network; the service proxy masquerades service traffic from outside it.
+    pub cluster_cidr: String,
 }
 
 impl AgentConfig {
@@ -93,6 +95,7 @@ impl AgentConfig {
             eviction_hard: eviction::thresholds::parse(eviction::thresholds::DEFAULT_HARD)
                 .unwrap_or_default(),
             image_gc: image_gc::Settings::default(),
+            cluster_cidr: "10.42.0.0/16".into(),
         }
     }
 }
@@ -103,6 +106,7 @@ pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
 /// A started agent: the containerd it supervises (if any) and its loops.
 pub struct Agent {
     containerd: Option<containerd::Supervisor>,
+    proxy: Option<proxy::Proxy>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -110,6 +114,9 @@ impl Agent {
     /// Stops the loops, then our containerd. Pods' containers stay with their shims.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
+        if let Some(p) = self.proxy.take() {
+            p.shutdown().await;
+        }
         if let Some(c) = self.containerd.take() {
             c.stop().await;
         }
@@ -137,6 +144,7 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
     };
     let mut agent = Agent {
         containerd: supervisor,
+        proxy: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -242,7 +250,7 @@ async fn bring_up(
         host_ip: machine.internal_ip.to_string(),
         pod_logs: config.data_dir.join("pods"),
         pulls: pull::Pulls {
-            client,
+            client: client.clone(),
             certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
             registries: config.registries.clone(),
         },
@@ -272,5 +280,13 @@ async fn bring_up(
         pressure_changed,
     ));
     agent.tasks.spawn(pods::run(ctx));
+    agent.proxy = Some(proxy::run(
+        client,
+        proxy::Config {
+            table: proxy::table_name(&config.node_name),
+            node_name: config.node_name.clone(),
+            cluster_cidr: config.cluster_cidr.clone(),
+        },
+    ));
     Ok(())
 }

@@ -29,6 +29,7 @@ pub mod root_ca;
 pub(crate) mod selector;
 pub(crate) mod service_pods;
 pub mod serviceaccount;
+pub mod servicelb;
 pub mod statefulset;
 pub mod ttl_after_finished;
 
@@ -87,6 +88,7 @@ pub async fn run(client: Client, config: Config) {
         ),
         resourcequota::run(client.clone(), &informers),
         serviceaccount::run(client.clone()),
+        servicelb::run(client.clone()),
         root_ca::run(client.clone(), config.ca_pem),
         job::run(client.clone(), &informers),
         cronjob::run(client.clone()),

@@ -86,6 +86,7 @@ pub fn config(
     config.sandbox_image = flags.pause_image.clone();
     config.bridge = flags.cni_bridge.clone();
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
+    config.cluster_cidr = cluster_cidr.to_string();
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     config.image_gc = agent::image_gc::Settings {

@@ -350,6 +350,45 @@ impl NodeHost {
             .unwrap_or_default()
     }
 
+    /// The data dir of the node's agent.
+    pub fn agent_dir(&self, node: &str) -> PathBuf {
+        self.socket(node)
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// What a container printed (its CRI log under the agent's data dir), attempt 0.
+    pub fn container_output(
+        &self,
+        node: &str,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> String {
+        let logs = self.agent_dir(node).join("pods");
+        let prefix = format!("{namespace}_{pod}_");
+        let Ok(dirs) = std::fs::read_dir(&logs) else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for d in dirs.flatten() {
+            if d.file_name().to_string_lossy().starts_with(&prefix) {
+                let text = std::fs::read_to_string(d.path().join(container).join("0.log"))
+                    .unwrap_or_default();
+                // `<time> <stream> <P|F> <text>` per line.
+                for line in text.lines() {
+                    if let Some(msg) = line.splitn(4, ' ').nth(3) {
+                        out.push_str(msg);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The containerd socket of the node's agent.
     pub fn socket(&self, node: &str) -> PathBuf {
         let dir = self
@@ -524,6 +563,24 @@ impl Drop for NodeHost {
                 let _ = Command::new("umount").args(["-l", &path]).status();
                 let _ = std::fs::remove_file(&path);
             }
+        }
+        // The service proxies' tables (an agent killed hard leaves its table behind).
+        for a in &self.agents {
+            let clean: String = a
+                .node
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &format!("skiff-proxy-{clean}")])
+                .stderr(Stdio::null())
+                .status();
         }
         for cidr in [self.cluster_cidr(), self.service_cidr()] {
             if !self.routes_before.contains(&cidr) {
