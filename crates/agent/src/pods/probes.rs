@@ -176,6 +176,9 @@ pub struct Target {
     pub pod_ip: String,
     /// Wakes the pod worker when a result changes.
     pub wake: Arc<Notify>,
+    /// How long the container has run already (one adopted after an agent restart has
+    /// served its initial delay before).
+    pub running_for: Duration,
 }
 
 /// Starts the container's probes; with none, it is ready and started at once.
@@ -208,7 +211,8 @@ async fn run(kind: Kind, p: Probe, t: Target, health: Arc<Mutex<Health>>) {
     let timing = timing(&p, kind);
     let mut counter = Counter::new(kind);
     let mut throttle = Throttle::default();
-    tokio::time::sleep(timing.initial_delay).await;
+    // initialDelaySeconds counts from the container's start, as upstream's.
+    tokio::time::sleep(timing.initial_delay.saturating_sub(t.running_for)).await;
     let name = t.container.name.clone();
     loop {
         let started = lock(&health).started;

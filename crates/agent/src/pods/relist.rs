@@ -478,6 +478,11 @@ fn follow_probers(
             container_id: t.id.clone(),
             pod_ip: run.pod_ip.to_string(),
             wake: cs.wake.clone(),
+            running_for: seen.get(&c.name).map_or(Duration::ZERO, |st| {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+                let ran = now.saturating_sub(i128::from(st.started_at)).max(0);
+                Duration::from_nanos(u64::try_from(ran).unwrap_or(0))
+            }),
         };
         cs.probers.insert(c.name.clone(), probes::start(target));
     }
