@@ -353,6 +353,34 @@ fn init_sidecars_probes_and_hooks() {
         "{kills:?}"
     );
 
+    // The agent restarts: probed containers it adopts keep their readiness (no flip to
+    // unready until the first probe), so Ready keeps its transition time.
+    let ready_since = |name: &str| {
+        let p = get(name);
+        (
+            condition(&p, "Ready")["status"].clone(),
+            condition(&p, "Ready")["lastTransitionTime"].clone(),
+        )
+    };
+    let before = [ready_since("ready"), ready_since("startup")];
+    assert!(before.iter().all(|(s, _)| s == "True"), "{before:?}");
+    let synced = host.agent_log(&node).matches("pod running").count();
+    host.stop_agent(&node);
+    host.start_agent_with(
+        bin(),
+        &server,
+        &node,
+        &["--eviction-hard", "memory.available<1Ki"],
+    );
+    eventually(
+        "the restarted agent to adopt the running pods",
+        Duration::from_secs(30),
+        || host.agent_log(&node).matches("pod running").count(),
+        |n| *n >= synced + 3,
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!([ready_since("ready"), ready_since("startup")], before);
+
     let names: Vec<&str> = pods
         .iter()
         .map(String::as_str)

@@ -179,14 +179,18 @@ pub struct Target {
     /// How long the container has run already (one adopted after an agent restart has
     /// served its initial delay before).
     pub running_for: Duration,
+    /// What the posted status last said of this very instance (ready, started): an agent
+    /// restart keeps it until a probe says otherwise, rather than flip the pod unready.
+    pub posted: Option<(bool, bool)>,
 }
 
 /// Starts the container's probes; with none, it is ready and started at once.
 pub fn start(t: Target) -> Probers {
     let c = &t.container;
+    let (was_ready, was_started) = t.posted.unwrap_or((false, false));
     let health = Arc::new(Mutex::new(Health {
-        ready: c.readiness_probe.is_none(),
-        started: c.startup_probe.is_none(),
+        ready: c.readiness_probe.is_none() || was_ready,
+        started: c.startup_probe.is_none() || was_started,
         failed: None,
     }));
     let mut tasks = Vec::new();
@@ -210,6 +214,9 @@ pub fn start(t: Target) -> Probers {
 async fn run(kind: Kind, p: Probe, t: Target, health: Arc<Mutex<Health>>) {
     let timing = timing(&p, kind);
     let mut counter = Counter::new(kind);
+    if kind == Kind::Readiness && lock(&health).ready {
+        counter.result = Some(true);
+    }
     let mut throttle = Throttle::default();
     // initialDelaySeconds counts from the container's start, as upstream's.
     tokio::time::sleep(timing.initial_delay.saturating_sub(t.running_for)).await;

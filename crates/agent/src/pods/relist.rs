@@ -478,6 +478,7 @@ fn follow_probers(
             container_id: t.id.clone(),
             pod_ip: run.pod_ip.to_string(),
             wake: cs.wake.clone(),
+            posted: posted_health(pod, &c.name, &t.id),
             running_for: seen.get(&c.name).map_or(Duration::ZERO, |st| {
                 let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
                 let ran = now.saturating_sub(i128::from(st.started_at)).max(0);
@@ -486,6 +487,19 @@ fn follow_probers(
         };
         cs.probers.insert(c.name.clone(), probes::start(target));
     }
+}
+
+/// (ready, started) as the pod's posted status shows them for this container instance.
+fn posted_health(pod: &Pod, name: &str, id: &str) -> Option<(bool, bool)> {
+    let status = pod.status.as_ref()?;
+    let want = format!("containerd://{id}");
+    status
+        .container_statuses
+        .iter()
+        .chain(status.init_container_statuses.iter())
+        .flatten()
+        .find(|s| s.name == name && s.container_id.as_deref() == Some(want.as_str()))
+        .map(|s| (s.ready, s.started.unwrap_or(false)))
 }
 
 /// One container's status view from its track, the runtime's word and its probes.
