@@ -77,6 +77,9 @@ fn init_sidecars_probes_and_hooks() {
     prestop["lifecycle"] = json!({"preStop": {"exec": {"command": cmd(&["sleep", "3"])}}});
     let mut poststart = serve("web", false);
     poststart["lifecycle"] = json!({"postStart": {"exec": {"command": cmd(&["exit", "1"])}}});
+    let mut exec_ready = serve("web", false);
+    exec_ready["readinessProbe"] =
+        json!({"exec": {"command": cmd(&["cat", "/nope"])}, "periodSeconds": 1});
     let list = json!({"apiVersion": "v1", "kind": "List", "items": [
         pod("init-order", json!({"initContainers": [
             container("first", &["sleep", "5"]), container("second", &["exit", "0"])],
@@ -94,6 +97,7 @@ fn init_sidecars_probes_and_hooks() {
         pod("init-crash", json!({"initContainers": [container("setup", &["exit", "1"])],
             "containers": [serve("web", false)]})),
         pod("poststart", json!({"containers": [poststart]})),
+        pod("exec-ready", json!({"containers": [exec_ready]})),
         pod("side-del", json!({"initContainers": [sidecar], "containers": [serve("web", false)]})),
     ]});
     kubectl.ok_stdin(&["apply", "-f", "-"], &list.to_string());
@@ -294,6 +298,12 @@ fn init_sidecars_probes_and_hooks() {
     assert!(
         events.lines().any(|l| l.starts_with(hook_failed)),
         "no {hook_failed:?} in\n{events}"
+    );
+    // An exec probe's failure carries the command's output.
+    let exec_failed = "exec-ready Unhealthy Readiness probe failed: skiff-testimage: /nope: ";
+    assert!(
+        events.lines().any(|l| l.starts_with(exec_failed)),
+        "no {exec_failed:?} in\n{events}"
     );
     for want in [
         "poststart Killing FailedPostStartHook",
