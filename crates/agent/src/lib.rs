@@ -18,6 +18,7 @@ pub mod pods;
 pub mod pull;
 pub mod resources;
 pub mod routes;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

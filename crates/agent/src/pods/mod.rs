@@ -2,6 +2,9 @@
 //! (by uid) that drives the runtime toward the pod's spec and reports its status. A worker
 //! only ever sees the latest version of its pod, so a burst of updates costs one sync.
 
+pub mod config;
+pub mod downward;
+pub mod env;
 pub mod handlers;
 pub mod hooks;
 pub mod init;
@@ -10,6 +13,7 @@ pub mod lifecycle;
 pub mod probes;
 pub mod relist;
 pub mod sandbox;
+pub mod security;
 pub mod start;
 pub mod status;
 
@@ -80,6 +84,7 @@ pub async fn run(ctx: Arc<Context>) {
                 for uid in gone {
                     dispatch(&ctx, &workers, Some(uid), None);
                 }
+                crate::volumes::sweep(&config::volumes_root(&ctx), &seen_in_list);
                 if ctx.own_runtime && !orphans_checked {
                     orphans_checked = true;
                     let (cri, live) = (ctx.cri.clone(), seen_in_list.clone());
@@ -118,6 +123,7 @@ fn dispatch(
             if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
                 tracing::warn!(pod_uid = %uid, error = %e, "cleaning up a deleted pod");
             }
+            config::cleanup_volumes(&ctx, &uid);
         });
         return;
     }
@@ -148,6 +154,7 @@ struct PodState {
     /// The container whose image failed to pull, and how many pulls failed in a row.
     pull_failed: Option<(String, String)>,
     pull_failures: u32,
+    volumes: crate::volumes::State,
 }
 
 /// Upstream's image pull back-off: 10 s, doubling to 5 min.
@@ -184,6 +191,7 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                 if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
                     tracing::warn!(pod_uid = %uid, error = %e, "killing a pod deleted from the API");
                 }
+                config::cleanup_volumes(ctx, &uid);
             }
             return;
         };
@@ -228,7 +236,14 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                     None => {
                         tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
                         let wait = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        // A missing ConfigMap, Secret or volume is retried as often as
+                        // upstream's pod worker does (10 s): it may appear any moment.
+                        let cap = if matches!(e, Error::Config(_)) {
+                            10
+                        } else {
+                            30
+                        };
+                        backoff = (backoff * 2).min(Duration::from_secs(cap));
                         wait
                     }
                 };
@@ -294,6 +309,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     ) {
         state.containers.probers.clear();
         state.done = true;
+        config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
         return Ok(());
     }
     if state.done {
@@ -304,6 +320,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
     if state.sandbox.is_none() {
+        config::setup_volumes(ctx, pod, state).await?;
         let config = sandbox::config(pod, &ctx.pod_logs);
         crate::cgroups::prepare(pod);
         let sandbox_id = match sandbox::ensure(&ctx.cri, pod, &config).await {
@@ -341,6 +358,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
     let Some(sandbox) = state.sandbox.clone() else {
         return Ok(());
     };
+    config::refresh_volumes(ctx, pod, state).await;
     let run = relist::Running {
         sandbox_id: &state.sandbox_id,
         sandbox: &sandbox,
@@ -384,6 +402,8 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         // network) and keep the dead containers for their logs until the pod goes.
         state.containers.probers.clear();
         ctx.cri.stop_sandbox(&state.sandbox_id).await?;
+        // As upstream, a finished pod's volumes go (its dead containers stay for logs).
+        config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
         state.done = true;
     }
     Ok(())
@@ -417,6 +437,7 @@ async fn terminate(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(),
         kill::stop_pod_containers(&ctx.cri, &ctx.events, pod, &sandbox.id, &ip, grace).await?;
     }
     kill::kill(&ctx.cri, &uid, 0).await?;
+    config::cleanup_volumes(ctx, &uid);
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
         pod.metadata.namespace.as_deref().unwrap_or("default"),

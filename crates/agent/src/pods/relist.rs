@@ -214,6 +214,12 @@ pub async fn relist(
                 let new_id = match r {
                     Ok(id) => id,
                     Err(f) => {
+                        if f.reason == "CreateContainerConfigError" {
+                            // The crash back-off paces the retries, as upstream's.
+                            track.delay = b.after_restart();
+                            track.last_restart = Some(Instant::now());
+                            track.backoff_reported = false;
+                        }
                         failed = Some(f);
                         continue;
                     }

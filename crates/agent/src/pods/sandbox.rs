@@ -93,8 +93,10 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
         annotations,
         linux: Some(cri::LinuxPodSandboxConfig {
             cgroup_parent: crate::cgroups::pod_parent(pod),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
+            sysctls: super::security::sysctls(pod),
+            security_context: Some(super::security::sandbox(
+                pod,
+                cri::NamespaceOption {
                     network: if host_network {
                         cri::NamespaceMode::Node as i32
                     } else {
@@ -107,9 +109,12 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
                     },
                     ipc: cri::NamespaceMode::Pod as i32,
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                },
+                &logs
+                    .parent()
+                    .map(|d| d.join("kubelet").join("seccomp").display().to_string())
+                    .unwrap_or_default(),
+            )),
             ..Default::default()
         }),
         windows: None,

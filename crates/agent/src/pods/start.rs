@@ -46,7 +46,7 @@ pub fn attempt_config(
         ),
     ]
     .into();
-    // Only literal values for now; valueFrom (ConfigMaps, Secrets, downward API) comes later.
+    // Literal values only: config::container resolves valueFrom and envFrom.
     let envs = c
         .env
         .iter()
@@ -110,7 +110,20 @@ pub async fn start_one(
     let image_ref = pull::ensure_image(cri, &ctx.pulls, events, pod, c, sandbox)
         .await
         .map_err(|e| failed(pull::pull_reason(c), e))?;
-    let config = attempt_config(pod, c, &image_ref, attempt);
+    let inputs = super::config::Inputs {
+        ctx,
+        pod_ip,
+        sandbox,
+    };
+    let config = match super::config::container(&inputs, pod, c, &image_ref, attempt).await {
+        Ok(config) => config,
+        Err(Error::Config(msg)) => {
+            let event = format!("Error: {msg}");
+            events.record(pod, Some(&c.name), true, "Failed", &event);
+            return Err(failed("CreateContainerConfigError", Error::Config(msg)));
+        }
+        Err(e) => return Err(failed("CreateContainerError", e)),
+    };
     // The runtime writes the log file; its directory is ours to make, as the kubelet's.
     let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
     std::fs::create_dir_all(&log_dir)
