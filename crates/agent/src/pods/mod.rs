@@ -5,8 +5,12 @@
 pub mod config;
 pub mod downward;
 pub mod env;
+pub mod handlers;
+pub mod hooks;
+pub mod init;
 pub mod kill;
 pub mod lifecycle;
+pub mod probes;
 pub mod relist;
 pub mod sandbox;
 pub mod security;
@@ -136,13 +140,15 @@ fn dispatch(
 #[derive(Default)]
 struct PodState {
     start_time: Option<String>,
+    /// Every app container ran at once (logged once per worker).
     running: bool,
-    /// Every app container ran to the end and none restarts.
+    /// Nothing runs or will run again; the sandbox is stopped.
     done: bool,
     sandbox_id: String,
+    /// Set once the sandbox runs: from then on the worker relists every second.
     sandbox: Option<crate::cri::v1::PodSandboxConfig>,
-    tracks: HashMap<String, relist::Track>,
-    /// Phase and container statuses last posted: only a change is written again.
+    containers: relist::Containers,
+    /// Phase, conditions and container statuses last posted: only a change is written again.
     last_posted: Option<serde_json::Value>,
     pod_ip: String,
     /// The container whose image failed to pull, and how many pulls failed in a row.
@@ -165,11 +171,13 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
     let mut wait_for_change = false;
     loop {
         if wait_for_change {
-            if state.running && !state.done {
+            if state.sandbox.is_some() && !state.done {
                 // Our own status writes come back as changes too; a relist is cheap.
+                let wake = state.containers.wake.clone();
                 tokio::select! {
                     r = rx.changed() => if r.is_err() { return },
                     _ = tokio::time::sleep(relist::RELIST) => {}
+                    _ = wake.notified() => {}
                 }
             } else if rx.changed().await.is_err() {
                 return;
@@ -194,7 +202,7 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
             pod.metadata.name.as_deref().unwrap_or("")
         );
         let result = if pod.metadata.deletion_timestamp.is_some() {
-            terminate(ctx, &pod).await.map(|()| true)
+            terminate(ctx, &pod, &mut state).await.map(|()| true)
         } else {
             sync(ctx, &pod, &mut state).await.map(|()| false)
         };
@@ -281,6 +289,15 @@ async fn post_pending(
         now: &now,
         containers: &[],
     };
+    // Once the sandbox runs, the last pass's view with this container waiting.
+    if let Some((views, phase)) = &state.containers.last {
+        let mut views = views.clone();
+        if let Some(v) = views.iter_mut().find(|v| v.name == waiting.name) {
+            v.state = json!({"waiting": {"reason": waiting.reason, "message": waiting.message}});
+            v.ready = false;
+        }
+        return post_status(ctx, pod, status::general(pod, &facts, &views, phase)).await;
+    }
     post_status(ctx, pod, status::pending(pod, &facts, &[waiting])).await
 }
 
@@ -290,153 +307,105 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Failed" | "Succeeded")
     ) {
+        state.containers.probers.clear();
         state.done = true;
         config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
         return Ok(());
     }
-    if state.running {
-        if state.done {
-            return Ok(());
-        }
-        config::refresh_volumes(ctx, pod, state).await;
-        let (Some(sandbox), Some(start_time)) = (state.sandbox.clone(), state.start_time.clone())
-        else {
-            return Ok(());
-        };
-        let run = relist::Running {
-            sandbox_id: &state.sandbox_id,
-            sandbox: &sandbox,
-            pod_ip: &state.pod_ip,
-            start_time: &start_time,
-        };
-        let (body, done) = relist::relist(ctx, pod, &run, &mut state.tracks).await?;
-        let key = json!([body["phase"], body["containerStatuses"]]);
-        if state.last_posted.as_ref() != Some(&key) {
-            post_status(ctx, pod, body).await?;
-            state.last_posted = Some(key);
-        }
-        if done {
-            // As a kubelet does for a finished pod: stop the sandbox (its pause process and
-            // network) and keep the dead containers for their logs until the pod goes.
-            ctx.cri.stop_sandbox(&state.sandbox_id).await?;
-            // As upstream, a finished pod's volumes go (its dead containers stay for logs).
-            config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
-            state.done = true;
-        }
+    if state.done {
         return Ok(());
     }
     let start_time = state
         .start_time
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
-    config::setup_volumes(ctx, pod, state).await?;
-    let config = sandbox::config(pod, &ctx.pod_logs);
-    crate::cgroups::prepare(pod);
-    let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
-    let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
-    let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
-    state.pod_ip = pod_ip.clone();
-    let started = match start::containers(
-        &ctx.cri,
-        &ctx.pulls,
-        &ctx.events,
-        pod,
-        &sandbox_id,
-        &config,
-        &config::Inputs {
-            ctx,
-            pod_ip: &pod_ip,
-            sandbox: &config,
-        },
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(failed) => {
-            if failed.reason == "ErrImagePull" {
-                let image = pod
+    if state.sandbox.is_none() {
+        config::setup_volumes(ctx, pod, state).await?;
+        let config = sandbox::config(pod, &ctx.pod_logs);
+        crate::cgroups::prepare(pod);
+        let sandbox_id = match sandbox::ensure(&ctx.cri, pod, &config).await {
+            Ok(id) => id,
+            Err(e) => {
+                let waiting = pod
                     .spec
                     .iter()
-                    .flat_map(|s| s.containers.iter())
-                    .find(|c| c.name == failed.container)
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default();
-                state.pull_failed = Some((failed.container.clone(), image));
-                state.pull_failures += 1;
-            } else {
-                state.pull_failed = None;
+                    .flat_map(|s| s.containers.first())
+                    .map(|c| status::Waiting {
+                        name: c.name.clone(),
+                        reason: "ContainerCreating".into(),
+                        message: relist::error_message(&e),
+                    })
+                    .next();
+                if let Some(w) = waiting {
+                    if let Err(e) = post_pending(ctx, pod, state, w).await {
+                        tracing::warn!(error = %e, "posting pending status");
+                    }
+                }
+                return Err(e);
             }
-            let message = match &failed.error {
-                Error::Cri(m) => m.clone(),
-                e => e.to_string(),
-            };
-            let waiting = [status::Waiting {
-                name: failed.container.clone(),
-                reason: failed.reason.into(),
-                message,
-            }];
-            let now = clock::time(clock::now());
-            let facts = status::Facts {
-                pod_ip: &pod_ip,
-                host_ip: &ctx.host_ip,
-                start_time: &start_time,
-                now: &now,
-                containers: &[],
-            };
-            if let Err(e) = post_status(ctx, pod, status::pending(pod, &facts, &waiting)).await {
-                tracing::warn!(error = %e, "posting pending status");
-            }
-            return Err(failed.error);
+        };
+        let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
+        state.pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
+        // Containers an earlier run of the agent started are adopted, not started again.
+        let existing = ctx.cri.containers_in(&sandbox_id).await?;
+        for a in start::newest(&existing) {
+            let track = relist::Track::new(a.id, a.attempt, a.previous);
+            state.containers.tracks.insert(a.name, track);
         }
-    };
-    let spec = pod.spec.clone().unwrap_or_default();
-    let mut running = Vec::new();
-    for s in &started {
-        let st = ctx.cri.container_status(&s.id).await?;
-        running.push(status::RunningContainer {
-            name: s.name.clone(),
-            image: spec
-                .containers
-                .iter()
-                .find(|c| c.name == s.name)
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default(),
-            image_id: st.image_ref.clone(),
-            container_id: format!("containerd://{}", s.id),
-            started_at: nanos_to_time(st.started_at),
-        });
+        state.sandbox_id = sandbox_id;
+        state.sandbox = Some(config);
     }
-    let now = clock::time(clock::now());
-    let body = status::running(
-        pod,
-        &status::Facts {
-            pod_ip: &pod_ip,
-            host_ip: &ctx.host_ip,
-            start_time: &start_time,
-            now: &now,
-            containers: &running,
-        },
-    );
-    let key = json!([body["phase"], body["containerStatuses"]]);
-    post_status(ctx, pod, body).await?;
-    state.last_posted = Some(key);
-    state.tracks = started
-        .iter()
-        .map(|s| {
-            let track = relist::Track {
-                id: s.id.clone(),
-                restart_count: s.attempt,
-                ..Default::default()
-            };
-            (s.name.clone(), track)
-        })
-        .collect();
-    state.sandbox_id = sandbox_id.clone();
-    state.sandbox = Some(config.clone());
-    state.running = true;
+    let Some(sandbox) = state.sandbox.clone() else {
+        return Ok(());
+    };
+    config::refresh_volumes(ctx, pod, state).await;
+    let run = relist::Running {
+        sandbox_id: &state.sandbox_id,
+        sandbox: &sandbox,
+        pod_ip: &state.pod_ip,
+        start_time: &start_time,
+    };
+    let pass = relist::relist(ctx, pod, &run, &mut state.containers).await?;
+    let body = pass.status;
+    let key = json!([
+        body["phase"],
+        body["conditions"],
+        body["containerStatuses"],
+        body["initContainerStatuses"]
+    ]);
+    if state.last_posted.as_ref() != Some(&key) {
+        post_status(ctx, pod, body).await?;
+        state.last_posted = Some(key);
+    }
+    if let Some(failed) = pass.failed {
+        if failed.reason == "ErrImagePull" {
+            let image = relist::roles(pod)
+                .into_iter()
+                .find(|(_, c)| c.name == failed.container)
+                .and_then(|(_, c)| c.image)
+                .unwrap_or_default();
+            state.pull_failed = Some((failed.container.clone(), image));
+            state.pull_failures += 1;
+        } else {
+            state.pull_failed = None;
+        }
+        return Err(failed.error);
+    }
     state.pull_failed = None;
     state.pull_failures = 0;
-    tracing::info!(pod = pod.metadata.name.as_deref().unwrap_or(""), ip = %pod_ip, "pod running");
+    if pass.apps_running && !state.running {
+        state.running = true;
+        tracing::info!(pod = pod.metadata.name.as_deref().unwrap_or(""), ip = %state.pod_ip, "pod running");
+    }
+    if pass.done {
+        // As a kubelet does for a finished pod: stop the sandbox (its pause process and
+        // network) and keep the dead containers for their logs until the pod goes.
+        state.containers.probers.clear();
+        ctx.cri.stop_sandbox(&state.sandbox_id).await?;
+        // As upstream, a finished pod's volumes go (its dead containers stay for logs).
+        config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
+        state.done = true;
+    }
     Ok(())
 }
 
@@ -456,16 +425,18 @@ async fn post_status(ctx: &Context, pod: &Pod, status: serde_json::Value) -> Res
     Ok(())
 }
 
-/// The kubelet's side of a graceful delete: stop everything, then remove the pod from the
-/// API with grace 0 (only this pod: the uid is a precondition).
-async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
+/// The kubelet's side of a graceful delete: stop everything (preStop hooks, app
+/// containers, then sidecars in reverse order, within the grace period), then remove the
+/// pod from the API with grace 0 (only this pod: the uid is a precondition).
+async fn terminate(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
-        let msg = format!("Stopping container {}", c.name);
-        ctx.events
-            .record(pod, Some(&c.name), false, "Killing", &msg);
+    state.containers.probers.clear();
+    let grace = kill::grace_seconds(pod);
+    for sandbox in ctx.cri.sandboxes_labelled(sandbox::POD_UID, &uid).await? {
+        let ip = sandbox_ip(ctx, &sandbox.id).await;
+        kill::stop_pod_containers(&ctx.cri, &ctx.events, pod, &sandbox.id, &ip, grace).await?;
     }
-    kill::kill(&ctx.cri, &uid, kill::grace_seconds(pod)).await?;
+    kill::kill(&ctx.cri, &uid, 0).await?;
     config::cleanup_volumes(ctx, &uid);
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
@@ -487,10 +458,11 @@ async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
     }
 }
 
-fn nanos_to_time(nanos: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
-        .map(clock::time)
-        .unwrap_or_default()
+async fn sandbox_ip(ctx: &Context, sandbox_id: &str) -> String {
+    match ctx.cri.sandbox_status(sandbox_id).await {
+        Ok(s) => s.network.map(|n| n.ip).unwrap_or_default(),
+        Err(_) => String::new(),
+    }
 }
 
 /// Removes sandboxes of pods that left the API while the agent was not watching (deleted

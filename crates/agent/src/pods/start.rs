@@ -1,25 +1,16 @@
-//! Starting a pod's app containers: pull each image (see `crate::pull`), then
-//! CreateContainer + StartContainer in spec order.
+//! Starting one container: pull its image (see `crate::pull`), CreateContainer +
+//! StartContainer, then its postStart hook; and finding the containers an earlier run of
+//! the agent left in the sandbox.
 
 use std::collections::HashMap;
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::sandbox::{self, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID};
-use crate::cri::{v1 as cri, Cri};
-use crate::events::Recorder;
-use crate::pull::{self, Pulls};
+use super::Context;
+use crate::cri::v1 as cri;
+use crate::pull;
 use crate::Error;
-
-/// What the status needs to know about a started container.
-#[derive(Clone, Debug)]
-pub struct Started {
-    pub name: String,
-    pub id: String,
-    /// Restarts so far (the runtime's attempt number, for a container adopted after an
-    /// agent restart).
-    pub attempt: u32,
-}
 
 pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::ContainerConfig {
     attempt_config(pod, c, image_ref, 0)
@@ -98,92 +89,113 @@ pub struct Failed {
     pub error: Error,
 }
 
-/// Creates and starts each app container the sandbox does not already run.
-pub async fn containers(
-    cri: &Cri,
-    pulls: &Pulls,
-    events: &Recorder,
+/// Pulls the image when needed, creates and starts the container's `attempt`-th instance,
+/// and runs its postStart hook. A failing hook kills the container, which then restarts as
+/// its policy says: the id comes back all the same.
+pub async fn start_one(
+    ctx: &Context,
     pod: &Pod,
+    c: &Container,
     sandbox_id: &str,
     sandbox: &cri::PodSandboxConfig,
-    inputs: &super::config::Inputs<'_>,
-) -> Result<Vec<Started>, Failed> {
-    let failed = |c: &Container, reason, error| Failed {
+    pod_ip: &str,
+    attempt: u32,
+) -> Result<String, Failed> {
+    let failed = |reason, error| Failed {
         container: c.name.clone(),
         reason,
         error,
     };
-    let first = pod.spec.iter().flat_map(|s| s.containers.first()).next();
-    let existing = match cri.containers_in(sandbox_id).await {
-        Ok(e) => e,
-        Err(e) => {
-            let name = first.map(|c| c.name.clone()).unwrap_or_default();
-            return Err(Failed {
-                container: name,
-                reason: "ContainerCreating",
-                error: e,
-            });
-        }
+    let (cri, events) = (&ctx.cri, &ctx.events);
+    let image_ref = pull::ensure_image(cri, &ctx.pulls, events, pod, c, sandbox)
+        .await
+        .map_err(|e| failed(pull::pull_reason(c), e))?;
+    let inputs = super::config::Inputs {
+        ctx,
+        pod_ip,
+        sandbox,
     };
-    let mut started = Vec::new();
-    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
-        let running = existing.iter().find(|e| {
-            e.labels.get(CONTAINER_NAME) == Some(&c.name)
-                && e.state == cri::ContainerState::ContainerRunning as i32
-        });
-        if let Some(e) = running {
-            started.push(Started {
-                name: c.name.clone(),
-                id: e.id.clone(),
-                attempt: e.metadata.as_ref().map_or(0, |m| m.attempt),
-            });
-            continue;
+    let config = match super::config::container(&inputs, pod, c, &image_ref, attempt).await {
+        Ok(config) => config,
+        Err(Error::Config(msg)) => {
+            let event = format!("Error: {msg}");
+            events.record(pod, Some(&c.name), true, "Failed", &event);
+            return Err(failed("CreateContainerConfigError", Error::Config(msg)));
         }
-        let image_ref = pull::ensure_image(cri, pulls, events, pod, c, sandbox)
-            .await
-            .map_err(|e| failed(c, pull::pull_reason(c), e))?;
-        let config = match super::config::container(inputs, pod, c, &image_ref, 0).await {
-            Ok(config) => config,
-            Err(Error::Config(msg)) => {
-                let event = format!("Error: {msg}");
-                events.record(pod, Some(&c.name), true, "Failed", &event);
-                return Err(failed(c, "CreateContainerConfigError", Error::Config(msg)));
+        Err(e) => return Err(failed("CreateContainerError", e)),
+    };
+    // The runtime writes the log file; its directory is ours to make, as the kubelet's.
+    let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| failed("CreateContainerError", Error::io(&log_dir, e)))?;
+    let id = cri
+        .create_container(sandbox_id, config, sandbox)
+        .await
+        .map_err(|e| failed("CreateContainerError", e))?;
+    let name = Some(c.name.as_str());
+    let msg = format!("Created container: {}", c.name);
+    events.record(pod, name, false, "Created", &msg);
+    cri.start_container(&id)
+        .await
+        .map_err(|e| failed("RunContainerError", e))?;
+    let msg = format!("Started container {}", c.name);
+    events.record(pod, name, false, "Started", &msg);
+    let post_start = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
+    if let Some(h) = post_start {
+        let r = super::hooks::run(cri, pod, c, &id, pod_ip, h, super::hooks::MAX_HOOK).await;
+        if let Err(msg) = r {
+            events.record(pod, name, true, "FailedPostStartHook", &msg);
+            let stop = super::kill::Stop {
+                cri,
+                events,
+                pod,
+                container: c,
+                id: &id,
+                pod_ip,
+                grace: super::kill::grace_seconds(pod),
+                message: "FailedPostStartHook".to_string(),
+            };
+            if let Err(e) = super::kill::stop_container(stop).await {
+                tracing::warn!(container = %c.name, error = %e, "killing after a failed postStart hook");
             }
-            Err(e) => return Err(failed(c, "CreateContainerError", e)),
-        };
-        // The runtime writes the log file; its directory is ours to make, as the kubelet's.
-        let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
-        std::fs::create_dir_all(&log_dir)
-            .map_err(|e| failed(c, "CreateContainerError", Error::io(&log_dir, e)))?;
-        let id = cri
-            .create_container(sandbox_id, config, sandbox)
-            .await
-            .map_err(|e| failed(c, "CreateContainerError", e))?;
-        let name = Some(c.name.as_str());
-        events.record(
-            pod,
-            name,
-            false,
-            "Created",
-            &format!("Created container: {}", c.name),
-        );
-        cri.start_container(&id)
-            .await
-            .map_err(|e| failed(c, "RunContainerError", e))?;
-        events.record(
-            pod,
-            name,
-            false,
-            "Started",
-            &format!("Started container {}", c.name),
-        );
-        started.push(Started {
-            name: c.name.clone(),
-            id,
-            attempt: 0,
-        });
+        }
     }
-    Ok(started)
+    Ok(id)
+}
+
+/// A container the sandbox already has (left by an earlier run of the agent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    pub name: String,
+    pub id: String,
+    pub attempt: u32,
+    /// The instance before it, kept for `kubectl logs --previous`.
+    pub previous: Option<String>,
+}
+
+/// The newest instance of each container in the sandbox (by attempt, then creation). Pure.
+pub fn newest(existing: &[cri::Container]) -> Vec<Adopted> {
+    let mut by_name: HashMap<&str, Vec<&cri::Container>> = HashMap::new();
+    for e in existing {
+        if let Some(name) = e.labels.get(CONTAINER_NAME) {
+            by_name.entry(name).or_default().push(e);
+        }
+    }
+    let mut out: Vec<Adopted> = by_name
+        .into_iter()
+        .map(|(name, mut list)| {
+            list.sort_by_key(|e| (e.metadata.as_ref().map_or(0, |m| m.attempt), e.created_at));
+            let last = list[list.len() - 1];
+            Adopted {
+                name: name.to_string(),
+                id: last.id.clone(),
+                attempt: last.metadata.as_ref().map_or(0, |m| m.attempt),
+                previous: list.len().checked_sub(2).map(|i| list[i].id.clone()),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 #[cfg(test)]
@@ -219,5 +231,35 @@ mod tests {
         expect_test::expect![[r#"
             image=Some("sha256:abc") command=["/skiff-testimage"] args=["serve-http", "--port", "8080"] env=["A=1"] log=web/0.log
             labels=[("io.kubernetes.container.name", "web"), ("io.kubernetes.pod.name", "web-1"), ("io.kubernetes.pod.namespace", "default"), ("io.kubernetes.pod.uid", "u-1")]"#]].assert_eq(&got);
+    }
+}
+
+#[cfg(test)]
+mod adopt_tests {
+    use super::*;
+
+    #[test]
+    fn newest_instances() {
+        let c = |id: &str, name: &str, attempt: u32, created: i64| cri::Container {
+            id: id.into(),
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt,
+            }),
+            labels: [(CONTAINER_NAME.to_string(), name.to_string())].into(),
+            created_at: created,
+            ..Default::default()
+        };
+        let existing = [
+            c("a0", "app", 0, 1),
+            c("a2", "app", 2, 5),
+            c("a1", "app", 1, 3),
+            c("i0", "init", 0, 0),
+        ];
+        let got: Vec<String> = newest(&existing)
+            .iter()
+            .map(|a| format!("{} {} {} {:?}", a.name, a.id, a.attempt, a.previous))
+            .collect();
+        assert_eq!(got, ["app a2 2 Some(\"a1\")", "init i0 0 None"]);
     }
 }
