@@ -14,6 +14,7 @@ pub mod node;
 pub mod pods;
 pub mod resources;
 pub mod routes;
+pub mod server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +69,11 @@ pub struct AgentConfig {
     pub bridge: String,
     /// The cluster and service CIDRs: routed `unreachable` on this machine.
     pub unreachable_cidrs: Vec<String>,
+    /// The agent server's port (the kubelet's 10250); 0 picks a free one.
+    pub kubelet_port: u16,
+    /// The cluster CA (PEM): the agent server accepts only the apiserver's client
+    /// certificate chained to it. None: no agent server (no logs, exec, top).
+    pub cluster_ca_pem: Option<String>,
 }
 
 impl AgentConfig {
@@ -79,9 +85,14 @@ impl AgentConfig {
             sandbox_image: DEFAULT_SANDBOX_IMAGE.into(),
             bridge: "skiff0".into(),
             unreachable_cidrs: vec!["10.42.0.0/16".into(), "10.43.0.0/16".into()],
+            kubelet_port: DEFAULT_KUBELET_PORT,
+            cluster_ca_pem: None,
         }
     }
 }
+
+/// The kubelet's port.
+pub const DEFAULT_KUBELET_PORT: u16 = 10250;
 
 /// The pause image `scripts/build-test-images.sh` pushes to the shared local registry.
 pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
@@ -151,6 +162,7 @@ async fn bring_up(
     let leases: Api<Lease> = Api::namespaced(client.clone(), sim::LEASE_NAMESPACE);
     let machine = machine::Machine::probe(&config.data_dir);
     let started = clock::now();
+    let kubelet_port = start_server(config, &cri, &machine, agent).await?;
     let node_uid = node::register(&nodes, &name).await?;
     node::ensure_lease(&leases, &name, &node_uid).await?;
     let status = {
@@ -162,6 +174,7 @@ async fn bring_up(
                 machine: &machine,
                 runtime_version: &runtime_version,
                 ready,
+                kubelet_port,
                 since: started,
                 now: clock::now(),
             })
@@ -210,4 +223,41 @@ async fn bring_up(
     });
     agent.tasks.spawn(pods::run(ctx));
     Ok(())
+}
+
+/// The agent server (logs, exec, attach, port-forward, stats) on the kubelet's port; the
+/// port bound, or 0 when no cluster CA was given (no caller could be authenticated).
+async fn start_server(
+    config: &AgentConfig,
+    cri: &cri::Cri,
+    machine: &machine::Machine,
+    agent: &mut Agent,
+) -> Result<u16, Error> {
+    let Some(ca_pem) = config.cluster_ca_pem.clone() else {
+        tracing::warn!("no cluster CA given: the agent server (logs, exec, top) is off");
+        return Ok(0);
+    };
+    let settings = server::Settings {
+        bind: std::net::IpAddr::from([0, 0, 0, 0]),
+        port: config.kubelet_port,
+        tls_dir: config.data_dir.join("tls"),
+        ca_pem,
+        names: vec![
+            config.node_name.clone(),
+            machine.internal_ip.to_string(),
+            "127.0.0.1".into(),
+            "localhost".into(),
+        ],
+    };
+    let ctx = Arc::new(server::Context::new(
+        cri.clone(),
+        config.data_dir.join("pods"),
+        config.node_name.clone(),
+    ));
+    let (port, task) = server::start(settings, ctx).await?;
+    tracing::info!(port, "agent server listening");
+    agent.tasks.spawn(async move {
+        let _ = task.await;
+    });
+    Ok(port)
 }

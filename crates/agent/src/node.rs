@@ -45,6 +45,8 @@ pub struct StatusInput<'a> {
     pub machine: &'a Machine,
     pub runtime_version: &'a str,
     pub ready: bool,
+    /// The agent server's port (`daemonEndpoints.kubeletEndpoint.Port`).
+    pub kubelet_port: u16,
     pub since: OffsetDateTime,
     pub now: OffsetDateTime,
 }
@@ -102,7 +104,7 @@ pub fn status(s: &StatusInput) -> Value {
             {"type": "InternalIP", "address": m.internal_ip.to_string()},
             {"type": "Hostname", "address": s.name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": s.kubelet_port}},
         "nodeInfo": {
             "machineID": m.machine_id,
             "systemUUID": m.machine_id,
@@ -250,6 +252,7 @@ mod tests {
                 machine: &m,
                 runtime_version: "containerd://1.6.20",
                 ready,
+                kubelet_port: 10250,
                 since: t,
                 now: t,
             });
