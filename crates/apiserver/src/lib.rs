@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 mod event_ttl;
 mod filter;
+mod node_proxy;
 mod objects;
 mod openapi;
 mod request;
@@ -35,4 +36,6 @@ pub struct Api {
     pub(crate) alloc: alloc::Allocator,
     pub(crate) server_address: String,
     pub(crate) openapi: openapi::OpenApiCache,
+    /// HTTPS to node agents (logs, exec, port-forward, metrics).
+    pub(crate) node_client: node_proxy::NodeClient,
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::UserInfo;
-use crate::{alloc, bootstrap, certs, event_ttl, openapi, router, watch_cache, Api};
+use crate::{alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, watch_cache, Api};
 
 pub struct Config {
     pub data_dir: PathBuf,
@@ -111,6 +111,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         alloc,
         server_address: format!("{advertise}:{}", addr.port()),
         openapi: openapi::OpenApiCache::default(),
+        node_client: node_proxy::NodeClient::new(
+            &pki.kubelet_client_cert_pem,
+            &pki.kubelet_client_key_pem,
+        )
+        .map_err(StartError::Tls)?,
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     event_ttl::spawn(api.clone(), event_ttl::DEFAULT_TTL);

@@ -210,6 +210,9 @@ impl NodeHost {
             &pause,
             "--cni-bridge",
             &bridge,
+            // Agents of parallel tests share the machine: each takes a free port.
+            "--kubelet-port",
+            "0",
         ];
         args.extend_from_slice(extra_args);
         let server = Server::start_opts(bin, &args, true);
@@ -236,6 +239,8 @@ impl NodeHost {
             self.service_cidr(),
             "--cni-bridge".into(),
             self.bridge(),
+            "--kubelet-port".into(),
+            "0".into(),
         ]
     }
 

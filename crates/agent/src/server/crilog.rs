@@ -223,18 +223,18 @@ garbage line
     #[test]
     fn renders() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[], "one\ntwo\nerr-between\nthreee!\n\nlast\n"),
+            (&[], "one\ntwo\nerr-between\nthree!\n\nlast\n"),
             (&[("tailLines", "2")], "\nlast\n"),
             (&[("tailLines", "0")], ""),
-            (&[("tailLines", "100")], "one\ntwo\nerr-between\nthreee!\n\nlast\n"),
-            (&[("sinceSeconds", "8")], "threee!\n\nlast\n"),
+            (&[("tailLines", "100")], "one\ntwo\nerr-between\nthree!\n\nlast\n"),
+            (&[("sinceSeconds", "8")], "err-between\nthree!\n\nlast\n"),
             (
                 &[("sinceTime", "2026-12-05T09:00:01.5Z")],
-                "two\nerr-between\nthreee!\n\nlast\n",
+                "two\nerr-between\nthree!\n\nlast\n",
             ),
             (
                 &[("timestamps", "true"), ("tailLines", "3")],
-                "2026-12-05T09:00:02Z threee!\n2026-12-05T09:00:03Z \n2026-12-05T09:00:04Z last\n",
+                "2026-12-05T09:00:02Z three!\n2026-12-05T09:00:03Z \n2026-12-05T09:00:04Z last\n",
             ),
             (&[("limitBytes", "6")], "one\ntw"),
             (&[("limitBytes", "4"), ("tailLines", "1")], "last"),
