@@ -11,7 +11,9 @@
 //!   sleep S                              sleep S seconds (fractions allowed), then exit 0
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
 //!   env                                  print the environment, one KEY=value a line
-//!   cat FILE...                          print files
+//!   cat [FILE...]                        print files (no files: copy stdin to stdout)
+//!   print-lines COUNT INTERVAL [--exit C] `run <id>`, then `line 1`..`line COUNT`, INTERVAL s
+//!                                        apart; then exit C or wait for SIGTERM
 //!   pause                                as when invoked as `pause`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -20,6 +22,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod streams;
 
 mod sys {
     //! The few libc calls std does not wrap. libc is linked anyway (statically).
@@ -102,7 +106,13 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Some("cat") if rest.is_empty() => streams::copy_stdin(),
         Some("cat") => cat(&rest),
+        Some("print-lines") => match streams::print_lines(&rest) {
+            Ok(Some(code)) => return ExitCode::from(code),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        },
         Some(other) => Err(format!("unknown subcommand {other:?}")),
         None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|pause ...".into()),
     };
