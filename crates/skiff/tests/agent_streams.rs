@@ -116,11 +116,41 @@ fn kubectl_node_paths() {
     assert_ne!(String::from_utf8_lossy(&anon.stdout), "200");
 
     let manifests = [
-        pod("printer", &image, &node, "Always", &["print-lines", "3", "0.05"]),
-        pod("crasher", &image, &node, "Always", &["print-lines", "2", "0.05", "--exit", "1"]),
-        pod("ticker", &image, &node, "Never", &["print-lines", "20", "0.1", "--exit", "0"]),
-        pod("web", &image, &node, "Always", &["serve-http", "--port", "8080"]),
-        pod("unpullable", &format!("{}/skiff/nonexistent:1", host.registry()), &node, "Always", &["sleep", "1"]),
+        pod(
+            "printer",
+            &image,
+            &node,
+            "Always",
+            &["print-lines", "3", "0.05"],
+        ),
+        pod(
+            "crasher",
+            &image,
+            &node,
+            "Always",
+            &["print-lines", "2", "0.05", "--exit", "1"],
+        ),
+        pod(
+            "ticker",
+            &image,
+            &node,
+            "Never",
+            &["print-lines", "20", "0.1", "--exit", "0"],
+        ),
+        pod(
+            "web",
+            &image,
+            &node,
+            "Always",
+            &["serve-http", "--port", "8080"],
+        ),
+        pod(
+            "unpullable",
+            &format!("{}/skiff/nonexistent:1", host.registry()),
+            &node,
+            "Always",
+            &["sleep", "1"],
+        ),
     ];
     kubectl.ok_stdin(&["apply", "-f", "-"], &manifests.join("---\n"));
     wait_running(&kubectl, "printer");
@@ -136,14 +166,26 @@ fn kubectl_node_paths() {
     assert_eq!(lines.len(), 4, "{all}");
     assert!(lines[0].starts_with("run "), "{all}");
     assert_eq!(&lines[1..], ["line 1", "line 2", "line 3"]);
-    assert_eq!(kubectl.ok(&["logs", "printer", "--tail=2"]), "line 2\nline 3\n");
-    assert_eq!(kubectl.ok(&["logs", "printer", "-c", "main", "--limit-bytes=4"]), "run ");
+    assert_eq!(
+        kubectl.ok(&["logs", "printer", "--tail=2"]),
+        "line 2\nline 3\n"
+    );
+    assert_eq!(
+        kubectl.ok(&["logs", "printer", "-c", "main", "--limit-bytes=4"]),
+        "run "
+    );
     let stamped = kubectl.ok(&["logs", "printer", "--timestamps", "--tail=1"]);
     let (stamp, text) = stamped.trim_end().split_once(' ').expect("timestamp");
     assert_eq!(text, "line 3");
     assert!(stamp.ends_with('Z') && stamp.contains('T'), "{stamped}");
-    assert_eq!(kubectl.ok(&["logs", "printer", "--since=1h", "--tail=1"]), "line 3\n");
-    assert_eq!(kubectl.ok(&["logs", "printer", "--all-containers", "--tail=1"]), "line 3\n");
+    assert_eq!(
+        kubectl.ok(&["logs", "printer", "--since=1h", "--tail=1"]),
+        "line 3\n"
+    );
+    assert_eq!(
+        kubectl.ok(&["logs", "printer", "--all-containers", "--tail=1"]),
+        "line 3\n"
+    );
     // No earlier container yet.
     let err = kubectl.fails(&["logs", "printer", "--previous"]);
     assert!(
@@ -155,7 +197,11 @@ fn kubectl_node_paths() {
     wait_running(&kubectl, "ticker");
     let mut follow = kubectl.spawn_lines(&["logs", "-f", "ticker"]);
     let st = follow.wait_exit(Duration::from_secs(30));
-    assert!(st.is_some_and(|s| s.success()), "logs -f did not end: {:?}", follow.lines());
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "logs -f did not end: {:?}",
+        follow.lines()
+    );
     let got = follow.lines();
     assert_eq!(got.len(), 21, "{got:?}");
     assert_eq!(got.last().map(String::as_str), Some("line 20"));
@@ -179,7 +225,11 @@ fn kubectl_node_paths() {
     let current = kubectl.ok(&["logs", "crasher"]);
     assert!(previous.contains("line 2"), "{previous}");
     assert!(current.starts_with("run "), "{current}");
-    assert_ne!(previous.lines().next(), current.lines().next(), "two runs, two ids");
+    assert_ne!(
+        previous.lines().next(),
+        current.lines().next(),
+        "two runs, two ids"
+    );
 
     // A container that never started: the kubelet's message.
     let err = eventually(
@@ -188,11 +238,23 @@ fn kubectl_node_paths() {
         || kubectl.fails(&["logs", "unpullable"]),
         |e| e.contains("is waiting to start"),
     );
-    assert!(err.contains("container \"main\" in pod \"unpullable\" is waiting to start"), "{err}");
+    assert!(
+        err.contains("container \"main\" in pod \"unpullable\" is waiting to start"),
+        "{err}"
+    );
 
     // exec: output and exit codes, with both kubectl versions (WebSocket).
     assert_eq!(
-        kubectl.ok(&["exec", "printer", "--", "/skiff-testimage", "cat", "/etc/hostname"]).trim(),
+        kubectl
+            .ok(&[
+                "exec",
+                "printer",
+                "--",
+                "/skiff-testimage",
+                "cat",
+                "/etc/hostname"
+            ])
+            .trim(),
         "printer"
     );
     let system = server.kubectl_with(&testkit::kubectl_system());
@@ -200,8 +262,19 @@ fn kubectl_node_paths() {
         let out = k.run(&["exec", "printer", "--", "/skiff-testimage", "exit", "3"]);
         assert_eq!(out.status.code(), Some(3), "{} {:?}", k.bin.display(), out);
     }
-    let out = system.run(&["exec", "printer", "-c", "main", "--", "/skiff-testimage", "env"]);
-    assert!(String::from_utf8_lossy(&out.stdout).contains("PATH="), "{out:?}");
+    let out = system.run(&[
+        "exec",
+        "printer",
+        "-c",
+        "main",
+        "--",
+        "/skiff-testimage",
+        "env",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("PATH="),
+        "{out:?}"
+    );
 
     // exec -it under a pty: the terminal echoes, cat answers, ^D ends it.
     let cmd = kubectl_line(&kubectl, "exec -it printer -- /skiff-testimage cat");
@@ -216,7 +289,10 @@ fn kubectl_node_paths() {
         "port-forward listening",
         Duration::from_secs(20),
         || pf.lines(),
-        |l| l.iter().any(|x| x.starts_with("Forwarding from 127.0.0.1:")),
+        |l| {
+            l.iter()
+                .any(|x| x.starts_with("Forwarding from 127.0.0.1:"))
+        },
     );
     let local: u16 = fwd
         .iter()
@@ -251,7 +327,10 @@ fn kubectl_node_paths() {
         |o| o.status.success(),
     );
     let top = String::from_utf8_lossy(&top.stdout).to_string();
-    assert!(top.contains("printer") && top.contains("main") && top.contains("Mi"), "{top}");
+    assert!(
+        top.contains("printer") && top.contains("main") && top.contains("Mi"),
+        "{top}"
+    );
 
     kubectl.ok(&["delete", "pod", "--all", "--grace-period=1", "--wait=true"]);
 }

@@ -226,7 +226,10 @@ garbage line
             (&[], "one\ntwo\nerr-between\nthree!\n\nlast\n"),
             (&[("tailLines", "2")], "\nlast\n"),
             (&[("tailLines", "0")], ""),
-            (&[("tailLines", "100")], "one\ntwo\nerr-between\nthree!\n\nlast\n"),
+            (
+                &[("tailLines", "100")],
+                "one\ntwo\nerr-between\nthree!\n\nlast\n",
+            ),
             (&[("sinceSeconds", "8")], "err-between\nthree!\n\nlast\n"),
             (
                 &[("sinceTime", "2026-12-05T09:00:01.5Z")],
@@ -248,7 +251,8 @@ garbage line
 
     #[test]
     fn parses_records() {
-        let cases: &[(&str, Option<(&str, &str, bool, &str)>)] = &[
+        type Want<'a> = Option<(&'a str, &'a str, bool, &'a str)>;
+        let cases: &[(&str, Want)] = &[
             (
                 "2026-12-05T09:00:00Z stdout F hello world",
                 Some(("2026-12-05T09:00:00Z", "stdout", false, "hello world")),
@@ -280,7 +284,10 @@ garbage line
     #[test]
     fn incremental_reads_keep_fragments() {
         let mut j = Joiner::default();
-        let (ls, used) = lines(b"2026-12-05T09:00:00Z stdout P ab\n2026-12-05T09:00", &mut j);
+        let (ls, used) = lines(
+            b"2026-12-05T09:00:00Z stdout P ab\n2026-12-05T09:00",
+            &mut j,
+        );
         assert!(ls.is_empty());
         assert_eq!(used, 33);
         let (ls, _) = lines(b"2026-12-05T09:00:01Z stdout F cd\n", &mut j);

@@ -51,7 +51,9 @@ pub async fn serve(
                 return status(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
-                    &format!("previous terminated container {container:?} in pod {pod:?} not found"),
+                    &format!(
+                        "previous terminated container {container:?} in pod {pod:?} not found"
+                    ),
                 )
             }
         }
@@ -63,8 +65,8 @@ pub async fn serve(
                     StatusCode::BAD_REQUEST,
                     "BadRequest",
                     &format!(
-                        "container {container:?} in pod {pod:?} is waiting to start: ContainerCreating"
-                    ),
+                    "container {container:?} in pod {pod:?} is waiting to start: ContainerCreating"
+                ),
                 )
             }
         }
@@ -174,7 +176,8 @@ async fn follow_file(
             idle_checks += 1;
             // Every second of silence: has the container ended? Then so does the follow,
             // after one last read of what it wrote before exiting.
-            if idle_checks % 5 == 0 && !still_running(cri, sandbox_id, name, attempt).await {
+            if idle_checks.is_multiple_of(5) && !still_running(cri, sandbox_id, name, attempt).await
+            {
                 f.seek(std::io::SeekFrom::Start(offset)).await?;
                 let mut rest = Vec::new();
                 f.read_to_end(&mut rest).await?;

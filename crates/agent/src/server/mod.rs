@@ -114,7 +114,11 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, ctx: Arc<Context>) 
                     let resp = if allowed {
                         route(ctx, req).await
                     } else {
-                        status(StatusCode::FORBIDDEN, "Forbidden", "only the apiserver may call the node agent")
+                        status(
+                            StatusCode::FORBIDDEN,
+                            "Forbidden",
+                            "only the apiserver may call the node agent",
+                        )
                     };
                     Ok::<_, std::convert::Infallible>(resp)
                 }
@@ -153,12 +157,20 @@ async fn route(ctx: Arc<Context>, req: Request<Incoming>) -> Response<Body> {
         }
         ["portForward", ns, pod] => stream::port_forward(&ctx, req, ns, pod).await,
         ["stats", "summary"] => stats::summary(&ctx).await,
-        _ => status(StatusCode::NOT_FOUND, "NotFound", &format!("no handler for {path}")),
+        _ => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no handler for {path}"),
+        ),
     }
 }
 
 /// The pod's newest sandbox (a pod recreated under the same name has a new one).
-pub async fn find_sandbox(cri: &Cri, ns: &str, pod: &str) -> Result<Option<cri::PodSandbox>, Error> {
+pub async fn find_sandbox(
+    cri: &Cri,
+    ns: &str,
+    pod: &str,
+) -> Result<Option<cri::PodSandbox>, Error> {
     let mut c = cri.runtime.clone();
     let req = cri::ListPodSandboxRequest {
         filter: Some(cri::PodSandboxFilter {
@@ -268,7 +280,10 @@ fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or(""),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -292,7 +307,12 @@ mod tests {
         let cases: &[(&str, &[(&str, &str)])] = &[
             (
                 "command=sh&command=-c&command=echo+hi%21&stdin=true",
-                &[("command", "sh"), ("command", "-c"), ("command", "echo hi!"), ("stdin", "true")],
+                &[
+                    ("command", "sh"),
+                    ("command", "-c"),
+                    ("command", "echo hi!"),
+                    ("stdin", "true"),
+                ],
             ),
             ("a=%2", &[("a", "%2")]),
             ("flag", &[("flag", "")]),
@@ -300,8 +320,10 @@ mod tests {
         ];
         for (q, want) in cases {
             let got = parse_query(Some(q));
-            let want: Vec<(String, String)> =
-                want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             assert_eq!(got, want, "{q}");
         }
     }

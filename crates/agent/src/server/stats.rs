@@ -172,7 +172,11 @@ pub async fn summary(ctx: &Context) -> Response<Body> {
             );
             resp
         }
-        Err(e) => super::status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()),
+        Err(e) => super::status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            &e.to_string(),
+        ),
     }
 }
 

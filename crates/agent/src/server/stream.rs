@@ -116,7 +116,11 @@ pub async fn exec(
     };
     match url {
         Ok(url) => relay(req, &url).await,
-        Err(e) => super::internal(format!("{}: {}", if attach { "Attach" } else { "Exec" }, e.message())),
+        Err(e) => super::internal(format!(
+            "{}: {}",
+            if attach { "Attach" } else { "Exec" },
+            e.message()
+        )),
     }
 }
 
@@ -301,7 +305,11 @@ async fn tunnel(mut req: Request<Incoming>, url: &str) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
     else {
-        return status(StatusCode::BAD_REQUEST, "BadRequest", "missing Sec-WebSocket-Key");
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "missing Sec-WebSocket-Key",
+        );
     };
     let mut headers = HeaderMap::new();
     headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
@@ -359,7 +367,9 @@ where
                 let n = r_read.read(&mut buf).await?;
                 let mut w = c_write.lock().await;
                 if n == 0 {
-                    let _ = w.write_all(&ws::encode(ws::OP_CLOSE, &1000u16.to_be_bytes())).await;
+                    let _ = w
+                        .write_all(&ws::encode(ws::OP_CLOSE, &1000u16.to_be_bytes()))
+                        .await;
                     let _ = w.shutdown().await;
                     return Ok::<_, std::io::Error>(());
                 }
@@ -392,7 +402,8 @@ where
                 }
                 ws::OP_PING => {
                     let mut w = c_write.lock().await;
-                    w.write_all(&ws::encode(ws::OP_PONG, &frame.payload)).await?;
+                    w.write_all(&ws::encode(ws::OP_PONG, &frame.payload))
+                        .await?;
                     w.flush().await?;
                 }
                 ws::OP_CLOSE => {

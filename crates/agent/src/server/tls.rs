@@ -27,7 +27,10 @@ pub fn serving_cert(dir: &Path, names: &[String]) -> Result<(String, String), Er
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(tls_err)?;
     let mut dn = rcgen::DistinguishedName::new();
-    dn.push(rcgen::DnType::CommonName, names.first().cloned().unwrap_or_default());
+    dn.push(
+        rcgen::DnType::CommonName,
+        names.first().cloned().unwrap_or_default(),
+    );
     params.distinguished_name = dn;
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let now = time::OffsetDateTime::now_utc();
@@ -63,10 +66,12 @@ pub fn server_config(
         roots.add(ca.map_err(tls_err)?).map_err(tls_err)?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .map_err(tls_err)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(tls_err)?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?

@@ -146,7 +146,8 @@ mod tests {
     #[test]
     fn decodes() {
         let big = vec![7u8; 300];
-        let cases: Vec<(Vec<u8>, Option<(bool, u8, Vec<u8>, usize)>)> = vec![
+        type Want = Option<(bool, u8, Vec<u8>, usize)>;
+        let cases: Vec<(Vec<u8>, Want)> = vec![
             // RFC 6455 5.7: a masked "Hello".
             (
                 vec![
@@ -159,7 +160,10 @@ mod tests {
                 vec![0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x81],
                 Some((true, OP_TEXT, b"Hello".to_vec(), 7)),
             ),
-            (masked(OP_BINARY, false, &big), Some((false, OP_BINARY, big.clone(), 308))),
+            (
+                masked(OP_BINARY, false, &big),
+                Some((false, OP_BINARY, big.clone(), 308)),
+            ),
             (masked(OP_PING, true, b""), Some((true, OP_PING, vec![], 6))),
             (vec![0x82], None),
             (vec![0x82, 0xFE, 0x01], None),

@@ -99,9 +99,7 @@ pub fn endpoint(node: &Value, name: &str) -> ApiResult<(String, u16)> {
         .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
         .and_then(Value::as_u64)
         .filter(|p| *p > 0 && *p <= u64::from(u16::MAX))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("node {name} has no kubelet endpoint"))
-        })?;
+        .ok_or_else(|| ApiError::bad_request(format!("node {name} has no kubelet endpoint")))?;
     let addrs = node
         .pointer("/status/addresses")
         .and_then(Value::as_array)
@@ -140,21 +138,20 @@ pub async fn send(
     let node = node(api, node_name)?;
     let (host, port) = endpoint(&node, node_name)?;
     let unavailable = |e: &dyn std::fmt::Display| {
-        ApiError::new(
-            502,
-            "BadGateway",
-            format!("error dialing backend: {e}"),
-        )
+        ApiError::new(502, "BadGateway", format!("error dialing backend: {e}"))
     };
     let addr = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    let tcp = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(&addr))
-        .await
-        .map_err(|_| unavailable(&format!("dial tcp {addr}: i/o timeout")))?
-        .map_err(|e| unavailable(&format!("dial tcp {addr}: {e}")))?;
+    let tcp = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    .map_err(|_| unavailable(&format!("dial tcp {addr}: i/o timeout")))?
+    .map_err(|e| unavailable(&format!("dial tcp {addr}: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let server_name = ServerName::try_from(host.clone())
         .map_err(|e| unavailable(&e))?

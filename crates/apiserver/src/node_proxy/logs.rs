@@ -15,10 +15,17 @@ use crate::Api;
 
 /// The kubelet's check that a container has logs to show (`validateContainerLogStatus`).
 pub fn check_status(pod: &Value, pod_name: &str, c: &str, previous: bool) -> ApiResult<()> {
-    let statuses = ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
-        .iter()
-        .filter_map(|k| pod.pointer(&format!("/status/{k}")).and_then(Value::as_array))
-        .flatten();
+    let statuses = [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .filter_map(|k| {
+        pod.pointer(&format!("/status/{k}"))
+            .and_then(Value::as_array)
+    })
+    .flatten();
     let waiting_msg = |reason: &str| {
         ApiError::bad_request(format!(
             "container {c:?} in pod {pod_name:?} is waiting to start: {reason}"
@@ -67,7 +74,9 @@ pub async fn handle(
 ) -> ApiResult<Response<Body>> {
     let p = pod(api, ns, name)?;
     let c = container(&p, name, query.get("container").map(String::as_str))?;
-    let previous = query.get("previous").is_some_and(|v| v == "true" || v == "1");
+    let previous = query
+        .get("previous")
+        .is_some_and(|v| v == "true" || v == "1");
     check_status(&p, name, &c, previous)?;
     let node = node_of(&p, name)?;
     let path = match raw_query {
@@ -80,7 +89,8 @@ pub async fn handle(
     let mut out = Response::new(body);
     *out.status_mut() = parts.status;
     if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
-        out.headers_mut().insert(http::header::CONTENT_TYPE, ct.clone());
+        out.headers_mut()
+            .insert(http::header::CONTENT_TYPE, ct.clone());
     }
     Ok(out)
 }
@@ -92,7 +102,8 @@ mod tests {
 
     #[test]
     fn statuses() {
-        let running = json!({"status": {"containerStatuses": [{"name": "a", "state": {"running": {}}}]}});
+        let running =
+            json!({"status": {"containerStatuses": [{"name": "a", "state": {"running": {}}}]}});
         let creating = json!({"status": {"containerStatuses": [{"name": "a", "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
         let backoff = json!({"status": {"containerStatuses": [{"name": "a", "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"exitCode": 1}}}]}});
         let pull = json!({"status": {"containerStatuses": [{"name": "a", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}});

@@ -120,20 +120,31 @@ async fn summaries(api: &Arc<Api>, only: Option<&str>) -> Vec<(Value, Value)> {
         if only.is_some_and(|o| o != name) || !ready(&node) {
             continue;
         }
-        if node.pointer("/status/daemonEndpoints/kubeletEndpoint/Port").and_then(Value::as_u64).unwrap_or(0) == 0 {
+        if node
+            .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            == 0
+        {
             continue;
         }
         let api = api.clone();
         tasks.spawn(async move {
             let fetch = async {
-                let resp = client::send(&api, &name, Method::GET, "/stats/summary", HeaderMap::new()).await.ok()?;
+                let resp =
+                    client::send(&api, &name, Method::GET, "/stats/summary", HeaderMap::new())
+                        .await
+                        .ok()?;
                 if !resp.status().is_success() {
                     return None;
                 }
                 let bytes = resp.into_body().collect().await.ok()?.to_bytes();
                 serde_json::from_slice::<Value>(&bytes).ok()
             };
-            let summary = tokio::time::timeout(Duration::from_secs(10), fetch).await.ok().flatten();
+            let summary = tokio::time::timeout(Duration::from_secs(10), fetch)
+                .await
+                .ok()
+                .flatten();
             summary.map(|s| (node, s))
         });
     }
@@ -150,7 +161,10 @@ fn now() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -179,7 +193,11 @@ pub async fn handle(
     query: &HashMap<String, String>,
 ) -> ApiResult<Response<Body>> {
     if method != Method::GET {
-        return Err(ApiError::method_not_supported(GROUP, &r.resource, method.as_str()));
+        return Err(ApiError::method_not_supported(
+            GROUP,
+            &r.resource,
+            method.as_str(),
+        ));
     }
     if r.version != VERSION || r.subresource.is_some() {
         return Err(ApiError::no_route());
@@ -214,16 +232,35 @@ pub async fn handle(
                     .cache
                     .get(&format!("/registry/pods/{ns}/{name}"))
                     .and_then(|o| serde_json::from_slice::<Value>(&o.json).ok())
-                    .and_then(|p| p.pointer("/spec/nodeName").and_then(Value::as_str).map(str::to_string)),
+                    .and_then(|p| {
+                        p.pointer("/spec/nodeName")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    }),
                 _ => None,
             };
             if r.name.is_some() && node.is_none() {
-                return Err(ApiError::not_found(GROUP, "pods", r.name.as_deref().unwrap_or("")));
+                return Err(ApiError::not_found(
+                    GROUP,
+                    "pods",
+                    r.name.as_deref().unwrap_or(""),
+                ));
             }
             for (_, s) in summaries(api, node.as_deref()).await {
-                for p in s.get("pods").and_then(Value::as_array).into_iter().flatten() {
-                    let ns = p.pointer("/podRef/namespace").and_then(Value::as_str).unwrap_or("");
-                    let name = p.pointer("/podRef/name").and_then(Value::as_str).unwrap_or("");
+                for p in s
+                    .get("pods")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let ns = p
+                        .pointer("/podRef/namespace")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    let name = p
+                        .pointer("/podRef/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     if r.namespace.as_deref().is_some_and(|n| n != ns)
                         || r.name.as_deref().is_some_and(|n| n != name)
                     {
@@ -233,7 +270,10 @@ pub async fn handle(
                     let Some(obj) = api.cache.get(&format!("/registry/pods/{ns}/{name}")) else {
                         continue;
                     };
-                    if selector.as_ref().is_some_and(|sel| !sel.matches(&obj.labels)) {
+                    if selector
+                        .as_ref()
+                        .is_some_and(|sel| !sel.matches(&obj.labels))
+                    {
                         continue;
                     }
                     let containers: Vec<Value> = p
@@ -282,8 +322,14 @@ fn respond(
     items.sort_by(|a, b| {
         let k = |v: &Value| {
             (
-                v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string(),
-                v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
+                v.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                v.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             )
         };
         k(a).cmp(&k(b))

@@ -56,7 +56,9 @@ pub async fn handle(
             let name = r.name.clone().unwrap_or_default();
             match r.subresource.as_deref() {
                 Some("log") => logs::handle(api, &ns, &name, query, req.uri().query()).await,
-                Some("exec") => stream::handle(api, req, &ns, &name, query, stream::Kind::Exec).await,
+                Some("exec") => {
+                    stream::handle(api, req, &ns, &name, query, stream::Kind::Exec).await
+                }
                 Some("attach") => {
                     stream::handle(api, req, &ns, &name, query, stream::Kind::Attach).await
                 }
@@ -105,7 +107,12 @@ fn container(pod: &Value, name: &str, requested: Option<&str>) -> ApiResult<Stri
     let ephemeral = names(pod, "ephemeralContainers");
     match requested.filter(|c| !c.is_empty()) {
         Some(c) => {
-            if containers.iter().chain(&init).chain(&ephemeral).any(|n| n == c) {
+            if containers
+                .iter()
+                .chain(&init)
+                .chain(&ephemeral)
+                .any(|n| n == c)
+            {
                 Ok(c.to_string())
             } else {
                 Err(ApiError::bad_request(format!(

@@ -35,7 +35,9 @@ const UPGRADE_HEADERS: [&str; 7] = [
 ];
 
 fn phase(p: &Value) -> &str {
-    p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")
+    p.pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub async fn handle(
@@ -79,7 +81,10 @@ pub async fn handle(
             headers.append(h, v.clone());
         }
     }
-    headers.insert(header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
     let method = req.method().clone();
     let mut upstream = client::send(api, &node, method, &path, headers).await?;
     if upstream.status() != StatusCode::SWITCHING_PROTOCOLS {
@@ -104,8 +109,10 @@ pub async fn handle(
             resp.headers_mut().append(h, v.clone());
         }
     }
-    resp.headers_mut()
-        .insert(header::CONNECTION, http::HeaderValue::from_static("Upgrade"));
+    resp.headers_mut().insert(
+        header::CONNECTION,
+        http::HeaderValue::from_static("Upgrade"),
+    );
     let client_up = hyper::upgrade::on(&mut req);
     let agent_up = hyper::upgrade::on(&mut upstream);
     tokio::spawn(async move {
