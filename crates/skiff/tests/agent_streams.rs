@@ -145,6 +145,13 @@ fn kubectl_node_paths() {
             &["serve-http", "--port", "8080"],
         ),
         pod(
+            "talker",
+            &image,
+            &node,
+            "Always",
+            &["print-lines", "100000", "0.2"],
+        ),
+        pod(
             "unpullable",
             &format!("{}/skiff/nonexistent:1", host.registry()),
             &node,
@@ -275,6 +282,51 @@ fn kubectl_node_paths() {
         String::from_utf8_lossy(&out.stdout).contains("PATH="),
         "{out:?}"
     );
+    // stdin reaches the process and its end does too (v5's CLOSE; SPDY's FIN).
+    let input = "hello\nworld\n";
+    for k in [&kubectl, &system] {
+        let out = k.ok_stdin(
+            &["exec", "-i", "printer", "--", "/skiff-testimage", "cat"],
+            input,
+        );
+        assert_eq!(out, input, "{}", k.bin.display());
+    }
+    // Older clients speak SPDY: the same through the runtime's SPDY server.
+    let spdy = |args: &[&str], stdin: &str| {
+        let mut child = system
+            .cmd(args)
+            .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        let mut pipe = child.stdin.take().expect("stdin");
+        let _ = pipe.write_all(stdin.as_bytes());
+        drop(pipe);
+        child.wait_with_output().expect("kubectl output")
+    };
+    let out = spdy(
+        &["exec", "printer", "--", "/skiff-testimage", "exit", "3"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let out = spdy(
+        &["exec", "-i", "printer", "--", "/skiff-testimage", "cat"],
+        input,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), input, "{out:?}");
+
+    // attach: the running container's output.
+    wait_running(&kubectl, "talker");
+    let mut attach = kubectl.spawn_lines(&["attach", "talker"]);
+    eventually(
+        "attach shows new lines",
+        Duration::from_secs(20),
+        || attach.lines(),
+        |l| l.iter().any(|x| x.starts_with("line ")),
+    );
+    attach.kill();
 
     // exec -it under a pty: the terminal echoes, cat answers, ^D ends it.
     let cmd = kubectl_line(&kubectl, "exec -it printer -- /skiff-testimage cat");
@@ -310,6 +362,31 @@ fn kubectl_node_paths() {
         assert!(reply.is_some_and(|r| r.ends_with("ok\n")));
     }
     pf.kill();
+    // The same with SPDY (older kubectl).
+    let mut pf = system
+        .cmd(&["port-forward", "pod/web", ":8080"])
+        .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl port-forward");
+    let mut first = String::new();
+    let stdout = pf.stdout.take().expect("stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first);
+    let local: u16 = first
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|x| x.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("port-forward said {first:?}"));
+    let reply = eventually(
+        "HTTP through the SPDY port-forward",
+        Duration::from_secs(20),
+        || http_get("127.0.0.1", local, "/healthz"),
+        |r| r.as_deref().is_some_and(|r| r.starts_with("HTTP/1.1 200")),
+    );
+    let _ = pf.kill();
+    let _ = pf.wait();
+    assert!(reply.is_some_and(|r| r.ends_with("ok\n")));
 
     // top: metrics.k8s.io from the agent's stats.
     let top = eventually(

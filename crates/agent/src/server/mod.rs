@@ -5,9 +5,11 @@
 
 pub mod crilog;
 mod logs;
+mod spdy;
 mod stats;
 mod stream;
 pub mod tls;
+mod v5;
 pub mod ws;
 
 use std::net::{IpAddr, SocketAddr};

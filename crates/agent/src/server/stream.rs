@@ -114,7 +114,20 @@ pub async fn exec(
         .await
         .map(|r| r.into_inner().url)
     };
+    let streams = super::v5::Streams {
+        stdin,
+        stdout,
+        stderr,
+        tty,
+    };
     match url {
+        Ok(url)
+            if websocket_protocols(req.headers())
+                .iter()
+                .any(|p| p == super::v5::PROTOCOL) =>
+        {
+            translate_v5(req, &url, streams).await
+        }
         Ok(url) => relay(req, &url).await,
         Err(e) => super::internal(format!(
             "{}: {}",
@@ -419,4 +432,61 @@ where
     let _ = r_write.shutdown().await;
     down.abort();
     Ok(())
+}
+
+/// kubectl's `v5.channel.k8s.io` WebSocket, spoken here and carried to the runtime as SPDY.
+async fn translate_v5(
+    mut req: Request<Incoming>,
+    url: &str,
+    streams: super::v5::Streams,
+) -> Response<Body> {
+    let Some(key) = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+    else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "missing Sec-WebSocket-Key",
+        );
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
+    headers.insert(
+        "x-stream-protocol-version",
+        HeaderValue::from_static(super::v5::SPDY_PROTOCOL),
+    );
+    let mut upstream = match connect_upstream(url, Method::POST, headers).await {
+        Upstream::Switched(r) => r,
+        Upstream::Refused(r) => return r,
+    };
+    let mut resp = Response::new(super::full(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&ws::accept_key(&key)) {
+        h.insert("sec-websocket-accept", v);
+    }
+    h.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(super::v5::PROTOCOL),
+    );
+    let client_up = hyper::upgrade::on(&mut req);
+    let runtime_up = hyper::upgrade::on(&mut upstream);
+    tokio::spawn(async move {
+        let (client, runtime) = match tokio::join!(client_up, runtime_up) {
+            (Ok(c), Ok(r)) => (TokioIo::new(c), TokioIo::new(r)),
+            (c, r) => {
+                tracing::debug!(client = ?c.err(), runtime = ?r.err(), "v5 upgrade failed");
+                return;
+            }
+        };
+        if let Err(e) = super::v5::run(client, runtime, streams).await {
+            tracing::debug!(error = %e, "v5 session ended");
+        }
+    });
+    resp
 }
