@@ -370,9 +370,15 @@ fn kubectl_node_paths() {
         .stderr(Stdio::null())
         .spawn()
         .expect("kubectl port-forward");
-    let mut first = String::new();
+    // The pipe stays drained: kubectl writes a line per connection and would die of EPIPE.
     let stdout = pf.stdout.take().expect("stdout");
-    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
     let local: u16 = first
         .strip_prefix("Forwarding from 127.0.0.1:")
         .and_then(|x| x.split(' ').next())
