@@ -334,6 +334,21 @@ fn kubectl_node_paths() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.matches("hello-pty").count() >= 2, "{out:?}");
 
+    // cp both ways (the image's /bin/tar is our testimage's tar mode).
+    let scratch = std::env::temp_dir().join(format!("skiff-cp-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let fetched = scratch.join("hostname");
+    kubectl.ok(&["cp", "printer:/etc/hostname", &fetched.to_string_lossy()]);
+    assert_eq!(std::fs::read_to_string(&fetched).expect("copied").trim(), "printer");
+    let upload = scratch.join("up.txt");
+    std::fs::write(&upload, "uploaded\n").expect("write");
+    kubectl.ok(&["cp", &upload.to_string_lossy(), "printer:/up.txt"]);
+    assert_eq!(
+        kubectl.ok(&["exec", "printer", "--", "/skiff-testimage", "cat", "/up.txt"]),
+        "uploaded\n"
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
+
     // port-forward, then HTTP through it.
     wait_running(&kubectl, "web");
     let mut pf = kubectl.spawn_lines(&["port-forward", "pod/web", ":8080"]);

@@ -15,6 +15,9 @@
 //!   print-lines COUNT INTERVAL [--exit C] `run <id>`, then `line 1`..`line COUNT`, INTERVAL s
 //!                                        apart; then exit C or wait for SIGTERM
 //!   pause                                as when invoked as `pause`
+//!
+//! Invoked as `tar` (the image's /bin/tar) it is the tar `kubectl cp` runs: `cf - PATH`,
+//! `xmf - -C DIR`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod streams;
+mod tar;
 
 mod sys {
     //! The few libc calls std does not wrap. libc is linked anyway (statically).
@@ -90,6 +94,16 @@ fn main() -> ExitCode {
         .unwrap_or("");
     if invoked_as == "pause" {
         pause_process();
+    }
+    if invoked_as == "tar" {
+        let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+        return match tar::main(&rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
     }
     let rest: Vec<&str> = args.iter().skip(2).map(String::as_str).collect();
     let result = match args.get(1).map(String::as_str) {
