@@ -339,12 +339,22 @@ fn kubectl_node_paths() {
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let fetched = scratch.join("hostname");
     kubectl.ok(&["cp", "printer:/etc/hostname", &fetched.to_string_lossy()]);
-    assert_eq!(std::fs::read_to_string(&fetched).expect("copied").trim(), "printer");
+    assert_eq!(
+        std::fs::read_to_string(&fetched).expect("copied").trim(),
+        "printer"
+    );
     let upload = scratch.join("up.txt");
     std::fs::write(&upload, "uploaded\n").expect("write");
     kubectl.ok(&["cp", &upload.to_string_lossy(), "printer:/up.txt"]);
     assert_eq!(
-        kubectl.ok(&["exec", "printer", "--", "/skiff-testimage", "cat", "/up.txt"]),
+        kubectl.ok(&[
+            "exec",
+            "printer",
+            "--",
+            "/skiff-testimage",
+            "cat",
+            "/up.txt"
+        ]),
         "uploaded\n"
     );
     let _ = std::fs::remove_dir_all(&scratch);
