@@ -113,7 +113,18 @@ fn kubectl_node_paths() {
         .arg(format!("https://127.0.0.1:{port}/stats/summary"))
         .output()
         .expect("curl");
-    assert_ne!(String::from_utf8_lossy(&anon.stdout), "200");
+    assert_eq!(String::from_utf8_lossy(&anon.stdout), "000");
+    // A certificate from the cluster CA that is not the apiserver's: refused.
+    let tls = server.data_dir().join("tls");
+    let admin = Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "--cert"])
+        .arg(tls.join("admin.crt"))
+        .arg("--key")
+        .arg(tls.join("admin.key"))
+        .arg(format!("https://127.0.0.1:{port}/stats/summary"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&admin.stdout), "403");
 
     let manifests = [
         pod(
