@@ -344,6 +344,14 @@ fn kubectl_node_paths() {
     let (code, out) = under_pty(&cmd, &["hello-pty\r", "\x04"], Duration::from_secs(20));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.matches("hello-pty").count() >= 2, "{out:?}");
+    // The terminal's size travels on the resize channel.
+    let cmd = format!(
+        "stty rows 41 cols 123; {}",
+        kubectl_line(&kubectl, "exec -it printer -- /skiff-testimage tty-size 1")
+    );
+    let (code, out) = under_pty(&cmd, &[], Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("41 123"), "{out:?}");
 
     // cp both ways (the image's /bin/tar is our testimage's tar mode).
     let scratch = std::env::temp_dir().join(format!("skiff-cp-{}", std::process::id()));

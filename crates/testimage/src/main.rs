@@ -14,6 +14,7 @@
 //!   cat [FILE...]                        print files (no files: copy stdin to stdout)
 //!   print-lines COUNT INTERVAL [--exit C] `run <id>`, then `line 1`..`line COUNT`, INTERVAL s
 //!                                        apart; then exit C or wait for SIGTERM
+//!   tty-size [S]                         after S s, print the stdin terminal's `ROWS COLS`
 //!   pause                                as when invoked as `pause`
 //!
 //! Invoked as `tar` (the image's /bin/tar) it is the tar `kubectl cp` runs: `cf - PATH`,
@@ -122,6 +123,7 @@ fn main() -> ExitCode {
         }
         Some("cat") if rest.is_empty() => streams::copy_stdin(),
         Some("cat") => cat(&rest),
+        Some("tty-size") => streams::tty_size(&rest),
         Some("print-lines") => match streams::print_lines(&rest) {
             Ok(Some(code)) => return ExitCode::from(code),
             Ok(None) => Ok(()),

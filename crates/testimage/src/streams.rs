@@ -54,3 +54,35 @@ pub fn copy_stdin() -> Result<(), String> {
         out.flush().map_err(|e| e.to_string())?;
     }
 }
+
+/// `tty-size [S]`: after S seconds (a resize arrives shortly after the process starts),
+/// `ROWS COLS` of the terminal on stdin.
+pub fn tty_size(args: &[&str]) -> Result<(), String> {
+    if args.first().is_some() {
+        std::thread::sleep(super::seconds(args.first())?);
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Winsize {
+        rows: u16,
+        cols: u16,
+        xpixel: u16,
+        ypixel: u16,
+    }
+    extern "C" {
+        fn ioctl(
+            fd: std::os::raw::c_int,
+            request: std::os::raw::c_ulong,
+            ...
+        ) -> std::os::raw::c_int;
+    }
+    const TIOCGWINSZ: std::os::raw::c_ulong = 0x5413;
+    let mut ws = Winsize::default();
+    // SAFETY: TIOCGWINSZ writes one winsize struct to the pointer, which is a live local.
+    let rc = unsafe { ioctl(0, TIOCGWINSZ, &mut ws as *mut Winsize) };
+    if rc != 0 {
+        return Err("stdin is not a terminal".into());
+    }
+    println!("{} {}", ws.rows, ws.cols);
+    Ok(())
+}
