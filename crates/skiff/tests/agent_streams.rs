@@ -459,5 +459,28 @@ fn kubectl_node_paths() {
         "{top}"
     );
 
+    // The agent's own paths through nodes/proxy, as `kubectl get --raw` reaches a kubelet.
+    let summary = kubectl.ok(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/nodes/{node}/proxy/stats/summary"),
+    ]);
+    assert!(
+        summary.contains("\"podRef\"") && summary.contains(&node),
+        "{summary}"
+    );
+
+    // Latencies, for the report (kubectl's own start-up included).
+    let timed = |args: &[&str]| {
+        let start = Instant::now();
+        let out = kubectl.run(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        start.elapsed()
+    };
+    let logs = timed(&["logs", "printer"]);
+    let exec = timed(&["exec", "printer", "--", "/skiff-testimage", "exit", "0"]);
+    let version = timed(&["version"]);
+    eprintln!("kubectl version {version:?}, logs {logs:?}, exec {exec:?}");
+
     kubectl.ok(&["delete", "pod", "--all", "--grace-period=1", "--wait=true"]);
 }

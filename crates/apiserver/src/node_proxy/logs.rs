@@ -83,7 +83,35 @@ pub async fn handle(
         Some(q) if !q.is_empty() => format!("/containerLogs/{ns}/{name}/{c}?{q}"),
         _ => format!("/containerLogs/{ns}/{name}/{c}"),
     };
-    let resp = client::send(api, &node, Method::GET, &path, HeaderMap::new()).await?;
+    streamed(client::send(api, &node, Method::GET, &path, HeaderMap::new()).await?)
+}
+
+/// `nodes/{name}/proxy/{path}`: a GET of the agent's own paths (`stats/summary`,
+/// `containerLogs/...`, `healthz`), as `kubectl get --raw` reaches a kubelet.
+pub async fn proxy_get(
+    api: &Arc<Api>,
+    method: &Method,
+    node: &str,
+    path: &str,
+    raw_query: Option<&str>,
+) -> ApiResult<Response<Body>> {
+    if method != Method::GET {
+        return Err(ApiError::method_not_supported(
+            "",
+            "nodes/proxy",
+            method.as_str(),
+        ));
+    }
+    let path = if path.is_empty() { "/" } else { path };
+    let target = match raw_query {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_string(),
+    };
+    streamed(client::send(api, node, Method::GET, &target, HeaderMap::new()).await?)
+}
+
+/// The agent's answer passed on as it streams.
+fn streamed(resp: Response<hyper::body::Incoming>) -> ApiResult<Response<Body>> {
     let (parts, incoming) = resp.into_parts();
     let body: Body = incoming.map_err(std::io::Error::other).boxed();
     let mut out = Response::new(body);

@@ -34,6 +34,10 @@ pub fn handles(target: &Target) -> bool {
                 Some("log" | "exec" | "attach" | "portforward")
             )
         }
+        Target::Resource(r) if r.group.is_empty() && r.resource == "nodes" => r
+            .subresource
+            .as_deref()
+            .is_some_and(|s| s == "proxy" || s.starts_with("proxy/")),
         Target::Resource(r) => r.group == metrics::GROUP,
         Target::Group { group } | Target::GroupVersion { group, .. } => group == metrics::GROUP,
         _ => false,
@@ -51,6 +55,15 @@ pub async fn handle(
             metrics::handle(api, req.method(), &r, query).await
         }
         Target::Group { .. } | Target::GroupVersion { .. } => metrics::discovery(&target),
+        Target::Resource(r) if r.resource == "nodes" => {
+            let name = r.name.clone().unwrap_or_default();
+            let rest = r
+                .subresource
+                .as_deref()
+                .and_then(|s| s.strip_prefix("proxy"))
+                .unwrap_or("");
+            logs::proxy_get(api, req.method(), &name, rest, req.uri().query()).await
+        }
         Target::Resource(r) => {
             let ns = r.namespace.clone().unwrap_or_default();
             let name = r.name.clone().unwrap_or_default();
