@@ -58,7 +58,7 @@ pub fn copy_stdin() -> Result<(), String> {
 /// `tty-size [S]`: after S seconds (a resize arrives shortly after the process starts),
 /// `ROWS COLS` of the terminal on stdin.
 pub fn tty_size(args: &[&str]) -> Result<(), String> {
-    if args.first().is_some() {
+    if !args.is_empty() {
         std::thread::sleep(super::seconds(args.first())?);
     }
     #[repr(C)]
