@@ -139,7 +139,7 @@ fn kubectl_node_paths() {
             &image,
             &node,
             "Always",
-            &["print-lines", "2", "0.05", "--exit", "1"],
+            &["print-lines", "30", "0.1", "--exit", "1"],
         ),
         pod(
             "ticker",
@@ -224,9 +224,9 @@ fn kubectl_node_paths() {
     assert_eq!(got.len(), 21, "{got:?}");
     assert_eq!(got.last().map(String::as_str), Some("line 20"));
 
-    // previous: the crashed run's log, not the current one.
+    // previous: the crashed run's log, not the running one's.
     eventually(
-        "crasher restarted",
+        "crasher restarted and running",
         Duration::from_secs(60),
         || {
             kubectl.ok(&[
@@ -234,14 +234,20 @@ fn kubectl_node_paths() {
                 "pod",
                 "crasher",
                 "-o",
-                "jsonpath={.status.containerStatuses[0].restartCount}",
+                "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.running.startedAt}",
             ])
         },
-        |n| n.trim().parse::<u32>().is_ok_and(|n| n >= 1),
+        |s| {
+            let mut f = s.split(' ');
+            f.next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n >= 1)
+                && f.next().is_some_and(|t| !t.is_empty())
+        },
     );
     let previous = kubectl.ok(&["logs", "crasher", "--previous"]);
     let current = kubectl.ok(&["logs", "crasher"]);
-    assert!(previous.contains("line 2"), "{previous}");
+    assert!(previous.contains("line 30"), "{previous}");
     assert!(current.starts_with("run "), "{current}");
     assert_ne!(
         previous.lines().next(),

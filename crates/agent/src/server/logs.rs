@@ -45,7 +45,11 @@ pub async fn serve(
     let attempts = attempts(&dir);
     let previous = query_flag(query, "previous");
     let attempt = if previous {
-        match attempts.iter().rev().nth(1) {
+        // The last terminated container: the latest one if it is not running (a restart
+        // waits out its back-off), else the one before, as the kubelet reads lastState.
+        let latest_running = still_running_latest(&ctx.cri, &sandbox.id, container).await;
+        let skip = usize::from(latest_running);
+        match attempts.iter().rev().nth(skip) {
             Some(a) => *a,
             None => {
                 return status(
@@ -123,6 +127,15 @@ fn attempts(dir: &Path) -> Vec<u32> {
         .unwrap_or_default();
     out.sort_unstable();
     out
+}
+
+/// Whether the container's latest attempt runs (a runtime error counts as running).
+async fn still_running_latest(cri: &super::Cri, sandbox_id: &str, name: &str) -> bool {
+    match find_container(cri, sandbox_id, name).await {
+        Ok(Some(c)) => c.state == cri::ContainerState::ContainerRunning as i32,
+        Ok(None) => false,
+        Err(_) => true,
+    }
 }
 
 /// Whether the container of this attempt still runs (and so may write more).
