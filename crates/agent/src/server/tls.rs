@@ -88,3 +88,41 @@ pub fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
     let cn = parsed.subject().iter_common_name().next()?.as_str().ok()?;
     Some(cn.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert_with_cn(cn: &str) -> CertificateDer<'static> {
+        let mut params = rcgen::CertificateParams::default();
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        let key = rcgen::KeyPair::generate().expect("key");
+        params.self_signed(&key).expect("cert").der().clone()
+    }
+
+    #[test]
+    fn common_names() {
+        for cn in [APISERVER_CLIENT_CN, "system:admin"] {
+            assert_eq!(common_name(&cert_with_cn(cn)).as_deref(), Some(cn));
+        }
+    }
+
+    #[test]
+    fn serving_cert_is_made_once_and_loads() {
+        let dir = std::env::temp_dir().join(format!("agent-tls-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let names = vec!["node-1".to_string(), "10.0.0.1".to_string()];
+        let (c1, k1) = serving_cert(&dir, &names).expect("created");
+        let (c2, k2) = serving_cert(&dir, &names).expect("loaded");
+        assert_eq!((c1.clone(), k1.clone()), (c2, k2));
+        let ca = rcgen::KeyPair::generate().expect("ca key");
+        let mut params = rcgen::CertificateParams::default();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca_pem = params.self_signed(&ca).expect("ca").pem();
+        assert!(server_config(&c1, &k1, &ca_pem).is_ok());
+        assert!(server_config(&c1, &k1, "not a pem").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

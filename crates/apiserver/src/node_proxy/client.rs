@@ -180,3 +180,42 @@ pub async fn send(
         .map_err(ApiError::internal)?;
     sender.send_request(req).await.map_err(|e| unavailable(&e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn endpoints() {
+        let node = |addresses: Value, port: Value| json!({"status": {"addresses": addresses, "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}});
+        let cases = [
+            (
+                node(
+                    json!([{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "10.0.0.2"}]),
+                    json!(10250),
+                ),
+                "10.0.0.2:10250",
+            ),
+            (
+                node(json!([{"type": "Hostname", "address": "n1"}]), json!(4000)),
+                "n1:4000",
+            ),
+            (
+                node(
+                    json!([{"type": "InternalIP", "address": "10.0.0.2"}]),
+                    json!(0),
+                ),
+                "node n1 has no kubelet endpoint",
+            ),
+            (node(json!([]), json!(10250)), "node n1 has no address"),
+        ];
+        for (n, want) in cases {
+            let got = match endpoint(&n, "n1") {
+                Ok((h, p)) => format!("{h}:{p}"),
+                Err(e) => e.message,
+            };
+            assert_eq!(got, want);
+        }
+    }
+}
