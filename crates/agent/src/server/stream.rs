@@ -490,3 +490,71 @@ async fn translate_v5(
     });
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [9u8, 8, 7, 6];
+        let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    #[tokio::test]
+    async fn tunnel_unwraps_and_wraps() {
+        let (client, client_far) = tokio::io::duplex(1 << 16);
+        let (runtime, runtime_far) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(run_tunnel(client_far, runtime_far));
+        let (mut client_r, mut client_w) = tokio::io::split(client);
+        let (mut runtime_r, mut runtime_w) = tokio::io::split(runtime);
+        client_w
+            .write_all(&client_frame(ws::OP_BINARY, b"spdy-1"))
+            .await
+            .expect("write");
+        client_w
+            .write_all(&client_frame(ws::OP_PING, b"p"))
+            .await
+            .expect("write");
+        client_w
+            .write_all(&client_frame(ws::OP_BINARY, b"spdy-2"))
+            .await
+            .expect("write");
+        let mut got = vec![0u8; 12];
+        runtime_r.read_exact(&mut got).await.expect("read");
+        assert_eq!(got, b"spdy-1spdy-2");
+        runtime_w.write_all(b"reply").await.expect("write");
+        runtime_w.shutdown().await.expect("shutdown");
+        let mut out = Vec::new();
+        let mut buf = [0u8; 256];
+        // pong, the reply as one binary message, then close.
+        while out.len() < 3 + 7 + 4 {
+            let n = client_r.read(&mut buf).await.expect("read");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        let mut frames = Vec::new();
+        let mut rest = &out[..];
+        while let Ok(Some((f, used))) = ws::decode(rest) {
+            frames.push((f.opcode, f.payload));
+            rest = &rest[used..];
+        }
+        assert_eq!(
+            frames,
+            vec![
+                (ws::OP_PONG, b"p".to_vec()),
+                (ws::OP_BINARY, b"reply".to_vec()),
+                (ws::OP_CLOSE, 1000u16.to_be_bytes().to_vec()),
+            ]
+        );
+        client_w
+            .write_all(&client_frame(ws::OP_CLOSE, &[]))
+            .await
+            .expect("write");
+        assert!(task.await.is_ok());
+    }
+}

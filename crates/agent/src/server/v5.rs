@@ -220,6 +220,111 @@ where
 mod tests {
     use super::*;
 
+    /// A client frame as kubectl writes it: masked.
+    fn client_msg(payload: &[u8]) -> Vec<u8> {
+        let mask = [1u8, 2, 3, 4];
+        let mut out = vec![0x80 | ws::OP_BINARY, 0x80 | payload.len() as u8];
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        out
+    }
+
+    async fn read_all(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = r.read_to_end(&mut out).await;
+        out
+    }
+
+    #[tokio::test]
+    async fn translates_a_session() {
+        let (client, client_far) = tokio::io::duplex(1 << 16);
+        let (runtime, runtime_far) = tokio::io::duplex(1 << 16);
+        let streams = Streams {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            tty: false,
+        };
+        let session = tokio::spawn(run(client_far, runtime_far, streams));
+        let (client_r, mut client_w) = tokio::io::split(client);
+        let (mut runtime_r, mut runtime_w) = tokio::io::split(runtime);
+        // kubectl: stdin "hi", then CLOSE of stdin.
+        client_w
+            .write_all(&client_msg(b"\x00hi"))
+            .await
+            .expect("write");
+        client_w
+            .write_all(&client_msg(&[CLOSE, STDIN]))
+            .await
+            .expect("write");
+        // The runtime: reads what the agent sent, answers on stdout and error, hangs up.
+        let mut seen = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        let mut frames = Vec::new();
+        while frames.len() < 6 {
+            let n = runtime_r.read(&mut buf).await.expect("read");
+            assert!(n > 0, "runtime side closed early: {frames:?}");
+            seen.extend_from_slice(&buf[..n]);
+            while let Some((f, used)) = spdy::decode(&seen) {
+                seen.drain(..used);
+                frames.push(f);
+            }
+        }
+        let summary: Vec<String> = frames
+            .iter()
+            .map(|f| match f {
+                spdy::Frame::Control { kind, .. } => format!("control {kind}"),
+                spdy::Frame::Data { stream, fin, data } => {
+                    format!(
+                        "data {stream} fin={fin} {:?}",
+                        String::from_utf8_lossy(data)
+                    )
+                }
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "control 1",
+                "data 1 fin=true \"\"",
+                "control 1",
+                "control 1",
+                "data 3 fin=false \"hi\"",
+                "data 3 fin=true \"\"",
+            ]
+        );
+        runtime_w
+            .write_all(&spdy::data(5, false, b"out"))
+            .await
+            .expect("write");
+        runtime_w
+            .write_all(&spdy::data(1, false, br#"{"status":"Success"}"#))
+            .await
+            .expect("write");
+        runtime_w.shutdown().await.expect("shutdown");
+        drop(runtime_w);
+        drop(runtime_r);
+        let got = read_all(client_r).await;
+        let mut msgs = Vec::new();
+        let mut rest = &got[..];
+        while let Ok(Some((f, used))) = ws::decode(rest) {
+            msgs.push((f.opcode, f.payload));
+            rest = &rest[used..];
+        }
+        let mut want_status = vec![ERROR];
+        want_status.extend_from_slice(br#"{"status":"Success"}"#);
+        assert_eq!(
+            msgs,
+            vec![
+                (ws::OP_BINARY, b"\x01out".to_vec()),
+                (ws::OP_BINARY, want_status),
+                (ws::OP_CLOSE, 1000u16.to_be_bytes().to_vec()),
+            ]
+        );
+        drop(client_w);
+        assert!(session.await.is_ok());
+    }
+
     #[test]
     fn plans_streams() {
         let cases = [
