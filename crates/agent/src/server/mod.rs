@@ -9,6 +9,7 @@ mod spdy;
 mod stats;
 mod stream;
 pub mod tls;
+mod tunnel;
 mod v5;
 pub mod ws;
 
