@@ -162,6 +162,11 @@ fn kubectl_node_paths() {
             "Always",
             &["print-lines", "100000", "0.2"],
         ),
+        // A container with a terminal and stdin, for `attach -it`.
+        pod("console", &image, &node, "Always", &["cat"]).replace(
+            "    command:",
+            "    stdin: true\n    tty: true\n    command:",
+        ),
         pod(
             "unpullable",
             &format!("{}/skiff/nonexistent:1", host.registry()),
@@ -350,6 +355,13 @@ fn kubectl_node_paths() {
     let (code, out) = under_pty(&cmd, &["hello-pty\r", "\x04"], Duration::from_secs(20));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.matches("hello-pty").count() >= 2, "{out:?}");
+    // attach -it: the container's own terminal; ^D ends its cat, and so the session.
+    wait_running(&kubectl, "console");
+    let cmd = kubectl_line(&kubectl, "attach -it console");
+    let (code, out) = under_pty(&cmd, &["hi-attach\r", "\x04"], Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.matches("hi-attach").count() >= 2, "{out:?}");
+
     // The terminal's size travels on the resize channel.
     let cmd = format!(
         "stty rows 41 cols 123; {}",
