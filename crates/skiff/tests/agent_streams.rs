@@ -209,6 +209,11 @@ fn kubectl_node_paths() {
         kubectl.ok(&["logs", "printer", "--all-containers", "--tail=1"]),
         "line 3\n"
     );
+    let err = kubectl.fails(&["logs", "printer", "-c", "nope"]);
+    assert!(
+        err.contains("container nope is not valid for pod printer"),
+        "{err}"
+    );
     // No earlier container yet.
     let err = kubectl.fails(&["logs", "printer", "--previous"]);
     assert!(
@@ -313,6 +318,18 @@ fn kubectl_node_paths() {
         );
         assert_eq!(out, input, "{}", k.bin.display());
     }
+    // A few MiB each way (far past SPDY's initial 64 KiB window).
+    let big: String = (0..200_000).map(|i| format!("{i:09}\n")).collect();
+    let started = Instant::now();
+    let out = kubectl.ok_stdin(
+        &["exec", "-i", "printer", "--", "/skiff-testimage", "cat"],
+        &big,
+    );
+    eprintln!(
+        "2 MB through exec -i cat and back in {:?}",
+        started.elapsed()
+    );
+    assert!(out == big, "{} bytes back of {}", out.len(), big.len());
     // Older clients speak SPDY: the same through the runtime's SPDY server.
     let spdy = |args: &[&str], stdin: &str| {
         let mut child = system

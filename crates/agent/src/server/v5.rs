@@ -188,7 +188,13 @@ where
                             .first()
                             .and_then(|c| stream_of(*c))
                             .map(|id| spdy::data(id, true, &[])),
-                        STDIN | RESIZE => stream_of(ch).map(|id| spdy::data(id, false, payload)),
+                        // SPDY frames carry at most 16 MiB; stay far below.
+                        STDIN | RESIZE => stream_of(ch).map(|id| {
+                            payload
+                                .chunks(64 * 1024)
+                                .flat_map(|c| spdy::data(id, false, c))
+                                .collect()
+                        }),
                         _ => None,
                     };
                     if let Some(bytes) = out {
