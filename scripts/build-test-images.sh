@@ -62,6 +62,11 @@ if [ "$(cat "$images/built-from" 2>/dev/null)" != "$sum" ]; then
         umoci new --image "$layout:$tag"
         umoci unpack --image "$layout:$tag" "$images/bundle" >/dev/null
         install -m 0755 "$bin" "$images/bundle/rootfs/$file"
+        if [ "$file" = skiff-testimage ]; then
+            # `kubectl cp` runs tar in the container: the same binary, invoked as tar.
+            mkdir -p "$images/bundle/rootfs/bin"
+            ln -s /skiff-testimage "$images/bundle/rootfs/bin/tar"
+        fi
         umoci repack --image "$layout:$tag" "$images/bundle"
         rm -rf "$images/bundle"
         umoci config --image "$layout:$tag" --config.entrypoint "$entry" \

@@ -2,11 +2,12 @@
 # Installs the Debian packages skiff builds and tests with, when missing (run as root):
 #   build:  gcc libc6-dev (bundled SQLite), protobuf-compiler (CRI bindings)
 #   agent:  containerd runc containernetworking-plugins
-#   tests:  umoci skopeo docker-registry (test images and their local registry)
+#   tests:  umoci skopeo docker-registry (test images and their local registry), curl
+#           (agent_streams.rs knocks on the agent server without the apiserver's certificate)
 set -euo pipefail
 
 packages=(gcc libc6-dev protobuf-compiler containerd runc containernetworking-plugins
-    umoci skopeo docker-registry)
+    umoci skopeo docker-registry curl)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

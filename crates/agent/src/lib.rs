@@ -18,6 +18,7 @@ pub mod pods;
 pub mod pull;
 pub mod resources;
 pub mod routes;
+pub mod server;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,11 @@ pub struct AgentConfig {
     pub image_gc: image_gc::Settings,
     /// The pod network; the service proxy masquerades service traffic from outside it.
     pub cluster_cidr: String,
+    /// The agent server's port (the kubelet's 10250); 0 picks a free one.
+    pub kubelet_port: u16,
+    /// The cluster CA (PEM): the agent server accepts only the apiserver's client
+    /// certificate chained to it. None: no agent server (no logs, exec, top).
+    pub cluster_ca_pem: Option<String>,
 }
 
 impl AgentConfig {
@@ -97,9 +103,14 @@ impl AgentConfig {
                 .unwrap_or_default(),
             image_gc: image_gc::Settings::default(),
             cluster_cidr: "10.42.0.0/16".into(),
+            kubelet_port: DEFAULT_KUBELET_PORT,
+            cluster_ca_pem: None,
         }
     }
 }
+
+/// The kubelet's port.
+pub const DEFAULT_KUBELET_PORT: u16 = 10250;
 
 /// The pause image `scripts/build-test-images.sh` pushes to the shared local registry.
 pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
@@ -182,6 +193,7 @@ async fn bring_up(
     let leases: Api<Lease> = Api::namespaced(client.clone(), sim::LEASE_NAMESPACE);
     let machine = machine::Machine::probe(&config.data_dir);
     let started = clock::now();
+    let kubelet_port = start_server(config, &cri, &machine, agent).await?;
     let node_uid = node::register(&nodes, &name).await?;
     node::ensure_lease(&leases, &name, &node_uid).await?;
     let pressure = eviction::SharedPressure::default();
@@ -200,6 +212,7 @@ async fn bring_up(
                 runtime_version: &runtime_version,
                 ready,
                 pressure,
+                kubelet_port,
                 since: started,
                 now: clock::now(),
             })
@@ -296,4 +309,41 @@ async fn bring_up(
         },
     ));
     Ok(())
+}
+
+/// The agent server (logs, exec, attach, port-forward, stats) on the kubelet's port; the
+/// port bound, or 0 when no cluster CA was given (no caller could be authenticated).
+async fn start_server(
+    config: &AgentConfig,
+    cri: &cri::Cri,
+    machine: &machine::Machine,
+    agent: &mut Agent,
+) -> Result<u16, Error> {
+    let Some(ca_pem) = config.cluster_ca_pem.clone() else {
+        tracing::warn!("no cluster CA given: the agent server (logs, exec, top) is off");
+        return Ok(0);
+    };
+    let settings = server::Settings {
+        bind: std::net::IpAddr::from([0, 0, 0, 0]),
+        port: config.kubelet_port,
+        tls_dir: config.data_dir.join("tls"),
+        ca_pem,
+        names: vec![
+            config.node_name.clone(),
+            machine.internal_ip.to_string(),
+            "127.0.0.1".into(),
+            "localhost".into(),
+        ],
+    };
+    let ctx = Arc::new(server::Context::new(
+        cri.clone(),
+        config.data_dir.join("pods"),
+        config.node_name.clone(),
+    ));
+    let (port, task) = server::start(settings, ctx).await?;
+    tracing::info!(port, "agent server listening");
+    agent.tasks.spawn(async move {
+        let _ = task.await;
+    });
+    Ok(port)
 }

@@ -47,6 +47,8 @@ pub struct StatusInput<'a> {
     pub ready: bool,
     /// Which hard eviction thresholds are met (or were, within the transition period).
     pub pressure: crate::eviction::Pressure,
+    /// The agent server's port (`daemonEndpoints.kubeletEndpoint.Port`).
+    pub kubelet_port: u16,
     pub since: OffsetDateTime,
     pub now: OffsetDateTime,
 }
@@ -116,7 +118,7 @@ pub fn status(s: &StatusInput) -> Value {
             {"type": "InternalIP", "address": m.internal_ip.to_string()},
             {"type": "Hostname", "address": s.name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": s.kubelet_port}},
         "nodeInfo": {
             "machineID": m.machine_id,
             "systemUUID": m.machine_id,
@@ -265,6 +267,7 @@ mod tests {
                 runtime_version: "containerd://1.6.20",
                 ready,
                 pressure: Default::default(),
+                kubelet_port: 10250,
                 since: t,
                 now: t,
             });

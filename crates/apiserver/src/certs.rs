@@ -30,7 +30,14 @@ pub struct Pki {
     pub serving_key_pem: String,
     pub admin_cert_pem: String,
     pub admin_key_pem: String,
+    /// The apiserver's client certificate towards node agents (CN
+    /// [`KUBELET_CLIENT_CN`], the only caller an agent lets in).
+    pub kubelet_client_cert_pem: String,
+    pub kubelet_client_key_pem: String,
 }
+
+/// The identity the apiserver presents to node agents (kubeadm's `apiserver-kubelet-client`).
+pub const KUBELET_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
 
 /// Where the files live and what the serving certificate must name.
 pub struct PkiSpec<'a> {
@@ -158,12 +165,36 @@ pub fn load_or_create(spec: &PkiSpec<'_>) -> Result<Pki, CertError> {
         }
     };
 
+    let (kubelet_client_cert_pem, kubelet_client_key_pem) = match (
+        read(&p("apiserver-kubelet-client.crt"))?,
+        read(&p("apiserver-kubelet-client.key"))?,
+    ) {
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            let mut params = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, KUBELET_CLIENT_CN);
+            dn.push(DnType::OrganizationName, "kubeadm:cluster-admins");
+            params.distinguished_name = dn;
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            ten_years(&mut params);
+            let key = KeyPair::generate()?;
+            let cert = params.signed_by(&key, &issuer)?;
+            let (c, k) = (cert.pem(), key.serialize_pem());
+            write(&p("apiserver-kubelet-client.key"), &k, true)?;
+            write(&p("apiserver-kubelet-client.crt"), &c, false)?;
+            (c, k)
+        }
+    };
+
     Ok(Pki {
         ca_cert_pem,
         serving_cert_pem,
         serving_key_pem,
         admin_cert_pem,
         admin_key_pem,
+        kubelet_client_cert_pem,
+        kubelet_client_key_pem,
     })
 }
 

@@ -48,6 +48,7 @@ pub fn api_group_list() -> Value {
         .iter()
         .filter(|g| !g.name.is_empty())
         .map(|g| api_group_json(g.name, &g.versions, g.preferred_version))
+        .chain([crate::node_proxy::metrics::api_group()])
         .collect();
     json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups })
 }
@@ -159,7 +160,7 @@ fn discovery_resource(r: &ResourceInfo) -> Value {
 
 /// `APIGroupDiscoveryList` for `/api` (legacy: only the core group) or `/apis`.
 pub fn aggregated(legacy: bool, version: &str) -> Value {
-    let items: Vec<Value> = catalog::groups()
+    let mut items: Vec<Value> = catalog::groups()
         .iter()
         .filter(|g| g.name.is_empty() == legacy)
         .map(|gi| {
@@ -184,6 +185,9 @@ pub fn aggregated(legacy: bool, version: &str) -> Value {
             item
         })
         .collect();
+    if !legacy {
+        items.push(crate::node_proxy::metrics::aggregated_item());
+    }
     json!({
         "kind": "APIGroupDiscoveryList",
         "apiVersion": format!("apidiscovery.k8s.io/{version}"),

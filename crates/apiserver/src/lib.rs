@@ -14,6 +14,7 @@ mod discovery;
 mod error;
 mod event_ttl;
 mod filter;
+mod node_proxy;
 mod objects;
 mod openapi;
 mod request;
@@ -37,4 +38,6 @@ pub struct Api {
     pub(crate) server_address: String,
     pub(crate) openapi: openapi::OpenApiCache,
     pub(crate) authn: auth::Authn,
+    /// HTTPS to node agents (logs, exec, port-forward, metrics).
+    pub(crate) node_client: node_proxy::NodeClient,
 }

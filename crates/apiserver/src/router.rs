@@ -10,7 +10,7 @@ use crate::auth::UserInfo;
 use crate::body::{self, Body};
 use crate::error::ApiError;
 use crate::request::{self, Target};
-use crate::{discovery, rest, Api};
+use crate::{discovery, node_proxy, rest, Api};
 
 pub async fn route(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let started = std::time::Instant::now();
@@ -87,6 +87,9 @@ async fn dispatch(
     let Some(target) = request::parse_path(path) else {
         return body::error_response(&ApiError::no_route());
     };
+    if node_proxy::handles(&target) {
+        return node_proxy::handle(api, req, target, query).await;
+    }
     let method = req.method().clone();
     let is_read = method == Method::GET || method == Method::HEAD;
     match target {

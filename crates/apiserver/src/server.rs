@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::UserInfo;
-use crate::{alloc, bootstrap, certs, event_ttl, openapi, router, watch_cache, Api};
+use crate::{alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, watch_cache, Api};
 
 pub struct Config {
     pub data_dir: PathBuf,
@@ -118,6 +118,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         server_address: format!("{advertise}:{}", addr.port()),
         openapi: openapi::OpenApiCache::default(),
         authn: crate::auth::Authn::new(sa_key, &config.cluster_domain, pki.ca_cert_pem.clone()),
+        node_client: node_proxy::NodeClient::new(
+            &pki.kubelet_client_cert_pem,
+            &pki.kubelet_client_key_pem,
+        )
+        .map_err(StartError::Tls)?,
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     let token_file =

@@ -37,6 +37,10 @@ pub struct NodeFlags {
     /// How often image use is checked.
     #[arg(long, default_value = "5m", value_parser = crate::go_duration, hide = true)]
     pub image_gc_period: std::time::Duration,
+    /// The agent server's port (logs, exec, port-forward, stats for the apiserver); 0
+    /// picks a free one, published on the Node.
+    #[arg(long, default_value_t = agent::DEFAULT_KUBELET_PORT)]
+    pub kubelet_port: u16,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +91,7 @@ pub fn config(
     config.runtime_endpoint = flags.container_runtime_endpoint.clone();
     config.sandbox_image = flags.pause_image.clone();
     config.bridge = flags.cni_bridge.clone();
+    config.kubelet_port = flags.kubelet_port;
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
     config.cluster_cidr = cluster_cidr.to_string();
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
@@ -111,7 +116,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         None => hostname()?,
     };
     // The flags are checked before the server is contacted.
-    let config = config(
+    let mut config = config(
         node_name.clone(),
         &args.data_dir,
         &args.node,
@@ -125,6 +130,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("pass --server with --token (or --kubeconfig)"),
     };
+    // The agent server accepts only the apiserver's client certificate, chained to the
+    // cluster CA: from the given kubeconfig, or the one the join wrote.
+    let kubeconfig = match &args.kubeconfig {
+        Some(k) => k.clone(),
+        None => crate::join::kubeconfig_path(&args.data_dir),
+    };
+    config.cluster_ca_pem = kubeconfig_ca(&kubeconfig)?;
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -136,4 +148,39 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
     running.shutdown().await;
     Ok(())
+}
+
+/// The cluster CA of the kubeconfig's current cluster (inline or from a file): the agent
+/// server trusts client certificates it signed.
+fn kubeconfig_ca(path: &Path) -> anyhow::Result<Option<String>> {
+    use base64::Engine;
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let context = kc.current_context.clone().unwrap_or_default();
+    let cluster_name = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.clone());
+    let Some(cluster) = kc
+        .clusters
+        .iter()
+        .find(|c| Some(&c.name) == cluster_name.as_ref())
+        .and_then(|c| c.cluster.as_ref())
+    else {
+        return Ok(None);
+    };
+    if let Some(data) = &cluster.certificate_authority_data {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .context("certificate-authority-data is not base64")?;
+        return Ok(Some(String::from_utf8_lossy(&pem).into_owned()));
+    }
+    match &cluster.certificate_authority {
+        Some(file) => Ok(Some(
+            std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?,
+        )),
+        None => Ok(None),
+    }
 }

@@ -266,7 +266,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let ca_key_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.key"))
             .context("reading the cluster CA key")?;
         let config = controllers::Config {
-            ca_pem,
+            ca_pem: ca_pem.clone(),
             ca_key_pem,
             cluster_cidr: args.cluster_cidr.clone(),
             node_cidr_mask_size: args.node_cidr_mask_size,
@@ -286,13 +286,14 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 Some(n) => n,
                 None => agent_cmd::hostname()?,
             };
-            let config = agent_cmd::config(
+            let mut config = agent_cmd::config(
                 name,
                 &args.data_dir.join("agent"),
                 &args.node,
                 &args.cluster_cidr,
                 &args.service_cidr,
             )?;
+            config.cluster_ca_pem = Some(ca_pem);
             let agent = agent::start(client, config)
                 .await
                 .context("starting the node agent (--disable-agent runs the control plane only)")?;

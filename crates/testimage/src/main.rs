@@ -11,12 +11,19 @@
 //!   sleep S                              sleep S seconds (fractions allowed), then exit 0
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
 //!   env                                  print the environment, one KEY=value a line
-//!   cat [--every S] FILE...              print files (every S seconds, forever, with --every)
+//!   cat [--every S] [FILE...]            print files (every S seconds, forever, with --every;
+//!                                        no files: copy stdin to stdout)
 //!   id                                   print uid=N gid=N groups=A,B (from /proc/self/status)
 //!   write FILE TEXT [--then-sleep S]     write TEXT to FILE (fails on a read-only file system)
 //!   http-get HOST:PORT PATH [N]          N (default 1) GETs, 200 ms apart; prints each body's
 //!                                        first line, or `error: ...`; then sleeps forever
+//!   print-lines COUNT INTERVAL [--exit C] `run <id>`, then `line 1`..`line COUNT`, INTERVAL s
+//!                                        apart; then exit C or wait for SIGTERM
+//!   tty-size [S]                         after S s, print the stdin terminal's `ROWS COLS`
 //!   pause                                as when invoked as `pause`
+//!
+//! Invoked as `tar` (the image's /bin/tar) it is the tar `kubectl cp` runs: `cf - PATH`,
+//! `xmf - -C DIR`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +31,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod streams;
+mod tar;
 
 mod sys {
     //! The few libc calls std does not wrap. libc is linked anyway (statically).
@@ -91,6 +101,16 @@ fn main() -> ExitCode {
     if invoked_as == "pause" {
         pause_process();
     }
+    if invoked_as == "tar" {
+        let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+        return match tar::main(&rest) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let rest: Vec<&str> = args.iter().skip(2).map(String::as_str).collect();
     let result = match args.get(1).map(String::as_str) {
         Some("pause") => pause_process(),
@@ -106,10 +126,17 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
+        Some("cat") if rest.is_empty() => streams::copy_stdin(),
         Some("cat") => cat(&rest),
         Some("id") => id(),
         Some("write") => write(&rest),
         Some("http-get") => http_get(&rest),
+        Some("tty-size") => streams::tty_size(&rest),
+        Some("print-lines") => match streams::print_lines(&rest) {
+            Ok(Some(code)) => return ExitCode::from(code),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        },
         Some(other) => Err(format!("unknown subcommand {other:?}")),
         None => Err(
             "usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|id|write|http-get|pause ...".into(),

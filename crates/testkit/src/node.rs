@@ -272,6 +272,9 @@ impl NodeHost {
             &bridge,
             "--eviction-hard",
             TEST_EVICTION_HARD,
+            // Agents of parallel tests share the machine: each takes a free port.
+            "--kubelet-port",
+            "0",
         ];
         args.extend_from_slice(extra_args);
         let server = Server::start_opts(bin, &args, true);
@@ -302,6 +305,8 @@ impl NodeHost {
             // allow (nodefs.available<10%); tests that exercise eviction set their own.
             "--eviction-hard".into(),
             TEST_EVICTION_HARD.into(),
+            "--kubelet-port".into(),
+            "0".into(),
         ]
     }
 
