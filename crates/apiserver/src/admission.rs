@@ -1,7 +1,8 @@
 //! Built-in admission that upstream enables by default (ServiceAccount defaults,
-//! DefaultTolerationSeconds, Priority).
+//! DefaultTolerationSeconds, Priority, DefaultStorageClass).
 //! (Webhooks and policies arrive with API extension.)
 
+mod default_storage_class;
 mod priority;
 
 use serde_json::{json, Value};
@@ -21,6 +22,12 @@ pub fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(obj, &priority_classes(scope), false)
                 .map_err(|why| forbidden(scope, obj, why))
+        }
+        ("", "persistentvolumeclaims") => {
+            let (classes, _) = scope.api.cache.list("/registry/storageclasses/");
+            let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
+            default_storage_class::admit_claim_create(obj, &classes);
+            Ok(())
         }
         _ => Ok(()),
     }
