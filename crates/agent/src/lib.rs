@@ -9,6 +9,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod events;
+pub mod local_path;
 pub mod machine;
 pub mod node;
 pub mod pods;
@@ -194,6 +195,9 @@ async fn bring_up(
         move || status(true),
     ));
 
+    agent
+        .tasks
+        .spawn(local_path::run(client.clone(), name.clone()));
     let events = events::Recorder {
         client: client.clone(),
         node: name.clone(),

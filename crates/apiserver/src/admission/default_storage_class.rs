@@ -43,7 +43,10 @@ pub fn default_class(classes: &[Value]) -> Option<&str> {
 
 pub fn admit_claim_create(claim: &mut Value, classes: &[Value]) {
     let has_beta = claim
-        .pointer(&format!("/metadata/annotations/{}", BETA_CLASS.replace('/', "~1")))
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            BETA_CLASS.replace('/', "~1")
+        ))
         .is_some();
     let Some(spec) = claim.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
@@ -78,13 +81,33 @@ mod tests {
         let beta = json!({"metadata": {"name": "old", "creationTimestamp": "2023-01-01T00:00:00Z",
                                         "annotations": {BETA_IS_DEFAULT: "true"}}});
         let cases: Vec<(Value, Vec<Value>, Value)> = vec![
-            (json!({"spec": {}}), vec![local.clone(), plain.clone()], json!("local-path")),
-            (json!({"spec": {}}), vec![local.clone(), newer.clone(), off.clone()], json!("fast")),
+            (
+                json!({"spec": {}}),
+                vec![local.clone(), plain.clone()],
+                json!("local-path"),
+            ),
+            (
+                json!({"spec": {}}),
+                vec![local.clone(), newer.clone(), off.clone()],
+                json!("fast"),
+            ),
             (json!({"spec": {}}), vec![plain.clone(), off], Value::Null),
             (json!({"spec": {}}), vec![beta], json!("old")),
-            (json!({"spec": {"storageClassName": ""}}), vec![local.clone()], json!("")),
-            (json!({"spec": {"storageClassName": "gold"}}), vec![local.clone()], json!("gold")),
-            (json!({"spec": {"storageClassName": null}}), vec![local.clone()], json!("local-path")),
+            (
+                json!({"spec": {"storageClassName": ""}}),
+                vec![local.clone()],
+                json!(""),
+            ),
+            (
+                json!({"spec": {"storageClassName": "gold"}}),
+                vec![local.clone()],
+                json!("gold"),
+            ),
+            (
+                json!({"spec": {"storageClassName": null}}),
+                vec![local.clone()],
+                json!("local-path"),
+            ),
             (
                 json!({"metadata": {"annotations": {BETA_CLASS: "gold"}}, "spec": {}}),
                 vec![local],
@@ -93,7 +116,10 @@ mod tests {
         ];
         for (i, (mut claim, classes, want)) in cases.into_iter().enumerate() {
             admit_claim_create(&mut claim, &classes);
-            let got = claim["spec"].get("storageClassName").cloned().unwrap_or(Value::Null);
+            let got = claim["spec"]
+                .get("storageClassName")
+                .cloned()
+                .unwrap_or(Value::Null);
             assert_eq!(got, want, "case {i}");
         }
     }
