@@ -12,6 +12,7 @@
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
 //!   env                                  print the environment, one KEY=value a line
 //!   cat FILE...                          print files
+//!   append FILE TEXT                     append TEXT and a newline to FILE (created if missing)
 //!   pause                                as when invoked as `pause`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -103,8 +104,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("cat") => cat(&rest),
+        Some("append") => append(&rest),
         Some(other) => Err(format!("unknown subcommand {other:?}")),
-        None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|pause ...".into()),
+        None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|append|pause ...".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -173,6 +175,18 @@ fn cat(files: &[&str]) -> Result<(), String> {
         out.write_all(&data).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+fn append(args: &[&str]) -> Result<(), String> {
+    let [file, text] = args else {
+        return Err("usage: append FILE TEXT".into());
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| format!("{file}: {e}"))?;
+    writeln!(f, "{text}").map_err(|e| format!("{file}: {e}"))
 }
 
 fn serve_http(args: &[&str]) -> Result<(), String> {
