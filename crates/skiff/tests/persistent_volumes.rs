@@ -57,7 +57,12 @@ fn static_volumes_bind_and_are_reclaimed_by_policy() {
         volume("pv-small", "1Gi", "Retain", ""),
         volume("pv-fit", "2Gi", "Retain", ""),
         volume("pv-big", "10Gi", "Retain", ""),
-        volume("pv-delete", "1Gi", "Delete", "  claimRef: {namespace: default, name: chosen}\n"),
+        volume(
+            "pv-delete",
+            "1Gi",
+            "Delete",
+            "  claimRef: {namespace: default, name: chosen}\n",
+        ),
         claim("data", Some("manual"), "1500Mi", ""),
         claim("chosen", Some("manual"), "1Gi", ""),
     ]
@@ -66,12 +71,28 @@ fn static_volumes_bind_and_are_reclaimed_by_policy() {
 
     // The smallest volume that fits; the administrator's reservation is honoured.
     let phases = "jsonpath={.status.phase} {.spec.volumeName}";
-    wait_for(&k, "data bound", &["get", "pvc", "data", "-o", phases], "Bound pv-fit");
-    wait_for(&k, "chosen bound", &["get", "pvc", "chosen", "-o", phases], "Bound pv-delete");
+    wait_for(
+        &k,
+        "data bound",
+        &["get", "pvc", "data", "-o", phases],
+        "Bound pv-fit",
+    );
+    wait_for(
+        &k,
+        "chosen bound",
+        &["get", "pvc", "chosen", "-o", phases],
+        "Bound pv-delete",
+    );
     wait_for(
         &k,
         "pv-fit bound",
-        &["get", "pv", "pv-fit", "-o", "jsonpath={.status.phase} {.spec.claimRef.namespace}/{.spec.claimRef.name}"],
+        &[
+            "get",
+            "pv",
+            "pv-fit",
+            "-o",
+            "jsonpath={.status.phase} {.spec.claimRef.namespace}/{.spec.claimRef.name}",
+        ],
         "Bound default/data",
     );
     let annotations = r#"jsonpath={.metadata.annotations.pv\.kubernetes\.io/bind-completed} {.metadata.annotations.pv\.kubernetes\.io/bound-by-controller} {.status.capacity.storage} {.status.accessModes}"#;
@@ -81,7 +102,16 @@ fn static_volumes_bind_and_are_reclaimed_by_policy() {
     );
     // A volume reserved by its claimRef was not bound by the controller.
     assert_eq!(
-        get(&k, &["get", "pv", "pv-delete", "-o", r#"jsonpath={.metadata.annotations.pv\.kubernetes\.io/bound-by-controller}"#]),
+        get(
+            &k,
+            &[
+                "get",
+                "pv",
+                "pv-delete",
+                "-o",
+                r#"jsonpath={.metadata.annotations.pv\.kubernetes\.io/bound-by-controller}"#
+            ]
+        ),
         ""
     );
 
@@ -91,36 +121,133 @@ fn static_volumes_bind_and_are_reclaimed_by_policy() {
     let cols = |l: &str| l.split_whitespace().map(str::to_string).collect::<Vec<_>>();
     assert_eq!(
         cols(lines[0]),
-        ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS", "MODES", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "AGE"]
+        [
+            "NAME",
+            "STATUS",
+            "VOLUME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "AGE"
+        ]
     );
-    assert_eq!(cols(lines[1])[..7], ["data", "Bound", "pv-fit", "2Gi", "RWO", "manual", "<unset>"]);
+    assert_eq!(
+        cols(lines[1])[..7],
+        ["data", "Bound", "pv-fit", "2Gi", "RWO", "manual", "<unset>"]
+    );
     let pv = k.ok(&["get", "pv", "pv-fit"]);
     let lines: Vec<&str> = pv.lines().collect();
     assert_eq!(
         cols(lines[0]),
-        ["NAME", "CAPACITY", "ACCESS", "MODES", "RECLAIM", "POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]
+        [
+            "NAME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "RECLAIM",
+            "POLICY",
+            "STATUS",
+            "CLAIM",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "REASON",
+            "AGE"
+        ]
     );
-    assert_eq!(cols(lines[1])[..8], ["pv-fit", "2Gi", "RWO", "Retain", "Bound", "default/data", "manual", "<unset>"]);
-    wait_for(&k, "unused volumes available", &["get", "pv", "pv-small", "pv-big", "-o", "jsonpath={.items[*].status.phase}"], "Available Available");
+    assert_eq!(
+        cols(lines[1])[..8],
+        [
+            "pv-fit",
+            "2Gi",
+            "RWO",
+            "Retain",
+            "Bound",
+            "default/data",
+            "manual",
+            "<unset>"
+        ]
+    );
+    wait_for(
+        &k,
+        "unused volumes available",
+        &[
+            "get",
+            "pv",
+            "pv-small",
+            "pv-big",
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ],
+        "Available Available",
+    );
 
     // Claims gone: Retain keeps the volume Released with its claimRef; a Delete nothing
     // here can carry out leaves the volume Failed, with upstream's words.
     k.ok(&["delete", "pvc", "data", "chosen"]);
-    wait_for(&k, "pv-fit released", &["get", "pv", "pv-fit", "-o", "jsonpath={.status.phase} {.spec.claimRef.name}"], "Released data");
-    wait_for(&k, "pv-delete failed", &["get", "pv", "pv-delete", "-o", "jsonpath={.status.phase}"], "Failed");
+    wait_for(
+        &k,
+        "pv-fit released",
+        &[
+            "get",
+            "pv",
+            "pv-fit",
+            "-o",
+            "jsonpath={.status.phase} {.spec.claimRef.name}",
+        ],
+        "Released data",
+    );
+    wait_for(
+        &k,
+        "pv-delete failed",
+        &["get", "pv", "pv-delete", "-o", "jsonpath={.status.phase}"],
+        "Failed",
+    );
     assert_eq!(
-        get(&k, &["get", "pv", "pv-delete", "-o", "jsonpath={.status.message}"]),
+        get(
+            &k,
+            &["get", "pv", "pv-delete", "-o", "jsonpath={.status.message}"]
+        ),
         r#"error getting deleter volume plugin for volume "pv-delete": no deletable volume plugin matched"#
     );
-    let said = eventually("VolumeFailedDelete event", Duration::from_secs(10), || events(&k, "pv-delete"), |e| e.contains("VolumeFailedDelete"));
-    assert!(said.contains("no deletable volume plugin matched"), "{said}");
+    let said = eventually(
+        "VolumeFailedDelete event",
+        Duration::from_secs(10),
+        || events(&k, "pv-delete"),
+        |e| e.contains("VolumeFailedDelete"),
+    );
+    assert!(
+        said.contains("no deletable volume plugin matched"),
+        "{said}"
+    );
 
     // A Released volume is not handed to a new claim of the same name...
-    k.ok_stdin(&["create", "-f", "-"], &claim("data", Some("manual"), "1500Mi", ""));
-    wait_for(&k, "new data bound", &["get", "pvc", "data", "-o", phases], "Bound pv-big");
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &claim("data", Some("manual"), "1500Mi", ""),
+    );
+    wait_for(
+        &k,
+        "new data bound",
+        &["get", "pvc", "data", "-o", phases],
+        "Bound pv-big",
+    );
     // ...until the administrator clears its claimRef, which makes it Available again.
-    k.ok(&["patch", "pv", "pv-fit", "--type=json", "-p", r#"[{"op":"remove","path":"/spec/claimRef"}]"#]);
-    wait_for(&k, "pv-fit available", &["get", "pv", "pv-fit", "-o", "jsonpath={.status.phase}"], "Available");
+    k.ok(&[
+        "patch",
+        "pv",
+        "pv-fit",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/claimRef"}]"#,
+    ]);
+    wait_for(
+        &k,
+        "pv-fit available",
+        &["get", "pv", "pv-fit", "-o", "jsonpath={.status.phase}"],
+        "Available",
+    );
 
     k.ok(&["delete", "pvc", "--all"]);
     k.ok(&["delete", "pv", "--all"]);
@@ -140,31 +267,81 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
 
     // The default class, as k3s ships it.
     let classes = k.ok(&["get", "storageclass"]);
-    let row: Vec<&str> = classes.lines().nth(1).unwrap_or("").split_whitespace().collect();
+    let row: Vec<&str> = classes
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     assert_eq!(
         row[..6],
-        ["local-path", "(default)", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", "false"],
+        [
+            "local-path",
+            "(default)",
+            "rancher.io/local-path",
+            "Delete",
+            "WaitForFirstConsumer",
+            "false"
+        ],
         "{classes}"
     );
 
     // A claim without a class gets the default one, and waits for its first consumer.
     k.ok_stdin(&["create", "-f", "-"], &claim("data", None, "3Gi", ""));
     assert_eq!(
-        get(&k, &["get", "pvc", "data", "-o", "jsonpath={.spec.storageClassName}"]),
+        get(
+            &k,
+            &[
+                "get",
+                "pvc",
+                "data",
+                "-o",
+                "jsonpath={.spec.storageClassName}"
+            ]
+        ),
         "local-path"
     );
     // An explicit "" means no class at all.
-    k.ok_stdin(&["create", "-f", "-"], &claim("classless", Some(""), "1Gi", ""));
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &claim("classless", Some(""), "1Gi", ""),
+    );
     assert_eq!(
-        get(&k, &["get", "pvc", "classless", "-o", "jsonpath={.spec.storageClassName}"]),
+        get(
+            &k,
+            &[
+                "get",
+                "pvc",
+                "classless",
+                "-o",
+                "jsonpath={.spec.storageClassName}"
+            ]
+        ),
         ""
     );
-    let said = eventually("WaitForFirstConsumer event", Duration::from_secs(15), || events(&k, "data"), |e| !e.is_empty());
-    assert_eq!(said.trim(), "WaitForFirstConsumer: waiting for first consumer to be created before binding");
+    let said = eventually(
+        "WaitForFirstConsumer event",
+        Duration::from_secs(15),
+        || events(&k, "data"),
+        |e| !e.is_empty(),
+    );
+    assert_eq!(
+        said.trim(),
+        "WaitForFirstConsumer: waiting for first consumer to be created before binding"
+    );
     let describe = k.ok(&["describe", "pvc", "data"]);
-    assert!(describe.contains("waiting for first consumer to be created before binding"), "{describe}");
+    assert!(
+        describe.contains("waiting for first consumer to be created before binding"),
+        "{describe}"
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(get(&k, &["get", "pvc", "data", "-o", "jsonpath={.status.phase}"]), "Pending");
+    assert_eq!(
+        get(
+            &k,
+            &["get", "pvc", "data", "-o", "jsonpath={.status.phase}"]
+        ),
+        "Pending"
+    );
     assert_eq!(get(&k, &["get", "pv", "-o", "name"]), "");
 
     // Its consumer lands on sim-0: a volume is made there for it, and they bind.
@@ -172,10 +349,30 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
         &["create", "-f", "-"],
         "apiVersion: v1\nkind: Pod\nmetadata: {name: user}\nspec:\n  containers:\n  - {name: c, image: busybox}\n  volumes:\n  - name: data\n    persistentVolumeClaim: {claimName: data}\n",
     );
-    let uid = get(&k, &["get", "pvc", "data", "-o", "jsonpath={.metadata.uid}"]);
+    let uid = get(
+        &k,
+        &["get", "pvc", "data", "-o", "jsonpath={.metadata.uid}"],
+    );
     let pv_name = format!("pvc-{uid}");
-    wait_for(&k, "data bound", &["get", "pvc", "data", "-o", "jsonpath={.status.phase} {.spec.volumeName}"], &format!("Bound {pv_name}"));
-    assert_eq!(get(&k, &["get", "pod", "user", "-o", "jsonpath={.spec.nodeName}"]), "sim-0");
+    wait_for(
+        &k,
+        "data bound",
+        &[
+            "get",
+            "pvc",
+            "data",
+            "-o",
+            "jsonpath={.status.phase} {.spec.volumeName}",
+        ],
+        &format!("Bound {pv_name}"),
+    );
+    assert_eq!(
+        get(
+            &k,
+            &["get", "pod", "user", "-o", "jsonpath={.spec.nodeName}"]
+        ),
+        "sim-0"
+    );
     let pv = get(
         &k,
         &[
@@ -190,7 +387,12 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
         pv,
         format!("/srv/skiff-volumes/pvc-{uid}_default_data DirectoryOrCreate kubernetes.io/hostname=sim-0 3Gi Delete local-path rancher.io/local-path [\"external-provisioner.volume.kubernetes.io/finalizer\"]")
     );
-    let said = eventually("provisioning events", Duration::from_secs(10), || events(&k, "data"), |e| e.contains("ProvisioningSucceeded"));
+    let said = eventually(
+        "provisioning events",
+        Duration::from_secs(10),
+        || events(&k, "data"),
+        |e| e.contains("ProvisioningSucceeded"),
+    );
     for want in [
         "ExternalProvisioning: Waiting for a volume to be created either by the external provisioner 'rancher.io/local-path' or manually by the system administrator.",
         "Provisioning: External provisioner is provisioning volume for claim \"default/data\"",
@@ -198,10 +400,21 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
     ] {
         assert!(said.contains(want), "missing {want:?} in\n{said}");
     }
-    let classless = get(&k, &["get", "pvc", "classless", "-o", "jsonpath={.status.phase}"]);
+    let classless = get(
+        &k,
+        &["get", "pvc", "classless", "-o", "jsonpath={.status.phase}"],
+    );
     assert_eq!(classless, "Pending");
-    let said = eventually("classless event", Duration::from_secs(10), || events(&k, "classless"), |e| !e.is_empty());
-    assert_eq!(said.trim(), "FailedBinding: no persistent volumes available for this claim and no storage class is set");
+    let said = eventually(
+        "classless event",
+        Duration::from_secs(10),
+        || events(&k, "classless"),
+        |e| !e.is_empty(),
+    );
+    assert_eq!(
+        said.trim(),
+        "FailedBinding: no persistent volumes available for this claim and no storage class is set"
+    );
 
     // The claim goes: the volume is Released and deleted, but its finalizer holds it until
     // its node has removed the directory. A simulated node has no agent to do that...
@@ -210,7 +423,18 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
     eventually(
         "volume released and being deleted",
         Duration::from_secs(30),
-        || get(&k, &["get", "pv", &pv_name, "-o", "jsonpath={.status.phase} {.metadata.deletionTimestamp}"]),
+        || {
+            get(
+                &k,
+                &[
+                    "get",
+                    "pv",
+                    &pv_name,
+                    "-o",
+                    "jsonpath={.status.phase} {.metadata.deletionTimestamp}",
+                ],
+            )
+        },
         |o| o.starts_with("Released 20"),
     );
     let row = k.ok(&["get", "pv", &pv_name, "--no-headers"]);
@@ -272,31 +496,72 @@ spec:
         eventually(
             "db-0 running",
             Duration::from_secs(120),
-            || get(k, &["get", "pod", "db-0", "-o", "jsonpath={.status.phase} {.metadata.uid}"]),
+            || {
+                get(
+                    k,
+                    &[
+                        "get",
+                        "pod",
+                        "db-0",
+                        "-o",
+                        "jsonpath={.status.phase} {.metadata.uid}",
+                    ],
+                )
+            },
             |o| o.starts_with("Running "),
         )
     };
     let first = running(&k);
     assert_eq!(get(&k, &["logs", "db-0", "-c", "show"]), "started\n");
-    let uid = get(&k, &["get", "pvc", "data-db-0", "-o", "jsonpath={.metadata.uid}"]);
+    let uid = get(
+        &k,
+        &["get", "pvc", "data-db-0", "-o", "jsonpath={.metadata.uid}"],
+    );
     let dir = storage.path().join(format!("pvc-{uid}_default_data-db-0"));
-    assert_eq!(std::fs::read_to_string(dir.join("log")).unwrap_or_default(), "started\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("log")).unwrap_or_default(),
+        "started\n"
+    );
 
     // The pod is replaced; its claim, volume and data stay.
     k.ok(&["delete", "pod", "db-0"]);
     let second = eventually(
         "a new db-0 running",
         Duration::from_secs(120),
-        || get(&k, &["get", "pod", "db-0", "-o", "jsonpath={.status.phase} {.metadata.uid}"]),
+        || {
+            get(
+                &k,
+                &[
+                    "get",
+                    "pod",
+                    "db-0",
+                    "-o",
+                    "jsonpath={.status.phase} {.metadata.uid}",
+                ],
+            )
+        },
         |o| o.starts_with("Running ") && *o != first,
     );
     assert_ne!(first, second);
-    assert_eq!(get(&k, &["logs", "db-0", "-c", "show"]), "started\nstarted\n");
+    assert_eq!(
+        get(&k, &["logs", "db-0", "-c", "show"]),
+        "started\nstarted\n"
+    );
 
     // The set and its claim go: the agent removes the directory, then the volume goes.
     k.ok(&["delete", "statefulset", "db"]);
-    eventually("db-0 gone", Duration::from_secs(60), || get(&k, &["get", "pods", "-o", "name"]), |o| o.is_empty());
+    eventually(
+        "db-0 gone",
+        Duration::from_secs(60),
+        || get(&k, &["get", "pods", "-o", "name"]),
+        |o| o.is_empty(),
+    );
     k.ok(&["delete", "pvc", "data-db-0"]);
-    eventually("volume gone", Duration::from_secs(60), || get(&k, &["get", "pv", "-o", "name"]), |o| o.is_empty());
+    eventually(
+        "volume gone",
+        Duration::from_secs(60),
+        || get(&k, &["get", "pv", "-o", "name"]),
+        |o| o.is_empty(),
+    );
     assert!(!dir.exists(), "{} still exists", dir.display());
 }

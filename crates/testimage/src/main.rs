@@ -106,7 +106,9 @@ fn main() -> ExitCode {
         Some("cat") => cat(&rest),
         Some("append") => append(&rest),
         Some(other) => Err(format!("unknown subcommand {other:?}")),
-        None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|append|pause ...".into()),
+        None => Err(
+            "usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|append|pause ...".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

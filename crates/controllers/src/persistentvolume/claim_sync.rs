@@ -169,6 +169,15 @@ mod tests {
         )
     }
 
+    /// (what, claim, cached volumes, its class, the step).
+    type Case<'a> = (
+        &'a str,
+        PersistentVolumeClaim,
+        Vec<Arc<PersistentVolume>>,
+        Option<&'a StorageClass>,
+        expect_test::Expect,
+    );
+
     #[test]
     fn steps() {
         let mine = json!({"namespace": "ns", "name": "data", "uid": "u1"});
@@ -177,13 +186,7 @@ mod tests {
         let selected = json!({"annotations": {ANN_SELECTED_NODE: "n1"}});
         let wffc = class("WaitForFirstConsumer");
         let immediate = class("Immediate");
-        let cases: Vec<(
-            &str,
-            PersistentVolumeClaim,
-            Vec<Arc<PersistentVolume>>,
-            Option<&StorageClass>,
-            expect_test::Expect,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "free volume binds",
                 claim(json!({}), json!({})),

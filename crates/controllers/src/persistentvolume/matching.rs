@@ -220,6 +220,15 @@ mod tests {
         }
     }
 
+    /// (what, claim, volumes, delayed binding, the volume chosen).
+    type Case = (
+        &'static str,
+        PersistentVolumeClaim,
+        Vec<Arc<PersistentVolume>>,
+        bool,
+        Option<&'static str>,
+    );
+
     #[test]
     fn best_match() {
         let small = || pv("small", json!({"spec": {"capacity": {"storage": "1Gi"}}}));
@@ -230,13 +239,7 @@ mod tests {
                 json!({"spec": {"accessModes": ["ReadWriteOnce", "ReadWriteMany"]}}),
             )
         };
-        let cases: Vec<(
-            &str,
-            PersistentVolumeClaim,
-            Vec<Arc<PersistentVolume>>,
-            bool,
-            Option<&str>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "smallest that fits",
                 pvc(json!({})),
