@@ -454,10 +454,11 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
 }
 
 /// Real containers through the server's own node agent: a StatefulSet's claim from its
-/// volumeClaimTemplate gets a local-path volume; what its pod appended is still there for
-/// the pod that replaces it; deleting the claim removes the directory from the node.
+/// volumeClaimTemplate gets a local-path volume; what its container wrote is there for the
+/// pod that replaces it and for another pod using the claim later; deleting the claim
+/// removes the directory from the node.
 #[test]
-#[ignore = "needs the agent's PVC mounts (h-config) and root with containerd"]
+#[ignore = "needs the agent's PVC mounts and the testimage's `write` (h-config)"]
 fn statefulset_data_outlives_its_pod() {
     use testkit::node::NodeHost;
     let mut host = NodeHost::new();
@@ -467,8 +468,10 @@ fn statefulset_data_outlives_its_pod() {
     let server = host.server_with_agent(bin(), &node, &["--local-storage-path", &root]);
     let k = server.kubectl();
     let image = host.image();
-    let sts = format!(
-        "apiVersion: apps/v1
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: apps/v1
 kind: StatefulSet
 metadata: {{name: db}}
 spec:
@@ -479,26 +482,26 @@ spec:
     metadata: {{labels: {{app: db}}}}
     spec:
       terminationGracePeriodSeconds: 1
-      initContainers:
-      - {{name: write, image: '{image}', command: [/skiff-testimage, append, /data/log, started]}}
-      - {{name: show, image: '{image}', command: [/skiff-testimage, cat, /data/log]}}
       containers:
-      - {{name: main, image: '{image}', command: [/skiff-testimage, sleep, '3600']}}
+      - name: main
+        image: '{image}'
+        command: [/skiff-testimage, write, /data/hello, written-by-db, --then-sleep, '3600']
+        volumeMounts: [{{name: data, mountPath: /data}}]
   volumeClaimTemplates:
   - metadata: {{name: data}}
     spec:
       accessModes: [ReadWriteOnce]
       resources: {{requests: {{storage: 64Mi}}}}
 "
+        ),
     );
-    k.ok_stdin(&["apply", "-f", "-"], &sts);
-    let running = |k: &Kubectl| {
+    let running = |not: &str| {
         eventually(
             "db-0 running",
             Duration::from_secs(120),
             || {
                 get(
-                    k,
+                    &k,
                     &[
                         "get",
                         "pod",
@@ -508,54 +511,70 @@ spec:
                     ],
                 )
             },
-            |o| o.starts_with("Running "),
+            |o| o.starts_with("Running ") && o != not,
         )
     };
-    let first = running(&k);
-    assert_eq!(get(&k, &["logs", "db-0", "-c", "show"]), "started\n");
-    let uid = get(
-        &k,
-        &["get", "pvc", "data-db-0", "-o", "jsonpath={.metadata.uid}"],
-    );
+    let first = running("");
+    let claim = "jsonpath={.metadata.uid} {.spec.volumeName} {.spec.storageClassName}";
+    let bound = get(&k, &["get", "pvc", "data-db-0", "-o", claim]);
+    let uid = bound.split(' ').next().unwrap_or("").to_string();
+    assert_eq!(bound, format!("{uid} pvc-{uid} local-path"));
+    // The node agent made the directory; the container wrote into it.
     let dir = storage.path().join(format!("pvc-{uid}_default_data-db-0"));
-    assert_eq!(
-        std::fs::read_to_string(dir.join("log")).unwrap_or_default(),
-        "started\n"
+    let file = dir.join("hello");
+    eventually(
+        "the file on the node",
+        Duration::from_secs(30),
+        || std::fs::read_to_string(&file).unwrap_or_default(),
+        |t| t == "written-by-db",
     );
 
-    // The pod is replaced; its claim, volume and data stay.
+    // The pod is replaced: same claim, same volume.
     k.ok(&["delete", "pod", "db-0"]);
-    let second = eventually(
-        "a new db-0 running",
-        Duration::from_secs(120),
-        || {
-            get(
-                &k,
-                &[
-                    "get",
-                    "pod",
-                    "db-0",
-                    "-o",
-                    "jsonpath={.status.phase} {.metadata.uid}",
-                ],
-            )
-        },
-        |o| o.starts_with("Running ") && *o != first,
-    );
-    assert_ne!(first, second);
-    assert_eq!(
-        get(&k, &["logs", "db-0", "-c", "show"]),
-        "started\nstarted\n"
-    );
+    running(&first);
+    assert_eq!(get(&k, &["get", "pvc", "data-db-0", "-o", claim]), bound);
 
-    // The set and its claim go: the agent removes the directory, then the volume goes.
-    k.ok(&["delete", "statefulset", "db"]);
+    // The set scales to zero (its claim stays); another pod reads what was written.
+    k.ok(&["scale", "statefulset", "db", "--replicas=0"]);
     eventually(
         "db-0 gone",
         Duration::from_secs(60),
         || get(&k, &["get", "pods", "-o", "name"]),
         |o| o.is_empty(),
     );
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: reader}}
+spec:
+  restartPolicy: Never
+  containers:
+  - {{name: c, image: '{image}', command: [/skiff-testimage, cat, /data/hello], volumeMounts: [{{name: data, mountPath: /data}}]}}
+  volumes:
+  - {{name: data, persistentVolumeClaim: {{claimName: data-db-0}}}}
+"
+        ),
+    );
+    wait_for(
+        &k,
+        "reader done",
+        &["get", "pod", "reader", "-o", "jsonpath={.status.phase}"],
+        "Succeeded",
+    );
+    assert_eq!(get(&k, &["logs", "reader"]), "written-by-db");
+    assert_eq!(
+        get(
+            &k,
+            &["get", "pod", "reader", "-o", "jsonpath={.spec.nodeName}"]
+        ),
+        node
+    );
+
+    // The claim goes: the agent removes the directory, then the volume goes.
+    k.ok(&["delete", "pod", "reader"]);
+    k.ok(&["delete", "statefulset", "db"]);
     k.ok(&["delete", "pvc", "data-db-0"]);
     eventually(
         "volume gone",
