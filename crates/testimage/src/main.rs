@@ -12,8 +12,6 @@
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
 //!   env                                  print the environment, one KEY=value a line
 //!   cat FILE...                          print files
-//!   http-get HOST:PORT PATH [N]          N (default 1) GETs, 200 ms apart; prints each body's
-//!                                        first line, or `error: ...`; then sleeps forever
 //!   pause                                as when invoked as `pause`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -105,7 +103,6 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("cat") => cat(&rest),
-        Some("http-get") => http_get(&rest),
         Some(other) => Err(format!("unknown subcommand {other:?}")),
         None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|pause ...".into()),
     };
@@ -116,46 +113,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// A client for service tests: its output (the container's log) says which backend answered.
-fn http_get(args: &[&str]) -> Result<(), String> {
-    let addr = args.first().ok_or("http-get: want HOST:PORT PATH [N]")?;
-    let path = args.get(1).copied().unwrap_or("/");
-    let n: usize = args
-        .get(2)
-        .map_or(Ok(1), |c| c.parse())
-        .map_err(|_| "http-get: N must be a number")?;
-    for _ in 0..n {
-        let line = match get_once(addr, path) {
-            Ok(body) => body.lines().next().unwrap_or("").to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        println!("{line}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    sys::exit_on_term();
-    sys::wait_forever()
-}
-
-fn get_once(addr: &str, path: &str) -> std::io::Result<String> {
-    use std::net::ToSocketAddrs;
-    let target = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("no address"))?;
-    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut reply = String::new();
-    s.read_to_string(&mut reply)?;
-    Ok(reply
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default())
 }
 
 fn pause_process() -> ! {
