@@ -7,13 +7,15 @@
 //!
 //! Deliberately narrow: only volumes the provisioner made, pinned to this node, released
 //! and being deleted, and only a directory named after the volume (`pvc-<uid>_…`), so a
-//! hand-written volume object cannot make the agent delete an arbitrary path.
+//! hand-written volume object cannot make the agent delete an arbitrary path; and never
+//! while a pod on this node that has not finished still uses the claim (a claim deleted
+//! under a running pod: skiff has no pvc-protection finalizer yet).
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::PersistentVolume;
+use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
@@ -71,6 +73,7 @@ pub fn to_clean(pv: &PersistentVolume, node: &str) -> Option<PathBuf> {
 }
 
 pub async fn run(client: kube::Client, node: String) {
+    let pods: Api<Pod> = Api::all(client.clone());
     let api: Api<PersistentVolume> = Api::all(client);
     let changes = watcher(api.clone(), watcher::Config::default())
         .default_backoff()
@@ -80,14 +83,14 @@ pub async fn run(client: kube::Client, node: String) {
     loop {
         tokio::select! {
             change = changes.next() => match change {
-                Some(Ok(pv)) => clean(&api, &pv, &node).await,
+                Some(Ok(pv)) => clean(&api, &pods, &pv, &node).await,
                 Some(Err(e)) => tracing::debug!(error = %e, "local-path volume watch"),
                 None => return,
             },
             _ = retry.tick() => {
                 if let Ok(list) = api.list(&ListParams::default()).await {
                     for pv in list.items {
-                        clean(&api, &pv, &node).await;
+                        clean(&api, &pods, &pv, &node).await;
                     }
                 }
             }
@@ -95,11 +98,50 @@ pub async fn run(client: kube::Client, node: String) {
     }
 }
 
-async fn clean(api: &Api<PersistentVolume>, pv: &PersistentVolume, node: &str) {
+/// Whether a pod that has not finished still uses the claim `namespace/claim`: its claim
+/// was deleted under it (skiff has no pvc-protection finalizer yet), and its directory
+/// must outlive the pod.
+pub fn in_use(pods: &[Pod], namespace: &str, claim: &str) -> bool {
+    pods.iter().any(|p| {
+        let done = p
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|ph| ph == "Succeeded" || ph == "Failed");
+        p.metadata.namespace.as_deref() == Some(namespace)
+            && !done
+            && p.spec
+                .iter()
+                .flat_map(|s| s.volumes.iter().flatten())
+                .any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == claim)
+                })
+    })
+}
+
+async fn clean(api: &Api<PersistentVolume>, pods: &Api<Pod>, pv: &PersistentVolume, node: &str) {
     let Some(dir) = to_clean(pv, node) else {
         return;
     };
     let name = pv.metadata.name.clone().unwrap_or_default();
+    if let Some(r) = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref()) {
+        let here = ListParams::default().fields(&format!("spec.nodeName={node}"));
+        let ns = r.namespace.as_deref().unwrap_or("");
+        let claim = r.name.as_deref().unwrap_or("");
+        match pods.list(&here).await {
+            Ok(list) if in_use(&list.items, ns, claim) => {
+                tracing::info!(volume = %name, "local-path volume still used by a pod; directory kept for now");
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(volume = %name, error = %e, "listing pods before removing a local-path directory");
+                return;
+            }
+        }
+    }
     match tokio::fs::remove_dir_all(&dir).await {
         Ok(()) => {
             tracing::info!(volume = %name, dir = %dir.display(), "removed local-path volume directory")
@@ -146,6 +188,30 @@ mod tests {
         });
         change(&mut v);
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn claims_in_use() {
+        let pod = |ns: &str, claim: &str, phase: &str| -> Pod {
+            serde_json::from_value(json!({
+                "metadata": {"name": "p", "namespace": ns},
+                "spec": {"containers": [], "volumes": [{"name": "v", "persistentVolumeClaim": {"claimName": claim}}]},
+                "status": {"phase": phase},
+            }))
+            .unwrap()
+        };
+        let cases = [
+            (vec![pod("ns", "data", "Running")], true),
+            (vec![pod("ns", "data", "Pending")], true),
+            (vec![pod("ns", "data", "Succeeded")], false),
+            (vec![pod("ns", "data", "Failed")], false),
+            (vec![pod("other", "data", "Running")], false),
+            (vec![pod("ns", "logs", "Running")], false),
+            (vec![], false),
+        ];
+        for (i, (pods, want)) in cases.into_iter().enumerate() {
+            assert_eq!(in_use(&pods, "ns", "data"), want, "case {i}");
+        }
     }
 
     #[test]
