@@ -576,10 +576,56 @@ spec:
         node
     );
 
-    // The claim goes: the agent removes the directory, then the volume goes.
+    // The claim is deleted while a pod still uses it: the volume is Released and being
+    // deleted, but the directory stays until that pod is gone; then both go.
     k.ok(&["delete", "pod", "reader"]);
     k.ok(&["delete", "statefulset", "db"]);
-    k.ok(&["delete", "pvc", "data-db-0"]);
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &format!(
+            "apiVersion: v1
+kind: Pod
+metadata: {{name: holder}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: c, image: '{image}', command: [/skiff-testimage, sleep, '3600'], volumeMounts: [{{name: data, mountPath: /data}}]}}
+  volumes:
+  - {{name: data, persistentVolumeClaim: {{claimName: data-db-0}}}}
+"
+        ),
+    );
+    wait_for(
+        &k,
+        "holder running",
+        &["get", "pod", "holder", "-o", "jsonpath={.status.phase}"],
+        "Running",
+    );
+    k.ok(&["delete", "pvc", "data-db-0", "--wait=false"]);
+    let pv = format!("pvc-{uid}");
+    eventually(
+        "volume released and being deleted",
+        Duration::from_secs(30),
+        || {
+            get(
+                &k,
+                &[
+                    "get",
+                    "pv",
+                    &pv,
+                    "-o",
+                    "jsonpath={.status.phase} {.metadata.deletionTimestamp}",
+                ],
+            )
+        },
+        |o| o.starts_with("Released 20"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap_or_default(),
+        "written-by-db"
+    );
+    k.ok(&["delete", "pod", "holder"]);
     eventually(
         "volume gone",
         Duration::from_secs(60),
