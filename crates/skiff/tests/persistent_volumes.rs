@@ -465,7 +465,17 @@ fn statefulset_data_outlives_its_pod() {
     let storage = tempfile::tempdir().expect("storage dir");
     let root = storage.path().display().to_string();
     let node = format!("pv-e2e-{}", std::process::id());
-    let server = host.server_with_agent(bin(), &node, &["--local-storage-path", &root]);
+    // Only the memory threshold: a busy test machine's disk must not taint the node.
+    let server = host.server_with_agent(
+        bin(),
+        &node,
+        &[
+            "--local-storage-path",
+            &root,
+            "--eviction-hard",
+            "memory.available<1Ki",
+        ],
+    );
     let k = server.kubectl();
     let image = host.image();
     k.ok_stdin(
