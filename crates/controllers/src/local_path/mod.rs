@@ -135,6 +135,7 @@ async fn reconcile_claim(
             ),
         )
         .await;
+    ctx.sayer.forget(&*claim);
     Ok(Action::await_change())
 }
 

@@ -100,6 +100,14 @@ impl Sayer {
         }
     }
 
+    /// Forgets what was said about an object whose story is over (bound, provisioned), so
+    /// the memory does not grow with every claim ever made.
+    pub fn forget<K: Resource<DynamicType = ()>>(&self, obj: &K) {
+        if let (Ok(mut last), Some(uid)) = (self.last.lock(), obj.meta().uid.as_deref()) {
+            last.remove(uid);
+        }
+    }
+
     pub async fn say<K: Resource<DynamicType = ()>>(&self, obj: &K, said: &Said) {
         let key = obj.meta().uid.clone().unwrap_or_default();
         {
@@ -295,6 +303,7 @@ async fn reconcile_claim(
                 return Ok(Action::requeue(RESYNC));
             };
             bind(&ctx.client, &claim, pv).await?;
+            ctx.sayer.forget(&*claim);
             Ok(Action::await_change())
         }
         ClaimStep::Provision(provisioner) => {
