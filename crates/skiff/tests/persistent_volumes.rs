@@ -198,6 +198,20 @@ fn static_volumes_bind_and_are_reclaimed_by_policy() {
         ],
         "Released data",
     );
+    let changed = get(
+        &k,
+        &[
+            "get",
+            "pv",
+            "pv-fit",
+            "-o",
+            "jsonpath={.status.lastPhaseTransitionTime}",
+        ],
+    );
+    assert!(
+        changed.starts_with("20") && changed.ends_with('Z'),
+        "{changed}"
+    );
     wait_for(
         &k,
         "pv-delete failed",

@@ -264,11 +264,19 @@ async fn set_volume_phase(
 ) -> Result<(), Error> {
     let now_message = pv.status.as_ref().and_then(|s| s.message.as_deref());
     if volume_phase(pv) != phase || now_message != message {
+        let mut status = json!({"phase": phase, "message": message});
+        if volume_phase(pv) != phase {
+            // Upstream records when the phase last changed (whole seconds).
+            let now = jiff::Timestamp::now()
+                .strftime("%Y-%m-%dT%H:%M:%SZ")
+                .to_string();
+            status["lastPhaseTransitionTime"] = json!(now);
+        }
         Api::<PersistentVolume>::all(client.clone())
             .patch_status(
                 &pv.name_any(),
                 &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"phase": phase, "message": message}})),
+                &Patch::Merge(json!({ "status": status })),
             )
             .await?;
         tracing::info!(volume = %pv.name_any(), phase, "volume phase");
