@@ -1,9 +1,10 @@
 //! Built-in admission that upstream enables by default (ServiceAccount defaults,
-//! DefaultTolerationSeconds, Priority, DefaultStorageClass).
+//! DefaultTolerationSeconds, Priority, DefaultStorageClass, StorageObjectInUseProtection).
 //! (Webhooks and policies arrive with API extension.)
 
 mod default_storage_class;
 mod priority;
+mod storage_protection;
 
 use serde_json::{json, Value};
 
@@ -27,6 +28,11 @@ pub fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             let (classes, _) = scope.api.cache.list("/registry/storageclasses/");
             let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
             default_storage_class::admit_claim_create(obj, &classes);
+            storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
+            Ok(())
+        }
+        ("", "persistentvolumes") => {
+            storage_protection::add_finalizer(obj, storage_protection::PV_PROTECTION);
             Ok(())
         }
         _ => Ok(()),

@@ -97,6 +97,7 @@ pub async fn run(client: Client, config: Config) {
         cronjob::run(client.clone()),
         ttl_after_finished::run(client.clone()),
         persistentvolume::run(client.clone(), &storage),
+        persistentvolume::protection::run(client.clone(), &storage, &informers),
         local_path::run(client.clone(), &storage, config.local_storage_path),
     );
 }

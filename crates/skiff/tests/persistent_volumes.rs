@@ -399,7 +399,7 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
     );
     assert_eq!(
         pv,
-        format!("/srv/skiff-volumes/pvc-{uid}_default_data DirectoryOrCreate kubernetes.io/hostname=sim-0 3Gi Delete local-path rancher.io/local-path [\"external-provisioner.volume.kubernetes.io/finalizer\"]")
+        format!("/srv/skiff-volumes/pvc-{uid}_default_data DirectoryOrCreate kubernetes.io/hostname=sim-0 3Gi Delete local-path rancher.io/local-path [\"external-provisioner.volume.kubernetes.io/finalizer\",\"kubernetes.io/pv-protection\"]")
     );
     let said = eventually(
         "provisioning events",
@@ -430,10 +430,30 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
         "FailedBinding: no persistent volumes available for this claim and no storage class is set"
     );
 
-    // The claim goes: the volume is Released and deleted, but its finalizer holds it until
-    // its node has removed the directory. A simulated node has no agent to do that...
-    k.ok(&["delete", "pod", "user", "--wait=false"]);
+    // The claim is deleted while its pod uses it: protection keeps it (and its volume
+    // Bound) until the pod is gone.
+    assert!(
+        describe
+            .lines()
+            .any(|l| l.starts_with("Finalizers:") && l.ends_with("[kubernetes.io/pvc-protection]")),
+        "{describe}"
+    );
     k.ok(&["delete", "pvc", "data", "--wait=false"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let row = k.ok(&["get", "pvc", "data", "--no-headers"]);
+    assert!(row.contains(" Terminating "), "{row}");
+    assert_eq!(
+        get(
+            &k,
+            &["get", "pv", &pv_name, "-o", "jsonpath={.status.phase}"]
+        ),
+        "Bound"
+    );
+
+    // The pod goes, then the claim: the volume is Released and deleted, but its finalizer
+    // holds it until its node has removed the directory. A simulated node has no agent to
+    // do that...
+    k.ok(&["delete", "pod", "user", "--wait=false"]);
     eventually(
         "volume released and being deleted",
         Duration::from_secs(30),
@@ -600,8 +620,8 @@ spec:
         node
     );
 
-    // The claim is deleted while a pod still uses it: the volume is Released and being
-    // deleted, but the directory stays until that pod is gone; then both go.
+    // The claim is deleted while a pod still uses it: it stays (pvc-protection), its volume
+    // stays Bound and its directory on the node; once the pod is gone, all three go.
     k.ok(&["delete", "pod", "reader"]);
     k.ok(&["delete", "statefulset", "db"]);
     k.ok_stdin(
@@ -627,24 +647,24 @@ spec:
     );
     k.ok(&["delete", "pvc", "data-db-0", "--wait=false"]);
     let pv = format!("pvc-{uid}");
-    eventually(
-        "volume released and being deleted",
-        Duration::from_secs(30),
-        || {
-            get(
-                &k,
-                &[
-                    "get",
-                    "pv",
-                    &pv,
-                    "-o",
-                    "jsonpath={.status.phase} {.metadata.deletionTimestamp}",
-                ],
-            )
-        },
-        |o| o.starts_with("Released 20"),
-    );
     std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        get(
+            &k,
+            &[
+                "get",
+                "pvc",
+                "data-db-0",
+                "-o",
+                "jsonpath={.metadata.finalizers}"
+            ]
+        ),
+        r#"["kubernetes.io/pvc-protection"]"#
+    );
+    assert_eq!(
+        get(&k, &["get", "pv", &pv, "-o", "jsonpath={.status.phase}"]),
+        "Bound"
+    );
     assert_eq!(
         std::fs::read_to_string(&file).unwrap_or_default(),
         "written-by-db"

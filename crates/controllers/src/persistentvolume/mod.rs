@@ -15,6 +15,7 @@
 
 mod claim_sync;
 pub mod matching;
+pub mod protection;
 mod volume_sync;
 
 use std::collections::HashMap;
