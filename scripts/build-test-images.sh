@@ -5,7 +5,7 @@
 #   <registry>/skiff/pause:1       /pause (the same binary, invoked as pause)
 #   <registry>/skiff/testimage:1   /skiff-testimage
 #
-#   scripts/build-test-images.sh [--push HOST:PORT]
+#   scripts/build-test-images.sh [--push HOST:PORT]     (REGISTRY_CREDS=user:pass for auth)
 # Without --push it starts the shared registry (scripts/registry.sh start) and pushes there.
 # Prints the registry address on its last line.
 set -euo pipefail
@@ -32,15 +32,24 @@ mkdir -p "$images"
 # libc works for what the binary does (no NSS lookups). Its own target dir: the crate has
 # no dependencies, and a test that runs this under `cargo test` would otherwise wait forever
 # on the lock cargo holds on the workspace's target dir.
-target=x86_64-unknown-linux-gnu
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked -p testimage \
-    --target "$target" --target-dir "$images/target" >&2
-bin="$images/target/$target/debug/skiff-testimage"
-[ -x "$bin" ] || die "$bin was not built"
+if [ -z "$push" ]; then
+    # Before the lock: the registry started here must not inherit (and hold) it.
+    push="$(scripts/registry.sh start)"
+fi
 
-# One builder at a time: tests may run this concurrently.
+# One builder at a time, from build to push: tests (and other checkouts, whose test image
+# may differ) run this concurrently, and the binary, layout and push must be one checkout's.
 exec 9>"$images/.lock"
 flock 9
+
+target=x86_64-unknown-linux-gnu
+# A target dir per checkout: cargo does not re-copy a fresh binary to its final path, so a
+# shared one could hand out another checkout's build.
+tdir="$images/target/$(pwd | sha256sum | cut -c1-12)"
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked -p testimage \
+    --target "$target" --target-dir "$tdir" >&2
+bin="$tdir/$target/debug/skiff-testimage"
+[ -x "$bin" ] || die "$bin was not built"
 
 layout="$images/oci"
 sum="$(sha256sum "$bin" | cut -d' ' -f1)"
@@ -62,14 +71,11 @@ if [ "$(cat "$images/built-from" 2>/dev/null)" != "$sum" ]; then
     echo "$sum" >"$images/built-from"
 fi
 
-# Unlock before anything is started from here: a registry started below would inherit fd 9
-# and hold the lock for its lifetime.
-exec 9>&-
-
-if [ -z "$push" ]; then
-    push="$(scripts/registry.sh start)"
-fi
+# REGISTRY_CREDS=user:password pushes to a registry that demands basic auth.
+creds=()
+[ -z "${REGISTRY_CREDS:-}" ] || creds=(--dest-creds "$REGISTRY_CREDS")
 for name in pause testimage; do
-    skopeo copy --quiet --dest-tls-verify=false "oci:$layout:$name-1" "docker://$push/skiff/$name:1" >&2
+    skopeo copy --quiet --dest-tls-verify=false "${creds[@]}" "oci:$layout:$name-1" "docker://$push/skiff/$name:1" >&2
 done
+exec 9>&-
 echo "$push"

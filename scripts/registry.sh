@@ -6,7 +6,8 @@
 #   scripts/registry.sh stop    stop the one started from REGISTRY_DIR
 #
 # REGISTRY_DIR (default /var/cache/skiff/registry) and REGISTRY_PORT (default 5055) choose
-# the instance, so a test can run its own beside the shared one.
+# the instance, so a test can run its own beside the shared one. REGISTRY_HTPASSWD (a file
+# of user:bcrypt-hash lines) makes it demand basic auth, for tests of image pull secrets.
 set -euo pipefail
 
 dir="${REGISTRY_DIR:-/var/cache/skiff/registry}"
@@ -40,11 +41,20 @@ storage:
 http:
   addr: 127.0.0.1:$port
 YAML
+    if [ -n "${REGISTRY_HTPASSWD:-}" ]; then
+        cat >>"$dir/config.yml" <<YAML
+auth:
+  htpasswd:
+    realm: skiff-test
+    path: $REGISTRY_HTPASSWD
+YAML
+    fi
     echo "$port" >"$dir/port"
     nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
-        if curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1; then
+        code="$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" 2>/dev/null || true)"
+        if [ "$code" = 200 ] || [ "$code" = 401 ]; then
             echo "127.0.0.1:$port"
             exit 0
         fi

@@ -61,12 +61,19 @@ impl Cri {
     pub async fn pull_image(
         &self,
         image: &str,
+        auth: Option<&crate::pull::credentials::Credential>,
         sandbox: &cri::PodSandboxConfig,
     ) -> Result<String, Error> {
         let mut c = self.image.clone();
         let req = cri::PullImageRequest {
             image: Some(image_spec(image)),
-            auth: None,
+            auth: auth.map(|a| cri::AuthConfig {
+                username: a.username.clone(),
+                password: a.password.clone(),
+                identity_token: a.identity_token.clone(),
+                registry_token: a.registry_token.clone(),
+                ..Default::default()
+            }),
             sandbox_config: Some(sandbox.clone()),
         };
         let resp = c
@@ -88,6 +95,24 @@ impl Cri {
             .await
             .map_err(|e| Error::status("ImageStatus", e))?;
         Ok(resp.into_inner().image.map(|i| i.id))
+    }
+
+    /// The user an image runs as: its numeric uid, or else its user name ("" when unset).
+    pub async fn image_user(&self, image: &str) -> Result<(Option<i64>, String), Error> {
+        let mut c = self.image.clone();
+        let req = cri::ImageStatusRequest {
+            image: Some(image_spec(image)),
+            verbose: false,
+        };
+        let resp = c
+            .image_status(req)
+            .await
+            .map_err(|e| Error::status("ImageStatus", e))?;
+        Ok(resp
+            .into_inner()
+            .image
+            .map(|i| (i.uid.map(|u| u.value), i.username))
+            .unwrap_or_default())
     }
 
     pub async fn run_sandbox(&self, config: cri::PodSandboxConfig) -> Result<String, Error> {

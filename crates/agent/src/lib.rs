@@ -5,16 +5,21 @@
 //! cluster only through the API, and the machine only through the CRI socket, the CNI conf
 //! dir and (with no runtime endpoint given) the containerd child it supervises.
 
+pub mod cgroups;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod events;
+pub mod eviction;
+pub mod image_gc;
 pub mod local_path;
 pub mod machine;
 pub mod node;
 pub mod pods;
+pub mod pull;
 pub mod resources;
 pub mod routes;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +74,14 @@ pub struct AgentConfig {
     pub bridge: String,
     /// The cluster and service CIDRs: routed `unreachable` on this machine.
     pub unreachable_cidrs: Vec<String>,
+    /// Mirrors, credentials and TLS per registry (`--registry-config`).
+    pub registries: pull::registries::Registries,
+    /// Hard eviction thresholds (`--eviction-hard`).
+    pub eviction_hard: Vec<eviction::thresholds::Threshold>,
+    /// When unused images are removed (the image filesystem is filled in by `start`).
+    pub image_gc: image_gc::Settings,
+    /// The pod network; the service proxy masquerades service traffic from outside it.
+    pub cluster_cidr: String,
 }
 
 impl AgentConfig {
@@ -80,6 +93,11 @@ impl AgentConfig {
             sandbox_image: DEFAULT_SANDBOX_IMAGE.into(),
             bridge: "skiff0".into(),
             unreachable_cidrs: vec!["10.42.0.0/16".into(), "10.43.0.0/16".into()],
+            registries: Default::default(),
+            eviction_hard: eviction::thresholds::parse(eviction::thresholds::DEFAULT_HARD)
+                .unwrap_or_default(),
+            image_gc: image_gc::Settings::default(),
+            cluster_cidr: "10.42.0.0/16".into(),
         }
     }
 }
@@ -90,6 +108,8 @@ pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
 /// A started agent: the containerd it supervises (if any) and its loops.
 pub struct Agent {
     containerd: Option<containerd::Supervisor>,
+    proxy: Option<proxy::Proxy>,
+    netpol: Option<netpol::Enforcer>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -97,6 +117,12 @@ impl Agent {
     /// Stops the loops, then our containerd. Pods' containers stay with their shims.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
+        if let Some(p) = self.proxy.take() {
+            p.shutdown().await;
+        }
+        if let Some(n) = self.netpol.take() {
+            n.shutdown().await;
+        }
         if let Some(c) = self.containerd.take() {
             c.stop().await;
         }
@@ -124,6 +150,8 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
     };
     let mut agent = Agent {
         containerd: supervisor,
+        proxy: None,
+        netpol: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -142,6 +170,9 @@ async fn bring_up(
     socket: &Path,
     agent: &mut Agent,
 ) -> Result<(), Error> {
+    if agent.containerd.is_some() {
+        config.registries.write_hosts(&layout.certs_d)?;
+    }
     let cri = cri::Cri::connect(socket)?;
     let version = cri.wait_ready(Duration::from_secs(30)).await?;
     let runtime_version = format!("{}://{}", version.runtime_name, version.runtime_version);
@@ -154,15 +185,22 @@ async fn bring_up(
     let started = clock::now();
     let node_uid = node::register(&nodes, &name).await?;
     node::ensure_lease(&leases, &name, &node_uid).await?;
+    let pressure = eviction::SharedPressure::default();
     let status = {
-        let (name, machine, runtime_version) =
-            (name.clone(), machine.clone(), runtime_version.clone());
+        let (name, machine, runtime_version, pressure) = (
+            name.clone(),
+            machine.clone(),
+            runtime_version.clone(),
+            pressure.clone(),
+        );
         move |ready: bool| {
+            let pressure = *pressure.lock().unwrap_or_else(|p| p.into_inner());
             node::status(&node::StatusInput {
                 name: &name,
                 machine: &machine,
                 runtime_version: &runtime_version,
                 ready,
+                pressure,
                 since: started,
                 now: clock::now(),
             })
@@ -187,6 +225,18 @@ async fn bring_up(
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
     node::post_status(&nodes, &name, status(true)).await?;
+    // The pressure conditions are posted as soon as they change, not at the next beat.
+    let pressure_changed = {
+        let (nodes, name, status) = (nodes.clone(), name.clone(), status.clone());
+        move || {
+            let (nodes, name, body) = (nodes.clone(), name.clone(), status(true));
+            tokio::spawn(async move {
+                if let Err(e) = node::post_status(&nodes, &name, body).await {
+                    tracing::warn!(error = %e, "node status");
+                }
+            });
+        }
+    };
     agent.tasks.spawn(node::heartbeat(
         nodes,
         leases,
@@ -204,14 +254,50 @@ async fn bring_up(
     };
     let ctx = Arc::new(pods::Context {
         events,
-        client,
+        client: client.clone(),
         cri,
         node_name: name,
         host_ip: machine.internal_ip.to_string(),
         pod_logs: config.data_dir.join("pods"),
-        certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
+        pulls: pull::Pulls {
+            client: client.clone(),
+            certs_d: agent.containerd.as_ref().map(|_| layout.certs_d.clone()),
+            registries: config.registries.clone(),
+        },
         own_runtime: agent.containerd.is_some(),
     });
+    let image_fs = if agent.containerd.is_some() {
+        layout.root.clone()
+    } else {
+        config.data_dir.clone()
+    };
+    agent.tasks.spawn(image_gc::run(
+        ctx.cri.clone(),
+        image_gc::Settings {
+            image_fs,
+            ..config.image_gc.clone()
+        },
+        config.sandbox_image.clone(),
+    ));
+    agent.tasks.spawn(eviction::run(
+        ctx.clone(),
+        eviction::Settings {
+            thresholds: config.eviction_hard.clone(),
+            nodefs: config.data_dir.clone(),
+            imagefs: layout.root.clone(),
+        },
+        pressure,
+        pressure_changed,
+    ));
     agent.tasks.spawn(pods::run(ctx));
+    agent.netpol = Some(netpol::run(client.clone(), config.node_name.clone()));
+    agent.proxy = Some(proxy::run(
+        client,
+        proxy::Config {
+            table: proxy::table_name(&config.node_name),
+            node_name: config.node_name.clone(),
+            cluster_cidr: config.cluster_cidr.clone(),
+        },
+    ));
     Ok(())
 }

@@ -45,6 +45,8 @@ pub struct StatusInput<'a> {
     pub machine: &'a Machine,
     pub runtime_version: &'a str,
     pub ready: bool,
+    /// Which hard eviction thresholds are met (or were, within the transition period).
+    pub pressure: crate::eviction::Pressure,
     pub since: OffsetDateTime,
     pub now: OffsetDateTime,
 }
@@ -93,9 +95,21 @@ pub fn status(s: &StatusInput) -> Value {
         "capacity": capacity,
         "allocatable": allocatable,
         "conditions": [
-            condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-            condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-            condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+            if s.pressure.memory {
+                condition("MemoryPressure", "True", "KubeletHasInsufficientMemory", "kubelet has insufficient memory available")
+            } else {
+                condition("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available")
+            },
+            if s.pressure.disk {
+                condition("DiskPressure", "True", "KubeletHasDiskPressure", "kubelet has disk pressure")
+            } else {
+                condition("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure")
+            },
+            if s.pressure.pid {
+                condition("PIDPressure", "True", "KubeletHasInsufficientPID", "kubelet has insufficient PID available")
+            } else {
+                condition("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available")
+            },
             ready,
         ],
         "addresses": [
@@ -250,6 +264,7 @@ mod tests {
                 machine: &m,
                 runtime_version: "containerd://1.6.20",
                 ready,
+                pressure: Default::default(),
                 since: t,
                 now: t,
             });

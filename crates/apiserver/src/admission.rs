@@ -1,9 +1,12 @@
-//! Built-in admission that upstream enables by default (ServiceAccount defaults,
-//! DefaultTolerationSeconds, Priority, DefaultStorageClass, StorageObjectInUseProtection).
+//! Built-in admission that upstream enables by default (ServiceAccount in
+//! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
+//! StorageObjectInUseProtection), and the requestor of a CertificateSigningRequest.
 //! (Webhooks and policies arrive with API extension.)
 
+mod certificates;
 mod default_storage_class;
 mod priority;
+mod service_account;
 mod storage_protection;
 
 use serde_json::{json, Value};
@@ -12,10 +15,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::rest::Scope;
 
 /// Admission on create, before defaulting and validation.
-pub fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
+pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
     match (scope.info.group, scope.info.plural) {
         ("", "pods") => {
-            service_account(obj);
+            service_account::admit(scope, obj)
+                .await
+                .map_err(|why| forbidden(scope, obj, why))?;
             default_tolerations(obj);
             priority::admit_pod_create(obj, &priority_classes(scope))
                 .map_err(|why| forbidden(scope, obj, why))
@@ -33,6 +38,10 @@ pub fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
         }
         ("", "persistentvolumes") => {
             storage_protection::add_finalizer(obj, storage_protection::PV_PROTECTION);
+            Ok(())
+        }
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            certificates::record_requestor(obj, scope.user);
             Ok(())
         }
         _ => Ok(()),
@@ -130,27 +139,6 @@ fn default_tolerations(pod: &mut Value) {
     }
 }
 
-/// Upstream's ServiceAccount plugin: a pod runs as `default` unless it names an account.
-/// (Token projection arrives with access control.)
-fn service_account(pod: &mut Value) {
-    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let named = spec
-        .get("serviceAccountName")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            spec.get("serviceAccount")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or("default")
-        .to_string();
-    spec.insert("serviceAccountName".into(), json!(named));
-    spec.insert("serviceAccount".into(), json!(named));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,24 +163,6 @@ mod tests {
         for (mut pod, want) in cases {
             default_tolerations(&mut pod);
             assert_eq!(pod["spec"]["tolerations"], want);
-        }
-    }
-
-    #[test]
-    fn service_account_defaults() {
-        let cases = [
-            (json!({"spec": {}}), "default"),
-            (
-                json!({"spec": {"serviceAccountName": "builder"}}),
-                "builder",
-            ),
-            (json!({"spec": {"serviceAccount": "legacy"}}), "legacy"),
-            (json!({"spec": {"serviceAccountName": ""}}), "default"),
-        ];
-        for (mut pod, want) in cases {
-            service_account(&mut pod);
-            assert_eq!(pod["spec"]["serviceAccountName"], want);
-            assert_eq!(pod["spec"]["serviceAccount"], want);
         }
     }
 }

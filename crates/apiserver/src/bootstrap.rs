@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::{objects, Api};
 
-async fn ensure(
+pub(crate) async fn ensure(
     api: &Arc<Api>,
     group: &str,
     plural: &str,

@@ -19,6 +19,8 @@ pub enum CertError {
     },
     #[error("certificate generation: {0}")]
     Rcgen(#[from] rcgen::Error),
+    #[error("service account signing key: {0}")]
+    Key(String),
 }
 
 /// PEM material the server and the kubeconfig need.

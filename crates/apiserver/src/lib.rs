@@ -25,6 +25,7 @@ mod watch_cache;
 
 use std::sync::Arc;
 
+pub use auth::bootstrap_token::{ca_hash, JoinToken};
 pub use certs::{admin_kubeconfig, host_addresses};
 pub use server::{start, Config, RunningServer, StartError};
 
@@ -35,4 +36,5 @@ pub struct Api {
     pub(crate) alloc: alloc::Allocator,
     pub(crate) server_address: String,
     pub(crate) openapi: openapi::OpenApiCache,
+    pub(crate) authn: auth::Authn,
 }

@@ -17,7 +17,10 @@ pub async fn route(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Bod
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = request::parse_query(req.uri().query());
-    let resp = dispatch(&api, req, &path, &query).await;
+    let resp = match crate::auth::authenticate_request(&api, req).await {
+        Ok(req) => dispatch(&api, req, &path, &query).await,
+        Err(refused) => refused,
+    };
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     Ok(resp)
 }
@@ -54,6 +57,9 @@ async fn dispatch(
             return body::bytes_response(200, "application/json", api.openapi.v3_index())
         }
         _ => {}
+    }
+    if let Some(resp) = crate::auth::public_route(api, path) {
+        return resp;
     }
     if let Some(rest_path) = path.strip_prefix("/openapi/v3/") {
         return match api.openapi.v3(rest_path) {

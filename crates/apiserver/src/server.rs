@@ -17,6 +17,9 @@ pub struct Config {
     pub port: u16,
     pub service_cidr: String,
     pub cluster_domain: String,
+    /// The node join token (`--token`); without one, the token kept in the data dir or a
+    /// new one.
+    pub join_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,8 @@ pub enum StartError {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub kubeconfig: PathBuf,
+    /// Where the node join token is written (`DIR/token`).
+    pub token_file: PathBuf,
     pub serve: tokio::task::JoinHandle<()>,
 }
 
@@ -90,6 +95,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         cluster_domain: &config.cluster_domain,
     })?;
     let tls = tls_config(&pki)?;
+    let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
 
     let store =
         store::sqlite::SqliteStore::open(&config.data_dir.join("db").join("state.db")).await?;
@@ -111,8 +117,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         alloc,
         server_address: format!("{advertise}:{}", addr.port()),
         openapi: openapi::OpenApiCache::default(),
+        authn: crate::auth::Authn::new(sa_key, &config.cluster_domain, pki.ca_cert_pem.clone()),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
+    let token_file =
+        crate::auth::join::ensure(&api, &config.data_dir, config.join_token.as_deref()).await?;
     event_ttl::spawn(api.clone(), event_ttl::DEFAULT_TTL);
 
     let host = if config.bind_address.is_unspecified() {
@@ -135,11 +144,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     Ok(RunningServer {
         addr,
         kubeconfig,
+        token_file,
         serve,
     })
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, contents)?;

@@ -5,6 +5,7 @@
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
 pub mod cronjob;
+pub mod csr;
 pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
@@ -31,6 +32,7 @@ pub mod root_ca;
 pub(crate) mod selector;
 pub(crate) mod service_pods;
 pub mod serviceaccount;
+pub mod servicelb;
 pub mod statefulset;
 pub mod ttl_after_finished;
 
@@ -52,6 +54,9 @@ pub enum Error {
 pub struct Config {
     /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// The cluster CA's key (PEM): approved client certificates are signed with it; empty,
+    /// nothing is signed.
+    pub ca_key_pem: String,
     /// Pod ranges for nodes are carved from this (`--cluster-cidr`).
     pub cluster_cidr: String,
     pub node_cidr_mask_size: u8,
@@ -92,6 +97,8 @@ pub async fn run(client: Client, config: Config) {
         ),
         resourcequota::run(client.clone(), &informers),
         serviceaccount::run(client.clone()),
+        servicelb::run(client.clone()),
+        csr::run(client.clone(), config.ca_pem.clone(), config.ca_key_pem),
         root_ca::run(client.clone(), config.ca_pem),
         job::run(client.clone(), &informers),
         cronjob::run(client.clone()),

@@ -5,6 +5,7 @@ pub mod apiextensions;
 pub mod apps;
 pub mod autoscaling;
 pub mod batch;
+pub mod certificates;
 mod common;
 pub mod coordination;
 pub mod core;
@@ -73,6 +74,9 @@ pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
             &scheduling::priorityclasses::PriorityClassStrategy
         }
         ("events.k8s.io", "events") => &events::events::EventStrategy,
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            &certificates::certificatesigningrequests::CertificateSigningRequestStrategy
+        }
         _ => &DefaultStrategy,
     }
 }

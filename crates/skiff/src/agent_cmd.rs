@@ -18,6 +18,25 @@ pub struct NodeFlags {
     /// The Linux bridge pods attach to.
     #[arg(long, default_value = "skiff0")]
     pub cni_bridge: String,
+    /// Registry mirrors, credentials and TLS settings (YAML, as k3s's registries.yaml).
+    #[arg(long)]
+    pub registry_config: Option<PathBuf>,
+    /// Hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%.
+    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD, overrides_with = "eviction_hard")]
+    pub eviction_hard: String,
+    /// Percent of the image filesystem in use that starts image garbage collection (100
+    /// disables it).
+    #[arg(long, default_value_t = 85)]
+    pub image_gc_high_threshold: u8,
+    /// Percent of use image garbage collection frees down to.
+    #[arg(long, default_value_t = 80)]
+    pub image_gc_low_threshold: u8,
+    /// Unused images younger than this are kept.
+    #[arg(long, default_value = "2m", value_parser = crate::go_duration)]
+    pub image_minimum_gc_age: std::time::Duration,
+    /// How often image use is checked.
+    #[arg(long, default_value = "5m", value_parser = crate::go_duration, hide = true)]
+    pub image_gc_period: std::time::Duration,
 }
 
 #[derive(clap::Args)]
@@ -25,10 +44,12 @@ pub struct AgentArgs {
     /// The server's URL, e.g. https://10.0.0.1:6443.
     #[arg(long)]
     server: Option<String>,
-    /// Shared secret agents use to join.
+    /// The server's join token (its <data dir>/token, `K10<CA hash>::<secret>`): the agent
+    /// obtains its own client certificate with it and keeps it in <data dir>/kubelet.kubeconfig.
     #[arg(long)]
     token: Option<String>,
-    /// Credentials to use (e.g. the server's admin.kubeconfig); --server overrides its URL.
+    /// Credentials to use instead of joining (e.g. the server's admin.kubeconfig); --server
+    /// overrides its URL.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
     #[arg(long, default_value = "/var/lib/skiff/agent")]
@@ -61,34 +82,49 @@ pub fn config(
     flags: &NodeFlags,
     cluster_cidr: &str,
     service_cidr: &str,
-) -> agent::AgentConfig {
+) -> anyhow::Result<agent::AgentConfig> {
     let mut config = agent::AgentConfig::new(node_name, data_dir.to_path_buf());
     config.runtime_endpoint = flags.container_runtime_endpoint.clone();
     config.sandbox_image = flags.pause_image.clone();
     config.bridge = flags.cni_bridge.clone();
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
-    config
+    config.cluster_cidr = cluster_cidr.to_string();
+    config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
+        .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
+    config.image_gc = agent::image_gc::Settings {
+        high_percent: flags.image_gc_high_threshold,
+        low_percent: flags.image_gc_low_threshold,
+        minimum_age: flags.image_minimum_gc_age,
+        period: flags.image_gc_period,
+        image_fs: PathBuf::new(),
+    };
+    config.image_gc.validate().map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(path) = &flags.registry_config {
+        config.registries = agent::pull::registries::Registries::load(path)?;
+    }
+    Ok(config)
 }
 
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
-    let Some(kubeconfig) = &args.kubeconfig else {
-        anyhow::bail!(
-            "joining with --token is not supported by this build yet; pass --kubeconfig with the server's admin.kubeconfig"
-        );
-    };
-    let _ = &args.token;
-    let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
     let node_name = match args.node_name.clone() {
         Some(n) => n,
         None => hostname()?,
     };
+    // The flags are checked before the server is contacted.
     let config = config(
-        node_name,
+        node_name.clone(),
         &args.data_dir,
         &args.node,
         &args.cluster_cidr,
         &args.service_cidr,
-    );
+    )?;
+    let client = match (&args.kubeconfig, &args.server) {
+        (Some(kubeconfig), server) => crate::sim_cmd::client(kubeconfig, server.as_deref()).await?,
+        (None, Some(server)) => {
+            crate::join::client(server, args.token.as_deref(), &node_name, &args.data_dir).await?
+        }
+        (None, None) => anyhow::bail!("pass --server with --token (or --kubeconfig)"),
+    };
     let mut running = agent::start(client, config).await?;
     println!("node agent running");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -60,6 +60,15 @@ pub(crate) fn start_server(base: &Path) -> anyhow::Result<ServerProc> {
 
 /// As `start_server`, with extra `skiff server` flags.
 pub(crate) fn start_server_with(base: &Path, extra: &[&str]) -> anyhow::Result<ServerProc> {
+    start_server_opts(base, extra, false)
+}
+
+/// As `start_server_with`; with `agent` the server runs its own node agent.
+pub(crate) fn start_server_opts(
+    base: &Path,
+    extra: &[&str],
+    agent: bool,
+) -> anyhow::Result<ServerProc> {
     use std::io::BufRead;
     let dir = base.join(format!("skiff-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -68,9 +77,9 @@ pub(crate) fn start_server_with(base: &Path, extra: &[&str]) -> anyhow::Result<S
         .local_addr()?
         .port();
     let mut child = Command::new(std::env::current_exe()?)
+        .arg("server")
+        .args((!agent).then_some("--disable-agent"))
         .args([
-            "server",
-            "--disable-agent",
             "--bind-address",
             "127.0.0.1",
             "--https-listen-port",

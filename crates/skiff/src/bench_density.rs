@@ -60,7 +60,7 @@ fn start_sim(kubeconfig: &std::path::Path, args: &[String]) -> anyhow::Result<Si
 }
 
 /// User plus system CPU time of a process, from /proc.
-fn cpu_time(pid: u32) -> Duration {
+pub(crate) fn cpu_time(pid: u32) -> Duration {
     let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {

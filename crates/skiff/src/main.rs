@@ -10,8 +10,10 @@ use clap::{Parser, Subcommand};
 mod agent_cmd;
 mod bench;
 mod bench_density;
+mod bench_node;
 mod bench_scheduler;
 mod bench_store;
+mod join;
 mod sim_cmd;
 
 // jemalloc: with many threads, glibc's malloc kept a quarter more memory resident and ran
@@ -53,11 +55,16 @@ enum BenchCommand {
     Store(bench_store::StoreArgs),
     /// Simulated pods brought to Running: time, control-plane memory and CPU.
     Density(bench_density::DensityArgs),
+    /// Pod start-up latency and agent cost with real containers (needs root and containerd).
+    Node(bench_node::NodeArgs),
     /// Scheduling throughput and latency in upstream scheduler_perf's shapes.
     Scheduler(bench_scheduler::SchedulerArgs),
 }
 
+/// A flag given again overrides the earlier value (wrappers and tests add to a base
+/// command line).
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 struct ServerArgs {
     /// Where the database, certificates and admin kubeconfig live.
     #[arg(long, default_value = "/var/lib/skiff")]
@@ -94,7 +101,8 @@ struct ServerArgs {
     disable_agent: bool,
     #[command(flatten)]
     node: agent_cmd::NodeFlags,
-    /// Shared secret agents use to join.
+    /// The node join token agents present (`skiff agent --token`); without it, the one kept
+    /// in <data dir>/token, or a new one written there.
     #[arg(long)]
     token: Option<String>,
     /// Most endpoints in one EndpointSlice.
@@ -146,6 +154,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
+        Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
@@ -241,7 +250,6 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             args.datastore_endpoint
         );
     }
-    let _ = &args.token;
     block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
@@ -250,6 +258,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             port: args.https_listen_port,
             service_cidr: args.service_cidr.clone(),
             cluster_domain: args.cluster_domain.clone(),
+            join_token: args.token.clone(),
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
@@ -257,8 +266,11 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         let client = kube_client(&server.kubeconfig).await?;
         let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt"))
             .context("reading the cluster CA")?;
+        let ca_key_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.key"))
+            .context("reading the cluster CA key")?;
         let config = controllers::Config {
             ca_pem,
+            ca_key_pem,
             cluster_cidr: args.cluster_cidr.clone(),
             node_cidr_mask_size: args.node_cidr_mask_size,
             node_lifecycle: controllers::nodelifecycle::Settings {
@@ -284,7 +296,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.node,
                 &args.cluster_cidr,
                 &args.service_cidr,
-            );
+            )?;
             let agent = agent::start(client, config)
                 .await
                 .context("starting the node agent (--disable-agent runs the control plane only)")?;
@@ -295,6 +307,12 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             node_agent = Some(agent);
         }
         println!("export KUBECONFIG={}", server.kubeconfig.display());
+        println!(
+            "node join token: {} (skiff agent --server https://<this host>:{} --token \"$(cat {})\")",
+            server.token_file.display(),
+            server.addr.port(),
+            server.token_file.display()
+        );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("installing SIGTERM handler")?;
         tokio::select! {

@@ -492,7 +492,6 @@ fn local_path_provisions_for_the_first_consumer_and_deletes_with_the_claim() {
 /// pod that replaces it and for another pod using the claim later; deleting the claim
 /// removes the directory from the node.
 #[test]
-#[ignore = "needs the agent's PVC mounts and the testimage's `write` (h-config)"]
 fn statefulset_data_outlives_its_pod() {
     use testkit::node::NodeHost;
     let mut host = NodeHost::new();

@@ -210,6 +210,26 @@ fn a_high_priority_pod_preempts_a_low_priority_one() {
         "nominatedNodeName: {:?}",
         high_watch.lines()
     );
+    // Bound, the nomination is cleared (the API server does it with the binding, as
+    // upstream's since 1.34) and PodScheduled is True.
+    let bound = eventually(
+        "the nomination cleared",
+        Duration::from_secs(10),
+        || {
+            get(
+                &k,
+                &[
+                    "get",
+                    "pod",
+                    "high",
+                    "-o",
+                    "jsonpath={.spec.nodeName}|{.status.nominatedNodeName}|{.status.conditions[?(@.type==\"PodScheduled\")].status}",
+                ],
+            )
+        },
+        |s| s == "sim-0||True",
+    );
+    assert_eq!(bound, "sim-0||True");
     let high_uid = k.ok(&["get", "pod", "high", "-o", "jsonpath={.metadata.uid}"]);
     let events = eventually(
         "Preempted event",

@@ -11,7 +11,11 @@
 //!   sleep S                              sleep S seconds (fractions allowed), then exit 0
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
 //!   env                                  print the environment, one KEY=value a line
-//!   cat FILE...                          print files
+//!   cat [--every S] FILE...              print files (every S seconds, forever, with --every)
+//!   id                                   print uid=N gid=N groups=A,B (from /proc/self/status)
+//!   write FILE TEXT [--then-sleep S]     write TEXT to FILE (fails on a read-only file system)
+//!   http-get HOST:PORT PATH [N]          N (default 1) GETs, 200 ms apart; prints each body's
+//!                                        first line, or `error: ...`; then sleeps forever
 //!   pause                                as when invoked as `pause`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -103,8 +107,13 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("cat") => cat(&rest),
+        Some("id") => id(),
+        Some("write") => write(&rest),
+        Some("http-get") => http_get(&rest),
         Some(other) => Err(format!("unknown subcommand {other:?}")),
-        None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|pause ...".into()),
+        None => Err(
+            "usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|id|write|http-get|pause ...".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,6 +122,46 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A client for service tests: its output (the container's log) says which backend answered.
+fn http_get(args: &[&str]) -> Result<(), String> {
+    let addr = args.first().ok_or("http-get: want HOST:PORT PATH [N]")?;
+    let path = args.get(1).copied().unwrap_or("/");
+    let n: usize = args
+        .get(2)
+        .map_or(Ok(1), |c| c.parse())
+        .map_err(|_| "http-get: N must be a number")?;
+    for _ in 0..n {
+        let line = match get_once(addr, path) {
+            Ok(body) => body.lines().next().unwrap_or("").to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        println!("{line}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    sys::exit_on_term();
+    sys::wait_forever()
+}
+
+fn get_once(addr: &str, path: &str) -> std::io::Result<String> {
+    use std::net::ToSocketAddrs;
+    let target = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    Ok(reply
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default())
 }
 
 fn pause_process() -> ! {
@@ -166,11 +215,58 @@ fn alloc(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn cat(files: &[&str]) -> Result<(), String> {
+fn cat(args: &[&str]) -> Result<(), String> {
     let mut out = std::io::stdout();
-    for f in files {
-        let data = std::fs::read(f).map_err(|e| format!("{f}: {e}"))?;
-        out.write_all(&data).map_err(|e| e.to_string())?;
+    let ["--every", secs, files @ ..] = args else {
+        for f in args {
+            let data = std::fs::read(f).map_err(|e| format!("{f}: {e}"))?;
+            out.write_all(&data).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    };
+    // For files that change under a running container (configMap volumes): print them
+    // again and again; a missing file is reported and waited for.
+    sys::exit_on_term();
+    let every = seconds(Some(secs))?;
+    loop {
+        for f in files {
+            match std::fs::read(f) {
+                Ok(data) => {
+                    let _ = out.write_all(&data);
+                    let _ = out.write_all(b"\n");
+                }
+                Err(e) => eprintln!("{f}: {e}"),
+            }
+        }
+        let _ = out.flush();
+        std::thread::sleep(every);
+    }
+}
+
+fn id() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    // Uid/Gid lines hold real, effective, saved and fs ids; the effective one is shown.
+    let uid = field("Uid:").get(1).copied().unwrap_or("?").to_string();
+    let gid = field("Gid:").get(1).copied().unwrap_or("?").to_string();
+    println!("uid={uid} gid={gid} groups={}", field("Groups:").join(","));
+    Ok(())
+}
+
+fn write(args: &[&str]) -> Result<(), String> {
+    let (Some(file), Some(text)) = (args.first(), args.get(1)) else {
+        return Err("usage: write FILE TEXT [--then-sleep S]".into());
+    };
+    std::fs::write(file, text).map_err(|e| format!("{file}: {e}"))?;
+    println!("wrote {file}");
+    if args.get(2) == Some(&"--then-sleep") {
+        sleep(&args[3..])?;
     }
     Ok(())
 }

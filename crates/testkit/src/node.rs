@@ -18,6 +18,9 @@ use crate::{eventually, free_port, Kubectl, Server};
 
 const SLOTS: u32 = 32;
 
+/// The hard eviction thresholds of test agents: memory only.
+pub const TEST_EVICTION_HARD: &str = "memory.available<100Mi";
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -95,6 +98,8 @@ pub struct NodeHost {
     routes_before: String,
     /// A server running its own agent: dropped after the containers are cleaned up.
     own_server: Option<Server>,
+    /// A second registry that demands basic auth (its port), when a test asked for one.
+    private_registry: Option<u16>,
 }
 
 impl NodeHost {
@@ -113,6 +118,7 @@ impl NodeHost {
             netns_before: netns(),
             routes_before: unreachable_routes(),
             own_server: None,
+            private_registry: None,
         };
         // Leftovers of a killed test run in the same slot.
         host.remove_bridge();
@@ -176,6 +182,60 @@ impl NodeHost {
         );
     }
 
+    /// Starts a second registry that demands basic auth for `user`/`password` and pushes the
+    /// test images there; returns its HOST:PORT.
+    pub fn private_registry(&mut self, user: &str, password: &str) -> String {
+        let port = free_port();
+        let dir = self.dir.path().join("registry-private");
+        std::fs::create_dir_all(&dir).expect("registry dir");
+        // bcrypt, which the registry's htpasswd wants, from libcrypt through Python.
+        let out = Command::new("python3")
+            .args([
+                "-W",
+                "ignore",
+                "-c",
+                "import crypt,sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                user,
+                password,
+            ])
+            .output()
+            .expect("python3 for bcrypt");
+        assert!(
+            out.status.success(),
+            "bcrypt: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, &out.stdout).expect("htpasswd");
+        let env = |cmd: &mut Command| {
+            cmd.env("REGISTRY_DIR", &dir)
+                .env("REGISTRY_PORT", port.to_string())
+                .env("REGISTRY_HTPASSWD", &htpasswd);
+        };
+        let mut start = Command::new(repo_root().join("scripts/registry.sh"));
+        start.arg("start");
+        env(&mut start);
+        let out = start.output().expect("run scripts/registry.sh");
+        assert!(
+            out.status.success(),
+            "registry.sh start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.private_registry = Some(port);
+        let addr = format!("127.0.0.1:{port}");
+        let out = Command::new(repo_root().join("scripts/build-test-images.sh"))
+            .args(["--push", &addr])
+            .env("REGISTRY_CREDS", format!("{user}:{password}"))
+            .output()
+            .expect("run scripts/build-test-images.sh");
+        assert!(
+            out.status.success(),
+            "build-test-images.sh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        addr
+    }
+
     /// `skiff server --disable-agent` with this slot's CIDRs, plus `extra_args`.
     pub fn server(&self, bin: &Path, extra_args: &[&str]) -> Server {
         let (cluster, service) = (self.cluster_cidr(), self.service_cidr());
@@ -210,6 +270,8 @@ impl NodeHost {
             &pause,
             "--cni-bridge",
             &bridge,
+            "--eviction-hard",
+            TEST_EVICTION_HARD,
         ];
         args.extend_from_slice(extra_args);
         let server = Server::start_opts(bin, &args, true);
@@ -236,12 +298,21 @@ impl NodeHost {
             self.service_cidr(),
             "--cni-bridge".into(),
             self.bridge(),
+            // Test machines' disks are often fuller than a node's default thresholds
+            // allow (nodefs.available<10%); tests that exercise eviction set their own.
+            "--eviction-hard".into(),
+            TEST_EVICTION_HARD.into(),
         ]
     }
 
     /// Starts `skiff agent` for `node` with the server's admin credentials, and waits until
     /// the node is Ready with a podCIDR.
     pub fn start_agent(&mut self, bin: &Path, server: &Server, node: &str) {
+        self.start_agent_with(bin, server, node, &[]);
+    }
+
+    /// [`NodeHost::start_agent`] with extra `skiff agent` flags.
+    pub fn start_agent_with(&mut self, bin: &Path, server: &Server, node: &str, extra: &[&str]) {
         let data_dir = self.dir.path().join(format!("agent-{node}"));
         let log = self.dir.path().join(format!("agent-{node}.log"));
         let file = std::fs::OpenOptions::new()
@@ -252,6 +323,39 @@ impl NodeHost {
         let child = Command::new(bin)
             .args(["agent", "--server", &server.url(), "--kubeconfig"])
             .arg(server.kubeconfig())
+            .args(["--node-name", node])
+            .args(self.agent_args(&data_dir))
+            .args(extra)
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start skiff agent");
+        match self.agents.iter_mut().find(|a| a.node == node) {
+            Some(a) => a.child = Some(child),
+            None => self.agents.push(AgentProc {
+                node: node.to_string(),
+                child: Some(child),
+                data_dir,
+                log,
+            }),
+        }
+        wait_node_ready(&server.kubectl(), node);
+    }
+
+    /// Starts `skiff agent --server URL --token TOKEN` for `node` (no admin credentials: the
+    /// agent joins with the token and keeps its own in its data dir), and waits until the
+    /// node is Ready with a podCIDR. Again for a node already known, it restarts that agent.
+    pub fn start_agent_with_token(&mut self, bin: &Path, server: &Server, node: &str, token: &str) {
+        let data_dir = self.dir.path().join(format!("agent-{node}"));
+        let log = self.dir.path().join(format!("agent-{node}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let child = Command::new(bin)
+            .args(["agent", "--server", &server.url(), "--token", token])
             .args(["--node-name", node])
             .args(self.agent_args(&data_dir))
             .env("SKIFF_LOG", "info")
@@ -271,6 +375,15 @@ impl NodeHost {
         wait_node_ready(&server.kubectl(), node);
     }
 
+    /// The data dir of the node's agent.
+    pub fn agent_data_dir(&self, node: &str) -> PathBuf {
+        self.agents
+            .iter()
+            .find(|a| a.node == node)
+            .map(|a| a.data_dir.clone())
+            .unwrap_or_else(|| self.dir.path().join(format!("agent-{node}")))
+    }
+
     /// SIGTERM to the node's agent (it stops its containerd; containers live on in their
     /// shims), SIGKILL after 15 s.
     pub fn stop_agent(&mut self, node: &str) {
@@ -285,6 +398,45 @@ impl NodeHost {
             .find(|a| a.node == node)
             .and_then(|a| std::fs::read_to_string(&a.log).ok())
             .unwrap_or_default()
+    }
+
+    /// The data dir of the node's agent.
+    pub fn agent_dir(&self, node: &str) -> PathBuf {
+        self.socket(node)
+            .parent()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
+    /// What a container printed (its CRI log under the agent's data dir), attempt 0.
+    pub fn container_output(
+        &self,
+        node: &str,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> String {
+        let logs = self.agent_dir(node).join("pods");
+        let prefix = format!("{namespace}_{pod}_");
+        let Ok(dirs) = std::fs::read_dir(&logs) else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for d in dirs.flatten() {
+            if d.file_name().to_string_lossy().starts_with(&prefix) {
+                let text = std::fs::read_to_string(d.path().join(container).join("0.log"))
+                    .unwrap_or_default();
+                // `<time> <stream> <P|F> <text>` per line.
+                for line in text.lines() {
+                    if let Some(msg) = line.splitn(4, ' ').nth(3) {
+                        out.push_str(msg);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// The containerd socket of the node's agent.
@@ -439,6 +591,13 @@ impl Drop for NodeHost {
         stop.arg("stop");
         self.registry_env(&mut stop);
         let _ = stop.status();
+        if let Some(port) = self.private_registry {
+            let _ = Command::new(repo_root().join("scripts/registry.sh"))
+                .arg("stop")
+                .env("REGISTRY_DIR", self.dir.path().join("registry-private"))
+                .env("REGISTRY_PORT", port.to_string())
+                .status();
+        }
         let agent_dirs = self
             .agents
             .iter()
@@ -455,6 +614,29 @@ impl Drop for NodeHost {
                 let _ = std::fs::remove_file(&path);
             }
         }
+        // The service proxies' tables (an agent killed hard leaves its table behind).
+        for a in &self.agents {
+            let clean: String = a
+                .node
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            for table in [
+                format!("skiff-proxy-{clean}"),
+                format!("skiff-netpol-{clean}"),
+            ] {
+                let _ = Command::new("nft")
+                    .args(["delete", "table", "ip", &table])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
         for cidr in [self.cluster_cidr(), self.service_cidr()] {
             if !self.routes_before.contains(&cidr) {
                 let _ = Command::new("ip")
@@ -466,12 +648,24 @@ impl Drop for NodeHost {
         // another test's pods).
         if let Ok(dirs) = std::fs::read_dir("/sys/fs/cgroup") {
             for d in dirs.flatten() {
-                let _ = std::fs::remove_dir(d.path().join("skiff"));
+                remove_empty_cgroups(&d.path().join("skiff"));
             }
         }
-        let _ = std::fs::remove_dir("/sys/fs/cgroup/skiff");
+        remove_empty_cgroups(Path::new("/sys/fs/cgroup/skiff"));
         self.remove_bridge();
     }
+}
+
+/// rmdir of every cgroup below and at `dir`, deepest first; busy ones stay.
+fn remove_empty_cgroups(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_cgroups(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 pub fn unreachable_routes() -> String {
@@ -536,4 +730,139 @@ pub fn http_get(ip: &str, port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// A network namespace of the test's own (`sktnsN`), joined to the host by a veth pair on
+/// a /30 of its own (`10.199.N.1` on the host, `10.199.N.2` inside), for an agent that
+/// joins from "another machine". Create it before the server, so the server's certificate
+/// names the host-side address. Removed on drop.
+pub struct Netns {
+    pub name: String,
+    host_if: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    pub fn new(slot: u32) -> Netns {
+        let ns = Netns {
+            name: format!("sktns{slot}"),
+            host_if: format!("sktv{slot}h"),
+            host_ip: format!("10.199.{slot}.1"),
+            ns_ip: format!("10.199.{slot}.2"),
+        };
+        // Leftovers of a killed run in the same slot.
+        ns.remove();
+        let inner = format!("sktv{}n", slot);
+        ip(&["netns", "add", &ns.name]);
+        ip(&[
+            "link",
+            "add",
+            &ns.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &inner,
+        ]);
+        ip(&["link", "set", &inner, "netns", &ns.name]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/30", ns.host_ip),
+            "dev",
+            &ns.host_if,
+        ]);
+        ip(&["link", "set", &ns.host_if, "up"]);
+        ip(&[
+            "-n",
+            &ns.name,
+            "addr",
+            "add",
+            &format!("{}/30", ns.ns_ip),
+            "dev",
+            &inner,
+        ]);
+        ip(&["-n", &ns.name, "link", "set", &inner, "up"]);
+        ip(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    fn remove(&self) {
+        if Path::new("/var/run/netns").join(&self.name).exists() {
+            let _ = Command::new("ip")
+                .args(["netns", "delete", &self.name])
+                .status();
+        }
+        if Path::new("/sys/class/net").join(&self.host_if).exists() {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &self.host_if])
+                .status();
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+impl NodeHost {
+    /// A network namespace for this host's slot (see [`Netns`]).
+    pub fn netns(&self) -> Netns {
+        Netns::new(self.slot.n)
+    }
+
+    /// [`NodeHost::start_agent_with_token`], with the agent inside `ns` (only its network
+    /// namespace: it shares the host's mounts and cgroups) reaching the server over the veth.
+    pub fn start_agent_in_netns(
+        &mut self,
+        bin: &Path,
+        server: &Server,
+        node: &str,
+        token: &str,
+        ns: &Netns,
+    ) {
+        let data_dir = self.dir.path().join(format!("agent-{node}"));
+        let log = self.dir.path().join(format!("agent-{node}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("agent log");
+        let url = format!("https://{}:{}", ns.host_ip, server.port);
+        // nsenter execs the agent in place, so the child is the agent itself.
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/var/run/netns/{}", ns.name))
+            .arg("--")
+            .arg(bin)
+            .args(["agent", "--server", &url, "--token", token])
+            .args(["--node-name", node])
+            .args(self.agent_args(&data_dir))
+            .env("SKIFF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start skiff agent in its netns");
+        match self.agents.iter_mut().find(|a| a.node == node) {
+            Some(a) => a.child = Some(child),
+            None => self.agents.push(AgentProc {
+                node: node.to_string(),
+                child: Some(child),
+                data_dir,
+                log,
+            }),
+        }
+        wait_node_ready(&server.kubectl(), node);
+    }
 }

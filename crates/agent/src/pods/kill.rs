@@ -35,6 +35,7 @@ pub async fn kill(cri: &Cri, uid: &str, grace: i64) -> Result<(), Error> {
         cri.stop_sandbox(&sandbox.id).await?;
         cri.remove_sandbox(&sandbox.id).await?;
     }
+    crate::cgroups::remove(uid);
     Ok(())
 }
 

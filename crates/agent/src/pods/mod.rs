@@ -2,10 +2,14 @@
 //! (by uid) that drives the runtime toward the pod's spec and reports its status. A worker
 //! only ever sees the latest version of its pod, so a burst of updates costs one sync.
 
+pub mod config;
+pub mod downward;
+pub mod env;
 pub mod kill;
 pub mod lifecycle;
 pub mod relist;
 pub mod sandbox;
+pub mod security;
 pub mod start;
 pub mod status;
 
@@ -34,8 +38,8 @@ pub struct Context {
     pub host_ip: String,
     /// `/var/log/pods`'s counterpart under the data dir.
     pub pod_logs: PathBuf,
-    /// Our containerd's registry hosts dir, when we run containerd.
-    pub certs_d: Option<PathBuf>,
+    /// Image pulls: credentials, registry config.
+    pub pulls: crate::pull::Pulls,
     /// The runtime is ours alone (our containerd): every sandbox in it belongs to this
     /// node, so those of pods no longer in the API are removed after a restart.
     pub own_runtime: bool,
@@ -76,6 +80,7 @@ pub async fn run(ctx: Arc<Context>) {
                 for uid in gone {
                     dispatch(&ctx, &workers, Some(uid), None);
                 }
+                crate::volumes::sweep(&config::volumes_root(&ctx), &seen_in_list);
                 if ctx.own_runtime && !orphans_checked {
                     orphans_checked = true;
                     let (cri, live) = (ctx.cri.clone(), seen_in_list.clone());
@@ -114,6 +119,7 @@ fn dispatch(
             if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
                 tracing::warn!(pod_uid = %uid, error = %e, "cleaning up a deleted pod");
             }
+            config::cleanup_volumes(&ctx, &uid);
         });
         return;
     }
@@ -142,6 +148,7 @@ struct PodState {
     /// The container whose image failed to pull, and how many pulls failed in a row.
     pull_failed: Option<(String, String)>,
     pull_failures: u32,
+    volumes: crate::volumes::State,
 }
 
 /// Upstream's image pull back-off: 10 s, doubling to 5 min.
@@ -176,6 +183,7 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                 if let Err(e) = kill::kill(&ctx.cri, &uid, 0).await {
                     tracing::warn!(pod_uid = %uid, error = %e, "killing a pod deleted from the API");
                 }
+                config::cleanup_volumes(ctx, &uid);
             }
             return;
         };
@@ -220,7 +228,14 @@ async fn worker(ctx: &Context, mut rx: watch::Receiver<Latest>) {
                     None => {
                         tracing::warn!(pod = %name, pod_uid = %uid, error = %e, "syncing pod; retrying in {backoff:?}");
                         let wait = backoff;
-                        backoff = (backoff * 2).min(Duration::from_secs(30));
+                        // A missing ConfigMap, Secret or volume is retried as often as
+                        // upstream's pod worker does (10 s): it may appear any moment.
+                        let cap = if matches!(e, Error::Config(_)) {
+                            10
+                        } else {
+                            30
+                        };
+                        backoff = (backoff * 2).min(Duration::from_secs(cap));
                         wait
                     }
                 };
@@ -270,10 +285,20 @@ async fn post_pending(
 }
 
 async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Error> {
+    // A pod in a terminal phase (finished, or evicted) never runs again.
+    if matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Failed" | "Succeeded")
+    ) {
+        state.done = true;
+        config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
+        return Ok(());
+    }
     if state.running {
         if state.done {
             return Ok(());
         }
+        config::refresh_volumes(ctx, pod, state).await;
         let (Some(sandbox), Some(start_time)) = (state.sandbox.clone(), state.start_time.clone())
         else {
             return Ok(());
@@ -294,6 +319,8 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
             // As a kubelet does for a finished pod: stop the sandbox (its pause process and
             // network) and keep the dead containers for their logs until the pod goes.
             ctx.cri.stop_sandbox(&state.sandbox_id).await?;
+            // As upstream, a finished pod's volumes go (its dead containers stay for logs).
+            config::cleanup_volumes(ctx, pod.metadata.uid.as_deref().unwrap_or(""));
             state.done = true;
         }
         return Ok(());
@@ -302,18 +329,25 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .start_time
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
+    config::setup_volumes(ctx, pod, state).await?;
     let config = sandbox::config(pod, &ctx.pod_logs);
+    crate::cgroups::prepare(pod);
     let sandbox_id = sandbox::ensure(&ctx.cri, pod, &config).await?;
     let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
     let pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
     state.pod_ip = pod_ip.clone();
     let started = match start::containers(
         &ctx.cri,
-        ctx.certs_d.as_deref(),
+        &ctx.pulls,
         &ctx.events,
         pod,
         &sandbox_id,
         &config,
+        &config::Inputs {
+            ctx,
+            pod_ip: &pod_ip,
+            sandbox: &config,
+        },
     )
     .await
     {
@@ -432,6 +466,7 @@ async fn terminate(ctx: &Context, pod: &Pod) -> Result<(), Error> {
             .record(pod, Some(&c.name), false, "Killing", &msg);
     }
     kill::kill(&ctx.cri, &uid, kill::grace_seconds(pod)).await?;
+    config::cleanup_volumes(ctx, &uid);
     let api: Api<Pod> = Api::namespaced(
         ctx.client.clone(),
         pod.metadata.namespace.as_deref().unwrap_or("default"),

@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 use sim::clock;
 
-use super::{lifecycle, start, status, Context};
+use super::{lifecycle, status, Context};
 use crate::cri::v1 as cri;
 use crate::Error;
 
@@ -104,16 +104,40 @@ pub async fn relist(
             lifecycle::Decision::Restart => {
                 all_done = false;
                 let attempt = track.restart_count + 1;
-                let image_ref = start::ensure_image(
+                let image_ref = crate::pull::ensure_image(
                     &ctx.cri,
-                    ctx.certs_d.as_deref(),
+                    &ctx.pulls,
                     &ctx.events,
                     pod,
                     c,
                     run.sandbox,
                 )
                 .await?;
-                let config = start::attempt_config(pod, c, &image_ref, attempt);
+                let inputs = super::config::Inputs {
+                    ctx,
+                    pod_ip: run.pod_ip,
+                    sandbox: run.sandbox,
+                };
+                let config = match super::config::container(&inputs, pod, c, &image_ref, attempt)
+                    .await
+                {
+                    Ok(config) => config,
+                    Err(Error::Config(msg)) => {
+                        // As at first start, CreateContainerConfigError; the crash
+                        // back-off paces the retries.
+                        let event = format!("Error: {msg}");
+                        ctx.events
+                            .record(pod, Some(&c.name), true, "Failed", &event);
+                        track.delay = b.after_restart();
+                        track.last_restart = Some(Instant::now());
+                        track.backoff_reported = false;
+                        view.state = json!({"waiting": {"reason": "CreateContainerConfigError", "message": msg}});
+                        view.last_state = Some(terminated);
+                        views.push(view);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let new_id = ctx
                     .cri
                     .create_container(run.sandbox_id, config, run.sandbox)

@@ -15,10 +15,6 @@ pub const POD_NAMESPACE: &str = "io.kubernetes.pod.namespace";
 pub const POD_UID: &str = "io.kubernetes.pod.uid";
 pub const CONTAINER_NAME: &str = "io.kubernetes.container.name";
 
-/// The cgroup every pod's containers go under (cgroupfs driver), so they are easy to find
-/// and never mixed with another containerd's `/k8s.io`. The QoS hierarchy comes later.
-pub const CGROUP_PARENT: &str = "/skiff";
-
 pub struct PodIds<'a> {
     pub name: &'a str,
     pub namespace: &'a str,
@@ -96,9 +92,11 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
         labels,
         annotations,
         linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: CGROUP_PARENT.into(),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(cri::NamespaceOption {
+            cgroup_parent: crate::cgroups::pod_parent(pod),
+            sysctls: super::security::sysctls(pod),
+            security_context: Some(super::security::sandbox(
+                pod,
+                cri::NamespaceOption {
                     network: if host_network {
                         cri::NamespaceMode::Node as i32
                     } else {
@@ -111,9 +109,12 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
                     },
                     ipc: cri::NamespaceMode::Pod as i32,
                     ..Default::default()
-                }),
-                ..Default::default()
-            }),
+                },
+                &logs
+                    .parent()
+                    .map(|d| d.join("kubelet").join("seccomp").display().to_string())
+                    .unwrap_or_default(),
+            )),
             ..Default::default()
         }),
         windows: None,

@@ -1,4 +1,4 @@
-//! Starting a pod's app containers: pull each image (as imagePullPolicy says), then
+//! Starting a pod's app containers: pull each image (see `crate::pull`), then
 //! CreateContainer + StartContainer in spec order.
 
 use std::collections::HashMap;
@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use super::sandbox::{self, CONTAINER_NAME, POD_NAME, POD_NAMESPACE, POD_UID};
 use crate::cri::{v1 as cri, Cri};
 use crate::events::Recorder;
+use crate::pull::{self, Pulls};
 use crate::Error;
 
 /// What the status needs to know about a started container.
@@ -18,23 +19,6 @@ pub struct Started {
     /// Restarts so far (the runtime's attempt number, for a container adopted after an
     /// agent restart).
     pub attempt: u32,
-}
-
-/// upstream's default: `Always` for `:latest` or no tag, else `IfNotPresent` (the API
-/// server fills it in, but a pod from an older client may lack it).
-pub fn pull_policy(c: &Container) -> &str {
-    if let Some(p) = c.image_pull_policy.as_deref() {
-        return p;
-    }
-    let image = c.image.as_deref().unwrap_or("");
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if image.contains('@') {
-        "IfNotPresent"
-    } else if last.split_once(':').is_none_or(|(_, tag)| tag == "latest") {
-        "Always"
-    } else {
-        "IfNotPresent"
-    }
 }
 
 pub fn container_config(pod: &Pod, c: &Container, image_ref: &str) -> cri::ContainerConfig {
@@ -71,7 +55,7 @@ pub fn attempt_config(
         ),
     ]
     .into();
-    // Only literal values for now; valueFrom (ConfigMaps, Secrets, downward API) comes later.
+    // Literal values only: config::container resolves valueFrom and envFrom.
     let envs = c
         .env
         .iter()
@@ -106,73 +90,6 @@ pub fn attempt_config(
     }
 }
 
-/// `ErrImageNeverPull` when the policy forbids pulling, else `ErrImagePull`.
-fn pull_reason(c: &Container) -> &'static str {
-    if pull_policy(c) == "Never" {
-        "ErrImageNeverPull"
-    } else {
-        "ErrImagePull"
-    }
-}
-
-/// Pulls `image` unless the policy and the image store say it is not needed; returns the
-/// image reference to create containers from.
-pub async fn ensure_image(
-    cri: &Cri,
-    certs_d: Option<&std::path::Path>,
-    events: &Recorder,
-    pod: &Pod,
-    c: &Container,
-    sandbox: &cri::PodSandboxConfig,
-) -> Result<String, Error> {
-    let image = c.image.as_deref().unwrap_or("");
-    let policy = pull_policy(c);
-    let name = Some(c.name.as_str());
-    if policy != "Always" {
-        if let Some(id) = cri.image_present(image).await? {
-            let msg = format!("Container image {image:?} already present on machine");
-            events.record(pod, name, false, "Pulled", &msg);
-            return Ok(id);
-        }
-        if policy == "Never" {
-            let msg = format!("Container image {image:?} is not present with pull policy of Never");
-            events.record(pod, name, true, "ErrImageNeverPull", &msg);
-            return Err(Error::Cri(msg));
-        }
-    }
-    if let Some(certs_d) = certs_d {
-        crate::containerd::ensure_registry_hosts(certs_d, image)?;
-    }
-    events.record(
-        pod,
-        name,
-        false,
-        "Pulling",
-        &format!("Pulling image {image:?}"),
-    );
-    let started = std::time::Instant::now();
-    match cri.pull_image(image, sandbox).await {
-        Ok(r) => {
-            let msg = format!(
-                "Successfully pulled image {image:?} in {:?}",
-                started.elapsed()
-            );
-            events.record(pod, name, false, "Pulled", &msg);
-            Ok(r)
-        }
-        Err(e) => {
-            let detail = match &e {
-                Error::Cri(m) => m.clone(),
-                e => e.to_string(),
-            };
-            let msg = format!("Failed to pull image {image:?}: {detail}");
-            events.record(pod, name, true, "Failed", &msg);
-            events.record(pod, name, true, "Failed", "Error: ErrImagePull");
-            Err(e)
-        }
-    }
-}
-
 /// A container that could not be started, with the waiting reason upstream's kubelet shows.
 #[derive(Debug)]
 pub struct Failed {
@@ -184,11 +101,12 @@ pub struct Failed {
 /// Creates and starts each app container the sandbox does not already run.
 pub async fn containers(
     cri: &Cri,
-    certs_d: Option<&std::path::Path>,
+    pulls: &Pulls,
     events: &Recorder,
     pod: &Pod,
     sandbox_id: &str,
     sandbox: &cri::PodSandboxConfig,
+    inputs: &super::config::Inputs<'_>,
 ) -> Result<Vec<Started>, Failed> {
     let failed = |c: &Container, reason, error| Failed {
         container: c.name.clone(),
@@ -221,10 +139,18 @@ pub async fn containers(
             });
             continue;
         }
-        let image_ref = ensure_image(cri, certs_d, events, pod, c, sandbox)
+        let image_ref = pull::ensure_image(cri, pulls, events, pod, c, sandbox)
             .await
-            .map_err(|e| failed(c, pull_reason(c), e))?;
-        let config = container_config(pod, c, &image_ref);
+            .map_err(|e| failed(c, pull::pull_reason(c), e))?;
+        let config = match super::config::container(inputs, pod, c, &image_ref, 0).await {
+            Ok(config) => config,
+            Err(Error::Config(msg)) => {
+                let event = format!("Error: {msg}");
+                events.record(pod, Some(&c.name), true, "Failed", &event);
+                return Err(failed(c, "CreateContainerConfigError", Error::Config(msg)));
+            }
+            Err(e) => return Err(failed(c, "CreateContainerError", e)),
+        };
         // The runtime writes the log file; its directory is ours to make, as the kubelet's.
         let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
         std::fs::create_dir_all(&log_dir)
@@ -263,27 +189,6 @@ pub async fn containers(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pull_policies() {
-        let cases = [
-            ("nginx", None, "Always"),
-            ("nginx:latest", None, "Always"),
-            ("nginx:1.27", None, "IfNotPresent"),
-            ("127.0.0.1:5055/skiff/testimage", None, "Always"),
-            ("127.0.0.1:5055/skiff/testimage:1", None, "IfNotPresent"),
-            ("x@sha256:abc", None, "IfNotPresent"),
-            ("nginx", Some("Never"), "Never"),
-        ];
-        for (image, policy, want) in cases {
-            let c = Container {
-                image: Some(image.into()),
-                image_pull_policy: policy.map(String::from),
-                ..Default::default()
-            };
-            assert_eq!(pull_policy(&c), want, "{image} {policy:?}");
-        }
-    }
 
     #[test]
     fn config_of_a_container() {

@@ -1,10 +1,12 @@
 //! The generic REST handlers every resource shares, as upstream's generic registry store:
 //! one module per verb family.
 
+mod csr_approval;
 mod delete;
 mod eviction;
 mod read;
 mod subresource;
+mod token_request;
 mod virtual_kinds;
 mod watch;
 mod write;

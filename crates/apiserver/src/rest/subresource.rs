@@ -24,6 +24,11 @@ pub async fn handle(
             let (obj, _) = current(scope, name).await?;
             respond_object(scope, 200, &obj)
         }
+        ("status", &Method::PUT | &Method::PATCH)
+            if scope.info.plural == "certificatesigningrequests" =>
+        {
+            super::csr_approval::handle_status(scope, method, name, &raw).await
+        }
         ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
         ("scale", &Method::GET) => {
             let (obj, rev) = current(scope, name).await?;
@@ -33,6 +38,8 @@ pub async fn handle(
         ("finalize", &Method::PUT) => finalize(scope, name, &raw).await,
         ("binding", &Method::POST) => bind(scope, name, &raw).await,
         ("eviction", &Method::POST) => super::eviction::evict(scope, name, &raw).await,
+        ("token", &Method::POST) => super::token_request::create(scope, name, &raw).await,
+        ("approval", _) => super::csr_approval::handle(scope, method, name, &raw).await,
         _ => Err(ApiError::method_not_supported(
             scope.info.group,
             &format!("{}/{sub}", scope.info.plural),
@@ -244,6 +251,40 @@ async fn finalize(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Respon
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
 }
 
+/// The pod once bound, as upstream's binding does it: the node, the binding's annotations,
+/// PodScheduled=True, and no nominated node any more (it has a real one).
+fn bound(old: &Value, binding: &Value, node: &str, now: &str) -> Value {
+    let mut new = old.clone();
+    new["spec"]["nodeName"] = json!(node);
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+        if let Some(Value::Object(extra)) = binding.pointer("/metadata/annotations") {
+            let anns = m.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(anns) = anns.as_object_mut() {
+                for (k, v) in extra {
+                    anns.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    if !new.get("status").is_some_and(Value::is_object) {
+        new["status"] = json!({});
+    }
+    if let Some(status) = new.get_mut("status").and_then(Value::as_object_mut) {
+        status.remove("nominatedNodeName");
+        let conditions = status.entry("conditions").or_insert_with(|| json!([]));
+        if let Some(list) = conditions.as_array_mut() {
+            let scheduled = json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": now});
+            match list.iter_mut().find(|c| c["type"] == "PodScheduled") {
+                Some(c) if c["status"] == "True" => {}
+                Some(c) => *c = scheduled,
+                None => list.push(scheduled),
+            }
+        }
+    }
+    new
+}
+
 /// `pods/{name}/binding`: the scheduler's decision, set once.
 async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<Body>> {
     let req = body::decode_object(scope.headers, raw)?;
@@ -287,11 +328,7 @@ async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<B
                 "pod is being deleted, cannot be assigned to a host",
             ));
         }
-        let mut new = old.clone();
-        new["spec"]["nodeName"] = json!(node);
-        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
+        let new = bound(&old, &req, &node, &crate::objects::now_rfc3339());
         match persist(scope, name, new, &old, rev).await {
             Ok(_) => {
                 let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
@@ -302,4 +339,30 @@ async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<B
         }
     }
     Err(ApiError::stale("", "pods", name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_a_pod() {
+        let old = json!({
+            "metadata": {"name": "p", "resourceVersion": "7", "annotations": {"a": "1"}},
+            "spec": {"containers": []},
+            "status": {"phase": "Pending", "nominatedNodeName": "n1", "conditions": [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]},
+        });
+        let binding = json!({"metadata": {"annotations": {"b": "2"}}, "target": {"name": "n1"}});
+        let got = bound(&old, &binding, "n1", "2026-12-05T10:00:00Z");
+        expect_test::expect![[r#"{"metadata":{"name":"p","annotations":{"a":"1","b":"2"}},"spec":{"containers":[],"nodeName":"n1"},"status":{"phase":"Pending","conditions":[{"type":"PodScheduled","status":"True","lastProbeTime":null,"lastTransitionTime":"2026-12-05T10:00:00Z"}]}}"#]]
+            .assert_eq(&got.to_string());
+        let fresh = bound(
+            &json!({"metadata": {"name": "q"}, "spec": {}}),
+            &json!({}),
+            "n2",
+            "t",
+        );
+        assert_eq!(fresh["status"]["conditions"][0]["status"], "True");
+    }
 }

@@ -30,6 +30,7 @@ pub async fn handle(scope: &Scope<'_>, method: &Method, raw: Bytes) -> ApiResult
             };
             super::subresource::handle(&pod_scope, &Method::POST, &pod, "binding", raw).await
         }
+        ("tokenreviews", &Method::POST) => token_review(scope, &raw).await,
         (_, &Method::POST) if info.plural.ends_with("reviews") => review(scope, &raw),
         _ => Err(ApiError::method_not_supported(
             info.group,
@@ -52,13 +53,7 @@ fn review(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<Response<Body>> {
             "nonResourceRules": [{ "verbs": ["*"], "nonResourceURLs": ["*"] }],
             "incomplete": false,
         }),
-        "selfsubjectreviews" => {
-            json!({ "userInfo": { "username": user.name, "groups": user.groups } })
-        }
-        // Bearer tokens arrive with access control; none is valid yet.
-        "tokenreviews" => {
-            json!({ "authenticated": false, "error": "token authentication is not enabled" })
-        }
+        "selfsubjectreviews" => json!({ "userInfo": user_info(user) }),
         _ => {
             return Err(ApiError::method_not_supported(
                 scope.info.group,
@@ -68,6 +63,57 @@ fn review(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<Response<Body>> {
         }
     };
     obj["status"] = status;
+    if obj.get("metadata").is_none() {
+        obj["metadata"] = json!({});
+    }
+    obj["apiVersion"] = json!(scope.info.api_version());
+    obj["kind"] = json!(scope.info.kind);
+    Ok(body::json_response(201, &obj))
+}
+
+fn user_info(user: &crate::auth::UserInfo) -> Value {
+    let mut u = json!({ "username": user.name, "groups": user.groups });
+    if !user.uid.is_empty() {
+        u["uid"] = json!(user.uid);
+    }
+    if !user.extra.is_empty() {
+        u["extra"] = json!(user.extra);
+    }
+    u
+}
+
+/// TokenReview: whether a token authenticates here, and as whom (for webhook-style
+/// verifiers inside the cluster).
+async fn token_review(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<Response<Body>> {
+    let mut obj = body::decode_object(scope.headers, raw)?;
+    let token = obj
+        .pointer("/spec/token")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let wanted: Vec<String> = obj
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let audiences = if wanted.is_empty() {
+        scope.api.authn.audiences.clone()
+    } else {
+        wanted.clone()
+    };
+    let now = crate::auth::now_unix();
+    obj["status"] =
+        match crate::auth::bearer::authenticate(scope.api, &token, now, &audiences).await {
+            Ok(user) => {
+                json!({ "authenticated": true, "user": user_info(&user), "audiences": audiences })
+            }
+            Err(why) => json!({ "authenticated": false, "error": why }),
+        };
     if obj.get("metadata").is_none() {
         obj["metadata"] = json!({});
     }

@@ -139,7 +139,7 @@ async fn create_decoded(
         now: &now,
         name_suffix: &suffix,
     };
-    crate::admission::on_create(scope, &mut obj)?;
+    crate::admission::on_create(scope, &mut obj).await?;
     let errs = registry::generic::prepare_create(scope.info, scope.strategy, &mut obj, &ctx);
     let name = objects::name(&obj).to_string();
     if !errs.is_empty() {

@@ -1,0 +1,285 @@
+//! `--registry-config FILE`: mirrors, credentials and TLS settings per registry, in the shape
+//! of k3s's registries.yaml:
+//!
+//! ```yaml
+//! mirrors:
+//!   docker.io:
+//!     endpoint: ["http://127.0.0.1:5055"]
+//! configs:
+//!   reg.example.com:
+//!     auth: {username: u, password: p}      # or auth: base64(u:p), identity_token
+//!     tls: {ca_file: /ca.pem, cert_file: /c.pem, key_file: /k.pem, insecure_skip_verify: false}
+//! ```
+//!
+//! Mirrors and TLS become containerd `hosts.toml` files (read on every pull, so no restart);
+//! credentials are passed with each pull, after any the pod's pull secrets give.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::credentials::Credential;
+use crate::Error;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registries {
+    #[serde(default)]
+    pub mirrors: BTreeMap<String, Mirror>,
+    #[serde(default)]
+    pub configs: BTreeMap<String, HostConfig>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mirror {
+    #[serde(default)]
+    pub endpoint: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
+    pub auth: Option<Auth>,
+    pub tls: Option<Tls>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub auth: String,
+    #[serde(default)]
+    pub identity_token: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl Registries {
+    pub fn load(path: &Path) -> Result<Registries, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Registries::parse(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<Registries, String> {
+        let r: Registries = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        for (host, m) in &r.mirrors {
+            for e in &m.endpoint {
+                if !(e.starts_with("http://") || e.starts_with("https://")) {
+                    return Err(format!(
+                        "mirrors.{host}.endpoint: {e:?} must start with http:// or https://"
+                    ));
+                }
+            }
+        }
+        for (host, c) in &r.configs {
+            if let Some(t) = &c.tls {
+                if t.cert_file.is_some() != t.key_file.is_some() {
+                    return Err(format!(
+                        "configs.{host}.tls: cert_file and key_file go together"
+                    ));
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// The configured login for a registry host, if any.
+    pub fn credential(&self, host: &str) -> Option<(String, Credential)> {
+        let (key, c) = self.configs.iter().find(|(k, _)| {
+            let k = k
+                .trim_start_matches("https://")
+                .trim_start_matches("http://");
+            k == host || (host == "docker.io" && k == "registry-1.docker.io")
+        })?;
+        let a = c.auth.as_ref()?;
+        let mut cred = Credential {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            identity_token: a.identity_token.clone(),
+            registry_token: String::new(),
+        };
+        if !a.auth.is_empty() {
+            use base64::Engine;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(&a.auth)
+                .ok()?;
+            let (u, p) = std::str::from_utf8(&raw).ok()?.split_once(':')?;
+            cred.username = u.into();
+            cred.password = p.into();
+        }
+        Some((key.clone(), cred))
+    }
+
+    /// The hosts this file configures (a `hosts.toml` each).
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .mirrors
+            .keys()
+            .chain(self.configs.keys())
+            .map(|h| bare(h).to_string())
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
+    /// containerd's `hosts.toml` for `host`: its mirrors first, then the registry itself,
+    /// each with the TLS settings configured for it.
+    pub fn hosts_toml(&self, host: &str) -> String {
+        let upstream = if host == "docker.io" {
+            "https://registry-1.docker.io".to_string()
+        } else if is_loopback(host) {
+            format!("http://{host}")
+        } else {
+            format!("https://{host}")
+        };
+        let mut out = format!(
+            "# Generated by skiff agent from --registry-config.\nserver = {}\n",
+            quote(&upstream)
+        );
+        let mirrors = self
+            .mirrors
+            .iter()
+            .filter(|(h, _)| bare(h) == host)
+            .flat_map(|(_, m)| m.endpoint.iter());
+        for endpoint in mirrors.chain(std::iter::once(&upstream)) {
+            out.push_str(&format!(
+                "\n[host.{}]\n  capabilities = [\"pull\", \"resolve\"]\n",
+                quote(endpoint)
+            ));
+            let tls = self.tls_for(bare(endpoint));
+            if let Some(t) = tls {
+                if let Some(ca) = &t.ca_file {
+                    out.push_str(&format!("  ca = {}\n", quote(&ca.display().to_string())));
+                }
+                if let (Some(c), Some(k)) = (&t.cert_file, &t.key_file) {
+                    out.push_str(&format!(
+                        "  client = [[{}, {}]]\n",
+                        quote(&c.display().to_string()),
+                        quote(&k.display().to_string())
+                    ));
+                }
+                if t.insecure_skip_verify {
+                    out.push_str("  skip_verify = true\n");
+                }
+            }
+        }
+        out
+    }
+
+    fn tls_for(&self, host: &str) -> Option<&Tls> {
+        self.configs
+            .iter()
+            .find(|(k, _)| bare(k) == host)
+            .and_then(|(_, c)| c.tls.as_ref())
+    }
+
+    /// Writes every configured host's `hosts.toml` under containerd's certs.d.
+    pub fn write_hosts(&self, certs_d: &Path) -> Result<(), Error> {
+        for host in self.hosts() {
+            let dir = certs_d.join(&host);
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let file = dir.join("hosts.toml");
+            std::fs::write(&file, self.hosts_toml(&host)).map_err(|e| Error::io(&file, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// `https://reg:5000/` → `reg:5000`.
+fn bare(s: &str) -> &str {
+    s.trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_files() {
+        let r = Registries::parse(
+            r#"
+mirrors:
+  docker.io:
+    endpoint: ["http://127.0.0.1:5055"]
+configs:
+  reg.example.com:
+    auth: {auth: "dTpw"}
+    tls: {ca_file: /etc/ca.pem, insecure_skip_verify: true}
+"#,
+        )
+        .unwrap();
+        assert_eq!(r.hosts(), ["docker.io", "reg.example.com"]);
+        expect_test::expect![[r#"
+            # Generated by skiff agent from --registry-config.
+            server = "https://registry-1.docker.io"
+
+            [host."http://127.0.0.1:5055"]
+              capabilities = ["pull", "resolve"]
+
+            [host."https://registry-1.docker.io"]
+              capabilities = ["pull", "resolve"]
+        "#]]
+        .assert_eq(&r.hosts_toml("docker.io"));
+        expect_test::expect![[r#"
+            # Generated by skiff agent from --registry-config.
+            server = "https://reg.example.com"
+
+            [host."https://reg.example.com"]
+              capabilities = ["pull", "resolve"]
+              ca = "/etc/ca.pem"
+              skip_verify = true
+        "#]]
+        .assert_eq(&r.hosts_toml("reg.example.com"));
+        let (key, cred) = r.credential("reg.example.com").unwrap();
+        assert_eq!(
+            (key.as_str(), cred.username.as_str(), cred.password.as_str()),
+            ("reg.example.com", "u", "p")
+        );
+        assert!(r.credential("docker.io").is_none());
+    }
+
+    #[test]
+    fn bad_files_are_refused() {
+        let cases = [
+            (
+                "mirrors: {docker.io: {endpoint: [\"127.0.0.1:5000\"]}}",
+                "must start with http",
+            ),
+            (
+                "configs: {r: {tls: {cert_file: /c}}}",
+                "cert_file and key_file go together",
+            ),
+            ("mirror: {}", "unknown field `mirror`"),
+        ];
+        for (text, want) in cases {
+            let err = Registries::parse(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+        }
+    }
+}
