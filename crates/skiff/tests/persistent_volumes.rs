@@ -3,6 +3,9 @@
 //! built-in provisioner serve claims that name no class, once the scheduler placed their
 //! first consumer (simulated nodes); with a real node agent, a StatefulSet's data outlives
 //! its pod and the directory goes when the claim does.
+//!
+//! The last test runs real containers: it needs root and the Debian packages containerd,
+//! runc, containernetworking-plugins, umoci, skopeo and docker-registry.
 
 use std::path::Path;
 use std::time::Duration;
