@@ -12,6 +12,7 @@ pub mod cri;
 pub mod events;
 pub mod eviction;
 pub mod image_gc;
+pub mod local_path;
 pub mod machine;
 pub mod node;
 pub mod pods;
@@ -257,6 +258,9 @@ async fn bring_up(
         move || status(true),
     ));
 
+    agent
+        .tasks
+        .spawn(local_path::run(client.clone(), name.clone()));
     let events = events::Recorder {
         client: client.clone(),
         node: name.clone(),

@@ -1,11 +1,13 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
-//! `admission/service_account.rs`, DefaultTolerationSeconds, Priority), and the requestor
-//! of a CertificateSigningRequest.
+//! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
+//! StorageObjectInUseProtection), and the requestor of a CertificateSigningRequest.
 //! (Webhooks and policies arrive with API extension.)
 
 mod certificates;
+mod default_storage_class;
 mod priority;
 mod service_account;
+mod storage_protection;
 
 use serde_json::{json, Value};
 
@@ -26,6 +28,17 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(obj, &priority_classes(scope), false)
                 .map_err(|why| forbidden(scope, obj, why))
+        }
+        ("", "persistentvolumeclaims") => {
+            let (classes, _) = scope.api.cache.list("/registry/storageclasses/");
+            let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
+            default_storage_class::admit_claim_create(obj, &classes);
+            storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
+            Ok(())
+        }
+        ("", "persistentvolumes") => {
+            storage_protection::add_finalizer(obj, storage_protection::PV_PROTECTION);
+            Ok(())
         }
         ("certificates.k8s.io", "certificatesigningrequests") => {
             certificates::record_requestor(obj, scope.user);

@@ -1,6 +1,7 @@
 //! Objects every cluster has from the start: the four default namespaces, the
-//! `default/kubernetes` Service with its endpoints pointing at this apiserver, and the
-//! built-in PriorityClasses.
+//! `default/kubernetes` Service with its endpoints pointing at this apiserver, the
+//! built-in PriorityClasses and the default StorageClass `local-path` (the built-in
+//! local-path provisioner's, as k3s ships it).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -82,6 +83,18 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
     })).await?;
     for pc in registry::strategies::scheduling::priorityclasses::system_classes() {
         ensure(api, "scheduling.k8s.io", "priorityclasses", pc).await?;
+    }
+    // Only into a cluster without any StorageClass: an administrator who deleted it and
+    // made another class the default must not find it back (and default) after a restart.
+    let (classes, _) = api.cache.list("/registry/storageclasses/");
+    if classes.is_empty() {
+        ensure(api, "storage.k8s.io", "storageclasses", json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        })).await?;
     }
     Ok(())
 }

@@ -18,9 +18,11 @@ pub(crate) mod history;
 pub mod informers;
 pub mod job;
 pub mod leader_election;
+pub mod local_path;
 pub mod namespace;
 pub mod node_ipam;
 pub mod nodelifecycle;
+pub mod persistentvolume;
 pub(crate) mod pod_claims;
 pub mod podgc;
 pub(crate) mod podinfo;
@@ -63,12 +65,15 @@ pub struct Config {
     pub max_endpoints_per_slice: usize,
     /// `--terminated-pod-gc-threshold`.
     pub terminated_pod_gc_threshold: usize,
+    /// `--local-storage-path`: where local-path volumes' directories go on their nodes.
+    pub local_storage_path: String,
 }
 
 /// Runs every controller until the process ends. Each appears exactly once: two copies of
 /// one controller race each other (two ReplicaSet syncs each create the missing pods).
 pub async fn run(client: Client, config: Config) {
     let informers = informers::Informers::start(&client);
+    let storage = persistentvolume::Informers::start(&client);
     tokio::join!(
         deployment::run(client.clone()),
         garbage_collector::run(client.clone()),
@@ -98,6 +103,9 @@ pub async fn run(client: Client, config: Config) {
         job::run(client.clone(), &informers),
         cronjob::run(client.clone()),
         ttl_after_finished::run(client.clone()),
+        persistentvolume::run(client.clone(), &storage),
+        persistentvolume::protection::run(client.clone(), &storage, &informers),
+        local_path::run(client.clone(), &storage, config.local_storage_path),
     );
 }
 

@@ -111,6 +111,9 @@ struct ServerArgs {
     /// Terminated pods kept before the oldest are deleted (0: keep all).
     #[arg(long, default_value_t = controllers::podgc::TERMINATED_POD_GC_THRESHOLD)]
     terminated_pod_gc_threshold: usize,
+    /// Where the local-path provisioner puts volumes' directories on their nodes.
+    #[arg(long, default_value = controllers::local_path::DEFAULT_STORAGE_PATH)]
+    local_storage_path: String,
 }
 
 fn main() -> ExitCode {
@@ -277,6 +280,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             },
             max_endpoints_per_slice: args.max_endpoints_per_slice,
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
+            local_storage_path: args.local_storage_path.clone(),
         };
         spawn_elected(client.clone(), config, &args.data_dir);
         // This machine's own node: its pods run here as real containers.

@@ -443,11 +443,9 @@ spec:
     // A PersistentVolumeClaim: the pod waits (FailedMount) while the claim is unbound,
     // then writes into the bound PV's hostPath, which the node creates.
     let pv_dir = host.dir.path().join("pv-data");
-    let claim = format!(
-        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: pv-data}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: \"{}\"}}\n  claimRef: {{namespace: default, name: data}}\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data}}\nspec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"\"\n  resources: {{requests: {{storage: 1Gi}}}}\n  volumeName: pv-data\n",
-        pv_dir.display()
-    );
-    kubectl.ok_stdin(&["apply", "-f", "-"], &claim);
+    // The claim names a volume that does not exist yet: it stays Pending.
+    let claim = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: \"\"\n  resources: {requests: {storage: 1Gi}}\n  volumeName: pv-data\n";
+    kubectl.ok_stdin(&["apply", "-f", "-"], claim);
     // Bound to the node directly: the scheduler would wait for the claim itself.
     let claimer = format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: claimer}}\nspec:\n  nodeName: {node}\n  restartPolicy: Never\n  volumes:\n  - {{name: data, persistentVolumeClaim: {{claimName: data}}}}\n  containers:\n  - name: c\n    image: \"{image}\"\n    command: [/skiff-testimage, write, /data/out, stored]\n    volumeMounts: [{{name: data, mountPath: /data}}]\n"
@@ -459,15 +457,12 @@ spec:
         || events(&kubectl, "claimer"),
         |e| e.contains("error processing PVC default/data: PVC default/data has non-bound phase"),
     );
-    kubectl.ok(&[
-        "patch",
-        "pvc",
-        "data",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Bound"}}"#,
-    ]);
+    // The volume appears: the volume controller binds the claim to it.
+    let volume = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata: {{name: pv-data}}\nspec:\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: \"{}\"}}\n  claimRef: {{namespace: default, name: data}}\n",
+        pv_dir.display()
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], &volume);
     eventually(
         "the claimer to write into the PV",
         Duration::from_secs(60),

@@ -102,6 +102,16 @@ impl Joiner {
     }
 }
 
+impl Joiner {
+    /// What is still pending once the writer is done (a container that exited without a
+    /// final newline): printed as it is, as the kubelet does.
+    pub fn finish(&mut self) -> Vec<Line> {
+        let mut out: Vec<Line> = self.pending.iter_mut().filter_map(Option::take).collect();
+        out.sort_by(|a, b| a.time.cmp(&b.time));
+        out
+    }
+}
+
 /// Every complete line of `content` (whole file lines only; a trailing fragment without a
 /// newline is left for the next read and its length returned).
 pub fn lines(content: &[u8], joiner: &mut Joiner) -> (Vec<Line>, usize) {
@@ -183,7 +193,8 @@ impl Writer {
 /// The output for a whole file read at once (no follow).
 pub fn render_all(content: &[u8], opts: &Options) -> Vec<u8> {
     let mut joiner = Joiner::default();
-    let (lines, _) = lines(content, &mut joiner);
+    let (mut lines, _) = lines(content, &mut joiner);
+    lines.extend(joiner.finish());
     let mut w = Writer::new(opts);
     let mut out = Vec::new();
     for l in select(lines, opts) {
@@ -218,6 +229,14 @@ garbage line
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Options::from_query(&pairs, datetime!(2026-12-05 09:00:10 UTC))
+    }
+
+    #[test]
+    fn a_last_partial_record_is_printed_as_it_is() {
+        let content =
+            b"2026-12-05T09:00:00Z stdout F first\n2026-12-05T09:00:01Z stdout P written-by-db\n";
+        let out = render_all(content, &q(&[]));
+        assert_eq!(String::from_utf8_lossy(&out), "first\nwritten-by-db");
     }
 
     #[test]

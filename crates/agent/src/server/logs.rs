@@ -194,7 +194,8 @@ async fn follow_file(
                 f.seek(std::io::SeekFrom::Start(offset)).await?;
                 let mut rest = Vec::new();
                 f.read_to_end(&mut rest).await?;
-                let (lines, _) = crilog::lines(&rest, &mut joiner);
+                let (mut lines, _) = crilog::lines(&rest, &mut joiner);
+                lines.extend(joiner.finish());
                 for line in lines {
                     let _ = tx.send(Bytes::from(writer.render(&line))).await;
                 }

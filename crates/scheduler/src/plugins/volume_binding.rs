@@ -2,12 +2,17 @@
 //! - PreFilter: every claim must exist and not be going away; an unbound claim must wait
 //!   for its first consumer (its StorageClass says `WaitForFirstConsumer`), since an
 //!   `Immediate` claim is bound by the volume controller before any pod needs it.
-//! - Filter: a bound volume's node affinity must admit the node; a waiting claim needs an
-//!   available volume that fits (class, size, access modes, node affinity) or a class that
-//!   provisions one.
+//! - Filter: a bound volume's node affinity must admit the node; a waiting claim that a
+//!   volume was already made or reserved for (its `claimRef`, not bound yet) goes where
+//!   that volume can; otherwise it needs an available volume that fits (class, size,
+//!   access modes, node affinity) or a class that provisions one.
 //! - Reserve picks the volumes for the chosen node; PreBind writes the choice: a matched
-//!   volume gets the claim in `spec.claimRef`, a claim to provision gets upstream's
-//!   `volume.kubernetes.io/selected-node` annotation for the provisioner.
+//!   volume gets the claim in `spec.claimRef` (and `pv.kubernetes.io/bound-by-controller`,
+//!   so the volume controller may take it back), a claim to provision gets upstream's
+//!   `volume.kubernetes.io/selected-node` annotation for the provisioner. The volume
+//!   controller (`controllers::persistentvolume`) completes both kinds of binding; the pod
+//!   is bound to its node without waiting for that (upstream's PreBind waits), and the node
+//!   agent waits for the claim to be bound before it mounts.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,6 +34,7 @@ pub const NAME: &str = "VolumeBinding";
 /// `volume.kubernetes.io/selected-node`).
 pub const SELECTED_NODE_ANNOTATION: &str = "volume.kubernetes.io/selected-node";
 const NO_PROVISIONER: &str = "kubernetes.io/no-provisioner";
+const BOUND_BY_CONTROLLER: &str = "pv.kubernetes.io/bound-by-controller";
 
 pub const UNBOUND_IMMEDIATE: &str = "pod has unbound immediate PersistentVolumeClaims";
 pub const NODE_CONFLICT: &str = "node(s) had volume node affinity conflict";
@@ -190,7 +196,9 @@ fn requested_bytes(pvc: &PersistentVolumeClaim) -> i64 {
 }
 
 /// An available volume that can take the claim on this node: same class, large enough,
-/// offering the claim's access modes, not promised to another claim; the smallest wins.
+/// offering the claim's access modes, not promised to another claim; one already promised
+/// to this claim (by an earlier cycle, an administrator or the provisioner, in any phase)
+/// wins, as in the volume controller, then the smallest.
 fn find_match(
     pvc: &PersistentVolumeClaim,
     volumes: &[Arc<PersistentVolume>],
@@ -214,10 +222,8 @@ fn find_match(
                 return false;
             };
             let pv_name = pv.metadata.name.as_deref().unwrap_or("");
-            let free = match &spec.claim_ref {
-                None => true,
-                Some(r) => r.namespace.as_deref() == Some(ns) && r.name.as_deref() == Some(name),
-            };
+            let promised = is_promised(pv, ns, name);
+            let free = spec.claim_ref.is_none() || promised;
             let phase = pv.status.as_ref().and_then(|s| s.phase.as_deref());
             let modes = spec.access_modes.as_deref().unwrap_or(&[]);
             let capacity = spec
@@ -228,21 +234,30 @@ fn find_match(
                 .unwrap_or(0);
             free && !taken.contains(pv_name)
                 && pv.metadata.deletion_timestamp.is_none()
-                && matches!(phase, None | Some("Available"))
+                && (promised || matches!(phase, None | Some("Available")))
                 && spec.storage_class_name.as_deref().unwrap_or("") == class_name(pvc)
                 && capacity >= size
                 && want_modes.iter().all(|m| modes.contains(m))
                 && volume_fits_node(pv, node)
         })
         .min_by_key(|pv| {
-            pv.spec
+            let size = pv
+                .spec
                 .as_ref()
                 .and_then(|s| s.capacity.as_ref())
                 .and_then(|c| c.get("storage"))
                 .map(|q| parse_quantity(&q.0))
-                .unwrap_or(0)
+                .unwrap_or(0);
+            (!is_promised(pv, ns, name), size)
         })
         .cloned()
+}
+
+fn is_promised(pv: &PersistentVolume, ns: &str, name: &str) -> bool {
+    pv.spec
+        .as_ref()
+        .and_then(|s| s.claim_ref.as_ref())
+        .is_some_and(|r| r.namespace.as_deref() == Some(ns) && r.name.as_deref() == Some(name))
 }
 
 /// Whether the class may provision a volume reachable from this node.
@@ -279,6 +294,17 @@ pub fn decide(
     let mut out = Decisions::default();
     let mut taken = BTreeSet::new();
     for (pvc, sc) in &vols.delayed {
+        let ns = pvc.metadata.namespace.as_deref().unwrap_or("");
+        let name = pvc.metadata.name.as_deref().unwrap_or("");
+        // A volume already made or reserved for the claim decides where it can go: no
+        // second volume is provisioned for it elsewhere.
+        let mut promised = all_volumes
+            .iter()
+            .filter(|pv| is_promised(pv, ns, name) && pv.metadata.deletion_timestamp.is_none())
+            .peekable();
+        if promised.peek().is_some() && !promised.any(|pv| volume_fits_node(pv, node)) {
+            return Err(Status::unresolvable(NODE_CONFLICT));
+        }
         if let Some(pv) = find_match(pvc, all_volumes, &taken, node) {
             taken.insert(pv.metadata.name.clone().unwrap_or_default());
             out.matched.push((pvc.clone(), pv));
@@ -411,7 +437,14 @@ async fn write_decisions(
 ) -> Result<(), kube::Error> {
     let pvs: Api<PersistentVolume> = Api::all(client.clone());
     for (pvc, pv) in &d.matched {
-        let patch = json!({"spec": {"claimRef": {
+        let claim_ref = pv.spec.as_ref().and_then(|s| s.claim_ref.as_ref());
+        if claim_ref.is_some_and(|r| r.uid.is_some() && r.uid == pvc.metadata.uid) {
+            continue;
+        }
+        // Marked as the volume controller marks its own bindings, so that it takes the
+        // volume back if the claim ends up bound elsewhere.
+        let patch = json!({"metadata": {"annotations": {BOUND_BY_CONTROLLER: "yes"}},
+                           "spec": {"claimRef": {
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
             "namespace": pvc.metadata.namespace, "name": pvc.metadata.name,
             "uid": pvc.metadata.uid, "resourceVersion": pvc.metadata.resource_version,

@@ -108,7 +108,10 @@ impl Strategy for StatefulSetStrategy {
                 errs.push(FieldError::not_supported(p, v, RETENTION_POLICIES));
             }
         }
-        errs.extend(validate_selector_and_template(spec, &RULES));
+        errs.extend(validate_selector_and_template(
+            &with_claim_volumes(spec),
+            &RULES,
+        ));
         errs
     }
 
@@ -139,6 +142,36 @@ impl Strategy for StatefulSetStrategy {
     fn tracks_generation(&self) -> bool {
         true
     }
+}
+
+/// The spec as its pods will have it: the controller adds a `persistentVolumeClaim` volume
+/// per claim template, so containers may mount a template by name (upstream skips the pod
+/// spec's volume checks for StatefulSets for this reason).
+fn with_claim_volumes(spec: &Value) -> Value {
+    let mut spec = spec.clone();
+    let names: Vec<String> = spec
+        .get("volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|t| str_at(t, &["metadata", "name"]).to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    let Some(pod) = spec
+        .pointer_mut("/template/spec")
+        .and_then(Value::as_object_mut)
+    else {
+        return spec;
+    };
+    let volumes = pod.entry("volumes").or_insert_with(|| json!([]));
+    if let Some(list) = volumes.as_array_mut() {
+        for name in names {
+            if !list.iter().any(|v| str_at(v, &["name"]) == name) {
+                list.push(json!({"name": name, "persistentVolumeClaim": {"claimName": name}}));
+            }
+        }
+    }
+    spec
 }
 
 #[cfg(test)]
@@ -200,6 +233,18 @@ mod tests {
             }"#]]
         .assert_eq(&pretty(&s["spec"]));
         assert_eq!(messages(&StatefulSetStrategy.validate(&sts())), "");
+    }
+
+    #[test]
+    fn containers_mount_claim_templates() {
+        let mut s = sts();
+        s["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "data", "mountPath": "/data"}]);
+        assert_eq!(messages(&StatefulSetStrategy.validate(&s)), "");
+        s["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "other", "mountPath": "/data"}]);
+        expect![[r#"spec.template.spec.containers[0].volumeMounts[0].name: Not found: "other""#]]
+            .assert_eq(&messages(&StatefulSetStrategy.validate(&s)));
     }
 
     #[test]

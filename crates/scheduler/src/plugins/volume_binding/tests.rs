@@ -100,6 +100,7 @@ fn world() -> Fake {
             claim("immediate", "fast", "", json!({})),
             claim("late", "wffc", "", json!({})),
             claim("local", "local", "", json!({})),
+            claim("made", "wffc", "", json!({})),
             claim("orphan", "nope", "", json!({})),
             claim(
                 "going",
@@ -111,6 +112,18 @@ fn world() -> Fake {
         volumes: vec![
             volume("pv-a", "", "5Gi", "a"),
             volume("lv-b", "local", "2Gi", "b"),
+            {
+                // Provisioned in zone a for "made", not bound yet.
+                let mut pv = (*volume("pvc-made", "wffc", "1Gi", "a")).clone();
+                if let Some(s) = pv.spec.as_mut() {
+                    s.claim_ref = serde_json::from_value(
+                        json!({"namespace": "default", "name": "made", "uid": "made"}),
+                    )
+                    .ok();
+                }
+                pv.status = serde_json::from_value(json!({"phase": "Pending"})).ok();
+                Arc::new(pv)
+            },
         ],
         classes: vec![
             class("fast", "Immediate", "csi.example.com"),
@@ -193,6 +206,8 @@ fn nodes_for_claims() {
         (&["late"], "a", Ok((vec![], vec!["late"]))),
         (&["local"], "b", Ok((vec!["lv-b"], vec![]))),
         (&["local"], "a", Err(BIND_CONFLICT)),
+        (&["made"], "a", Ok((vec!["pvc-made"], vec![]))),
+        (&["made"], "b", Err(NODE_CONFLICT)),
     ];
     for (claims, zone, want) in cases {
         let vols = pre_filter(&pod_with(claims), &w)
@@ -237,7 +252,23 @@ fn static_matches() {
         }
         Arc::new(pv)
     };
+    // Provisioned for this claim a moment ago: still Pending, larger, yet it is the one.
+    let promised: Arc<PersistentVolume> = {
+        let mut pv = (*volume("promised", "local", "9Gi", "")).clone();
+        if let Some(s) = pv.spec.as_mut() {
+            s.claim_ref = Some(
+                serde_json::from_value(json!({"namespace": "default", "name": "c", "uid": "c"}))
+                    .expect("ref"),
+            );
+        }
+        pv.status = serde_json::from_value(json!({"phase": "Pending"})).expect("status");
+        Arc::new(pv)
+    };
     let cases = [
+        (
+            vec![volume("small", "local", "1Gi", ""), promised],
+            Some("promised"),
+        ),
         // The smallest volume that is large enough.
         (
             vec![
