@@ -234,12 +234,19 @@ async fn typed_crud_deployment() {
     assert_eq!(replaced.metadata.generation, Some(2));
 
     // A status change through the main resource is ignored (status has its own subresource).
-    let mut d = replaced.clone();
-    d.status = Some(serde_json::from_value(json!({"replicas": 42})).expect("status"));
-    let after = api
-        .replace("web", &pp, &d)
-        .await
-        .expect("replace with status");
+    // The deployment controller writes status meanwhile: on a conflict, read and try again.
+    let mut latest = replaced.clone();
+    let after = loop {
+        let mut d = latest.clone();
+        d.status = Some(serde_json::from_value(json!({"replicas": 42})).expect("status"));
+        match api.replace("web", &pp, &d).await {
+            Ok(a) => break a,
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                latest = api.get("web").await.expect("get");
+            }
+            Err(e) => panic!("replace with status: {e}"),
+        }
+    };
     assert_ne!(after.status.as_ref().and_then(|s| s.replicas), Some(42));
     assert_eq!(
         after.metadata.generation,
