@@ -12,6 +12,8 @@ set -euo pipefail
 
 dir="${REGISTRY_DIR:-/var/cache/skiff/registry}"
 port="${REGISTRY_PORT:-5055}"
+# The address to listen on: loopback unless a test serves a network namespace of its own.
+addr="${REGISTRY_ADDR:-127.0.0.1}"
 pidfile="$dir/registry.pid"
 
 die() { printf 'registry.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -23,7 +25,7 @@ start)
     command -v docker-registry >/dev/null ||
         die "docker-registry not found: apt-get install docker-registry"
     if running; then
-        echo "127.0.0.1:$(cat "$dir/port")"
+        echo "$addr:$(cat "$dir/port")"
         exit 0
     fi
     mkdir -p "$dir/storage"
@@ -39,7 +41,7 @@ storage:
   delete:
     enabled: true
 http:
-  addr: 127.0.0.1:$port
+  addr: $addr:$port
 YAML
     if [ -n "${REGISTRY_HTPASSWD:-}" ]; then
         cat >>"$dir/config.yml" <<YAML
@@ -53,15 +55,15 @@ YAML
     nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
-        code="$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" 2>/dev/null || true)"
+        code="$(curl -sS -o /dev/null -w '%{http_code}' "http://$addr:$port/v2/" 2>/dev/null || true)"
         if [ "$code" = 200 ] || [ "$code" = 401 ]; then
-            echo "127.0.0.1:$port"
+            echo "$addr:$port"
             exit 0
         fi
         running || die "docker-registry exited: $(tail -n 3 "$dir/registry.log")"
         sleep 0.1
     done
-    die "docker-registry did not answer on 127.0.0.1:$port within 10 s; see $dir/registry.log"
+    die "docker-registry did not answer on $addr:$port within 10 s; see $dir/registry.log"
     ;;
 stop)
     if running; then

@@ -22,7 +22,7 @@ pub struct NodeFlags {
     #[arg(long)]
     pub registry_config: Option<PathBuf>,
     /// Hard eviction thresholds, e.g. memory.available<100Mi,nodefs.available<10%.
-    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD, overrides_with = "eviction_hard")]
+    #[arg(long, default_value = agent::eviction::thresholds::DEFAULT_HARD)]
     pub eviction_hard: String,
     /// Percent of the image filesystem in use that starts image garbage collection (100
     /// disables it).
@@ -43,7 +43,10 @@ pub struct NodeFlags {
     pub kubelet_port: u16,
 }
 
+/// A flag given again overrides the earlier value (wrappers and tests add to a base
+/// command line).
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 pub struct AgentArgs {
     /// The server's URL, e.g. https://10.0.0.1:6443.
     #[arg(long)]

@@ -181,7 +181,25 @@ fn agent_joins_from_its_own_network_namespace() {
     );
     let kubectl = server.kubectl();
     let token = std::fs::read_to_string(server.data_dir().join("token")).expect("token file");
-    host.start_agent_in_netns(bin(), &server, "remote", token.trim(), &ns);
+    // Its images come from a registry on the host's end of the veth (plain HTTP through a
+    // registry-config mirror: not a loopback address).
+    let registry = host.extra_registry(&ns.host_ip, None);
+    let config = host.dir.path().join("remote-registries.yaml");
+    std::fs::write(
+        &config,
+        format!("mirrors:\n  \"{registry}\":\n    endpoint: [\"http://{registry}\"]\n"),
+    )
+    .expect("registries.yaml");
+    let pause = format!("{registry}/skiff/pause:1");
+    let config_flag = config.display().to_string();
+    host.start_agent_in_netns(
+        bin(),
+        &server,
+        "remote",
+        token.trim(),
+        &ns,
+        &["--pause-image", &pause, "--registry-config", &config_flag],
+    );
     let ip = kubectl.ok(&[
         "get",
         "node",
@@ -193,6 +211,32 @@ fn agent_joins_from_its_own_network_namespace() {
     let table = rows(&kubectl.ok(&["get", "csr", "--no-headers"]));
     assert_eq!(table.len(), 1, "{table:?}");
     assert_eq!(table[0][5], "Approved,Issued", "{table:?}");
+    // And it runs pods: a container on the joined node, on its own pod network.
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "far"}},
+               "spec": {{"nodeName": "remote", "terminationGracePeriodSeconds": 1,
+                 "containers": [{{"name": "main", "image": "{registry}/skiff/testimage:1",
+                   "args": ["serve-http", "--port", "8080"]}}]}}}}"#
+        ),
+    );
+    let running = testkit::eventually(
+        "the pod on the joined node to run",
+        std::time::Duration::from_secs(60),
+        || {
+            kubectl.ok(&[
+                "get",
+                "pod",
+                "far",
+                "-o",
+                "jsonpath={.status.phase} {.status.podIP} {.status.hostIP}",
+            ])
+        },
+        |s| s.starts_with("Running 10.42."),
+    );
+    assert!(running.ends_with(&ns.ns_ip), "{running}");
+    kubectl.ok(&["delete", "pod", "far"]);
     drop(host);
     drop(ns);
 }

@@ -98,8 +98,8 @@ pub struct NodeHost {
     routes_before: String,
     /// A server running its own agent: dropped after the containers are cleaned up.
     own_server: Option<Server>,
-    /// A second registry that demands basic auth (its port), when a test asked for one.
-    private_registry: Option<u16>,
+    /// Registries a test asked for besides the main one (dir, port).
+    extra_registries: Vec<(PathBuf, u16)>,
 }
 
 impl NodeHost {
@@ -118,7 +118,7 @@ impl NodeHost {
             netns_before: netns(),
             routes_before: unreachable_routes(),
             own_server: None,
-            private_registry: None,
+            extra_registries: Vec::new(),
         };
         // Leftovers of a killed test run in the same slot.
         host.remove_bridge();
@@ -185,55 +185,67 @@ impl NodeHost {
     /// Starts a second registry that demands basic auth for `user`/`password` and pushes the
     /// test images there; returns its HOST:PORT.
     pub fn private_registry(&mut self, user: &str, password: &str) -> String {
+        self.extra_registry("127.0.0.1", Some((user, password)))
+    }
+
+    /// Starts another registry listening on `addr` (loopback, or this host's end of a test
+    /// network namespace's veth), with basic auth if given, and pushes the test images
+    /// there; returns its HOST:PORT.
+    pub fn extra_registry(&mut self, addr: &str, auth: Option<(&str, &str)>) -> String {
         let port = free_port();
-        let dir = self.dir.path().join("registry-private");
+        let dir = self
+            .dir
+            .path()
+            .join(format!("registry-extra-{}", self.extra_registries.len()));
         std::fs::create_dir_all(&dir).expect("registry dir");
-        // bcrypt, which the registry's htpasswd wants, from libcrypt through Python.
-        let out = Command::new("python3")
-            .args([
-                "-W",
-                "ignore",
-                "-c",
-                "import crypt,sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-                user,
-                password,
-            ])
-            .output()
-            .expect("python3 for bcrypt");
-        assert!(
-            out.status.success(),
-            "bcrypt: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let htpasswd = dir.join("htpasswd");
-        std::fs::write(&htpasswd, &out.stdout).expect("htpasswd");
-        let env = |cmd: &mut Command| {
-            cmd.env("REGISTRY_DIR", &dir)
-                .env("REGISTRY_PORT", port.to_string())
-                .env("REGISTRY_HTPASSWD", &htpasswd);
-        };
         let mut start = Command::new(repo_root().join("scripts/registry.sh"));
-        start.arg("start");
-        env(&mut start);
+        start
+            .arg("start")
+            .env("REGISTRY_DIR", &dir)
+            .env("REGISTRY_PORT", port.to_string())
+            .env("REGISTRY_ADDR", addr);
+        if let Some((user, password)) = auth {
+            // bcrypt, which the registry's htpasswd wants, from libcrypt through Python.
+            let out = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt,sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    user,
+                    password,
+                ])
+                .output()
+                .expect("python3 for bcrypt");
+            assert!(
+                out.status.success(),
+                "bcrypt: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let htpasswd = dir.join("htpasswd");
+            std::fs::write(&htpasswd, &out.stdout).expect("htpasswd");
+            start.env("REGISTRY_HTPASSWD", &htpasswd);
+        }
         let out = start.output().expect("run scripts/registry.sh");
         assert!(
             out.status.success(),
             "registry.sh start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        self.private_registry = Some(port);
-        let addr = format!("127.0.0.1:{port}");
-        let out = Command::new(repo_root().join("scripts/build-test-images.sh"))
-            .args(["--push", &addr])
-            .env("REGISTRY_CREDS", format!("{user}:{password}"))
-            .output()
-            .expect("run scripts/build-test-images.sh");
+        self.extra_registries.push((dir, port));
+        let hostport = format!("{addr}:{port}");
+        let mut push = Command::new(repo_root().join("scripts/build-test-images.sh"));
+        push.args(["--push", &hostport]);
+        if let Some((user, password)) = auth {
+            push.env("REGISTRY_CREDS", format!("{user}:{password}"));
+        }
+        let out = push.output().expect("run scripts/build-test-images.sh");
         assert!(
             out.status.success(),
             "build-test-images.sh: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        addr
+        hostport
     }
 
     /// `skiff server --disable-agent` with this slot's CIDRs, plus `extra_args`.
@@ -596,10 +608,10 @@ impl Drop for NodeHost {
         stop.arg("stop");
         self.registry_env(&mut stop);
         let _ = stop.status();
-        if let Some(port) = self.private_registry {
+        for (dir, port) in &self.extra_registries {
             let _ = Command::new(repo_root().join("scripts/registry.sh"))
                 .arg("stop")
-                .env("REGISTRY_DIR", self.dir.path().join("registry-private"))
+                .env("REGISTRY_DIR", dir)
                 .env("REGISTRY_PORT", port.to_string())
                 .status();
         }
@@ -837,6 +849,7 @@ impl NodeHost {
         node: &str,
         token: &str,
         ns: &Netns,
+        extra: &[&str],
     ) {
         let data_dir = self.dir.path().join(format!("agent-{node}"));
         let log = self.dir.path().join(format!("agent-{node}.log"));
@@ -854,6 +867,7 @@ impl NodeHost {
             .args(["agent", "--server", &url, "--token", token])
             .args(["--node-name", node])
             .args(self.agent_args(&data_dir))
+            .args(extra)
             .env("SKIFF_LOG", "info")
             .stdout(Stdio::null())
             .stderr(file)
