@@ -6,6 +6,7 @@
 //! dir and (with no runtime endpoint given) the containerd child it supervises.
 
 pub mod cgroups;
+pub mod cluster_dns;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
@@ -14,6 +15,7 @@ pub mod eviction;
 pub mod image_gc;
 pub mod machine;
 pub mod node;
+pub mod pod_dns;
 pub mod pods;
 pub mod pull;
 pub mod resources;
@@ -80,6 +82,11 @@ pub struct AgentConfig {
     pub image_gc: image_gc::Settings,
     /// The pod network; the service proxy masquerades service traffic from outside it.
     pub cluster_cidr: String,
+    /// The cluster DNS service's address (`--cluster-dns`); with it the node serves DNS on
+    /// its bridge and pods resolve through it, without it pods use the host's resolvers.
+    pub cluster_dns: Option<std::net::IpAddr>,
+    /// `--cluster-domain`.
+    pub cluster_domain: String,
 }
 
 impl AgentConfig {
@@ -96,6 +103,8 @@ impl AgentConfig {
                 .unwrap_or_default(),
             image_gc: image_gc::Settings::default(),
             cluster_cidr: "10.42.0.0/16".into(),
+            cluster_dns: None,
+            cluster_domain: "cluster.local".into(),
         }
     }
 }
@@ -107,6 +116,7 @@ pub const DEFAULT_SANDBOX_IMAGE: &str = "127.0.0.1:5055/skiff/pause:1";
 pub struct Agent {
     containerd: Option<containerd::Supervisor>,
     proxy: Option<proxy::Proxy>,
+    dns: Option<cluster_dns::ClusterDns>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -114,6 +124,9 @@ impl Agent {
     /// Stops the loops, then our containerd. Pods' containers stay with their shims.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
+        if let Some(d) = self.dns.take() {
+            d.shutdown().await;
+        }
         if let Some(p) = self.proxy.take() {
             p.shutdown().await;
         }
@@ -145,6 +158,7 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
     let mut agent = Agent {
         containerd: supervisor,
         proxy: None,
+        dns: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -217,6 +231,11 @@ async fn bring_up(
     )?;
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
+    if config.cluster_dns.is_some() {
+        agent.dns = Some(
+            cluster_dns::start(client.clone(), &name, &config.cluster_domain, &pod_cidr).await?,
+        );
+    }
     node::post_status(&nodes, &name, status(true)).await?;
     // The pressure conditions are posted as soon as they change, not at the next beat.
     let pressure_changed = {
@@ -255,6 +274,11 @@ async fn bring_up(
             registries: config.registries.clone(),
         },
         own_runtime: agent.containerd.is_some(),
+        dns: pod_dns::Settings {
+            cluster_dns: config.cluster_dns.into_iter().collect(),
+            domain: config.cluster_domain.clone(),
+            host: dns::resolv::ResolvConf::host(),
+        },
     });
     let image_fs = if agent.containerd.is_some() {
         layout.root.clone()

@@ -1,6 +1,7 @@
 //! Objects every cluster has from the start: the four default namespaces, the
-//! `default/kubernetes` Service with its endpoints pointing at this apiserver, and the
-//! built-in PriorityClasses.
+//! `default/kubernetes` Service with its endpoints pointing at this apiserver, the
+//! `kube-system/kube-dns` Service (every node agent serves DNS and publishes its own
+//! endpoint for it), and the built-in PriorityClasses.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -80,6 +81,17 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
         "endpoints": [{"addresses": [advertise.to_string()], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
+    if let Some(dns) = api.alloc.dns_ip().map(|ip| ip.to_string()) {
+        ensure(api, "", "services", json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {
+                "k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}},
+            "spec": {"type": "ClusterIP", "clusterIP": dns, "clusterIPs": [dns], "sessionAffinity": "None",
+                     "internalTrafficPolicy": "Local",
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        })).await?;
+    }
     for pc in registry::strategies::scheduling::priorityclasses::system_classes() {
         ensure(api, "scheduling.k8s.io", "priorityclasses", pc).await?;
     }

@@ -61,8 +61,23 @@ pub struct AgentArgs {
     /// The cluster's service range (the server's --service-cidr); routed unreachable here.
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
+    /// The cluster DNS service's address pods resolve through (default: the 10th address
+    /// of --service-cidr, where the server puts kube-dns).
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
     #[command(flatten)]
     node: NodeFlags,
+}
+
+/// The kube-dns service's address in a service CIDR: its 10th, as upstream's convention.
+pub fn cluster_dns_ip(service_cidr: &str) -> Option<std::net::IpAddr> {
+    let (ip, bits) = service_cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+    let bits: u32 = bits.parse().ok()?;
+    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+    Some(std::net::Ipv4Addr::from((u32::from(ip) & mask) + 10).into())
 }
 
 /// The machine's hostname, lowercased as a node name must be.
@@ -80,6 +95,8 @@ pub fn config(
     flags: &NodeFlags,
     cluster_cidr: &str,
     service_cidr: &str,
+    cluster_dns: Option<std::net::IpAddr>,
+    cluster_domain: &str,
 ) -> anyhow::Result<agent::AgentConfig> {
     let mut config = agent::AgentConfig::new(node_name, data_dir.to_path_buf());
     config.runtime_endpoint = flags.container_runtime_endpoint.clone();
@@ -87,6 +104,8 @@ pub fn config(
     config.bridge = flags.cni_bridge.clone();
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
     config.cluster_cidr = cluster_cidr.to_string();
+    config.cluster_dns = cluster_dns.or_else(|| cluster_dns_ip(service_cidr));
+    config.cluster_domain = cluster_domain.to_string();
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     config.image_gc = agent::image_gc::Settings {
@@ -120,6 +139,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         &args.node,
         &args.cluster_cidr,
         &args.service_cidr,
+        args.cluster_dns,
+        &args.cluster_domain,
     )?;
     let client = crate::sim_cmd::client(kubeconfig, args.server.as_deref()).await?;
     let mut running = agent::start(client, config).await?;

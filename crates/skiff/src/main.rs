@@ -284,6 +284,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.node,
                 &args.cluster_cidr,
                 &args.service_cidr,
+                None,
+                &args.cluster_domain,
             )?;
             let agent = agent::start(client, config)
                 .await

@@ -1,0 +1,271 @@
+//! The wire side: DNS over UDP and TCP (RFC 1035, length-prefixed on TCP), answering from
+//! the current index and forwarding the rest.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::DNSClass;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+use crate::answer::{self, Outcome, Zone};
+use crate::forward::Forwarder;
+use crate::index::Index;
+
+/// What answers are made from; None until the first full list of both watches.
+pub type Snapshot = Arc<RwLock<Option<Arc<(Index, Zone)>>>>;
+
+/// Our EDNS payload size (the DNS flag day 2020 value).
+const EDNS_PAYLOAD: u16 = 1232;
+/// A TCP client silent this long is dropped.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+/// ExternalName chains followed inside the cluster domain.
+const MAX_CHASE: usize = 8;
+
+pub struct Handler {
+    pub snapshot: Snapshot,
+    pub forwarder: Forwarder,
+}
+
+enum Step {
+    Done(Message),
+    /// Needs the upstreams: the response so far and what to ask.
+    Forward(Message, Query),
+}
+
+fn response_to(req: &Message) -> Message {
+    let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+    resp.metadata.recursion_desired = req.metadata.recursion_desired;
+    resp.metadata.recursion_available = true;
+    resp.queries = req.queries.clone();
+    if req.edns.is_some() {
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD);
+        resp.edns = Some(edns);
+    }
+    resp
+}
+
+impl Handler {
+    fn current(&self) -> Option<Arc<(Index, Zone)>> {
+        self.snapshot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Answers what can be answered at once (the cluster's names), or says what to forward.
+    fn local(&self, req: &Message) -> Step {
+        let mut resp = response_to(req);
+        if req.metadata.message_type != MessageType::Query {
+            resp.metadata.response_code = ResponseCode::FormErr;
+            return Step::Done(resp);
+        }
+        if req.metadata.op_code != OpCode::Query {
+            resp.metadata.response_code = ResponseCode::NotImp;
+            return Step::Done(resp);
+        }
+        let [q] = req.queries.as_slice() else {
+            resp.metadata.response_code = ResponseCode::FormErr;
+            return Step::Done(resp);
+        };
+        if q.query_class != DNSClass::IN {
+            return Step::Forward(resp, q.clone());
+        }
+        let Some(current) = self.current() else {
+            let lower = q.name.to_lowercase();
+            if lower.to_ascii().contains("in-addr.arpa") || lower.to_ascii().contains("ip6.arpa")
+            {
+                return Step::Forward(resp, q.clone());
+            }
+            resp.metadata.response_code = ResponseCode::ServFail;
+            return Step::Done(resp);
+        };
+        let (index, zone) = (&current.0, &current.1);
+        let mut name = q.name.clone();
+        for _ in 0..MAX_CHASE {
+            match answer::answer(index, zone, &name, q.query_type) {
+                Outcome::Forward if name == q.name => return Step::Forward(resp, q.clone()),
+                Outcome::Forward => {
+                    // An ExternalName pointing outside the cluster.
+                    let mut chased = q.clone();
+                    chased.name = name;
+                    return Step::Forward(resp, chased);
+                }
+                Outcome::Reply(r) => {
+                    resp.metadata.authoritative = true;
+                    resp.metadata.response_code = r.rcode;
+                    resp.answers.extend(r.answers);
+                    resp.additionals.extend(r.additionals);
+                    resp.authorities = r.authority;
+                    match r.chase {
+                        Some(target) if !zone.domain.zone_of(&target.to_lowercase()) => {
+                            let mut chased = q.clone();
+                            chased.name = target;
+                            return Step::Forward(resp, chased);
+                        }
+                        Some(target) => name = target,
+                        None => return Step::Done(resp),
+                    }
+                }
+            }
+        }
+        Step::Done(resp)
+    }
+
+    async fn finish(&self, mut resp: Message, query: Query) -> Message {
+        let chasing = !resp.answers.is_empty();
+        match self.forwarder.resolve(&query).await {
+            Some(up) if chasing => {
+                // The CNAME is ours; the target's addresses are the upstream's.
+                resp.answers.extend(up.answers);
+            }
+            Some(up) => {
+                resp.metadata.response_code = up.metadata.response_code;
+                resp.metadata.authoritative = false;
+                resp.answers = up.answers;
+                resp.authorities = up.authorities;
+                resp.additionals = up.additionals;
+            }
+            None if chasing => {}
+            None => resp.metadata.response_code = ResponseCode::ServFail,
+        }
+        resp
+    }
+
+    /// The encoded response to an encoded request; `limit` is the UDP size limit (None on
+    /// TCP). None when the request cannot even be answered with an error.
+    pub async fn handle(&self, request: &[u8], limit: Option<usize>) -> Option<Vec<u8>> {
+        let resp = match Message::from_vec(request) {
+            Ok(req) => {
+                let resp = match self.local(&req) {
+                    Step::Done(m) => m,
+                    Step::Forward(m, q) => self.finish(m, q).await,
+                };
+                let limit = limit.map(|l| match &req.edns {
+                    Some(e) => usize::from(e.max_payload().clamp(512, EDNS_PAYLOAD)),
+                    None => l,
+                });
+                return encode(&resp, limit);
+            }
+            Err(_) if request.len() >= 2 => {
+                let id = u16::from_be_bytes([request[0], request[1]]);
+                Message::error_msg(id, OpCode::Query, ResponseCode::FormErr)
+            }
+            Err(_) => return None,
+        };
+        encode(&resp, None)
+    }
+
+    /// Answers without awaiting when the question is the cluster's (the common case);
+    /// Err(()) when it needs the upstreams.
+    pub fn handle_now(&self, request: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+        let Ok(req) = Message::from_vec(request) else {
+            return Err(());
+        };
+        match self.local(&req) {
+            Step::Done(resp) => {
+                let limit = match &req.edns {
+                    Some(e) => usize::from(e.max_payload().clamp(512, EDNS_PAYLOAD)),
+                    None => 512,
+                };
+                Ok(encode(&resp, Some(limit)))
+            }
+            Step::Forward(..) => Err(()),
+        }
+    }
+}
+
+fn encode(resp: &Message, limit: Option<usize>) -> Option<Vec<u8>> {
+    let bytes = resp.to_vec().ok()?;
+    match limit {
+        Some(l) if bytes.len() > l => resp.truncate().to_vec().ok(),
+        _ => Some(bytes),
+    }
+}
+
+/// One receive loop; several may share the socket.
+pub async fn serve_udp(socket: Arc<UdpSocket>, handler: Arc<Handler>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "dns: receiving");
+                continue;
+            }
+        };
+        match handler.handle_now(&buf[..n]) {
+            Ok(Some(resp)) => {
+                let _ = socket.send_to(&resp, peer).await;
+            }
+            Ok(None) => {}
+            Err(()) => {
+                let (socket, handler, request) = (socket.clone(), handler.clone(), buf[..n].to_vec());
+                tokio::spawn(async move {
+                    if let Some(resp) = handler.handle(&request, Some(512)).await {
+                        let _ = socket.send_to(&resp, peer).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+pub async fn serve_tcp(listener: TcpListener, handler: Arc<Handler>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let _ = tcp_connection(stream, handler).await;
+        });
+    }
+}
+
+async fn tcp_connection(mut stream: TcpStream, handler: Arc<Handler>) -> std::io::Result<()> {
+    loop {
+        let Ok(len) = tokio::time::timeout(TCP_IDLE, stream.read_u16()).await else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; usize::from(len?)];
+        stream.read_exact(&mut buf).await?;
+        let Some(resp) = handler.handle(&buf, None).await else {
+            return Ok(());
+        };
+        let len = u16::try_from(resp.len()).unwrap_or(u16::MAX);
+        stream.write_all(&len.to_be_bytes()).await?;
+        stream.write_all(&resp[..usize::from(len)]).await?;
+    }
+}
+
+/// A socket address for `ip:port` that may be bound before the address exists (the
+/// bridge's gateway appears with the first pod).
+pub fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv4() {
+        s.set_freebind_v4(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv4() {
+        s.set_freebind_v4(true)?;
+    }
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(128)?;
+    Ok(s.into())
+}
