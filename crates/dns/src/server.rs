@@ -269,3 +269,95 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     s.listen(128)?;
     Ok(s.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn ask(name: &str, qtype: RecordType) -> Vec<u8> {
+        let mut m = Message::query();
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), qtype));
+        m.to_vec().unwrap()
+    }
+
+    /// An upstream that answers every A question with 192.0.2.1, counting questions.
+    async fn upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, peer)) = sock.recv_from(&mut buf).await {
+                c.fetch_add(1, Ordering::SeqCst);
+                let req = Message::from_vec(&buf[..n]).unwrap();
+                let mut resp = response_to(&req);
+                let q = &req.queries[0];
+                resp.answers.push(Record::from_rdata(q.name.clone(), 60, RData::A(A::new(192, 0, 2, 1))));
+                let _ = sock.send_to(&resp.to_vec().unwrap(), peer).await;
+            }
+        });
+        (addr, count)
+    }
+
+    fn summary(bytes: &[u8]) -> String {
+        let m = Message::from_vec(bytes).unwrap();
+        let answers: Vec<String> = m.answers.iter().map(|r| r.to_string()).collect();
+        format!(
+            "{} aa={} tc={} [{}]",
+            m.metadata.response_code,
+            m.metadata.authoritative,
+            m.metadata.truncation,
+            answers.join("; ")
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_forwards_caches_and_truncates() {
+        let (up, count) = upstream().await;
+        let handler = Handler {
+            snapshot: Arc::default(),
+            forwarder: Forwarder::new(vec![up]),
+        };
+        let q = ask("web.default.svc.cluster.local.", RecordType::A);
+        // Before the first sync the cluster's names fail rather than say NXDOMAIN.
+        assert_eq!(summary(&handler.handle(&q, Some(512)).await.unwrap()), "Server Failure aa=false tc=false []");
+
+        let services: Vec<k8s_openapi::api::core::v1::Service> = serde_json::from_value(serde_json::json!([
+            {"metadata": {"name": "web", "namespace": "default"}, "spec": {"clusterIP": "10.43.0.20"}},
+            {"metadata": {"name": "big", "namespace": "default"}, "spec": {"clusterIP": "None"}},
+        ])).unwrap();
+        let endpoints: Vec<serde_json::Value> = (0..100)
+            .map(|i| serde_json::json!({"addresses": [format!("10.42.1.{i}")]}))
+            .collect();
+        let slices: Vec<k8s_openapi::api::discovery::v1::EndpointSlice> = serde_json::from_value(serde_json::json!([
+            {"metadata": {"name": "big-1", "namespace": "default", "labels": {"kubernetes.io/service-name": "big"}},
+             "addressType": "IPv4", "endpoints": endpoints},
+        ])).unwrap();
+        let zone = Zone::new("cluster.local").unwrap();
+        *handler.snapshot.write().unwrap() = Some(Arc::new((crate::index::build(&services, &slices), zone)));
+
+        let cases = [
+            (ask("web.default.svc.cluster.local.", RecordType::A), Some(512), "No Error aa=true tc=false [web.default.svc.cluster.local. 5 IN A 10.43.0.20]"),
+            (ask("example.com.", RecordType::A), Some(512), "No Error aa=false tc=false [example.com. 60 IN A 192.0.2.1]"),
+            (ask("big.default.svc.cluster.local.", RecordType::A), Some(512), "No Error aa=true tc=true []"),
+        ];
+        for (q, limit, want) in cases {
+            assert_eq!(summary(&handler.handle(&q, limit).await.unwrap()), want);
+        }
+        // Over TCP the whole answer fits.
+        let tcp = handler.handle(&ask("big.default.svc.cluster.local.", RecordType::A), None).await.unwrap();
+        assert_eq!(Message::from_vec(&tcp).unwrap().answers.len(), 100);
+        // The second forwarded question comes from the cache; in-zone ones never leave.
+        assert!(handler.handle_now(&ask("example.com.", RecordType::A)).is_err());
+        handler.handle(&ask("EXAMPLE.com.", RecordType::A), Some(512)).await.unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        // Garbage gets FORMERR with its id.
+        let bad = handler.handle(&[0xab, 0xcd, 0xff], Some(512)).await.unwrap();
+        assert_eq!(Message::from_vec(&bad).unwrap().metadata.response_code, ResponseCode::FormErr);
+    }
+}

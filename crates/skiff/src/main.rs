@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod agent_cmd;
 mod bench;
 mod bench_density;
+mod bench_dns;
 mod bench_node;
 mod bench_scheduler;
 mod bench_store;
@@ -58,6 +59,8 @@ enum BenchCommand {
     Node(bench_node::NodeArgs),
     /// Scheduling throughput and latency in upstream scheduler_perf's shapes.
     Scheduler(bench_scheduler::SchedulerArgs),
+    /// Cluster DNS queries/s and latency for in-cluster names.
+    Dns(bench_dns::DnsArgs),
 }
 
 #[derive(clap::Args)]
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
         Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
+        Command::Bench(BenchCommand::Dns(args)) => block_on(bench_dns::dns(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
     };

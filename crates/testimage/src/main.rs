@@ -14,6 +14,7 @@
 //!   cat FILE...                          print files
 //!   http-get HOST:PORT PATH [N]          N (default 1) GETs, 200 ms apart; prints each body's
 //!                                        first line, or `error: ...`; then sleeps forever
+//!   lookup NAME [TYPE] [TRIES]           DNS lookup through /etc/resolv.conf (see lookup.rs)
 //!   pause                                as when invoked as `pause`
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -22,6 +23,8 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod lookup;
 
 mod sys {
     //! The few libc calls std does not wrap. libc is linked anyway (statically).
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         }
         Some("cat") => cat(&rest),
         Some("http-get") => http_get(&rest),
+        Some("lookup") => lookup::run(&rest),
         Some(other) => Err(format!("unknown subcommand {other:?}")),
         None => Err("usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|pause ...".into()),
     };

@@ -1,0 +1,170 @@
+//! Cluster DNS from inside pods: the node agent's DNS server behind the `kube-dns` service.
+//! Service names resolve (short, through the search list, and fully qualified), a headless
+//! service to its pods, a StatefulSet pod by its stable name, an ExternalName to a CNAME,
+//! a cluster IP back to its name; unknown names are NXDOMAIN; and a pod's resolv.conf has
+//! the cluster's search list and ndots:5.
+
+use std::path::Path;
+use std::time::Duration;
+
+use testkit::eventually;
+use testkit::node::NodeHost;
+
+const NS: &str = "dns-e2e";
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_skiff"))
+}
+
+/// A pod that runs the test image once with `args` (restartPolicy Never).
+fn pod(name: &str, image: &str, args: &[&str]) -> String {
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}", "namespace": "{NS}"}},
+           "spec": {{"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+             "containers": [{{"name": "c", "image": "{image}", "args": {args}}}]}}}}"#,
+        args = serde_json::to_string(args).unwrap()
+    )
+}
+
+#[test]
+fn pods_resolve_cluster_names() {
+    let mut host = NodeHost::new();
+    let image = host.image();
+    let server = host.server(bin(), &[]);
+    let kubectl = server.kubectl();
+    host.start_agent(bin(), &server, "dns");
+
+    // The server made the DNS service; the agent published its endpoint.
+    let dns_ip = kubectl.ok(&[
+        "get", "service", "kube-dns", "-n", "kube-system", "-o", "jsonpath={.spec.clusterIP}",
+    ]);
+    assert!(dns_ip.ends_with(".10"), "{dns_ip}");
+    eventually(
+        "the node's kube-dns EndpointSlice",
+        Duration::from_secs(30),
+        || {
+            kubectl.run(&[
+                "get", "endpointslice", "kube-dns-dns", "-n", "kube-system", "-o",
+                "jsonpath={.endpoints[0].addresses[0]}",
+            ])
+        },
+        |r| r.status.success() && !r.stdout.is_empty(),
+    );
+
+    kubectl.ok(&["create", "namespace", NS]);
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": [
+              {{"apiVersion": "v1", "kind": "Service", "metadata": {{"name": "web", "namespace": "{NS}"}},
+                "spec": {{"clusterIP": "None", "selector": {{"app": "web"}},
+                  "ports": [{{"name": "http", "port": 8080}}]}}}},
+              {{"apiVersion": "v1", "kind": "Service", "metadata": {{"name": "front", "namespace": "{NS}"}},
+                "spec": {{"selector": {{"app": "web"}}, "ports": [{{"port": 80, "targetPort": 8080}}]}}}},
+              {{"apiVersion": "v1", "kind": "Service", "metadata": {{"name": "ext", "namespace": "{NS}"}},
+                "spec": {{"type": "ExternalName", "externalName": "front.{NS}.svc.cluster.local"}}}},
+              {{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {{"name": "web", "namespace": "{NS}"}},
+                "spec": {{"serviceName": "web", "replicas": 2, "selector": {{"matchLabels": {{"app": "web"}}}},
+                  "template": {{"metadata": {{"labels": {{"app": "web"}}}},
+                    "spec": {{"terminationGracePeriodSeconds": 1, "containers": [{{"name": "web", "image": "{image}",
+                      "args": ["serve-http", "--port", "8080"], "ports": [{{"containerPort": 8080}}],
+                      "readinessProbe": {{"httpGet": {{"path": "/healthz", "port": 8080}}, "periodSeconds": 1}}}}]}}}}}}}}
+            ]}}"#
+        ),
+    );
+    let ips = eventually(
+        "2 web pods Ready",
+        Duration::from_secs(120),
+        || {
+            kubectl.ok(&[
+                "get", "pods", "-n", NS, "-l", "app=web", "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.status.podIP} {.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+            ])
+        },
+        |out| out.lines().count() == 2 && out.lines().all(|l| l.ends_with(" True")),
+    );
+    let ip_of = |pod: &str| {
+        ips.lines()
+            .find(|l| l.starts_with(&format!("{pod} ")))
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (web0, web1) = (ip_of("web-0"), ip_of("web-1"));
+    let front_ip = kubectl.ok(&["get", "service", "front", "-n", NS, "-o", "jsonpath={.spec.clusterIP}"]);
+    let reverse: String = front_ip.split('.').rev().collect::<Vec<_>>().join(".");
+
+    let fqdn = format!("front.{NS}.svc.cluster.local.");
+    let sts = format!("web-0.web.{NS}.svc.cluster.local");
+    let ptr = format!("{reverse}.in-addr.arpa.");
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("short", vec!["lookup", "front", "A", "30"]),
+        ("fqdn", vec!["lookup", &fqdn, "A", "30"]),
+        ("headless", vec!["lookup", "web", "A", "30"]),
+        ("sts", vec!["lookup", &sts, "A", "30"]),
+        ("srv", vec!["lookup", "_http._tcp.web", "SRV", "30"]),
+        ("ext", vec!["lookup", "ext", "A", "30"]),
+        ("ptr", vec!["lookup", &ptr, "PTR", "30"]),
+        ("nx", vec!["lookup", "nope", "A"]),
+        ("conf", vec!["cat", "/etc/resolv.conf"]),
+    ];
+    let items: Vec<String> = cases
+        .iter()
+        .map(|(name, args)| pod(&format!("q-{name}"), &image, args))
+        .collect();
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#, items.join(",")),
+    );
+    eventually(
+        "the lookup pods to finish",
+        Duration::from_secs(120),
+        || {
+            kubectl.ok(&[
+                "get", "pods", "-n", NS, "-l", "!app", "-o",
+                "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
+            ])
+        },
+        |out| out.lines().count() == cases.len() && out.lines().all(|p| p == "Succeeded"),
+    );
+    let out = |name: &str| host.container_output("dns", NS, &format!("q-{name}"), "c");
+    let domain = format!("{NS}.svc.cluster.local.");
+
+    assert_eq!(out("short").trim(), format!("front.{domain} A {front_ip}"));
+    assert_eq!(out("fqdn").trim(), format!("front.{domain} A {front_ip}"));
+    let mut headless: Vec<String> = out("headless").lines().map(str::to_string).collect();
+    headless.sort();
+    let mut want = vec![format!("web.{domain} A {web0}"), format!("web.{domain} A {web1}")];
+    want.sort();
+    assert_eq!(headless, want);
+    assert_eq!(out("sts").trim(), format!("web-0.web.{domain} A {web0}"));
+    let mut srv: Vec<String> = out("srv").lines().map(str::to_string).collect();
+    srv.sort();
+    assert_eq!(
+        srv,
+        vec![
+            format!("_http._tcp.web.{domain} SRV 0 50 8080 web-0.web.{domain}"),
+            format!("_http._tcp.web.{domain} SRV 0 50 8080 web-1.web.{domain}"),
+        ]
+    );
+    assert_eq!(
+        out("ext").trim(),
+        format!("ext.{domain} CNAME front.{domain}\nfront.{domain} A {front_ip}")
+    );
+    assert_eq!(out("ptr").trim(), format!("{ptr} PTR front.{domain}"));
+    assert_eq!(out("nx").trim(), "NXDOMAIN");
+    let conf = out("conf");
+    assert!(
+        conf.lines().any(|l| l == format!("nameserver {dns_ip}")),
+        "{conf}"
+    );
+    assert!(
+        conf.lines().any(|l| l.starts_with(&format!(
+            "search {NS}.svc.cluster.local svc.cluster.local cluster.local"
+        ))),
+        "{conf}"
+    );
+    assert!(conf.lines().any(|l| l == "options ndots:5"), "{conf}");
+
+    kubectl.ok(&["delete", "namespace", NS, "--wait=false"]);
+}
