@@ -96,6 +96,7 @@ pub fn run(client: kube::Client, config: Config) -> Result<Dns, Error> {
     let handler = Arc::new(server::Handler {
         snapshot: snapshot.clone(),
         forwarder: forward::Forwarder::new(config.upstreams.clone()),
+        domain: zone.domain.clone(),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..config.workers.max(1) {

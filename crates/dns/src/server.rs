@@ -27,6 +27,8 @@ const MAX_CHASE: usize = 8;
 pub struct Handler {
     pub snapshot: Snapshot,
     pub forwarder: Forwarder,
+    /// The cluster domain (lowercase, fully qualified).
+    pub domain: hickory_proto::rr::Name,
 }
 
 enum Step {
@@ -75,9 +77,7 @@ impl Handler {
             return Step::Forward(resp, q.clone());
         }
         let Some(current) = self.current() else {
-            let lower = q.name.to_lowercase();
-            if lower.to_ascii().contains("in-addr.arpa") || lower.to_ascii().contains("ip6.arpa")
-            {
+            if !self.domain.zone_of(&q.name.to_lowercase()) {
                 return Step::Forward(resp, q.clone());
             }
             resp.metadata.response_code = ResponseCode::ServFail;
@@ -322,6 +322,7 @@ mod tests {
         let handler = Handler {
             snapshot: Arc::default(),
             forwarder: Forwarder::new(vec![up]),
+            domain: Zone::new("cluster.local").unwrap().domain,
         };
         let q = ask("web.default.svc.cluster.local.", RecordType::A);
         // Before the first sync the cluster's names fail rather than say NXDOMAIN.
