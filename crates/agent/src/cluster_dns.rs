@@ -105,7 +105,10 @@ pub async fn start(
     };
     if let Err(e) = published {
         server.shutdown().await;
-        return Err(Error::Api("publishing the node's kube-dns EndpointSlice".into(), e));
+        return Err(Error::Api(
+            "publishing the node's kube-dns EndpointSlice".into(),
+            e,
+        ));
     }
     tracing::info!(%ip, %domain, "cluster DNS serving");
     Ok(ClusterDns {
@@ -128,7 +131,11 @@ mod tests {
             ("fd00::/64", None),
             ("junk", None),
         ] {
-            assert_eq!(gateway(cidr).map(|ip| ip.to_string()).as_deref(), want, "{cidr}");
+            assert_eq!(
+                gateway(cidr).map(|ip| ip.to_string()).as_deref(),
+                want,
+                "{cidr}"
+            );
         }
     }
 }

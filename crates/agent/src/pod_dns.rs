@@ -46,10 +46,7 @@ fn merge_options(list: &mut Vec<String>, name: &str, value: Option<&str>) {
         Some(v) => format!("{name}:{v}"),
         None => name.to_string(),
     };
-    match list
-        .iter()
-        .position(|o| o.split(':').next() == Some(name))
-    {
+    match list.iter().position(|o| o.split(':').next() == Some(name)) {
         Some(i) => list[i] = text,
         None => list.push(text),
     }
@@ -164,7 +161,9 @@ mod tests {
             cluster_dns: vec![],
             ..settings
         };
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": []}})).unwrap();
+        let pod: Pod =
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"containers": []}}))
+                .unwrap();
         assert_eq!(build(&pod, &none).servers, vec!["10.0.0.2".to_string()]);
     }
 }

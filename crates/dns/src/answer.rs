@@ -57,22 +57,16 @@ impl Zone {
     }
 
     pub fn soa(&self) -> Record {
-        let mname = self.sub(&["ns", "dns"]).unwrap_or_else(|| self.domain.clone());
+        let mname = self
+            .sub(&["ns", "dns"])
+            .unwrap_or_else(|| self.domain.clone());
         let rname = self
             .sub(&["hostmaster"])
             .unwrap_or_else(|| self.domain.clone());
         Record::from_rdata(
             self.domain.clone(),
             TTL,
-            RData::SOA(SOA::new(
-                mname,
-                rname,
-                self.serial,
-                7200,
-                1800,
-                86400,
-                TTL,
-            )),
+            RData::SOA(SOA::new(mname, rname, self.serial, 7200, 1800, 86400, TTL)),
         )
     }
 }
@@ -152,7 +146,15 @@ pub fn answer(index: &Index, zone: &Zone, qname: &Name, qtype: RecordType) -> Ou
         },
         [port, proto, svc, ns, "svc"] if port.starts_with('_') && proto.starts_with('_') => {
             match index.services.get(&(ns.to_string(), svc.to_string())) {
-                Some(s) => srv(zone, qname, qtype, s, svc, ns, Some((&port[1..], &proto[1..]))),
+                Some(s) => srv(
+                    zone,
+                    qname,
+                    qtype,
+                    s,
+                    svc,
+                    ns,
+                    Some((&port[1..], &proto[1..])),
+                ),
                 None => Reply::nxdomain(zone),
             }
         }

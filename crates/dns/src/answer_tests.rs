@@ -13,7 +13,12 @@ fn service(ns: &str, name: &str, spec: serde_json::Value) -> Service {
         .unwrap()
 }
 
-fn slice(ns: &str, svc: &str, endpoints: serde_json::Value, ports: serde_json::Value) -> EndpointSlice {
+fn slice(
+    ns: &str,
+    svc: &str,
+    endpoints: serde_json::Value,
+    ports: serde_json::Value,
+) -> EndpointSlice {
     serde_json::from_value(json!({
         "metadata": {"name": format!("{svc}-abc"), "namespace": ns,
                      "labels": {"kubernetes.io/service-name": svc}},
@@ -24,24 +29,53 @@ fn slice(ns: &str, svc: &str, endpoints: serde_json::Value, ports: serde_json::V
 
 fn cluster() -> (crate::index::Index, Zone) {
     let services = vec![
-        service("default", "web", json!({"type": "ClusterIP", "clusterIP": "10.43.0.20", "clusterIPs": ["10.43.0.20"],
-            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}, {"port": 8080}]})),
-        service("shop", "db", json!({"clusterIP": "None", "clusterIPs": ["None"],
-            "ports": [{"name": "pg", "port": 5432}]})),
-        service("shop", "empty", json!({"clusterIP": "None", "ports": [{"name": "x", "port": 1}]})),
-        service("shop", "ext", json!({"type": "ExternalName", "externalName": "Example.COM."})),
-        service("shop", "alias", json!({"type": "ExternalName", "externalName": "web.default.svc.cluster.local"})),
+        service(
+            "default",
+            "web",
+            json!({"type": "ClusterIP", "clusterIP": "10.43.0.20", "clusterIPs": ["10.43.0.20"],
+            "ports": [{"name": "http", "port": 80, "protocol": "TCP"}, {"port": 8080}]}),
+        ),
+        service(
+            "shop",
+            "db",
+            json!({"clusterIP": "None", "clusterIPs": ["None"],
+            "ports": [{"name": "pg", "port": 5432}]}),
+        ),
+        service(
+            "shop",
+            "empty",
+            json!({"clusterIP": "None", "ports": [{"name": "x", "port": 1}]}),
+        ),
+        service(
+            "shop",
+            "ext",
+            json!({"type": "ExternalName", "externalName": "Example.COM."}),
+        ),
+        service(
+            "shop",
+            "alias",
+            json!({"type": "ExternalName", "externalName": "web.default.svc.cluster.local"}),
+        ),
         service("shop", "pending", json!({"type": "ClusterIP"})),
     ];
     let slices = vec![
-        slice("default", "web", json!([{"addresses": ["10.42.0.7"], "conditions": {"ready": true}}]),
-              json!([{"name": "http", "port": 8000, "protocol": "TCP"}])),
-        slice("shop", "db", json!([
-            {"addresses": ["10.42.0.11"], "hostname": "db-0", "conditions": {"ready": true}},
-            {"addresses": ["10.42.0.12"], "hostname": "db-1"},
-            {"addresses": ["10.42.0.13"], "hostname": "db-2", "conditions": {"ready": false}},
-            {"addresses": ["10.42.0.14"]},
-        ]), json!([{"name": "pg", "port": 5432, "protocol": "TCP"}])),
+        slice(
+            "default",
+            "web",
+            json!([{"addresses": ["10.42.0.7"], "conditions": {"ready": true}}]),
+            json!([{"name": "http", "port": 8000, "protocol": "TCP"}]),
+        ),
+        slice(
+            "shop",
+            "db",
+            json!([
+                {"addresses": ["10.42.0.11"], "hostname": "db-0", "conditions": {"ready": true}},
+                {"addresses": ["10.42.0.12"], "hostname": "db-1"},
+                {"addresses": ["10.42.0.13"], "hostname": "db-2", "conditions": {"ready": false}},
+                {"addresses": ["10.42.0.14"]},
+            ]),
+            json!([{"name": "pg", "port": 5432, "protocol": "TCP"}]),
+        ),
     ];
     let mut zone = Zone::new("cluster.local").unwrap();
     zone.serial = 42;
@@ -95,7 +129,11 @@ fn answers() {
             Outcome::Forward => out.push_str("  forward\n"),
             Outcome::Reply(r) => {
                 out.push_str(&format!("  {}\n", r.rcode));
-                for (section, records) in [("an", &r.answers), ("ad", &r.additionals), ("ns", &r.authority)] {
+                for (section, records) in [
+                    ("an", &r.answers),
+                    ("ad", &r.additionals),
+                    ("ns", &r.authority),
+                ] {
                     for rec in records {
                         out.push_str(&format!("  {section} {rec}\n"));
                     }

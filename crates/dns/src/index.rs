@@ -154,7 +154,9 @@ pub fn build(services: &[Service], slices: &[EndpointSlice]) -> Index {
                 .flatten()
                 .map(|p| (p.name.as_ref(), p.protocol.as_ref(), Some(p.port))),
         );
-        let mut eps = endpoints.remove(&(ns.clone(), name.clone())).unwrap_or_default();
+        let mut eps = endpoints
+            .remove(&(ns.clone(), name.clone()))
+            .unwrap_or_default();
         eps.sort_by(|a, b| a.ip.cmp(&b.ip).then_with(|| a.host.cmp(&b.host)));
         eps.dedup_by(|a, b| a.ip == b.ip && a.host == b.host);
         if let Kind::ClusterIp(ips) = &kind {

@@ -80,8 +80,8 @@ impl Dns {
 
 /// Binds the sockets, then starts the watches, the indexer and the servers.
 pub fn run(client: kube::Client, config: Config) -> Result<Dns, Error> {
-    let zone = answer::Zone::new(&config.domain)
-        .map_err(|e| Error::Domain(config.domain.clone(), e))?;
+    let zone =
+        answer::Zone::new(&config.domain).map_err(|e| Error::Domain(config.domain.clone(), e))?;
     let listen_err = |source| Error::Listen {
         addr: config.listen,
         source,

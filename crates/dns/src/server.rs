@@ -203,7 +203,8 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, handler: Arc<Handler>) {
             }
             Ok(None) => {}
             Err(()) => {
-                let (socket, handler, request) = (socket.clone(), handler.clone(), buf[..n].to_vec());
+                let (socket, handler, request) =
+                    (socket.clone(), handler.clone(), buf[..n].to_vec());
                 tokio::spawn(async move {
                     if let Some(resp) = handler.handle(&request, Some(512)).await {
                         let _ = socket.send_to(&resp, peer).await;
@@ -297,7 +298,11 @@ mod tests {
                 let req = Message::from_vec(&buf[..n]).unwrap();
                 let mut resp = response_to(&req);
                 let q = &req.queries[0];
-                resp.answers.push(Record::from_rdata(q.name.clone(), 60, RData::A(A::new(192, 0, 2, 1))));
+                resp.answers.push(Record::from_rdata(
+                    q.name.clone(),
+                    60,
+                    RData::A(A::new(192, 0, 2, 1)),
+                ));
                 let _ = sock.send_to(&resp.to_vec().unwrap(), peer).await;
             }
         });
@@ -326,7 +331,10 @@ mod tests {
         };
         let q = ask("web.default.svc.cluster.local.", RecordType::A);
         // Before the first sync the cluster's names fail rather than say NXDOMAIN.
-        assert_eq!(summary(&handler.handle(&q, Some(512)).await.unwrap()), "Server Failure aa=false tc=false []");
+        assert_eq!(
+            summary(&handler.handle(&q, Some(512)).await.unwrap()),
+            "Server Failure aa=false tc=false []"
+        );
 
         let services: Vec<k8s_openapi::api::core::v1::Service> = serde_json::from_value(serde_json::json!([
             {"metadata": {"name": "web", "namespace": "default"}, "spec": {"clusterIP": "10.43.0.20"}},
@@ -340,25 +348,52 @@ mod tests {
              "addressType": "IPv4", "endpoints": endpoints},
         ])).unwrap();
         let zone = Zone::new("cluster.local").unwrap();
-        *handler.snapshot.write().unwrap() = Some(Arc::new((crate::index::build(&services, &slices), zone)));
+        *handler.snapshot.write().unwrap() =
+            Some(Arc::new((crate::index::build(&services, &slices), zone)));
 
         let cases = [
-            (ask("web.default.svc.cluster.local.", RecordType::A), Some(512), "No Error aa=true tc=false [web.default.svc.cluster.local. 5 IN A 10.43.0.20]"),
-            (ask("example.com.", RecordType::A), Some(512), "No Error aa=false tc=false [example.com. 60 IN A 192.0.2.1]"),
-            (ask("big.default.svc.cluster.local.", RecordType::A), Some(512), "No Error aa=true tc=true []"),
+            (
+                ask("web.default.svc.cluster.local.", RecordType::A),
+                Some(512),
+                "No Error aa=true tc=false [web.default.svc.cluster.local. 5 IN A 10.43.0.20]",
+            ),
+            (
+                ask("example.com.", RecordType::A),
+                Some(512),
+                "No Error aa=false tc=false [example.com. 60 IN A 192.0.2.1]",
+            ),
+            (
+                ask("big.default.svc.cluster.local.", RecordType::A),
+                Some(512),
+                "No Error aa=true tc=true []",
+            ),
         ];
         for (q, limit, want) in cases {
             assert_eq!(summary(&handler.handle(&q, limit).await.unwrap()), want);
         }
         // Over TCP the whole answer fits.
-        let tcp = handler.handle(&ask("big.default.svc.cluster.local.", RecordType::A), None).await.unwrap();
+        let tcp = handler
+            .handle(&ask("big.default.svc.cluster.local.", RecordType::A), None)
+            .await
+            .unwrap();
         assert_eq!(Message::from_vec(&tcp).unwrap().answers.len(), 100);
         // The second forwarded question comes from the cache; in-zone ones never leave.
-        assert!(handler.handle_now(&ask("example.com.", RecordType::A)).is_err());
-        handler.handle(&ask("EXAMPLE.com.", RecordType::A), Some(512)).await.unwrap();
+        assert!(handler
+            .handle_now(&ask("example.com.", RecordType::A))
+            .is_err());
+        handler
+            .handle(&ask("EXAMPLE.com.", RecordType::A), Some(512))
+            .await
+            .unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 1);
         // Garbage gets FORMERR with its id.
-        let bad = handler.handle(&[0xab, 0xcd, 0xff], Some(512)).await.unwrap();
-        assert_eq!(Message::from_vec(&bad).unwrap().metadata.response_code, ResponseCode::FormErr);
+        let bad = handler
+            .handle(&[0xab, 0xcd, 0xff], Some(512))
+            .await
+            .unwrap();
+        assert_eq!(
+            Message::from_vec(&bad).unwrap().metadata.response_code,
+            ResponseCode::FormErr
+        );
     }
 }

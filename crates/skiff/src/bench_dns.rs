@@ -67,7 +67,7 @@ fn blast(
         errors: 0,
     };
     let mut buf = [0u8; 1500];
-    let mut state = seed as u64 * 0x9e37_79b9_7f4a_7c15 + 1;
+    let mut state = (seed as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let mut id: u16 = 0;
     while !stop.load(Ordering::Relaxed) {
         // xorshift: a cheap spread over the names.

@@ -32,11 +32,23 @@ fn pods_resolve_cluster_names() {
     let image = host.image();
     let server = host.server(bin(), &[]);
     let kubectl = server.kubectl();
-    host.start_agent(bin(), &server, "dns");
+    // This test is about names, not disk pressure: a busy shared disk must not evict its pods.
+    host.start_agent_with(
+        bin(),
+        &server,
+        "dns",
+        &["--eviction-hard", "memory.available<1Mi"],
+    );
 
     // The server made the DNS service; the agent published its endpoint.
     let dns_ip = kubectl.ok(&[
-        "get", "service", "kube-dns", "-n", "kube-system", "-o", "jsonpath={.spec.clusterIP}",
+        "get",
+        "service",
+        "kube-dns",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
     ]);
     assert!(dns_ip.ends_with(".10"), "{dns_ip}");
     eventually(
@@ -44,7 +56,12 @@ fn pods_resolve_cluster_names() {
         Duration::from_secs(30),
         || {
             kubectl.run(&[
-                "get", "endpointslice", "kube-dns-dns", "-n", "kube-system", "-o",
+                "get",
+                "endpointslice",
+                "kube-dns-dns",
+                "-n",
+                "kube-system",
+                "-o",
                 "jsonpath={.endpoints[0].addresses[0]}",
             ])
         },
@@ -91,7 +108,15 @@ fn pods_resolve_cluster_names() {
             .to_string()
     };
     let (web0, web1) = (ip_of("web-0"), ip_of("web-1"));
-    let front_ip = kubectl.ok(&["get", "service", "front", "-n", NS, "-o", "jsonpath={.spec.clusterIP}"]);
+    let front_ip = kubectl.ok(&[
+        "get",
+        "service",
+        "front",
+        "-n",
+        NS,
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
     let reverse: String = front_ip.split('.').rev().collect::<Vec<_>>().join(".");
 
     let fqdn = format!("front.{NS}.svc.cluster.local.");
@@ -114,14 +139,23 @@ fn pods_resolve_cluster_names() {
         .collect();
     kubectl.ok_stdin(
         &["apply", "-f", "-"],
-        &format!(r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#, items.join(",")),
+        &format!(
+            r#"{{"apiVersion": "v1", "kind": "List", "items": [{}]}}"#,
+            items.join(",")
+        ),
     );
     eventually(
         "the lookup pods to finish",
         Duration::from_secs(120),
         || {
             kubectl.ok(&[
-                "get", "pods", "-n", NS, "-l", "!app", "-o",
+                "get",
+                "pods",
+                "-n",
+                NS,
+                "-l",
+                "!app",
+                "-o",
                 "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
             ])
         },
@@ -134,7 +168,10 @@ fn pods_resolve_cluster_names() {
     assert_eq!(out("fqdn").trim(), format!("front.{domain} A {front_ip}"));
     let mut headless: Vec<String> = out("headless").lines().map(str::to_string).collect();
     headless.sort();
-    let mut want = vec![format!("web.{domain} A {web0}"), format!("web.{domain} A {web1}")];
+    let mut want = vec![
+        format!("web.{domain} A {web0}"),
+        format!("web.{domain} A {web1}"),
+    ];
     want.sort();
     assert_eq!(headless, want);
     assert_eq!(out("sts").trim(), format!("web-0.web.{domain} A {web0}"));

@@ -34,7 +34,9 @@ fn conf() -> Conf {
     for line in text.lines() {
         let mut w = line.split_whitespace();
         match w.next() {
-            Some("nameserver") => c.servers.extend(w.next().and_then(|a| a.parse().ok())),
+            Some("nameserver") => c
+                .servers
+                .extend(w.next().and_then(|a| a.parse::<IpAddr>().ok())),
             Some("search") | Some("domain") => c.search = w.map(str::to_string).collect(),
             Some("options") => {
                 for o in w {
@@ -83,7 +85,10 @@ fn read_name(msg: &[u8], mut pos: usize) -> Option<(String, usize)> {
     for _ in 0..64 {
         let len = *msg.get(pos)? as usize;
         if len == 0 {
-            return Some((if out.is_empty() { ".".into() } else { out }, end.unwrap_or(pos + 1)));
+            return Some((
+                if out.is_empty() { ".".into() } else { out },
+                end.unwrap_or(pos + 1),
+            ));
         }
         if len & 0xc0 == 0xc0 {
             let ptr = ((len & 0x3f) << 8) | *msg.get(pos + 1)? as usize;
@@ -147,8 +152,12 @@ fn ask(servers: &[IpAddr], name: &str, qtype: u16) -> Result<(u8, Vec<String>), 
     let mut last = "no nameserver in /etc/resolv.conf".to_string();
     for (i, server) in servers.iter().enumerate() {
         let id = (std::process::id() as u16) ^ (i as u16) ^ 0x5a5a;
-        let sock = UdpSocket::bind(if server.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })
-            .map_err(|e| e.to_string())?;
+        let sock = UdpSocket::bind(if server.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        })
+        .map_err(|e| e.to_string())?;
         let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
         for _ in 0..2 {
             if let Err(e) = sock.send_to(&query(id, name, qtype), SocketAddr::new(*server, 53)) {
