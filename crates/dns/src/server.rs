@@ -159,11 +159,10 @@ impl Handler {
         encode(&resp, None)
     }
 
-    /// Answers without awaiting when the question is the cluster's (the common case);
-    /// Err(()) when it needs the upstreams.
-    pub fn handle_now(&self, request: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    /// Answers without awaiting when the question is the cluster's (the common case).
+    pub fn handle_now(&self, request: &[u8]) -> Now {
         let Ok(req) = Message::from_vec(request) else {
-            return Err(());
+            return Now::Later;
         };
         match self.local(&req) {
             Step::Done(resp) => {
@@ -171,11 +170,18 @@ impl Handler {
                     Some(e) => usize::from(e.max_payload().clamp(512, EDNS_PAYLOAD)),
                     None => 512,
                 };
-                Ok(encode(&resp, Some(limit)))
+                Now::Done(encode(&resp, Some(limit)))
             }
-            Step::Forward(..) => Err(()),
+            Step::Forward(..) => Now::Later,
         }
     }
+}
+
+pub enum Now {
+    /// The response (None: nothing to send).
+    Done(Option<Vec<u8>>),
+    /// Needs the upstreams (or an error reply): go through [`Handler::handle`].
+    Later,
 }
 
 fn encode(resp: &Message, limit: Option<usize>) -> Option<Vec<u8>> {
@@ -198,11 +204,11 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, handler: Arc<Handler>) {
             }
         };
         match handler.handle_now(&buf[..n]) {
-            Ok(Some(resp)) => {
+            Now::Done(Some(resp)) => {
                 let _ = socket.send_to(&resp, peer).await;
             }
-            Ok(None) => {}
-            Err(()) => {
+            Now::Done(None) => {}
+            Now::Later => {
                 let (socket, handler, request) =
                     (socket.clone(), handler.clone(), buf[..n].to_vec());
                 tokio::spawn(async move {
@@ -378,9 +384,10 @@ mod tests {
             .unwrap();
         assert_eq!(Message::from_vec(&tcp).unwrap().answers.len(), 100);
         // The second forwarded question comes from the cache; in-zone ones never leave.
-        assert!(handler
-            .handle_now(&ask("example.com.", RecordType::A))
-            .is_err());
+        assert!(matches!(
+            handler.handle_now(&ask("example.com.", RecordType::A)),
+            Now::Later
+        ));
         handler
             .handle(&ask("EXAMPLE.com.", RecordType::A), Some(512))
             .await
