@@ -134,18 +134,18 @@ pub fn answer(index: &Index, zone: &Zone, qname: &Name, qtype: RecordType) -> Ou
         [] => apex(zone, qname, qtype),
         ["svc"] | ["pod"] | [_, "pod"] => Reply::records(zone, vec![], vec![]),
         [ns, "svc"] => {
-            if index.namespaces.contains(*ns) {
+            if index.services.contains_key(*ns) {
                 Reply::records(zone, vec![], vec![])
             } else {
                 Reply::nxdomain(zone)
             }
         }
-        [svc, ns, "svc"] => match index.services.get(&(ns.to_string(), svc.to_string())) {
+        [svc, ns, "svc"] => match index.service(ns, svc) {
             Some(s) => service(zone, qname, qtype, s, svc, ns),
             None => Reply::nxdomain(zone),
         },
         [port, proto, svc, ns, "svc"] if port.starts_with('_') && proto.starts_with('_') => {
-            match index.services.get(&(ns.to_string(), svc.to_string())) {
+            match index.service(ns, svc) {
                 Some(s) => srv(
                     zone,
                     qname,
@@ -158,7 +158,7 @@ pub fn answer(index: &Index, zone: &Zone, qname: &Name, qtype: RecordType) -> Ou
                 None => Reply::nxdomain(zone),
             }
         }
-        [host, svc, ns, "svc"] => match index.services.get(&(ns.to_string(), svc.to_string())) {
+        [host, svc, ns, "svc"] => match index.service(ns, svc) {
             Some(s) => endpoint(zone, qname, qtype, s, host),
             None => Reply::nxdomain(zone),
         },

@@ -1,7 +1,7 @@
 //! What the cluster's names stand for, worked out from Services and EndpointSlices. Pure;
 //! rebuilt whole on every change (cheap next to a watch event, and lock-free to read).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Service;
@@ -49,12 +49,24 @@ pub struct Svc {
 
 #[derive(Clone, Debug, Default)]
 pub struct Index {
-    /// Keyed by (namespace, name).
-    pub services: HashMap<(String, String), Svc>,
-    /// Namespaces that have at least one service.
-    pub namespaces: HashSet<String>,
+    /// By namespace, then name (looked up with borrowed labels, no allocation per query).
+    pub services: HashMap<String, HashMap<String, Svc>>,
     /// Address to (namespace, service, endpoint host or None for a cluster IP).
     pub reverse: HashMap<IpAddr, Vec<(String, String, Option<String>)>>,
+}
+
+impl Index {
+    pub fn service(&self, ns: &str, name: &str) -> Option<&Svc> {
+        self.services.get(ns)?.get(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.services.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
 }
 
 pub fn dashed(ip: &IpAddr) -> String {
@@ -177,9 +189,8 @@ pub fn build(services: &[Service], slices: &[EndpointSlice]) -> Index {
                 ));
             }
         }
-        index.namespaces.insert(ns.clone());
-        index.services.insert(
-            (ns, name),
+        index.services.entry(ns).or_default().insert(
+            name,
             Svc {
                 kind,
                 ports,

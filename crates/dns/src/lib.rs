@@ -74,7 +74,7 @@ impl Dns {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .map_or(0, |s| s.0.services.len())
+            .map_or(0, |s| s.0.len())
     }
 }
 
