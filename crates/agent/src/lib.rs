@@ -232,9 +232,11 @@ async fn bring_up(
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
     if config.cluster_dns.is_some() {
-        agent.dns = Some(
-            cluster_dns::start(client.clone(), &name, &config.cluster_domain, &pod_cidr).await?,
-        );
+        // Pods run without it (their lookups fail), as they would with CoreDNS down.
+        match cluster_dns::start(client.clone(), &name, &config.cluster_domain, &pod_cidr).await {
+            Ok(d) => agent.dns = Some(d),
+            Err(e) => tracing::error!(error = %e, "cluster DNS not started on this node"),
+        }
     }
     node::post_status(&nodes, &name, status(true)).await?;
     // The pressure conditions are posted as soon as they change, not at the next beat.
