@@ -107,7 +107,10 @@ impl Handler {
                             return Step::Forward(resp, chased);
                         }
                         Some(target) => name = target,
-                        None => return Step::Done(resp),
+                        None => {
+                            rotate_addresses(&mut resp.answers, usize::from(req.metadata.id));
+                            return Step::Done(resp);
+                        }
                     }
                 }
             }
@@ -174,6 +177,20 @@ impl Handler {
             }
             Step::Forward(..) => Now::Later,
         }
+    }
+}
+
+/// Spreads clients that take the first address over all of them, as CoreDNS's
+/// `loadbalance` does (the query id is random enough).
+fn rotate_addresses(answers: &mut [hickory_proto::rr::Record], by: usize) {
+    use hickory_proto::rr::RecordType;
+    if answers.len() > 1
+        && answers
+            .iter()
+            .all(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
+    {
+        let n = answers.len();
+        answers.rotate_left(by % n);
     }
 }
 

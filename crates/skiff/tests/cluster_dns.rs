@@ -133,10 +133,17 @@ fn pods_resolve_cluster_names() {
         ("nx", vec!["lookup", "nope", "A"]),
         ("conf", vec!["cat", "/etc/resolv.conf"]),
     ];
-    let items: Vec<String> = cases
+    let mut items: Vec<String> = cases
         .iter()
         .map(|(name, args)| pod(&format!("q-{name}"), &image, args))
         .collect();
+    // dnsPolicy None: only the pod's own dnsConfig.
+    let mut custom: serde_json::Value =
+        serde_json::from_str(&pod("q-custom", &image, &["cat", "/etc/resolv.conf"])).unwrap();
+    custom["spec"]["dnsPolicy"] = "None".into();
+    custom["spec"]["dnsConfig"] = serde_json::json!({"nameservers": ["192.0.2.53"],
+        "searches": ["corp.example"], "options": [{"name": "ndots", "value": "2"}]});
+    items.push(custom.to_string());
     kubectl.ok_stdin(
         &["apply", "-f", "-"],
         &format!(
@@ -159,7 +166,7 @@ fn pods_resolve_cluster_names() {
                 "jsonpath={range .items[*]}{.status.phase}{\"\\n\"}{end}",
             ])
         },
-        |out| out.lines().count() == cases.len() && out.lines().all(|p| p == "Succeeded"),
+        |out| out.lines().count() == cases.len() + 1 && out.lines().all(|p| p == "Succeeded"),
     );
     let out = |name: &str| host.container_output("dns", NS, &format!("q-{name}"), "c");
     let domain = format!("{NS}.svc.cluster.local.");
@@ -202,6 +209,23 @@ fn pods_resolve_cluster_names() {
         "{conf}"
     );
     assert!(conf.lines().any(|l| l == "options ndots:5"), "{conf}");
+
+    let custom = out("custom");
+    let mut lines: Vec<&str> = custom
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "nameserver 192.0.2.53",
+            "options ndots:2",
+            "search corp.example"
+        ],
+        "{custom}"
+    );
 
     kubectl.ok(&["delete", "namespace", NS, "--wait=false"]);
 }
