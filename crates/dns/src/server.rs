@@ -420,4 +420,50 @@ mod tests {
             ResponseCode::FormErr
         );
     }
+
+    #[tokio::test]
+    async fn udp_and_tcp_sockets() {
+        let handler = Arc::new(Handler {
+            snapshot: Arc::default(),
+            forwarder: Forwarder::new(vec![]),
+            domain: Zone::new("cluster.local").unwrap().domain,
+        });
+        let services: Vec<k8s_openapi::api::core::v1::Service> = serde_json::from_value(
+            serde_json::json!([{"metadata": {"name": "web", "namespace": "default"}, "spec": {"clusterIP": "10.43.0.20"}}]),
+        )
+        .unwrap();
+        let zone = Zone::new("cluster.local").unwrap();
+        *handler.snapshot.write().unwrap() =
+            Some(Arc::new((crate::index::build(&services, &[]), zone)));
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let udp = Arc::new(UdpSocket::from_std(bind_udp(addr).unwrap()).unwrap());
+        let tcp = TcpListener::from_std(bind_tcp(addr).unwrap()).unwrap();
+        let (udp_addr, tcp_addr) = (udp.local_addr().unwrap(), tcp.local_addr().unwrap());
+        tokio::spawn(serve_udp(udp, handler.clone()));
+        tokio::spawn(serve_tcp(tcp, handler));
+        let q = ask("web.default.svc.cluster.local.", RecordType::A);
+        let want = "No Error aa=true tc=false [web.default.svc.cluster.local. 5 IN A 10.43.0.20]";
+
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        client.send_to(&q, udp_addr).await.unwrap();
+        let mut buf = [0u8; 1500];
+        let n = tokio::time::timeout(Duration::from_secs(5), client.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(summary(&buf[..n]), want);
+
+        let mut stream = TcpStream::connect(tcp_addr).await.unwrap();
+        for _ in 0..2 {
+            stream
+                .write_all(&(q.len() as u16).to_be_bytes())
+                .await
+                .unwrap();
+            stream.write_all(&q).await.unwrap();
+            let len = stream.read_u16().await.unwrap();
+            let mut resp = vec![0u8; usize::from(len)];
+            stream.read_exact(&mut resp).await.unwrap();
+            assert_eq!(summary(&resp), want);
+        }
+    }
 }
