@@ -2,7 +2,8 @@
 //! Service names resolve (short, through the search list, and fully qualified), a headless
 //! service to its pods, a StatefulSet pod by its stable name, an ExternalName to a CNAME,
 //! a cluster IP back to its name; unknown names are NXDOMAIN; and a pod's resolv.conf has
-//! the cluster's search list and ndots:5.
+//! the cluster's search list and ndots:5 (dnsPolicy None: its own dnsConfig); a stopped
+//! agent withdraws its DNS endpoint.
 
 use std::path::Path;
 use std::time::Duration;
@@ -228,4 +229,12 @@ fn pods_resolve_cluster_names() {
     );
 
     kubectl.ok(&["delete", "namespace", NS, "--wait=false"]);
+    // A stopping agent withdraws its DNS endpoint.
+    host.stop_agent("dns");
+    let gone = kubectl.run(&["get", "endpointslice", "kube-dns-dns", "-n", "kube-system"]);
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&gone.stdout)
+    );
 }
