@@ -72,10 +72,10 @@ pub async fn start(
     node: &str,
     domain: &str,
     pod_cidr: &str,
+    host: &dns::resolv::ResolvConf,
 ) -> Result<ClusterDns, Error> {
     let ip = gateway(pod_cidr)
         .ok_or_else(|| Error::Config(format!("pod CIDR {pod_cidr:?}: not an IPv4 network")))?;
-    let host = dns::resolv::ResolvConf::host();
     let server = dns::run(
         client.clone(),
         dns::Config {

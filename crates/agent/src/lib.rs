@@ -87,6 +87,9 @@ pub struct AgentConfig {
     pub cluster_dns: Option<std::net::IpAddr>,
     /// `--cluster-domain`.
     pub cluster_domain: String,
+    /// The resolvers pods with dnsPolicy Default get and other names are forwarded to
+    /// (`--resolv-conf`).
+    pub resolv_conf: PathBuf,
 }
 
 impl AgentConfig {
@@ -105,6 +108,7 @@ impl AgentConfig {
             cluster_cidr: "10.42.0.0/16".into(),
             cluster_dns: None,
             cluster_domain: "cluster.local".into(),
+            resolv_conf: dns::resolv::HOST.into(),
         }
     }
 }
@@ -231,9 +235,17 @@ async fn bring_up(
     )?;
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
+    let host_dns = dns::resolv::ResolvConf::load(&config.resolv_conf);
     if config.cluster_dns.is_some() {
         // Pods run without it (their lookups fail), as they would with CoreDNS down.
-        match cluster_dns::start(client.clone(), &name, &config.cluster_domain, &pod_cidr).await {
+        let started = cluster_dns::start(
+            client.clone(),
+            &name,
+            &config.cluster_domain,
+            &pod_cidr,
+            &host_dns,
+        );
+        match started.await {
             Ok(d) => agent.dns = Some(d),
             Err(e) => tracing::error!(error = %e, "cluster DNS not started on this node"),
         }
@@ -279,7 +291,7 @@ async fn bring_up(
         dns: pod_dns::Settings {
             cluster_dns: config.cluster_dns.into_iter().collect(),
             domain: config.cluster_domain.clone(),
-            host: dns::resolv::ResolvConf::host(),
+            host: host_dns,
         },
     });
     let image_fs = if agent.containerd.is_some() {

@@ -4,6 +4,8 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+pub const HOST: &str = "/etc/resolv.conf";
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ResolvConf {
     pub nameservers: Vec<IpAddr>,
@@ -39,16 +41,23 @@ impl ResolvConf {
     /// systemd-resolved, which pods cannot reach) the stub's upstream file if there is one,
     /// as the kubelet's documentation advises.
     pub fn host() -> ResolvConf {
-        let read = |p: &str| std::fs::read_to_string(Path::new(p)).map(|t| ResolvConf::parse(&t));
-        let conf = read("/etc/resolv.conf").unwrap_or_default();
-        if !conf.nameservers.is_empty() && conf.nameservers.iter().all(IpAddr::is_loopback) {
-            if let Ok(upstream) = read("/run/systemd/resolve/resolv.conf") {
-                if !upstream.nameservers.is_empty() {
-                    return upstream;
-                }
-            }
+        ResolvConf::load(Path::new(HOST))
+    }
+
+    /// A resolv.conf file (the kubelet's `--resolv-conf`); a missing file is an empty one.
+    pub fn load(path: &Path) -> ResolvConf {
+        let read = |p: &Path| std::fs::read_to_string(p).map(|t| ResolvConf::parse(&t));
+        let conf = read(path).unwrap_or_default();
+        if path != Path::new(HOST)
+            || conf.nameservers.is_empty()
+            || !conf.nameservers.iter().all(IpAddr::is_loopback)
+        {
+            return conf;
         }
-        conf
+        match read(Path::new("/run/systemd/resolve/resolv.conf")) {
+            Ok(upstream) if !upstream.nameservers.is_empty() => upstream,
+            _ => conf,
+        }
     }
 }
 

@@ -37,6 +37,10 @@ pub struct NodeFlags {
     /// How often image use is checked.
     #[arg(long, default_value = "5m", value_parser = crate::go_duration, hide = true)]
     pub image_gc_period: std::time::Duration,
+    /// The resolvers pods with dnsPolicy Default use and the cluster DNS forwards other
+    /// names to.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -106,6 +110,7 @@ pub fn config(
     config.cluster_cidr = cluster_cidr.to_string();
     config.cluster_dns = cluster_dns.or_else(|| cluster_dns_ip(service_cidr));
     config.cluster_domain = cluster_domain.to_string();
+    config.resolv_conf = flags.resolv_conf.clone();
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     config.image_gc = agent::image_gc::Settings {

@@ -27,18 +27,59 @@ fn pod(name: &str, image: &str, args: &[&str]) -> String {
     )
 }
 
+/// A resolver on `ip`:53 that answers `outside.example` A with 192.0.2.7 and everything
+/// else with NXDOMAIN; it stops once the returned socket is dropped.
+fn fake_upstream(ip: &str) -> std::sync::Arc<std::net::UdpSocket> {
+    let sock = std::sync::Arc::new(std::net::UdpSocket::bind((ip, 53)).expect("bind :53"));
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let weak = std::sync::Arc::downgrade(&sock);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Some(sock) = weak.upgrade() {
+            let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            // Header, then the question as asked: name, type, class.
+            let question = &buf[12..n];
+            let name_end = question.iter().position(|b| *b == 0).unwrap_or(0) + 1;
+            let qtype = u16::from_be_bytes([question[name_end], question[name_end + 1]]);
+            let known = &question[..name_end] == b"\x07outside\x07example\x00";
+            let mut resp = buf[..n].to_vec();
+            resp[2] |= 0x80; // a response
+            resp[3] = 0x80 | if known { 0 } else { 3 }; // RA; NOERROR or NXDOMAIN
+            if known && qtype == 1 {
+                resp[7] = 1;
+                resp.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+            }
+            let _ = sock.send_to(&resp, peer);
+        }
+    });
+    sock
+}
+
 #[test]
 fn pods_resolve_cluster_names() {
     let mut host = NodeHost::new();
     let image = host.image();
     let server = host.server(bin(), &[]);
     let kubectl = server.kubectl();
+    // The host's resolver, as far as the agent knows: one that knows `outside.example`.
+    let upstream_ip = format!("127.0.0.{}", 100 + host.slot());
+    let upstream = fake_upstream(&upstream_ip);
+    let resolv = std::env::temp_dir().join(format!("skiff-dns-e2e-{}.conf", host.slot()));
+    std::fs::write(&resolv, format!("nameserver {upstream_ip}\n")).unwrap();
     // This test is about names, not disk pressure: a busy shared disk must not evict its pods.
     host.start_agent_with(
         bin(),
         &server,
         "dns",
-        &["--eviction-hard", "memory.available<1Mi"],
+        &[
+            "--eviction-hard",
+            "memory.available<1Mi",
+            "--resolv-conf",
+            resolv.to_str().unwrap(),
+        ],
     );
 
     // The server made the DNS service; the agent published its endpoint.
@@ -132,6 +173,7 @@ fn pods_resolve_cluster_names() {
         ("ext", vec!["lookup", "ext", "A", "30"]),
         ("ptr", vec!["lookup", &ptr, "PTR", "30"]),
         ("nx", vec!["lookup", "nope", "A"]),
+        ("outside", vec!["lookup", "outside.example", "A", "30"]),
         ("conf", vec!["cat", "/etc/resolv.conf"]),
     ];
     let mut items: Vec<String> = cases
@@ -198,6 +240,8 @@ fn pods_resolve_cluster_names() {
     );
     assert_eq!(out("ptr").trim(), format!("{ptr} PTR front.{domain}"));
     assert_eq!(out("nx").trim(), "NXDOMAIN");
+    // Through the search list (NXDOMAIN in the cluster zone), then forwarded.
+    assert_eq!(out("outside").trim(), "outside.example. A 192.0.2.7");
     let conf = out("conf");
     assert!(
         conf.lines().any(|l| l == format!("nameserver {dns_ip}")),
@@ -229,6 +273,8 @@ fn pods_resolve_cluster_names() {
     );
 
     kubectl.ok(&["delete", "namespace", NS, "--wait=false"]);
+    let _ = std::fs::remove_file(&resolv);
+    drop(upstream);
     // A stopping agent withdraws its DNS endpoint.
     host.stop_agent("dns");
     let gone = kubectl.run(&["get", "endpointslice", "kube-dns-dns", "-n", "kube-system"]);
