@@ -6,6 +6,7 @@
 //! dir and (with no runtime endpoint given) the containerd child it supervises.
 
 pub mod cgroups;
+pub mod cluster_dns;
 pub mod cni;
 pub mod containerd;
 pub mod cri;
@@ -15,6 +16,7 @@ pub mod image_gc;
 pub mod local_path;
 pub mod machine;
 pub mod node;
+pub mod pod_dns;
 pub mod pods;
 pub mod pull;
 pub mod resources;
@@ -88,6 +90,14 @@ pub struct AgentConfig {
     /// The cluster CA (PEM): the agent server accepts only the apiserver's client
     /// certificate chained to it. None: no agent server (no logs, exec, top).
     pub cluster_ca_pem: Option<String>,
+    /// The cluster DNS service's address (`--cluster-dns`); with it the node serves DNS on
+    /// its bridge and pods resolve through it, without it pods use the host's resolvers.
+    pub cluster_dns: Option<std::net::IpAddr>,
+    /// `--cluster-domain`.
+    pub cluster_domain: String,
+    /// The resolvers pods with dnsPolicy Default get and other names are forwarded to
+    /// (`--resolv-conf`).
+    pub resolv_conf: PathBuf,
 }
 
 impl AgentConfig {
@@ -106,6 +116,9 @@ impl AgentConfig {
             cluster_cidr: "10.42.0.0/16".into(),
             kubelet_port: DEFAULT_KUBELET_PORT,
             cluster_ca_pem: None,
+            cluster_dns: None,
+            cluster_domain: "cluster.local".into(),
+            resolv_conf: dns::resolv::HOST.into(),
         }
     }
 }
@@ -121,6 +134,7 @@ pub struct Agent {
     containerd: Option<containerd::Supervisor>,
     proxy: Option<proxy::Proxy>,
     netpol: Option<netpol::Enforcer>,
+    dns: Option<cluster_dns::ClusterDns>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -128,6 +142,9 @@ impl Agent {
     /// Stops the loops, then our containerd. Pods' containers stay with their shims.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
+        if let Some(d) = self.dns.take() {
+            d.shutdown().await;
+        }
         if let Some(p) = self.proxy.take() {
             p.shutdown().await;
         }
@@ -163,6 +180,7 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
         containerd: supervisor,
         proxy: None,
         netpol: None,
+        dns: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -237,6 +255,21 @@ async fn bring_up(
     )?;
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
+    let host_dns = dns::resolv::ResolvConf::load(&config.resolv_conf);
+    if config.cluster_dns.is_some() {
+        // Pods run without it (their lookups fail), as they would with CoreDNS down.
+        let started = cluster_dns::start(
+            client.clone(),
+            &name,
+            &config.cluster_domain,
+            &pod_cidr,
+            &host_dns,
+        );
+        match started.await {
+            Ok(d) => agent.dns = Some(d),
+            Err(e) => tracing::error!(error = %e, "cluster DNS not started on this node"),
+        }
+    }
     node::post_status(&nodes, &name, status(true)).await?;
     // The pressure conditions are posted as soon as they change, not at the next beat.
     let pressure_changed = {
@@ -278,6 +311,11 @@ async fn bring_up(
             registries: config.registries.clone(),
         },
         own_runtime: agent.containerd.is_some(),
+        dns: pod_dns::Settings {
+            cluster_dns: config.cluster_dns.into_iter().collect(),
+            domain: config.cluster_domain.clone(),
+            host: host_dns,
+        },
     });
     let image_fs = if agent.containerd.is_some() {
         layout.root.clone()

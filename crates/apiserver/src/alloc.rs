@@ -47,6 +47,11 @@ impl Allocator {
         Ipv4Addr::from(self.base + 1)
     }
 
+    /// The tenth address: the cluster DNS service's (upstream's convention).
+    pub fn dns_ip(&self) -> Option<Ipv4Addr> {
+        Some(Ipv4Addr::from(self.base + 10)).filter(|ip| self.contains(*ip))
+    }
+
     fn contains(&self, ip: Ipv4Addr) -> bool {
         let v = u32::from(ip);
         v > self.base && v < self.base + self.size - 1

@@ -1,7 +1,8 @@
 //! Objects every cluster has from the start: the four default namespaces, the
 //! `default/kubernetes` Service with its endpoints pointing at this apiserver, the
-//! built-in PriorityClasses and the default StorageClass `local-path` (the built-in
-//! local-path provisioner's, as k3s ships it).
+//! `kube-system/kube-dns` Service (every node agent serves DNS and publishes its own
+//! endpoint for it), the built-in PriorityClasses and the default StorageClass
+//! `local-path` (the built-in local-path provisioner's, as k3s ships it).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -81,6 +82,17 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
         "endpoints": [{"addresses": [advertise.to_string()], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })).await?;
+    if let Some(dns) = api.alloc.dns_ip().map(|ip| ip.to_string()) {
+        ensure(api, "", "services", json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {
+                "k8s-app": "kube-dns", "kubernetes.io/cluster-service": "true", "kubernetes.io/name": "CoreDNS"}},
+            "spec": {"type": "ClusterIP", "clusterIP": dns, "clusterIPs": [dns], "sessionAffinity": "None",
+                     "internalTrafficPolicy": "Local",
+                     "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53},
+                               {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}]},
+        })).await?;
+    }
     for pc in registry::strategies::scheduling::priorityclasses::system_classes() {
         ensure(api, "scheduling.k8s.io", "priorityclasses", pc).await?;
     }

@@ -41,6 +41,10 @@ pub struct NodeFlags {
     /// picks a free one, published on the Node.
     #[arg(long, default_value_t = agent::DEFAULT_KUBELET_PORT)]
     pub kubelet_port: u16,
+    /// The resolvers pods with dnsPolicy Default use and the cluster DNS forwards other
+    /// names to.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -70,8 +74,23 @@ pub struct AgentArgs {
     /// The cluster's service range (the server's --service-cidr); routed unreachable here.
     #[arg(long, default_value = "10.43.0.0/16")]
     service_cidr: String,
+    /// The cluster DNS service's address pods resolve through (default: the 10th address
+    /// of --service-cidr, where the server puts kube-dns).
+    #[arg(long)]
+    cluster_dns: Option<std::net::IpAddr>,
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
     #[command(flatten)]
     node: NodeFlags,
+}
+
+/// The kube-dns service's address in a service CIDR: its 10th, as upstream's convention.
+pub fn cluster_dns_ip(service_cidr: &str) -> Option<std::net::IpAddr> {
+    let (ip, bits) = service_cidr.split_once('/')?;
+    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+    let bits: u32 = bits.parse().ok()?;
+    let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+    Some(std::net::Ipv4Addr::from((u32::from(ip) & mask) + 10).into())
 }
 
 /// The machine's hostname, lowercased as a node name must be.
@@ -89,6 +108,8 @@ pub fn config(
     flags: &NodeFlags,
     cluster_cidr: &str,
     service_cidr: &str,
+    cluster_dns: Option<std::net::IpAddr>,
+    cluster_domain: &str,
 ) -> anyhow::Result<agent::AgentConfig> {
     let mut config = agent::AgentConfig::new(node_name, data_dir.to_path_buf());
     config.runtime_endpoint = flags.container_runtime_endpoint.clone();
@@ -97,6 +118,9 @@ pub fn config(
     config.kubelet_port = flags.kubelet_port;
     config.unreachable_cidrs = vec![cluster_cidr.to_string(), service_cidr.to_string()];
     config.cluster_cidr = cluster_cidr.to_string();
+    config.cluster_dns = cluster_dns.or_else(|| cluster_dns_ip(service_cidr));
+    config.cluster_domain = cluster_domain.to_string();
+    config.resolv_conf = flags.resolv_conf.clone();
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     config.image_gc = agent::image_gc::Settings {
@@ -125,6 +149,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         &args.node,
         &args.cluster_cidr,
         &args.service_cidr,
+        args.cluster_dns,
+        &args.cluster_domain,
     )?;
     let client = match (&args.kubeconfig, &args.server) {
         (Some(kubeconfig), server) => crate::sim_cmd::client(kubeconfig, server.as_deref()).await?,

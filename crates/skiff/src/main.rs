@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod agent_cmd;
 mod bench;
 mod bench_density;
+mod bench_dns;
 mod bench_node;
 mod bench_scheduler;
 mod bench_store;
@@ -59,6 +60,8 @@ enum BenchCommand {
     Node(bench_node::NodeArgs),
     /// Scheduling throughput and latency in upstream scheduler_perf's shapes.
     Scheduler(bench_scheduler::SchedulerArgs),
+    /// Cluster DNS queries/s and latency for in-cluster names.
+    Dns(bench_dns::DnsArgs),
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
         Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
+        Command::Bench(BenchCommand::Dns(args)) => block_on(bench_dns::dns(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
     };
@@ -296,6 +300,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.node,
                 &args.cluster_cidr,
                 &args.service_cidr,
+                None,
+                &args.cluster_domain,
             )?;
             config.cluster_ca_pem = Some(ca_pem);
             let agent = agent::start(client, config)

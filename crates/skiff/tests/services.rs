@@ -149,7 +149,10 @@ fn cluster_ip_and_node_port_reach_every_ready_endpoint() {
     let started = Instant::now();
     let again = TcpStream::connect_timeout(&addr, Duration::from_secs(3)).map(|_| ());
     let took = started.elapsed();
-    assert_eq!(again.map_err(|e| e.kind()), Err(std::io::ErrorKind::ConnectionRefused));
+    assert_eq!(
+        again.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused)
+    );
     assert!(took < Duration::from_secs(1), "took {took:?}");
 
     kubectl.ok(&["delete", "pod", "client", "--wait=false"]);

@@ -20,6 +20,7 @@
 //!   print-lines COUNT INTERVAL [--exit C] `run <id>`, then `line 1`..`line COUNT`, INTERVAL s
 //!                                        apart; then exit C or wait for SIGTERM
 //!   tty-size [S]                         after S s, print the stdin terminal's `ROWS COLS`
+//!   lookup NAME [TYPE] [TRIES]           DNS lookup through /etc/resolv.conf (see lookup.rs)
 //!   pause                                as when invoked as `pause`
 //!
 //! Invoked as `tar` (the image's /bin/tar) it is the tar `kubectl cp` runs: `cf - PATH`,
@@ -32,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod lookup;
 mod streams;
 mod tar;
 
@@ -137,6 +139,7 @@ fn main() -> ExitCode {
             Ok(None) => Ok(()),
             Err(e) => Err(e),
         },
+        Some("lookup") => lookup::run(&rest),
         Some(other) => Err(format!("unknown subcommand {other:?}")),
         None => Err(
             "usage: skiff-testimage serve-http|exit|sleep|alloc|env|cat|id|write|http-get|pause ...".into(),

@@ -48,6 +48,8 @@ pub struct Context {
     /// node, so those of pods no longer in the API are removed after a restart.
     pub own_runtime: bool,
     pub events: crate::events::Recorder,
+    /// Pods' resolv.conf: the cluster DNS and the host's resolvers.
+    pub dns: crate::pod_dns::Settings,
 }
 
 /// The latest word on a pod: its object, or None once it is gone from the API.
@@ -321,7 +323,7 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .clone();
     if state.sandbox.is_none() {
         config::setup_volumes(ctx, pod, state).await?;
-        let config = sandbox::config(pod, &ctx.pod_logs);
+        let config = sandbox::config(pod, &ctx.pod_logs, &ctx.dns);
         crate::cgroups::prepare(pod);
         let sandbox_id = match sandbox::ensure(&ctx.cri, pod, &config).await {
             Ok(id) => id,

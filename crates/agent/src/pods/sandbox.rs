@@ -37,7 +37,7 @@ pub fn log_directory(logs: &Path, pod: &Pod) -> String {
         .to_string()
 }
 
-pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
+pub fn config(pod: &Pod, logs: &Path, dns: &crate::pod_dns::Settings) -> cri::PodSandboxConfig {
     let id = ids(pod);
     let spec = pod.spec.clone().unwrap_or_default();
     let mut labels: HashMap<String, String> = pod
@@ -87,7 +87,14 @@ pub fn config(pod: &Pod, logs: &Path) -> cri::PodSandboxConfig {
         }),
         hostname,
         log_directory: log_directory(logs, pod),
-        dns_config: None,
+        dns_config: Some({
+            let d = crate::pod_dns::build(pod, dns);
+            cri::DnsConfig {
+                servers: d.servers,
+                searches: d.searches,
+                options: d.options,
+            }
+        }),
         port_mappings,
         labels,
         annotations,
@@ -150,7 +157,7 @@ mod tests {
             ]}]},
         }))
         .unwrap();
-        let c = config(&pod, Path::new("/d/pods"));
+        let c = config(&pod, Path::new("/d/pods"), &Default::default());
         let mut labels: Vec<_> = c.labels.iter().collect();
         labels.sort();
         let got = format!(
