@@ -124,6 +124,8 @@ async fn latency(args: &NodeArgs, pause: &str, image: &str) -> anyhow::Result<()
             "bench-agent",
             "--pause-image",
             pause,
+            "--eviction-hard",
+            EVICTION_HARD,
             "--data-dir",
         ])
         .arg(&agent_dir)
