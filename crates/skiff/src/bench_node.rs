@@ -48,17 +48,34 @@ pub async fn node(args: NodeArgs) -> anyhow::Result<()> {
     let pause = format!("{}/skiff/pause:1", args.registry);
     let image = format!("{}/skiff/testimage:1", args.registry);
     let bridge_existed = Path::new("/sys/class/net/skiff0").exists();
+    let routes_before = unreachable_routes();
     let result = async {
         startup(&args, &pause, &image).await?;
         latency(&args, &pause, &image).await
     }
     .await;
+    // What the agents set up on this machine and a bench should not leave behind.
     if !bridge_existed {
         let _ = Command::new("ip")
             .args(["link", "delete", "skiff0"])
             .status();
     }
+    for cidr in ["10.42.0.0/16", "10.43.0.0/16"] {
+        if !routes_before.contains(cidr) {
+            let _ = Command::new("ip")
+                .args(["route", "delete", "unreachable", cidr, "metric", "4242"])
+                .status();
+        }
+    }
     result
+}
+
+fn unreachable_routes() -> String {
+    Command::new("ip")
+        .args(["route", "show", "type", "unreachable"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
 }
 
 /// Phase 1: a fresh `skiff server` with its agent.

@@ -593,6 +593,23 @@ impl Drop for NodeHost {
             server.terminate();
         }
         let dir = self.dir.path().to_string_lossy().to_string();
+        // Containers of our pods whose runtime is already gone (a test stopped the agent
+        // while pods ran): their processes sit in the pods' cgroups; the pod uids are in the
+        // agents' log dirs.
+        let uids: Vec<String> = self
+            .agents
+            .iter()
+            .filter_map(|a| std::fs::read_dir(a.data_dir.join("pods")).ok())
+            .flat_map(|d| d.flatten())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                name.rsplit('_').next().map(str::to_string)
+            })
+            .filter(|uid| uid.len() >= 32)
+            .collect();
+        for pid in pids_in_pod_cgroups(&uids) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
         // Any process still pointing at our dirs: containerd (if an agent was killed hard)
         // and shims (`-address <dir>/.../containerd.sock`).
         let agent_dirs = self
@@ -698,6 +715,25 @@ fn netns() -> Vec<String> {
         .map(|d| {
             d.flatten()
                 .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Processes in the cgroup of one of these pods (`.../pod<uid>/...`).
+fn pids_in_pod_cgroups(uids: &[String]) -> Vec<u32> {
+    if uids.is_empty() {
+        return Vec::new();
+    }
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    let cg =
+                        std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+                    uids.iter().any(|u| cg.contains(&format!("/pod{u}")))
+                })
                 .collect()
         })
         .unwrap_or_default()
