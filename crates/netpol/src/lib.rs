@@ -7,22 +7,14 @@
 pub mod model;
 pub mod render;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use kube::runtime::watcher;
-use kube::{Api, Resource};
+use kube::Api;
+use proxy::{lock, mirror, Objects};
 use tokio::sync::Notify;
-
-type Objects<K> = Arc<Mutex<BTreeMap<String, K>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// The table of the enforcer for `node`.
 pub fn table_name(node: &str) -> String {
@@ -92,45 +84,4 @@ pub fn run(client: kube::Client, node: String) -> Enforcer {
         }
     });
     Enforcer { table, tasks }
-}
-
-async fn mirror<K>(api: Api<K>, objects: Objects<K>, changed: Arc<Notify>)
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
-    K::DynamicType: Default,
-{
-    let key = |o: &K| {
-        let m = o.meta();
-        format!(
-            "{}/{}",
-            m.namespace.as_deref().unwrap_or(""),
-            m.name.as_deref().unwrap_or("")
-        )
-    };
-    let mut events = watcher(api, watcher::Config::default()).boxed();
-    let mut relist: BTreeMap<String, K> = BTreeMap::new();
-    while let Some(e) = events.next().await {
-        match e {
-            Ok(watcher::Event::Apply(o)) => {
-                lock(&objects).insert(key(&o), o);
-                changed.notify_one();
-            }
-            Ok(watcher::Event::Delete(o)) => {
-                lock(&objects).remove(&key(&o));
-                changed.notify_one();
-            }
-            Ok(watcher::Event::Init) => relist.clear(),
-            Ok(watcher::Event::InitApply(o)) => {
-                relist.insert(key(&o), o);
-            }
-            Ok(watcher::Event::InitDone) => {
-                *lock(&objects) = std::mem::take(&mut relist);
-                changed.notify_one();
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "network policy watch");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
 }

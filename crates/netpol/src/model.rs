@@ -37,30 +37,7 @@ pub fn selects(sel: &LabelSelector, labels: &Labels) -> bool {
     by_labels && by_expr
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Proto {
-    Tcp,
-    Udp,
-    Sctp,
-}
-
-impl Proto {
-    fn parse(s: Option<&str>) -> Proto {
-        match s {
-            Some("UDP") => Proto::Udp,
-            Some("SCTP") => Proto::Sctp,
-            _ => Proto::Tcp,
-        }
-    }
-
-    pub fn nft(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-            Proto::Sctp => "sctp",
-        }
-    }
-}
+pub use proxy::model::Proto;
 
 /// One allowed kind of connection, seen from the protected pod: the other end and the
 /// destination port.

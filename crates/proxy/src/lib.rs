@@ -37,9 +37,10 @@ pub struct Config {
 /// Changes arriving within this window are applied together.
 const COALESCE: Duration = Duration::from_millis(50);
 
-type Objects<K> = Arc<Mutex<BTreeMap<String, K>>>;
+/// API objects by `namespace/name`, kept by [`mirror`].
+pub type Objects<K> = Arc<Mutex<BTreeMap<String, K>>>;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -156,7 +157,7 @@ pub fn run(client: kube::Client, config: Config) -> Proxy {
 }
 
 /// Keeps `objects` equal to the API's, poking `changed` on every change.
-async fn mirror<K>(api: Api<K>, objects: Objects<K>, changed: Arc<Notify>)
+pub async fn mirror<K>(api: Api<K>, objects: Objects<K>, changed: Arc<Notify>)
 where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
@@ -190,7 +191,7 @@ where
                 changed.notify_one();
             }
             Err(e) => {
-                tracing::warn!(error = %e, "proxy watch");
+                tracing::warn!(error = %e, kind = K::kind(&Default::default()).as_ref(), "watch");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

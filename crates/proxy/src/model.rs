@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Proto {
     Tcp,
     Udp,
@@ -14,7 +14,7 @@ pub enum Proto {
 }
 
 impl Proto {
-    fn parse(s: Option<&str>) -> Proto {
+    pub fn parse(s: Option<&str>) -> Proto {
         match s {
             Some("UDP") => Proto::Udp,
             Some("SCTP") => Proto::Sctp,
