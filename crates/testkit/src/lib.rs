@@ -2,6 +2,7 @@
 //! drives them with real kubectl. Everything it starts is stopped and removed on drop.
 
 pub mod node;
+pub mod pty;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -67,6 +67,9 @@ pub struct Inputs<'a> {
     pub ctx: &'a Context,
     pub pod_ip: &'a str,
     pub sandbox: &'a cri::PodSandboxConfig,
+    /// An ephemeral container's target: the runtime id of the container whose process
+    /// namespace it joins.
+    pub target: Option<&'a str>,
 }
 
 /// The config of the container's `attempt`-th start. `Error::Config` is a
@@ -92,12 +95,16 @@ pub async fn container(
         let (uid, user) = ctx.cri.image_user(image_ref).await?;
         security::verify_non_root(pod, c, uid, &user).map_err(Error::Config)?;
     }
-    let namespaces = i
+    let mut namespaces = i
         .sandbox
         .linux
         .as_ref()
         .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.clone());
+    if let (Some(target), Some(ns)) = (i.target, namespaces.as_mut()) {
+        ns.pid = cri::NamespaceMode::Target as i32;
+        ns.target_id = target.to_string();
+    }
     let seccomp_root = data_dir(ctx).join("kubelet").join("seccomp");
     let sc = security::container(pod, c, namespaces, &seccomp_root.display().to_string());
     if let Some(linux) = config.linux.as_mut() {

@@ -8,6 +8,9 @@ pub enum Role {
     App,
     Init,
     Sidecar,
+    /// Added to a running pod (`kubectl debug`): started once, never restarted, never
+    /// counted in the pod's readiness or phase.
+    Ephemeral,
 }
 
 /// One init container as the worker last saw it.
@@ -71,6 +74,7 @@ pub fn restart_policy(role: Role, pod_policy: &str, exit_code: i32, finishing: b
         Role::Init => "Always",
         Role::Sidecar if finishing => "Never",
         Role::Sidecar => "Always",
+        Role::Ephemeral => "Never",
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod downward;
 pub mod env;
+pub mod ephemeral;
 pub mod handlers;
 pub mod hooks;
 pub mod init;
@@ -373,7 +374,8 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         body["phase"],
         body["conditions"],
         body["containerStatuses"],
-        body["initContainerStatuses"]
+        body["initContainerStatuses"],
+        body["ephemeralContainerStatuses"]
     ]);
     if state.last_posted.as_ref() != Some(&key) {
         post_status(ctx, pod, body).await?;

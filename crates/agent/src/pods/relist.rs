@@ -328,6 +328,33 @@ pub async fn relist(
             Err(f) => failed = Some(f),
         }
     }
+    // Ephemeral containers: each started once, beside whatever runs; one whose target has
+    // not started yet waits for it.
+    let ephemerals = super::ephemeral::containers(pod);
+    for (c, target) in &ephemerals {
+        if failed.is_some() || cs.finishing || cs.tracks.contains_key(&c.name) {
+            continue;
+        }
+        let target_id = match target {
+            Some(t) => match cs.tracks.get(t) {
+                Some(track) => Some(track.id.clone()),
+                None => continue,
+            },
+            None => None,
+        };
+        let at = start::Place {
+            sandbox_id: run.sandbox_id,
+            sandbox: run.sandbox,
+            pod_ip: run.pod_ip,
+            target: target_id.as_deref(),
+        };
+        match start::start_in(ctx, pod, c, &at, 0).await {
+            Ok(id) => {
+                cs.tracks.insert(c.name.clone(), Track::new(id, 0, None));
+            }
+            Err(f) => failed = Some(f),
+        }
+    }
     // The probers of what just started, so a container without probes shows ready now.
     follow_probers(ctx, pod, run, cs, &all, &seen);
 
@@ -383,6 +410,14 @@ pub async fn relist(
             apps_running = false;
         }
         views.push(view);
+    }
+    for (c, _) in &ephemerals {
+        let st = match cs.tracks.get(&c.name) {
+            Some(t) => Some(ctx.cri.container_status(&t.id).await?),
+            None => None,
+        };
+        let track = cs.tracks.get_mut(&c.name);
+        views.push(view(Role::Ephemeral, c, track, st.as_ref(), None, true));
     }
     if let Some(f) = &failed {
         if let Some(v) = views.iter_mut().find(|v| v.name == f.container) {
@@ -530,7 +565,7 @@ fn view(
         started: false,
     };
     let (Some(track), Some(st)) = (track, st) else {
-        if role == Role::App && init_done {
+        if matches!(role, Role::App | Role::Ephemeral) && init_done {
             v.state = json!({"waiting": {"reason": "ContainerCreating"}});
         }
         return v;
@@ -547,7 +582,7 @@ fn view(
         });
         v.state = json!({"running": {"startedAt": nanos(st.started_at)}});
         v.started = h.started;
-        v.ready = role != Role::Init && h.started && h.ready;
+        v.ready = matches!(role, Role::App | Role::Sidecar) && h.started && h.ready;
         if role == Role::Sidecar && h.started {
             track.started_once = true;
         }

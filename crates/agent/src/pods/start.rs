@@ -101,6 +101,32 @@ pub async fn start_one(
     pod_ip: &str,
     attempt: u32,
 ) -> Result<String, Failed> {
+    let at = Place {
+        sandbox_id,
+        sandbox,
+        pod_ip,
+        target: None,
+    };
+    start_in(ctx, pod, c, &at, attempt).await
+}
+
+/// Where a container starts: its pod's sandbox, and for an ephemeral container with a
+/// target, the container whose process namespace it shares.
+pub struct Place<'a> {
+    pub sandbox_id: &'a str,
+    pub sandbox: &'a cri::PodSandboxConfig,
+    pub pod_ip: &'a str,
+    pub target: Option<&'a str>,
+}
+
+pub async fn start_in(
+    ctx: &Context,
+    pod: &Pod,
+    c: &Container,
+    at: &Place<'_>,
+    attempt: u32,
+) -> Result<String, Failed> {
+    let (sandbox_id, sandbox, pod_ip) = (at.sandbox_id, at.sandbox, at.pod_ip);
     let failed = |reason, error| Failed {
         container: c.name.clone(),
         reason,
@@ -114,6 +140,7 @@ pub async fn start_one(
         ctx,
         pod_ip,
         sandbox,
+        target: at.target,
     };
     let config = match super::config::container(&inputs, pod, c, &image_ref, attempt).await {
         Ok(config) => config,

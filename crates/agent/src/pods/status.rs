@@ -296,7 +296,7 @@ pub fn general(pod: &Pod, f: &Facts, views: &[ContainerView], phase: &str) -> Va
     let incomplete: Vec<&str> = views
         .iter()
         .filter(|v| match v.role {
-            Role::App => false,
+            Role::App | Role::Ephemeral => false,
             Role::Sidecar => !v.started,
             Role::Init => !v.exited_zero(),
         })
@@ -317,7 +317,7 @@ pub fn general(pod: &Pod, f: &Facts, views: &[ContainerView], phase: &str) -> Va
     };
     let unready: Vec<&str> = views
         .iter()
-        .filter(|v| v.role != Role::Init && !v.ready)
+        .filter(|v| matches!(v.role, Role::App | Role::Sidecar) && !v.ready)
         .map(|v| v.name.as_str())
         .collect();
     let ready = |kind: &str| {
@@ -381,11 +381,19 @@ pub fn general(pod: &Pod, f: &Facts, views: &[ContainerView], phase: &str) -> Va
     // Spec order: kubectl's Init:N/M counts along this list.
     let init: Vec<Value> = views
         .iter()
-        .filter(|v| v.role != Role::App)
+        .filter(|v| matches!(v.role, Role::Init | Role::Sidecar))
         .map(to_json)
         .collect();
     if !init.is_empty() {
         status["initContainerStatuses"] = json!(init);
+    }
+    let ephemeral: Vec<Value> = views
+        .iter()
+        .filter(|v| v.role == Role::Ephemeral)
+        .map(to_json)
+        .collect();
+    if !ephemeral.is_empty() {
+        status["ephemeralContainerStatuses"] = json!(ephemeral);
     }
     if !f.pod_ip.is_empty() {
         status["podIP"] = json!(f.pod_ip);
@@ -453,13 +461,14 @@ mod general_tests {
 mod init_tests {
     use super::*;
 
-    /// A view from a compact spec: role letter (a app, i init, s sidecar), name, state
+    /// A view from a compact spec: role letter (a app, i init, s sidecar, e ephemeral), name, state
     /// (`run`, `wait:<reason>`, `exit:<code>`), then `R` ready and/or `S` started.
     fn view(spec: &str) -> ContainerView {
         let f: Vec<&str> = spec.split_whitespace().collect();
         let role = match f[0] {
             "i" => Role::Init,
             "s" => Role::Sidecar,
+            "e" => Role::Ephemeral,
             _ => Role::App,
         };
         let state = match f[2].split_once(':') {
@@ -501,7 +510,14 @@ mod init_tests {
             out += line.trim_end();
             out.push('\n');
         }
-        for list in ["initContainerStatuses", "containerStatuses"] {
+        for list in [
+            "initContainerStatuses",
+            "containerStatuses",
+            "ephemeralContainerStatuses",
+        ] {
+            if s.get(list).is_none() && list == "ephemeralContainerStatuses" {
+                continue;
+            }
             let items: Vec<String> = s[list]
                 .as_array()
                 .into_iter()
@@ -537,7 +553,7 @@ mod init_tests {
             now: "2026-12-05T07:00:03Z",
             containers: &[],
         };
-        let cases: [(&str, &[&str], &str); 7] = [
+        let cases: [(&str, &[&str], &str); 8] = [
             (
                 "the first of two init containers runs",
                 &[
@@ -577,6 +593,11 @@ mod init_tests {
                 "Running",
             ),
             ("all ready", &["s proxy run RS", "a web run RS"], "Running"),
+            (
+                "an ephemeral debugger neither holds readiness nor counts as an app",
+                &["a web run RS", "e debugger wait:ContainerCreating"],
+                "Running",
+            ),
             (
                 "the app completed, the sidecar was stopped",
                 &["s proxy exit:0", "a job exit:0"],
@@ -632,6 +653,14 @@ mod init_tests {
               ContainersReady=True -
               initContainerStatuses: proxy:running+ready+started
               containerStatuses: web:running+ready+started
+            # an ephemeral debugger neither holds readiness nor counts as an app
+            phase=Running
+              Initialized=True -
+              Ready=True -
+              ContainersReady=True -
+              initContainerStatuses: 
+              containerStatuses: web:running+ready+started
+              ephemeralContainerStatuses: debugger:waiting
             # the app completed, the sidecar was stopped
             phase=Succeeded
               Initialized=True PodCompleted

@@ -35,6 +35,13 @@ pub async fn handle(
             Ok(body::json_response(200, &scale_of(&obj, rev)))
         }
         ("scale", &Method::PUT | &Method::PATCH) => write_scale(scope, method, name, &raw).await,
+        ("ephemeralcontainers", &Method::GET) => {
+            let (obj, _) = current(scope, name).await?;
+            respond_object(scope, 200, &obj)
+        }
+        ("ephemeralcontainers", &Method::PUT | &Method::PATCH) => {
+            write_ephemeral_containers(scope, method, name, &raw).await
+        }
         ("finalize", &Method::PUT) => finalize(scope, name, &raw).await,
         ("binding", &Method::POST) => bind(scope, name, &raw).await,
         ("eviction", &Method::POST) => super::eviction::evict(scope, name, &raw).await,
@@ -81,6 +88,50 @@ async fn write_status(
         let mut new = registry::generic::prepare_status_update(&req, &old);
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
+        }
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => return written_response(scope, w),
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
+/// `pods/ephemeralcontainers`: only the pod's ephemeral containers change, and only by
+/// additions (see `registry::strategies::core::pod_ephemeral`).
+async fn write_ephemeral_containers(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    raw: &[u8],
+) -> ApiResult<Response<Body>> {
+    use registry::strategies::core::pod_ephemeral;
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        let req = requested(scope, method, &old, raw)?;
+        let (req, _) = objects::decode_typed(scope.info, req)?;
+        let precondition = objects::resource_version(&req)?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let mut new = pod_ephemeral::prepare_update(&req, &old);
+        let errs = pod_ephemeral::validate_update(&new, &old);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(scope.group(), "Pod", name, &errs));
+        }
+        // A new ephemeral container changes the spec: the pod's generation says so
+        // (PodObservedGenerationTracking).
+        let spec_changed = new.get("spec") != old.get("spec");
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            if spec_changed {
+                let generation = m.get("generation").and_then(Value::as_i64).unwrap_or(1);
+                m.insert("generation".into(), json!(generation + 1));
+            }
         }
         match persist(scope, name, new, &old, rev).await {
             Ok(w) => return written_response(scope, w),

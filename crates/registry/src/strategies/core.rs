@@ -7,6 +7,7 @@ pub mod events;
 pub mod namespaces;
 pub mod nodes;
 pub mod persistentvolumeclaims;
+pub mod pod_ephemeral;
 pub mod pod_spec;
 pub mod pods;
 pub mod replicationcontrollers;

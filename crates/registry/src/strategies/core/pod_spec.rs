@@ -72,6 +72,11 @@ pub(crate) fn default_pod_only(spec: &mut Value) {
     }
 }
 
+/// An ephemeral container gets the same defaults as any other container.
+pub(crate) fn default_ephemeral_container(c: &mut Value) {
+    default_container(c);
+}
+
 fn default_container(c: &mut Value) {
     if !c.is_object() {
         return;
@@ -211,10 +216,14 @@ pub(crate) fn validate_pod_template(template: &Value, path: &Path) -> FieldError
         get(template, &["metadata", "annotations"]),
         meta.child("annotations").as_str(),
     ));
-    errs.extend(validate_pod_spec(
-        template.get("spec").unwrap_or(&Value::Null),
-        &path.child("spec"),
-    ));
+    let spec = template.get("spec").unwrap_or(&Value::Null);
+    errs.extend(validate_pod_spec(spec, &path.child("spec")));
+    if !array_at(spec, &["ephemeralContainers"]).is_empty() {
+        errs.push(FieldError::forbidden(
+            path.child("spec").child("ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
     errs
 }
 
@@ -232,6 +241,16 @@ pub(crate) fn validate_pod_spec(spec: &Value, path: &Path) -> FieldErrors {
             let p = path.child(list).index(i);
             validate_container(c, &p, &volumes, host_network, &mut names, &mut errs);
         }
+    }
+    let targets: Vec<&str> = CONTAINER_LISTS
+        .iter()
+        .flat_map(|list| array_at(spec, &[list]))
+        .map(|c| str_at(c, &["name"]))
+        .collect();
+    for (i, c) in array_at(spec, &["ephemeralContainers"]).iter().enumerate() {
+        let p = path.child("ephemeralContainers").index(i);
+        validate_container(c, &p, &volumes, host_network, &mut names, &mut errs);
+        validate_ephemeral(c, &p, &targets, &mut errs);
     }
     match str_at(spec, &["restartPolicy"]) {
         "" => errs.push(FieldError::required(path.child("restartPolicy"), "")),
@@ -415,6 +434,43 @@ fn validate_container(
                 errs,
             );
         }
+    }
+}
+
+/// What an ephemeral container may not have: it gets no guarantees (resources), serves
+/// nothing (ports, probes) and is never restarted or hooked into the pod's lifecycle.
+const EPHEMERAL_FORBIDDEN: [&str; 8] = [
+    "ports",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+];
+
+fn validate_ephemeral(c: &Value, path: &Path, targets: &[&str], errs: &mut FieldErrors) {
+    for key in EPHEMERAL_FORBIDDEN {
+        let set = match c.get(key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(_) => true,
+        };
+        if set {
+            errs.push(FieldError::forbidden(
+                path.child(key),
+                "cannot be set for an Ephemeral Container",
+            ));
+        }
+    }
+    let target = str_at(c, &["targetContainerName"]);
+    if !target.is_empty() && !targets.contains(&target) {
+        errs.push(FieldError::not_found(
+            path.child("targetContainerName"),
+            target,
+        ));
     }
 }
 

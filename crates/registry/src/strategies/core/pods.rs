@@ -46,11 +46,21 @@ impl Strategy for PodStrategy {
     }
 
     fn validate(&self, obj: &Value) -> FieldErrors {
-        validate_pod_spec(obj.get("spec").unwrap_or(&Value::Null), &Path::new("spec"))
+        let spec = obj.get("spec").unwrap_or(&Value::Null);
+        let mut errs = validate_pod_spec(spec, &Path::new("spec"));
+        // Ephemeral containers join a running pod through their subresource only.
+        if !array_at(spec, &["ephemeralContainers"]).is_empty() {
+            errs.push(FieldError::forbidden(
+                Path::new("spec").child("ephemeralContainers"),
+                "cannot be set on create",
+            ));
+        }
+        errs
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> FieldErrors {
-        let mut errs = self.validate(new);
+        let mut errs =
+            validate_pod_spec(new.get("spec").unwrap_or(&Value::Null), &Path::new("spec"));
         let new_spec = new.get("spec").unwrap_or(&Value::Null);
         let old_spec = old.get("spec").unwrap_or(&Value::Null);
         errs.extend(validate_spec_update(new_spec, old_spec));
