@@ -316,6 +316,7 @@ async fn bring_up(
             domain: config.cluster_domain.clone(),
             host: host_dns,
         },
+        starts: tokio::sync::Semaphore::new(pods::parallel_starts()),
     });
     let image_fs = if agent.containerd.is_some() {
         layout.root.clone()

@@ -111,7 +111,7 @@ impl Server {
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(&self.extra_args)
-            .env("SKIFF_LOG", "info")
+            .env("SKIFF_LOG", crate::log_filter())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -424,7 +424,7 @@ impl Sim {
             .arg(server.kubeconfig())
             .args(["--nodes", &nodes.to_string()])
             .args(extra_args)
-            .env("SKIFF_LOG", "info")
+            .env("SKIFF_LOG", crate::log_filter())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("sim log"))
             .spawn()
@@ -477,4 +477,10 @@ pub fn eventually<T: std::fmt::Debug>(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The log filter of the skiff processes a test starts: `SKIFF_TEST_LOG` when set (e.g.
+/// `SKIFF_TEST_LOG=info,agent=debug` to see a pod's start-up phases), else `info`.
+pub fn log_filter() -> String {
+    std::env::var("SKIFF_TEST_LOG").unwrap_or_else(|_| "info".into())
 }

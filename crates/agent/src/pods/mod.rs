@@ -51,6 +51,20 @@ pub struct Context {
     pub events: crate::events::Recorder,
     /// Pods' resolv.conf: the cluster DNS and the host's resolvers.
     pub dns: crate::pod_dns::Settings,
+    /// Pods bringing up their sandbox at once (see [`parallel_starts`]).
+    pub starts: tokio::sync::Semaphore,
+}
+
+/// How many pods start at once. Starting is CPU work in containerd, runc and the CNI
+/// plugins; a burst of pods all started together shares the CPU evenly and every pod
+/// finishes late, where a few at a time finish early one after another.
+pub fn parallel_starts() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::env::var("SKIFF_PARALLEL_POD_STARTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cores * 2)
+        .max(1)
 }
 
 /// The latest word on a pod: its object, or None once it is gone from the API.
@@ -323,10 +337,22 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         .get_or_insert_with(|| clock::time(clock::now()))
         .clone();
     if state.sandbox.is_none() {
+        let began = std::time::Instant::now();
         config::setup_volumes(ctx, pod, state).await?;
+        let volumes_ms = began.elapsed().as_millis();
         let config = sandbox::config(pod, &ctx.pod_logs, &ctx.dns);
         crate::cgroups::prepare(pod);
-        let sandbox_id = match sandbox::ensure(&ctx.cri, pod, &config).await {
+        let permit = ctx.starts.acquire().await.ok();
+        let ensured = sandbox::ensure(&ctx.cri, pod, &config).await;
+        drop(permit);
+        // Where a pod's start-up time goes (with SKIFF_LOG=agent=debug).
+        tracing::debug!(
+            pod = pod.metadata.name.as_deref().unwrap_or(""),
+            volumes_ms,
+            sandbox_ms = began.elapsed().as_millis() - volumes_ms,
+            "pod sandbox"
+        );
+        let sandbox_id = match ensured {
             Ok(id) => id,
             Err(e) => {
                 let waiting = pod
@@ -368,7 +394,9 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         pod_ip: &state.pod_ip,
         start_time: &start_time,
     };
+    let began = std::time::Instant::now();
     let pass = relist::relist(ctx, pod, &run, &mut state.containers).await?;
+    let relist_ms = began.elapsed().as_millis();
     let body = pass.status;
     let key = json!([
         body["phase"],
@@ -378,8 +406,15 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         body["ephemeralContainerStatuses"]
     ]);
     if state.last_posted.as_ref() != Some(&key) {
+        let began = std::time::Instant::now();
         post_status(ctx, pod, body).await?;
         state.last_posted = Some(key);
+        tracing::debug!(
+            pod = pod.metadata.name.as_deref().unwrap_or(""),
+            relist_ms,
+            post_ms = began.elapsed().as_millis(),
+            "pod status posted"
+        );
     }
     if let Some(failed) = pass.failed {
         if failed.reason == "ErrImagePull" {

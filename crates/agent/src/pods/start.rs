@@ -133,6 +133,7 @@ pub async fn start_in(
         error,
     };
     let (cri, events) = (&ctx.cri, &ctx.events);
+    let began = std::time::Instant::now();
     let image_ref = pull::ensure_image(cri, &ctx.pulls, events, pod, c, sandbox)
         .await
         .map_err(|e| failed(pull::pull_reason(c), e))?;
@@ -142,6 +143,7 @@ pub async fn start_in(
         sandbox,
         target: at.target,
     };
+    let image_ms = began.elapsed().as_millis();
     let config = match super::config::container(&inputs, pod, c, &image_ref, attempt).await {
         Ok(config) => config,
         Err(Error::Config(msg)) => {
@@ -155,16 +157,27 @@ pub async fn start_in(
     let log_dir = std::path::Path::new(&sandbox.log_directory).join(&c.name);
     std::fs::create_dir_all(&log_dir)
         .map_err(|e| failed("CreateContainerError", Error::io(&log_dir, e)))?;
+    let config_ms = began.elapsed().as_millis() - image_ms;
     let id = cri
         .create_container(sandbox_id, config, sandbox)
         .await
         .map_err(|e| failed("CreateContainerError", e))?;
+    let create_ms = began.elapsed().as_millis() - image_ms - config_ms;
     let name = Some(c.name.as_str());
     let msg = format!("Created container: {}", c.name);
     events.record(pod, name, false, "Created", &msg);
     cri.start_container(&id)
         .await
         .map_err(|e| failed("RunContainerError", e))?;
+    tracing::debug!(
+        pod = pod.metadata.name.as_deref().unwrap_or(""),
+        container = %c.name,
+        image_ms,
+        config_ms,
+        create_ms,
+        start_ms = began.elapsed().as_millis() - image_ms - config_ms - create_ms,
+        "container started"
+    );
     let msg = format!("Started container {}", c.name);
     events.record(pod, name, false, "Started", &msg);
     let post_start = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref());
