@@ -201,5 +201,48 @@ fn kubectl_debug_adds_ephemeral_containers() {
     ]);
     assert_eq!(names, "peek alone talk");
     kubectl.ok(&["delete", "pod", "app", "--wait=true"]);
+
+    // kubectl debug node/NAME: a pod in the node's process, network and IPC namespaces with
+    // the node's root at /host.
+    let out = kubectl.ok(&[
+        "debug",
+        "node/debug",
+        "--image",
+        &image,
+        "--",
+        "/skiff-testimage",
+        "cat",
+        "/proc/1/cmdline",
+        "/host/proc/sys/kernel/hostname",
+    ]);
+    let pod = out
+        .split_whitespace()
+        .find(|w| w.starts_with("node-debugger-"))
+        .unwrap_or_else(|| panic!("no debugger pod in {out:?}"))
+        .to_string();
+    eventually(
+        "the node debugger to finish",
+        Duration::from_secs(60),
+        || kubectl.ok(&["get", "pod", &pod, "-o", "jsonpath={.status.phase}"]),
+        |p| p == "Succeeded",
+    );
+    let ips = kubectl.ok(&[
+        "get",
+        "pod",
+        &pod,
+        "-o",
+        "jsonpath={.spec.hostNetwork} {.status.podIP} {.status.hostIP}",
+    ]);
+    let ips: Vec<&str> = ips.split(' ').collect();
+    assert!(ips[0] == "true" && ips[1] == ips[2], "{ips:?}");
+    let seen = kubectl.ok(&["logs", &pod]);
+    let init = std::fs::read_to_string("/proc/1/cmdline").unwrap();
+    let init = init.split('\0').next().unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert!(
+        seen.contains(init) && seen.contains(hostname.trim()),
+        "{seen:?} (host init {init:?}, hostname {hostname:?})"
+    );
+    kubectl.ok(&["delete", "pod", &pod, "--wait=true"]);
     drop(host);
 }

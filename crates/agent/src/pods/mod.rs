@@ -375,6 +375,12 @@ async fn sync(ctx: &Context, pod: &Pod, state: &mut PodState) -> Result<(), Erro
         };
         let sandbox_status = ctx.cri.sandbox_status(&sandbox_id).await?;
         state.pod_ip = sandbox_status.network.map(|n| n.ip).unwrap_or_default();
+        // The runtime gives a pod on the node's network no address of its own; it has the
+        // node's, as upstream reports it.
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        if state.pod_ip.is_empty() && host_network {
+            state.pod_ip = ctx.host_ip.clone();
+        }
         // Containers an earlier run of the agent started are adopted, not started again.
         let existing = ctx.cri.containers_in(&sandbox_id).await?;
         for a in start::newest(&existing) {

@@ -74,10 +74,15 @@ pub fn config(pod: &Pod, logs: &Path, dns: &crate::pod_dns::Settings) -> cri::Po
             host_ip: p.host_ip.clone().unwrap_or_default(),
         })
         .collect();
-    let hostname = spec
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id.name.chars().take(63).collect());
+    // A pod on the node's network has the node's UTS namespace too, and so its hostname:
+    // the runtime refuses to set one there.
+    let hostname = if host_network {
+        String::new()
+    } else {
+        spec.hostname
+            .clone()
+            .unwrap_or_else(|| id.name.chars().take(63).collect())
+    };
     cri::PodSandboxConfig {
         metadata: Some(cri::PodSandboxMetadata {
             name: id.name.into(),
@@ -109,12 +114,18 @@ pub fn config(pod: &Pod, logs: &Path, dns: &crate::pod_dns::Settings) -> cri::Po
                     } else {
                         cri::NamespaceMode::Pod as i32
                     },
-                    pid: if spec.share_process_namespace.unwrap_or(false) {
+                    pid: if spec.host_pid.unwrap_or(false) {
+                        cri::NamespaceMode::Node as i32
+                    } else if spec.share_process_namespace.unwrap_or(false) {
                         cri::NamespaceMode::Pod as i32
                     } else {
                         cri::NamespaceMode::Container as i32
                     },
-                    ipc: cri::NamespaceMode::Pod as i32,
+                    ipc: if spec.host_ipc.unwrap_or(false) {
+                        cri::NamespaceMode::Node as i32
+                    } else {
+                        cri::NamespaceMode::Pod as i32
+                    },
                     ..Default::default()
                 },
                 &logs
