@@ -42,7 +42,7 @@ pub struct Settings {
     pub state_file: PathBuf,
 }
 
-type Installed = Arc<Mutex<BTreeMap<String, Ipv4Addr>>>;
+type Installed = Arc<Mutex<plan::Routes>>;
 
 /// The running route keeper.
 pub struct PodRoutes {
@@ -198,7 +198,7 @@ async fn pass(
     memo.logged = now;
 
     let have = proxy::lock(installed).clone();
-    let (replace, delete) = plan::diff(&wanted, &have);
+    let plan::Changes { replace, delete } = plan::diff(&wanted, &have);
     if replace.is_empty() && delete.is_empty() {
         return;
     }

@@ -192,12 +192,18 @@ pub fn refuse(reach: &Reach, bridge: &str) -> Option<String> {
     }
 }
 
-/// The commands that take the installed routes (podCIDR → gateway) to the wanted ones:
-/// routes to replace (new or with another gateway), then routes to delete.
-pub fn diff(
-    wanted: &BTreeMap<String, Ipv4Addr>,
-    installed: &BTreeMap<String, Ipv4Addr>,
-) -> (Vec<(String, Ipv4Addr)>, Vec<(String, Ipv4Addr)>) {
+/// Routes by podCIDR (`a.b.c.d/n`) to their gateway.
+pub type Routes = BTreeMap<String, Ipv4Addr>;
+
+/// What takes the installed routes to the wanted ones.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// New, or through another gateway.
+    pub replace: Vec<(String, Ipv4Addr)>,
+    pub delete: Vec<(String, Ipv4Addr)>,
+}
+
+pub fn diff(wanted: &Routes, installed: &Routes) -> Changes {
     let replace = wanted
         .iter()
         .filter(|(cidr, gw)| installed.get(*cidr) != Some(*gw))
@@ -208,11 +214,11 @@ pub fn diff(
         .filter(|(cidr, _)| !wanted.contains_key(*cidr))
         .map(|(c, g)| (c.clone(), *g))
         .collect();
-    (replace, delete)
+    Changes { replace, delete }
 }
 
 /// The routes a state file lists (`<podCIDR> <gateway>` a line); bad lines are ignored.
-pub fn parse_state(text: &str) -> BTreeMap<String, Ipv4Addr> {
+pub fn parse_state(text: &str) -> Routes {
     text.lines()
         .filter_map(|l| {
             let (cidr, gw) = l.trim().split_once(' ')?;
@@ -222,7 +228,7 @@ pub fn parse_state(text: &str) -> BTreeMap<String, Ipv4Addr> {
         .collect()
 }
 
-pub fn render_state(routes: &BTreeMap<String, Ipv4Addr>) -> String {
+pub fn render_state(routes: &Routes) -> String {
     routes.iter().map(|(c, g)| format!("{c} {g}\n")).collect()
 }
 
@@ -362,7 +368,7 @@ mod tests {
         ];
         let mut out = String::new();
         for (wanted, installed) in cases {
-            let (replace, delete) = diff(&routes(wanted), &routes(installed));
+            let Changes { replace, delete } = diff(&routes(wanted), &routes(installed));
             let _ = writeln!(
                 out,
                 "want [{wanted}] have [{installed}] -> replace {replace:?} delete {delete:?}"
