@@ -220,10 +220,14 @@ async fn bring_up(
     let name = config.node_name.clone();
     let nodes: Api<Node> = Api::all(client.clone());
     let leases: Api<Lease> = Api::namespaced(client.clone(), sim::LEASE_NAMESPACE);
-    let mut machine = machine::Machine::probe(&config.data_dir);
-    if let Some(ip) = config.node_ip {
-        machine.internal_ip = ip;
-    }
+    let machine = machine::Machine::probe(
+        &config.data_dir,
+        &machine::AddressChoice {
+            node_ip: config.node_ip,
+            bridge: config.bridge.clone(),
+            avoid: config.unreachable_cidrs.clone(),
+        },
+    );
     let started = clock::now();
     let kubelet_port = start_server(config, &cri, &machine, agent).await?;
     let node_uid = node::register(&nodes, &name).await?;

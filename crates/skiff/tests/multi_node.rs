@@ -306,6 +306,38 @@ fn pods_services_and_policies_across_two_nodes() {
         Vec::<String>::new(),
         "netns routes"
     );
+
+    // (e) A killed agent's routes: removed when it comes back and the node they led to is
+    // gone, and by the test host's cleanup when it does not come back.
+    host.start_agent_in_netns(bin(), &server, "far", token.trim(), &ns, &flags);
+    host.start_agent_on_veth(bin(), &server, "near", token.trim(), &ns, &flags);
+    let far_cidr = node_cidr(&kubectl, "far");
+    eventually(
+        "the host's route to far's pods again",
+        Duration::from_secs(30),
+        || host.pod_routes(None),
+        |r| has_route(r, &far_cidr, &ns.ns_ip),
+    );
+    host.kill_agent("near");
+    assert!(has_route(&host.pod_routes(None), &far_cidr, &ns.ns_ip));
+    host.stop_agent("far");
+    kubectl.ok(&["delete", "node", "far"]);
+    host.start_agent_on_veth(bin(), &server, "near", token.trim(), &ns, &flags);
+    eventually(
+        "the restarted agent to drop its route to the deleted node",
+        Duration::from_secs(30),
+        || host.pod_routes(None),
+        |r| r.is_empty(),
+    );
+    host.start_agent_in_netns(bin(), &server, "far", token.trim(), &ns, &flags);
+    let far_cidr = node_cidr(&kubectl, "far");
+    eventually(
+        "the host's route to the re-registered far",
+        Duration::from_secs(30),
+        || host.pod_routes(None),
+        |r| has_route(r, &far_cidr, &ns.ns_ip),
+    );
+    host.kill_agent("near");
     let (cidr, service_cidr, bridge, ns_name) = (
         host.cluster_cidr(),
         host.service_cidr(),

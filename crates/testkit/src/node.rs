@@ -409,6 +409,20 @@ impl NodeHost {
         }
     }
 
+    /// SIGKILL to the node's agent: it cleans nothing up (its containerd follows it through
+    /// the parent-death signal; containers live on in their shims until drop).
+    pub fn kill_agent(&mut self, node: &str) {
+        if let Some(mut c) = self
+            .agents
+            .iter_mut()
+            .find(|a| a.node == node)
+            .and_then(|a| a.child.take())
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn agent_log(&self, node: &str) -> String {
         self.agents
             .iter()

@@ -3,7 +3,7 @@
 //! pods reach pods (and service endpoints) on other nodes with their own addresses.
 //!
 //! A watch of the Nodes feeds a pass (coalesced, and every 30 s so an interface that comes
-//! up later is noticed) that plans with [`plan`], checks each gateway with `ip route get`,
+//! up later is noticed and a route removed behind the agent's back comes back) that plans with [`plan`], checks each gateway with `ip route get`,
 //! and installs or removes `ip route replace <podCIDR> via <InternalIP> metric 4242`. The
 //! routes this agent installed are kept in a state file in its data dir, so a restart after
 //! a crash removes the ones no longer wanted; [`PodRoutes::shutdown`] removes them all.
@@ -100,13 +100,17 @@ pub fn start(client: kube::Client, settings: Settings) -> Result<PodRoutes, Erro
             // Nothing is planned before the first list: an empty cache would remove routes.
             changed.notified().await;
             let mut memo = Memo::default();
+            let mut resync = false;
             loop {
                 tokio::time::sleep(COALESCE).await;
                 let facts: Vec<plan::NodeFacts> = proxy::lock(&nodes).values().map(facts).collect();
-                pass(&cluster, &settings, &facts, &installed, &mut memo).await;
-                tokio::select! {
-                    _ = changed.notified() => {}
-                    _ = tokio::time::sleep(RESYNC) => memo.reach.clear(),
+                pass(&cluster, &settings, &facts, &installed, &mut memo, resync).await;
+                resync = tokio::select! {
+                    _ = changed.notified() => false,
+                    _ = tokio::time::sleep(RESYNC) => true,
+                };
+                if resync {
+                    memo.reach.clear();
                 }
             }
         })
@@ -158,6 +162,7 @@ async fn pass(
     nodes: &[plan::NodeFacts],
     installed: &Installed,
     memo: &mut Memo,
+    resync: bool,
 ) {
     let (candidates, mut skipped) = plan::candidates(cluster, nodes);
     let mut wanted = BTreeMap::new();
@@ -198,7 +203,15 @@ async fn pass(
     memo.logged = now;
 
     let have = proxy::lock(installed).clone();
-    let plan::Changes { replace, delete } = plan::diff(&wanted, &have);
+    let plan::Changes {
+        mut replace,
+        delete,
+    } = plan::diff(&wanted, &have);
+    if resync {
+        // Every wanted route again: one removed behind our back (by hand, or with its
+        // interface) comes back within a resync.
+        replace = wanted.iter().map(|(c, g)| (c.clone(), *g)).collect();
+    }
     if replace.is_empty() && delete.is_empty() {
         return;
     }
@@ -211,13 +224,20 @@ async fn pass(
         proxy::lock(installed).remove(&cidr);
     }
     for (cidr, gateway) in replace {
-        // Recorded first: a route whose command was cut short is still removed later.
-        proxy::lock(installed).insert(cidr.clone(), gateway);
-        save(settings, installed);
+        let known = have.get(&cidr) == Some(&gateway);
+        if !known {
+            // Recorded first: a route whose command was cut short is still removed later.
+            proxy::lock(installed).insert(cidr.clone(), gateway);
+            save(settings, installed);
+        }
         match ip_route("replace", &cidr, gateway).await {
+            Ok(()) if known => {}
             Ok(()) => tracing::info!(%cidr, %gateway, "pod route installed"),
             Err(e) => {
                 tracing::warn!(error = %e, %cidr, "installing a pod route; retried at the next pass");
+                if known {
+                    continue;
+                }
                 let mut routes = proxy::lock(installed);
                 match have.get(&cidr) {
                     Some(old) => routes.insert(cidr, *old),
@@ -226,7 +246,9 @@ async fn pass(
             }
         }
     }
-    save(settings, installed);
+    if *proxy::lock(installed) != have {
+        save(settings, installed);
+    }
 }
 
 fn save(settings: &Settings, installed: &Installed) {
