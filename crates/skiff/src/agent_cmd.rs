@@ -46,8 +46,8 @@ pub struct NodeFlags {
     #[arg(long, default_value = "/etc/resolv.conf")]
     pub resolv_conf: PathBuf,
     /// The address this node reports as its InternalIP (default: the machine's first
-    /// IPv4 address); other nodes route this node's pod range to it, so it must be on a
-    /// subnet they share.
+    /// IPv4 address outside the pod bridge and the cluster's ranges); other nodes route
+    /// this node's pod range to it, so it must be on a subnet they share.
     #[arg(long)]
     pub node_ip: Option<std::net::Ipv4Addr>,
 }

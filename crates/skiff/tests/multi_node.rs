@@ -243,6 +243,29 @@ fn pods_services_and_policies_across_two_nodes() {
         reached(&answers, "web-near"),
         "far -> near service: {answers:?}"
     );
+    // The netns node's own cluster DNS names the service on the other node.
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &pod(
+            "lookup",
+            "default",
+            "far",
+            &image,
+            "{}",
+            &["lookup", "web-near.shop", "A", "30"],
+        ),
+    );
+    let answer = eventually(
+        "far's cluster DNS to answer for web-near.shop",
+        Duration::from_secs(90),
+        || host.container_output("far", "default", "lookup", "main"),
+        |out| !out.is_empty(),
+    );
+    assert_eq!(
+        answer.trim(),
+        format!("web-near.shop.svc.cluster.local. A {svc_near}"),
+        "{answer}"
+    );
     let node_port = kubectl.ok(&[
         "get",
         "svc",
