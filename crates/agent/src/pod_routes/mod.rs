@@ -2,9 +2,10 @@
 //! to that node's InternalIP, when it is a neighbour on a directly connected subnet, so
 //! pods reach pods (and service endpoints) on other nodes with their own addresses.
 //!
-//! A watch of the Nodes feeds a pass (coalesced, and every 30 s so an interface that comes
-//! up later is noticed and a route removed behind the agent's back comes back) that plans with [`plan`], checks each gateway with `ip route get`,
-//! and installs or removes `ip route replace <podCIDR> via <InternalIP> metric 4242`. The
+//! A watch of the Nodes feeds a pass (coalesced; and every 30 s, so an interface that comes
+//! up later is noticed and a route removed behind the agent's back comes back) that plans
+//! with [`plan`], checks each gateway with `ip route get`, and installs or removes
+//! `ip route replace <podCIDR> via <InternalIP> metric 4242`. The
 //! routes this agent installed are kept in a state file in its data dir, so a restart after
 //! a crash removes the ones no longer wanted; [`PodRoutes::shutdown`] removes them all.
 //! The routes are more specific than the `unreachable` cluster-CIDR route (`routes.rs`),
@@ -277,6 +278,8 @@ async fn ip_route(verb: &str, cidr: &str, gateway: Ipv4Addr) -> Result<(), Error
 async fn run_ip(args: &[&str]) -> Result<String, Error> {
     let out = tokio::process::Command::new("ip")
         .args(args)
+        // A pass cut short by shutdown must not change the table after shutdown cleaned it.
+        .kill_on_drop(true)
         .output()
         .await
         .map_err(|e| {
