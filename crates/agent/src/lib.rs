@@ -17,6 +17,7 @@ pub mod local_path;
 pub mod machine;
 pub mod node;
 pub mod pod_dns;
+pub mod pod_routes;
 pub mod pods;
 pub mod pull;
 pub mod resources;
@@ -95,6 +96,9 @@ pub struct AgentConfig {
     pub cluster_dns: Option<std::net::IpAddr>,
     /// `--cluster-domain`.
     pub cluster_domain: String,
+    /// The InternalIP to report (`--node-ip`); None: the machine's first IPv4 address.
+    /// Other nodes route this node's podCIDR to it.
+    pub node_ip: Option<std::net::Ipv4Addr>,
     /// The resolvers pods with dnsPolicy Default get and other names are forwarded to
     /// (`--resolv-conf`).
     pub resolv_conf: PathBuf,
@@ -118,6 +122,7 @@ impl AgentConfig {
             cluster_ca_pem: None,
             cluster_dns: None,
             cluster_domain: "cluster.local".into(),
+            node_ip: None,
             resolv_conf: dns::resolv::HOST.into(),
         }
     }
@@ -135,6 +140,7 @@ pub struct Agent {
     proxy: Option<proxy::Proxy>,
     netpol: Option<netpol::Enforcer>,
     dns: Option<cluster_dns::ClusterDns>,
+    pod_routes: Option<pod_routes::PodRoutes>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -142,6 +148,9 @@ impl Agent {
     /// Stops the loops, then our containerd. Pods' containers stay with their shims.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
+        if let Some(r) = self.pod_routes.take() {
+            r.shutdown().await;
+        }
         if let Some(d) = self.dns.take() {
             d.shutdown().await;
         }
@@ -181,6 +190,7 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
         proxy: None,
         netpol: None,
         dns: None,
+        pod_routes: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -210,7 +220,14 @@ async fn bring_up(
     let name = config.node_name.clone();
     let nodes: Api<Node> = Api::all(client.clone());
     let leases: Api<Lease> = Api::namespaced(client.clone(), sim::LEASE_NAMESPACE);
-    let machine = machine::Machine::probe(&config.data_dir);
+    let machine = machine::Machine::probe(
+        &config.data_dir,
+        &machine::AddressChoice {
+            node_ip: config.node_ip,
+            bridge: config.bridge.clone(),
+            avoid: config.unreachable_cidrs.clone(),
+        },
+    );
     let started = clock::now();
     let kubelet_port = start_server(config, &cri, &machine, agent).await?;
     let node_uid = node::register(&nodes, &name).await?;
@@ -254,6 +271,16 @@ async fn bring_up(
         },
     )?;
     routes::ensure_unreachable(&config.unreachable_cidrs).await?;
+    agent.pod_routes = Some(pod_routes::start(
+        client.clone(),
+        pod_routes::Settings {
+            node_name: name.clone(),
+            cluster_cidr: config.cluster_cidr.clone(),
+            no_gateway_in: config.unreachable_cidrs.clone(),
+            bridge: config.bridge.clone(),
+            state_file: config.data_dir.join("pod-routes"),
+        },
+    )?);
     tracing::info!(node = %name, %pod_cidr, "pod network configured");
     let host_dns = dns::resolv::ResolvConf::load(&config.resolv_conf);
     if config.cluster_dns.is_some() {

@@ -45,6 +45,11 @@ pub struct NodeFlags {
     /// names to.
     #[arg(long, default_value = "/etc/resolv.conf")]
     pub resolv_conf: PathBuf,
+    /// The address this node reports as its InternalIP (default: the machine's first
+    /// IPv4 address outside the pod bridge and the cluster's ranges); other nodes route
+    /// this node's pod range to it, so it must be on a subnet they share.
+    #[arg(long)]
+    pub node_ip: Option<std::net::Ipv4Addr>,
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -121,6 +126,7 @@ pub fn config(
     config.cluster_dns = cluster_dns.or_else(|| cluster_dns_ip(service_cidr));
     config.cluster_domain = cluster_domain.to_string();
     config.resolv_conf = flags.resolv_conf.clone();
+    config.node_ip = flags.node_ip;
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     config.image_gc = agent::image_gc::Settings {

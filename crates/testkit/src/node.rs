@@ -409,6 +409,20 @@ impl NodeHost {
         }
     }
 
+    /// SIGKILL to the node's agent: it cleans nothing up (its containerd follows it through
+    /// the parent-death signal; containers live on in their shims until drop).
+    pub fn kill_agent(&mut self, node: &str) {
+        if let Some(mut c) = self
+            .agents
+            .iter_mut()
+            .find(|a| a.node == node)
+            .and_then(|a| a.child.take())
+        {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn agent_log(&self, node: &str) -> String {
         self.agents
             .iter()
@@ -671,6 +685,16 @@ impl Drop for NodeHost {
                     .status();
             }
         }
+        // host-gw routes of an agent killed hard (the slot's CIDR is ours alone).
+        for route in pod_routes_in(&self.cluster_cidr(), None) {
+            let words: Vec<&str> = route.split_whitespace().collect();
+            let via = words.iter().position(|w| *w == "via");
+            if let (Some(prefix), Some(gw)) = (words.first(), via.and_then(|i| words.get(i + 1))) {
+                let _ = Command::new("ip")
+                    .args(["route", "delete", prefix, "via", gw])
+                    .status();
+            }
+        }
         for cidr in [self.cluster_cidr(), self.service_cidr()] {
             if !self.routes_before.contains(&cidr) {
                 let _ = Command::new("ip")
@@ -887,6 +911,38 @@ impl NodeHost {
         ns: &Netns,
         extra: &[&str],
     ) {
+        self.start_joining_agent(bin, server, node, token, ns, JoinFrom::Netns, extra);
+    }
+
+    /// The other side of [`NodeHost::start_agent_in_netns`]: an agent in the host's own
+    /// network namespace that joins through `ns`'s veth (the server bound on
+    /// `ns.host_ip`) and reports `ns.host_ip` as its InternalIP (`--node-ip`), so the node
+    /// in `ns` routes this node's pods through the veth.
+    pub fn start_agent_on_veth(
+        &mut self,
+        bin: &Path,
+        server: &Server,
+        node: &str,
+        token: &str,
+        ns: &Netns,
+        extra: &[&str],
+    ) {
+        let mut args = vec!["--node-ip", &ns.host_ip];
+        args.extend_from_slice(extra);
+        self.start_joining_agent(bin, server, node, token, ns, JoinFrom::Host, &args);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_joining_agent(
+        &mut self,
+        bin: &Path,
+        server: &Server,
+        node: &str,
+        token: &str,
+        ns: &Netns,
+        from: JoinFrom,
+        extra: &[&str],
+    ) {
         let data_dir = self.dir.path().join(format!("agent-{node}"));
         let log = self.dir.path().join(format!("agent-{node}.log"));
         let file = std::fs::OpenOptions::new()
@@ -896,10 +952,16 @@ impl NodeHost {
             .expect("agent log");
         let url = format!("https://{}:{}", ns.host_ip, server.port);
         // nsenter execs the agent in place, so the child is the agent itself.
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/var/run/netns/{}", ns.name))
-            .arg("--")
-            .arg(bin)
+        let mut cmd = if from == JoinFrom::Netns {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/var/run/netns/{}", ns.name))
+                .arg("--")
+                .arg(bin);
+            c
+        } else {
+            Command::new(bin)
+        };
+        let child = cmd
             .args(["agent", "--server", &url, "--token", token])
             .args(["--node-name", node])
             .args(self.agent_args(&data_dir))
@@ -908,7 +970,7 @@ impl NodeHost {
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
-            .expect("start skiff agent in its netns");
+            .expect("start skiff agent");
         match self.agents.iter_mut().find(|a| a.node == node) {
             Some(a) => a.child = Some(child),
             None => self.agents.push(AgentProc {
@@ -920,4 +982,35 @@ impl NodeHost {
         }
         wait_node_ready(&server.kubectl(), node);
     }
+
+    /// The host-gw routes (`<podCIDR> via <node>`, see the agent's `pod_routes`) into this
+    /// host's cluster CIDR: in the host's network namespace, or in `ns`.
+    pub fn pod_routes(&self, ns: Option<&Netns>) -> Vec<String> {
+        pod_routes_in(&self.cluster_cidr(), ns.map(|n| n.name.as_str()))
+    }
+}
+
+/// Which network namespace a joining agent runs in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum JoinFrom {
+    Netns,
+    Host,
+}
+
+/// Lines of `ip route show root <cidr>` with a gateway, in the named network namespace or
+/// the test's own.
+fn pod_routes_in(cidr: &str, netns: Option<&str>) -> Vec<String> {
+    let mut cmd = Command::new("ip");
+    if let Some(ns) = netns {
+        cmd.args(["-n", ns]);
+    }
+    let out = cmd
+        .args(["-4", "route", "show", "root", cidr])
+        .output()
+        .expect("run ip");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(" via "))
+        .map(|l| l.trim().to_string())
+        .collect()
 }
