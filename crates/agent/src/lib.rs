@@ -102,6 +102,10 @@ pub struct AgentConfig {
     /// The resolvers pods with dnsPolicy Default get and other names are forwarded to
     /// (`--resolv-conf`).
     pub resolv_conf: PathBuf,
+    /// The built-in ingress controller's ports on this node (`--ingress-http-port`,
+    /// `--ingress-https-port`); 0 disables one.
+    pub ingress_http_port: u16,
+    pub ingress_https_port: u16,
 }
 
 impl AgentConfig {
@@ -124,6 +128,8 @@ impl AgentConfig {
             cluster_domain: "cluster.local".into(),
             node_ip: None,
             resolv_conf: dns::resolv::HOST.into(),
+            ingress_http_port: 80,
+            ingress_https_port: 443,
         }
     }
 }
@@ -141,6 +147,7 @@ pub struct Agent {
     netpol: Option<netpol::Enforcer>,
     dns: Option<cluster_dns::ClusterDns>,
     pod_routes: Option<pod_routes::PodRoutes>,
+    ingress: Option<ingress::Ingress>,
     tasks: tokio::task::JoinSet<()>,
 }
 
@@ -150,6 +157,9 @@ impl Agent {
         self.tasks.shutdown().await;
         if let Some(r) = self.pod_routes.take() {
             r.shutdown().await;
+        }
+        if let Some(i) = self.ingress.take() {
+            i.shutdown().await;
         }
         if let Some(d) = self.dns.take() {
             d.shutdown().await;
@@ -191,6 +201,7 @@ pub async fn start(client: kube::Client, config: AgentConfig) -> Result<Agent, E
         netpol: None,
         dns: None,
         pod_routes: None,
+        ingress: None,
         tasks: tokio::task::JoinSet::new(),
     };
     match bring_up(client, &config, &layout, &socket, &mut agent).await {
@@ -370,6 +381,14 @@ async fn bring_up(
     ));
     agent.tasks.spawn(pods::run(ctx));
     agent.netpol = Some(netpol::run(client.clone(), config.node_name.clone()));
+    agent.ingress = Some(ingress::run(
+        client.clone(),
+        ingress::Config {
+            node_name: config.node_name.clone(),
+            http_port: config.ingress_http_port,
+            https_port: config.ingress_https_port,
+        },
+    ));
     agent.proxy = Some(proxy::run(
         client,
         proxy::Config {

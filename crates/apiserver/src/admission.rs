@@ -1,9 +1,10 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
-//! StorageObjectInUseProtection), and the requestor of a CertificateSigningRequest.
+//! DefaultIngressClass, StorageObjectInUseProtection), and the requestor of a CertificateSigningRequest.
 //! (Webhooks and policies arrive with API extension.)
 
 mod certificates;
+mod default_ingress_class;
 mod default_storage_class;
 mod priority;
 mod service_account;
@@ -34,6 +35,12 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
             default_storage_class::admit_claim_create(obj, &classes);
             storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
+            Ok(())
+        }
+        ("networking.k8s.io", "ingresses") => {
+            let (classes, _) = scope.api.cache.list("/registry/ingressclasses/");
+            let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
+            default_ingress_class::admit_ingress_create(obj, &classes);
             Ok(())
         }
         ("", "persistentvolumes") => {

@@ -2,7 +2,8 @@
 //! `default/kubernetes` Service with its endpoints pointing at this apiserver, the
 //! `kube-system/kube-dns` Service (every node agent serves DNS and publishes its own
 //! endpoint for it), the built-in PriorityClasses and the default StorageClass
-//! `local-path` (the built-in local-path provisioner's, as k3s ships it).
+//! `local-path` (the built-in local-path provisioner's, as k3s ships it) and the default
+//! IngressClass `skiff` (the ingress controller every node agent runs).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -106,6 +107,15 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
             "provisioner": "rancher.io/local-path",
             "reclaimPolicy": "Delete",
             "volumeBindingMode": "WaitForFirstConsumer",
+        })).await?;
+    }
+    // Likewise: an administrator's own default class is not challenged after a restart.
+    let (classes, _) = api.cache.list("/registry/ingressclasses/");
+    if classes.is_empty() {
+        ensure(api, "networking.k8s.io", "ingressclasses", json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": "skiff", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+            "spec": {"controller": "skiff.io/ingress"},
         })).await?;
     }
     Ok(())

@@ -16,6 +16,7 @@ pub(crate) mod events;
 pub mod garbage_collector;
 pub(crate) mod history;
 pub mod informers;
+pub mod ingress_status;
 pub mod job;
 pub mod leader_election;
 pub mod local_path;
@@ -98,6 +99,7 @@ pub async fn run(client: Client, config: Config) {
         resourcequota::run(client.clone(), &informers),
         serviceaccount::run(client.clone()),
         servicelb::run(client.clone()),
+        ingress_status::run(client.clone()),
         csr::run(client.clone(), config.ca_pem.clone(), config.ca_key_pem),
         root_ca::run(client.clone(), config.ca_pem),
         job::run(client.clone(), &informers),

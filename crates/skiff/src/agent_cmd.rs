@@ -50,6 +50,13 @@ pub struct NodeFlags {
     /// this node's pod range to it, so it must be on a subnet they share.
     #[arg(long)]
     pub node_ip: Option<std::net::Ipv4Addr>,
+    /// The built-in ingress controller's plain HTTP (and h2c) port on this node; 0
+    /// disables it.
+    #[arg(long, default_value_t = 80)]
+    pub ingress_http_port: u16,
+    /// The built-in ingress controller's TLS port on this node; 0 disables it.
+    #[arg(long, default_value_t = 443)]
+    pub ingress_https_port: u16,
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -127,6 +134,8 @@ pub fn config(
     config.cluster_domain = cluster_domain.to_string();
     config.resolv_conf = flags.resolv_conf.clone();
     config.node_ip = flags.node_ip;
+    config.ingress_http_port = flags.ingress_http_port;
+    config.ingress_https_port = flags.ingress_https_port;
     config.eviction_hard = agent::eviction::thresholds::parse(&flags.eviction_hard)
         .map_err(|e| anyhow::anyhow!("--eviction-hard: {e}"))?;
     config.image_gc = agent::image_gc::Settings {

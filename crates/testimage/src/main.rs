@@ -6,7 +6,9 @@
 //!
 //! Subcommands:
 //!   serve-http [--port P] [--unhealthy]  HTTP/1.1 server; GET /healthz answers 200 "ok" or 500,
-//!                                        /fail and /recover flip it, /hostname, /env, /exit?code=N
+//!                                        /fail and /recover flip it, /hostname, /env, /headers,
+//!                                        /exit?code=N; other paths: the path and the hostname;
+//!                                        a request with `Upgrade` gets 101 and an echo
 //!   exit N                               exit with code N
 //!   sleep S                              sleep S seconds (fractions allowed), then exit 0
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
@@ -343,6 +345,8 @@ fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut content_length = 0usize;
+    let mut headers = String::new();
+    let mut upgrade = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
@@ -352,13 +356,38 @@ fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
             if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.trim().parse().unwrap_or(0);
             }
+            if k.eq_ignore_ascii_case("upgrade") {
+                upgrade = Some(v.trim().to_string());
+            }
+            headers.push_str(&format!("{}: {}\n", k.to_ascii_lowercase(), v.trim()));
+        }
+    }
+    if let Some(protocol) = upgrade {
+        // A stand-in for WebSocket: switch protocols, then echo every byte back.
+        let mut out = stream;
+        write!(
+            out,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: {protocol}\r\nConnection: Upgrade\r\n\r\n"
+        )?;
+        out.flush()?;
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            out.write_all(&buf[..n])?;
         }
     }
     let mut body = vec![0; content_length.min(1 << 20)];
     reader.read_exact(&mut body)?;
     let target = request_line.split_whitespace().nth(1).unwrap_or("/");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (status, text) = route(path, query, healthy);
+    let (status, text) = if path == "/headers" {
+        ("200 OK", headers)
+    } else {
+        route(path, query, healthy)
+    };
     let mut out = stream;
     write!(
         out,
@@ -394,12 +423,7 @@ fn route(path: &str, _query: &str, healthy: &AtomicBool) -> (&'static str, Strin
             healthy.store(true, Ordering::SeqCst);
             ("200 OK", "healthz now succeeds\n".into())
         }
-        "/hostname" => (
-            "200 OK",
-            std::fs::read_to_string("/etc/hostname")
-                .or_else(|_| std::env::var("HOSTNAME"))
-                .unwrap_or_default(),
-        ),
+        "/hostname" => ("200 OK", hostname()),
         "/env" => {
             let mut env: Vec<String> = std::env::vars()
                 .map(|(k, v)| format!("{k}={v}\n"))
@@ -408,8 +432,17 @@ fn route(path: &str, _query: &str, healthy: &AtomicBool) -> (&'static str, Strin
             ("200 OK", env.concat())
         }
         "/exit" => ("200 OK", "exiting\n".into()),
-        _ => ("200 OK", format!("skiff-testimage {path}\n")),
+        _ => (
+            "200 OK",
+            format!("skiff-testimage {path} on {}\n", hostname().trim()),
+        ),
     }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -420,13 +453,13 @@ mod tests {
     fn routes() {
         let healthy = AtomicBool::new(true);
         let mut seen = Vec::new();
-        for path in ["/healthz", "/fail", "/healthz", "/recover", "/readyz", "/x"] {
+        for path in ["/healthz", "/fail", "/healthz", "/recover", "/readyz"] {
             let (status, body) = route(path, "", &healthy);
             seen.push(format!("{path} -> {status} {}", body.trim()));
         }
         assert_text(
             &seen.join("\n"),
-            "/healthz -> 200 OK ok\n/fail -> 200 OK healthz now fails\n/healthz -> 500 Internal Server Error failing\n/recover -> 200 OK healthz now succeeds\n/readyz -> 200 OK ok\n/x -> 200 OK skiff-testimage /x",
+            "/healthz -> 200 OK ok\n/fail -> 200 OK healthz now fails\n/healthz -> 500 Internal Server Error failing\n/recover -> 200 OK healthz now succeeds\n/readyz -> 200 OK ok",
         );
     }
 

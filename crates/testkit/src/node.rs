@@ -287,6 +287,11 @@ impl NodeHost {
             // Agents of parallel tests share the machine: each takes a free port.
             "--kubelet-port",
             "0",
+            // Never the machine's 80/443: tests that want the ingress pass free ports.
+            "--ingress-http-port",
+            "0",
+            "--ingress-https-port",
+            "0",
         ];
         args.extend_from_slice(extra_args);
         let server = Server::start_opts(bin, &args, true);
@@ -318,6 +323,10 @@ impl NodeHost {
             "--eviction-hard".into(),
             TEST_EVICTION_HARD.into(),
             "--kubelet-port".into(),
+            "0".into(),
+            "--ingress-http-port".into(),
+            "0".into(),
+            "--ingress-https-port".into(),
             "0".into(),
         ]
     }

@@ -1,0 +1,310 @@
+//! One request through the proxy: route by host and path on the current table, pick an
+//! endpoint, forward over a pooled HTTP/1.1 connection with the X-Forwarded headers, and
+//! answer 404/502/503 ourselves with a body that says why. `Upgrade` requests (WebSocket)
+//! are forwarded with their upgrade headers and, on a 101, both sides are spliced.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::routes::Table;
+
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+/// What every connection shares: the current table and the backend connection pool.
+pub struct Shared {
+    pub table: RwLock<Arc<Table>>,
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            .build(connector);
+        Shared {
+            table: RwLock::default(),
+            client,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+fn reply(status: StatusCode, text: String) -> Response<Body> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::from(text))));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+/// The request's host, lowercase, without the port.
+fn host_of<B>(req: &Request<B>) -> String {
+    let raw = req
+        .uri()
+        .host()
+        .or_else(|| {
+            let h = req.headers().get(header::HOST)?.to_str().ok()?;
+            Some(match h.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                None => h.rsplit_once(':').map_or(h, |(name, _)| name),
+            })
+        })
+        .unwrap_or("");
+    raw.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes hop-by-hop headers (those RFC 9110 names and those `Connection` lists); an
+/// upgrade keeps `Connection: upgrade` and `Upgrade`, which the next hop must see.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && *n == header::UPGRADE))
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in [&KEEP_ALIVE, &PROXY_CONNECTION] {
+        headers.remove(name);
+    }
+    headers.remove(header::TE);
+    headers.remove(header::TRAILER);
+    headers.remove(header::TRANSFER_ENCODING);
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+pub async fn handle(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+    scheme: Scheme,
+) -> Result<Response<Body>, Infallible> {
+    let table = crate::read(&shared.table).clone();
+    let host = host_of(&req);
+    let Some(target) = table.route(&host, req.uri().path()) else {
+        return Ok(reply(
+            StatusCode::NOT_FOUND,
+            format!(
+                "404 Not Found: no ingress rule for host {host:?} and path {:?}\n",
+                req.uri().path()
+            ),
+        ));
+    };
+    let addr = match (target.pick(), &target.endpoints) {
+        (Ok(addr), _) => addr,
+        (Err(_), Ok(_)) => {
+            return Ok(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "503 Service Unavailable: no ready endpoints for service {}\n",
+                    target.service
+                ),
+            ))
+        }
+        (Err(why), Err(_)) => {
+            return Ok(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("503 Service Unavailable: {why}\n"),
+            ))
+        }
+    };
+    let upgrade = req.version() == Version::HTTP_11 && is_upgrade(req.headers());
+    let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let uri = match Uri::try_from(format!("http://{addr}{path}")) {
+        Ok(u) => u,
+        Err(e) => {
+            return Ok(reply(
+                StatusCode::BAD_REQUEST,
+                format!("400 Bad Request: {e}\n"),
+            ))
+        }
+    };
+    // HTTP/2 carries the host in the URI; the backend gets it as Host.
+    let host_value = match parts.headers.get(header::HOST) {
+        Some(h) => h.clone(),
+        None => match parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            Some(h) => {
+                parts.headers.insert(header::HOST, h.clone());
+                h
+            }
+            None => HeaderValue::from_static(""),
+        },
+    };
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    let headers = &mut parts.headers;
+    strip_hop_by_hop(headers, upgrade);
+    let client_ip = peer.ip().to_string();
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) => format!("{prior}, {client_ip}"),
+        None => client_ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(X_FORWARDED_FOR.clone(), v);
+    }
+    headers.insert(
+        X_FORWARDED_PROTO.clone(),
+        HeaderValue::from_static(scheme.as_str()),
+    );
+    headers.insert(X_FORWARDED_HOST.clone(), host_value);
+
+    let mut resp = match shared
+        .client
+        .request(Request::from_parts(parts, body))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(backend = %addr, service = %target.service, error = %error_chain(&e), "backend failed");
+            return Ok(reply(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "502 Bad Gateway: backend {addr} of service {} failed: {}\n",
+                    target.service,
+                    error_chain(&e)
+                ),
+            ));
+        }
+    };
+    let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if let (Some(downstream), true) = (downstream, switched) {
+        let upstream = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            match tokio::join!(downstream, upstream) {
+                (Ok(down), Ok(up)) => {
+                    let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
+                    let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::debug!(error = %e, "upgrade through the ingress failed")
+                }
+            }
+        });
+    }
+    strip_hop_by_hop(resp.headers_mut(), switched && upgrade);
+    Ok(resp.map(Either::Left))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        let cases = [
+            ("http://Foo.Example.com:8080/x", None, "foo.example.com"),
+            ("/x", Some("Foo.example.com:80"), "foo.example.com"),
+            ("/x", Some("foo.example.com."), "foo.example.com"),
+            ("/x", Some("[::1]:80"), "::1"),
+            ("/x", Some("bare"), "bare"),
+            ("/x", None, ""),
+        ];
+        for (uri, host, want) in cases {
+            let mut b = Request::builder().uri(uri);
+            if let Some(h) = host {
+                b = b.header(header::HOST, h);
+            }
+            assert_eq!(host_of(&b.body(()).unwrap()), want, "{uri} {host:?}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Drop, Upgrade"),
+        );
+        h.insert("x-drop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        let mut plain = h.clone();
+        strip_hop_by_hop(&mut plain, false);
+        let mut names: Vec<_> = plain.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["x-keep"]);
+        strip_hop_by_hop(&mut h, true);
+        let mut names: Vec<_> = h.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "connection: \"upgrade\"",
+                "upgrade: \"websocket\"",
+                "x-keep: \"1\""
+            ]
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! The built-in ingress controller, run by every node agent: an HTTP/1.1 and HTTP/2
+//! reverse proxy on the node's ports (80 and 443 by default) for the Ingresses of the
+//! `skiff` IngressClass. It watches Ingresses, IngressClasses, Services, EndpointSlices
+//! and Secrets, compiles them into a routing table and a certificate set within 20 ms of a
+//! change, and swaps both in whole; requests go straight to ready pods over pooled
+//! connections.
+//!
+//! **API Boundary**: [`run`] with a `kube::Client` and [`Config`]; [`Ingress::shutdown`]
+//! closes the listeners and drops open connections.
+
+pub mod backends;
+pub mod class;
+pub mod forward;
+pub mod routes;
+pub mod tls;
+
+mod listen;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress as IngressObject, IngressClass};
+use kube::Api;
+use proxy::{lock, mirror, Objects};
+use tokio::sync::Notify;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub node_name: String,
+    /// Plain HTTP (and h2c) port; 0 disables it.
+    pub http_port: u16,
+    /// TLS port; 0 disables it.
+    pub https_port: u16,
+}
+
+/// Changes arriving within this window are compiled together.
+const COALESCE: Duration = Duration::from_millis(20);
+
+pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>, value: T) {
+    *l.write().unwrap_or_else(|p| p.into_inner()) = value;
+}
+
+/// A running ingress controller.
+pub struct Ingress {
+    tasks: tokio::task::JoinSet<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    /// The addresses actually listened on (None: disabled or the port was taken).
+    pub http_addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
+}
+
+impl Ingress {
+    /// Stops the watches and listeners and ends open connections.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        self.tasks.shutdown().await;
+    }
+}
+
+/// Starts the watches, the table builder and the listeners. A port that cannot be bound
+/// is logged and reported as a Warning event on the Node; the rest runs on.
+pub fn run(client: kube::Client, config: Config) -> Ingress {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut ingress = Ingress {
+        tasks: tokio::task::JoinSet::new(),
+        stop,
+        http_addr: None,
+        https_addr: None,
+    };
+    if config.http_port == 0 && config.https_port == 0 {
+        return ingress;
+    }
+    let shared = Arc::new(forward::Shared::new());
+    let resolver = match tls::SniResolver::new() {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, "ingress: no default certificate; not serving");
+            return ingress;
+        }
+    };
+    let mut failures = Vec::new();
+    if config.http_port != 0 {
+        match listen::bind(config.http_port) {
+            Ok(l) => {
+                ingress.http_addr = l.local_addr().ok();
+                ingress
+                    .tasks
+                    .spawn(listen::serve(l, None, shared.clone(), stopped.clone()));
+            }
+            Err(e) => failures.push(format!("port {}: {e}", config.http_port)),
+        }
+    }
+    if config.https_port != 0 {
+        let bound = listen::bind(config.https_port).and_then(|l| {
+            let tls = tls::server_config(resolver.clone()).map_err(std::io::Error::other)?;
+            Ok((l, tokio_rustls::TlsAcceptor::from(Arc::new(tls))))
+        });
+        match bound {
+            Ok((l, acceptor)) => {
+                ingress.https_addr = l.local_addr().ok();
+                ingress.tasks.spawn(listen::serve(
+                    l,
+                    Some(acceptor),
+                    shared.clone(),
+                    stopped.clone(),
+                ));
+            }
+            Err(e) => failures.push(format!("port {}: {e}", config.https_port)),
+        }
+    }
+    for f in &failures {
+        tracing::error!("ingress controller cannot listen on {f}; Ingresses are not served there");
+    }
+    if !failures.is_empty() {
+        ingress.tasks.spawn(listen::report_unavailable(
+            client.clone(),
+            config.node_name.clone(),
+            failures.join("; "),
+        ));
+    }
+    if ingress.http_addr.is_none() && ingress.https_addr.is_none() {
+        return ingress;
+    }
+    let state = State::default();
+    let changed = Arc::new(Notify::new());
+    ingress.tasks.spawn(mirror(
+        Api::<IngressObject>::all(client.clone()),
+        state.ingresses.clone(),
+        changed.clone(),
+    ));
+    ingress.tasks.spawn(mirror(
+        Api::<IngressClass>::all(client.clone()),
+        state.classes.clone(),
+        changed.clone(),
+    ));
+    ingress.tasks.spawn(mirror(
+        Api::<Service>::all(client.clone()),
+        state.services.clone(),
+        changed.clone(),
+    ));
+    ingress.tasks.spawn(mirror(
+        Api::<EndpointSlice>::all(client.clone()),
+        state.slices.clone(),
+        changed.clone(),
+    ));
+    ingress.tasks.spawn(mirror(
+        Api::<Secret>::all(client),
+        state.secrets.clone(),
+        changed.clone(),
+    ));
+    ingress.tasks.spawn(sync(state, changed, shared, resolver));
+    ingress
+}
+
+#[derive(Default)]
+struct State {
+    ingresses: Objects<IngressObject>,
+    classes: Objects<IngressClass>,
+    services: Objects<Service>,
+    slices: Objects<EndpointSlice>,
+    secrets: Objects<Secret>,
+}
+
+/// Recompiles the table and certificates after each burst of changes.
+async fn sync(
+    state: State,
+    changed: Arc<Notify>,
+    shared: Arc<forward::Shared>,
+    resolver: Arc<tls::SniResolver>,
+) {
+    let mut parsed = tls::ParsedSecrets::default();
+    loop {
+        changed.notified().await;
+        tokio::time::sleep(COALESCE).await;
+        let started = std::time::Instant::now();
+        // Snapshots, so no lock is held while compiling.
+        let ingresses: Vec<IngressObject> = lock(&state.ingresses).values().cloned().collect();
+        let classes: Vec<IngressClass> = lock(&state.classes).values().cloned().collect();
+        let services: Vec<Service> = lock(&state.services).values().cloned().collect();
+        let slices: Vec<EndpointSlice> = lock(&state.slices).values().cloned().collect();
+        let secrets: Vec<(String, Secret)> = lock(&state.secrets)
+            .iter()
+            .filter(|(_, s)| s.type_.as_deref() == Some("kubernetes.io/tls"))
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+
+        let class_refs: Vec<&IngressClass> = classes.iter().collect();
+        let mut ours: Vec<&IngressObject> = ingresses
+            .iter()
+            .filter(|i| i.metadata.deletion_timestamp.is_none())
+            .filter(|i| class::is_ours(i, &class_refs))
+            .collect();
+        ours.sort_by_key(|i| {
+            (
+                i.metadata.creation_timestamp.clone().map(|t| t.0),
+                i.metadata.namespace.clone(),
+                i.metadata.name.clone(),
+            )
+        });
+        let mut backends = backends::Resolver::new(&services, &slices);
+        let table = routes::compile(&ours, &mut backends);
+        let secret_refs: HashMap<String, &Secret> =
+            secrets.iter().map(|(k, s)| (k.clone(), s)).collect();
+        let certs = tls::compile(&ours, &secret_refs, &mut parsed);
+        write(&shared.table, Arc::new(table));
+        write(&resolver.certs, Arc::new(certs));
+        tracing::debug!(
+            ingresses = ours.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "ingress table rebuilt"
+        );
+    }
+}
