@@ -26,8 +26,8 @@ pub struct Shared {
     client: Client<HttpConnector, Incoming>,
 }
 
-impl Shared {
-    pub fn new() -> Shared {
+impl Default for Shared {
+    fn default() -> Shared {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));

@@ -78,7 +78,7 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     if config.http_port == 0 && config.https_port == 0 {
         return ingress;
     }
-    let shared = Arc::new(forward::Shared::new());
+    let shared = Arc::new(forward::Shared::default());
     let resolver = match tls::SniResolver::new() {
         Ok(r) => Arc::new(r),
         Err(e) => {

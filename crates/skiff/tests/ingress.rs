@@ -316,3 +316,37 @@ fn ingress_routes_hosts_and_paths_terminates_tls_and_reports_unavailable_backend
     let (body, code) = get(http, "a.test", "/hostname");
     assert!(code == "200" && body.starts_with("alpha-"), "{body} {code}");
 }
+
+#[test]
+fn a_taken_ingress_port_is_reported_and_the_agent_runs_on() {
+    let mut host = NodeHost::new();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    // Waits for the node to be Ready: the agent did not give up.
+    let server = host.server_with_agent(bin(), "busy", &["--ingress-http-port", &port]);
+    let kubectl = server.kubectl();
+    let events = eventually(
+        "a Warning event about the taken port",
+        Duration::from_secs(30),
+        || {
+            kubectl.ok(&[
+                "get",
+                "events",
+                "-o",
+                "jsonpath={range .items[*]}{.type} {.reason} {.involvedObject.kind}/{.involvedObject.name}: {.message}{\"\\n\"}{end}",
+            ])
+        },
+        |e| e.contains("IngressPortUnavailable"),
+    );
+    let line = events
+        .lines()
+        .find(|l| l.contains("IngressPortUnavailable"))
+        .unwrap_or_default();
+    assert!(
+        line.starts_with(
+            "Warning IngressPortUnavailable Node/busy: ingress controller cannot listen on port "
+        ) && line.contains(&port),
+        "{line}"
+    );
+    drop(taken);
+}
