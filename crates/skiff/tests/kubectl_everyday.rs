@@ -531,7 +531,8 @@ fn get_printer_columns(kubectl: &Path) {
     check(
         "ing/web",
         "NAME CLASS HOSTS ADDRESS PORTS AGE",
-        &["web", "<none>", "web.example.com", "80"],
+        // DefaultIngressClass admission gave it the built-in class.
+        &["web", "skiff", "web.example.com", "80"],
     );
     check(
         "pdb/web",
