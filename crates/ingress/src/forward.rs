@@ -88,8 +88,12 @@ fn host_of<B>(req: &Request<B>) -> String {
     raw.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// A protocol switch to pass on (WebSocket and the like). HTTP/1.1's upgrade to h2c is
+/// between the client and us, and we do not take it: the request is served as HTTP/1.1.
 fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+    headers
+        .get(header::UPGRADE)
+        .is_some_and(|u| !u.as_bytes().eq_ignore_ascii_case(b"h2c"))
         && headers
             .get_all(header::CONNECTION)
             .iter()

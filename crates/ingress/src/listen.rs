@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use k8s_openapi::api::core::v1::Event;
 use kube::api::{Api, PostParams};
@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::forward::{self, Scheme, Shared};
+
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Binds `0.0.0.0:port` now, so a taken port is known at start.
 pub fn bind(port: u16) -> std::io::Result<TcpListener> {
@@ -45,16 +47,25 @@ pub async fn serve(
         let (shared, tls, mut stopped) = (shared.clone(), tls.clone(), stopped.clone());
         tokio::spawn(async move {
             let service = service_fn(move |req| forward::handle(shared.clone(), req, peer, scheme));
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // A client that never finishes its request head does not hold a task forever.
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT);
             let served = async {
                 match tls {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => builder
-                            .serve_connection_with_upgrades(TokioIo::new(s), service)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Err(e) => Err(format!("TLS handshake: {e}")),
-                    },
+                    Some(acceptor) => {
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                        {
+                            Ok(Ok(s)) => builder
+                                .serve_connection_with_upgrades(TokioIo::new(s), service)
+                                .await
+                                .map_err(|e| e.to_string()),
+                            Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
+                            Err(_) => Err("TLS handshake timed out".into()),
+                        }
+                    }
                     None => builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .await

@@ -206,6 +206,17 @@ fn ingress_routes_hosts_and_paths_terminates_tls_and_reports_unavailable_backend
         code == "200" && body.contains(" on beta-"),
         "h2c: {body} {code}"
     );
+    // HTTP/1.1 asking to upgrade to h2c is served as HTTP/1.1, not passed to the backend.
+    let (body, code) = curl(&[
+        "--http2",
+        "--resolve",
+        &format!("b.test:{http}:127.0.0.1"),
+        &format!("http://b.test:{http}/h2c-upgrade"),
+    ]);
+    assert!(
+        code == "200" && body.contains(" on beta-"),
+        "h2c upgrade: {body} {code}"
+    );
 
     // TLS with the Secret's certificate, checked against it, by SNI; h2 through ALPN.
     let resolve = format!("secure.test:{https}:127.0.0.1");
