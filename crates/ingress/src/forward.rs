@@ -150,6 +150,13 @@ pub async fn handle(
     let table = crate::read(&shared.table).clone();
     let host = host_of(&req);
     let Some(target) = table.route(&host, req.uri().path()) else {
+        if !table.listed {
+            return Ok(reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 Service Unavailable: the ingress controller is still loading its rules\n"
+                    .into(),
+            ));
+        }
         return Ok(reply(
             StatusCode::NOT_FOUND,
             format!(

@@ -18,14 +18,15 @@ mod listen;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress as IngressObject, IngressClass};
 use kube::Api;
-use proxy::{lock, mirror, Objects};
+use proxy::{lock, mirror_tracked, Objects};
 use tokio::sync::Notify;
 
 #[derive(Clone, Debug)]
@@ -131,31 +132,12 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     }
     let state = State::default();
     let changed = Arc::new(Notify::new());
-    ingress.tasks.spawn(mirror(
-        Api::<IngressObject>::all(client.clone()),
-        state.ingresses.clone(),
-        changed.clone(),
-    ));
-    ingress.tasks.spawn(mirror(
-        Api::<IngressClass>::all(client.clone()),
-        state.classes.clone(),
-        changed.clone(),
-    ));
-    ingress.tasks.spawn(mirror(
-        Api::<Service>::all(client.clone()),
-        state.services.clone(),
-        changed.clone(),
-    ));
-    ingress.tasks.spawn(mirror(
-        Api::<EndpointSlice>::all(client.clone()),
-        state.slices.clone(),
-        changed.clone(),
-    ));
-    ingress.tasks.spawn(mirror(
-        Api::<Secret>::all(client),
-        state.secrets.clone(),
-        changed.clone(),
-    ));
+    let tasks = &mut ingress.tasks;
+    tasks.spawn(watch(&client, &state.ingresses, &state.listed, &changed));
+    tasks.spawn(watch(&client, &state.classes, &state.listed, &changed));
+    tasks.spawn(watch(&client, &state.services, &state.listed, &changed));
+    tasks.spawn(watch(&client, &state.slices, &state.listed, &changed));
+    tasks.spawn(watch(&client, &state.secrets, &state.listed, &changed));
     ingress.tasks.spawn(sync(state, changed, shared, resolver));
     ingress
 }
@@ -167,6 +149,41 @@ struct State {
     services: Objects<Service>,
     slices: Objects<EndpointSlice>,
     secrets: Objects<Secret>,
+    /// One flag per watch, set once it has listed.
+    listed: Mutex<Vec<Arc<AtomicBool>>>,
+}
+
+impl State {
+    fn all_listed(&self) -> bool {
+        lock(&self.listed).iter().all(|l| l.load(Ordering::Acquire))
+    }
+}
+
+/// A cluster-wide watch of `K` into `objects`, with its own listed flag.
+fn watch<K>(
+    client: &kube::Client,
+    objects: &Objects<K>,
+    listed: &Mutex<Vec<Arc<AtomicBool>>>,
+    changed: &Arc<Notify>,
+) -> impl std::future::Future<Output = ()> + Send + 'static
+where
+    K: kube::Resource
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default,
+{
+    let flag = Arc::new(AtomicBool::new(false));
+    lock(listed).push(flag.clone());
+    mirror_tracked(
+        Api::<K>::all(client.clone()),
+        objects.clone(),
+        changed.clone(),
+        flag,
+    )
 }
 
 /// Recompiles the table and certificates after each burst of changes.
@@ -206,7 +223,8 @@ async fn sync(
             )
         });
         let mut backends = backends::Resolver::new(&services, &slices);
-        let table = routes::compile(&ours, &mut backends);
+        let mut table = routes::compile(&ours, &mut backends);
+        table.listed = state.all_listed();
         let secret_refs: HashMap<String, &Secret> =
             secrets.iter().map(|(k, s)| (k.clone(), s)).collect();
         let certs = tls::compile(&ours, &secret_refs, &mut parsed);

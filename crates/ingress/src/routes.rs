@@ -47,6 +47,8 @@ pub struct Table {
     wildcard: HashMap<String, Vec<Route>>,
     any_host: Vec<Route>,
     default_backend: Option<Arc<Target>>,
+    /// False until every watch has listed once: a miss then means "not known yet".
+    pub listed: bool,
 }
 
 impl Table {

@@ -162,6 +162,20 @@ where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
 {
+    mirror_tracked(api, objects, changed, Arc::default()).await
+}
+
+/// [`mirror`], setting `listed` once the first full list is in `objects` (until then an
+/// empty map means "not known yet", not "none").
+pub async fn mirror_tracked<K>(
+    api: Api<K>,
+    objects: Objects<K>,
+    changed: Arc<Notify>,
+    listed: Arc<std::sync::atomic::AtomicBool>,
+) where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default,
+{
     let key = |o: &K| {
         let m = o.meta();
         format!(
@@ -188,6 +202,7 @@ where
             }
             Ok(watcher::Event::InitDone) => {
                 *lock(&objects) = std::mem::take(&mut relist);
+                listed.store(true, std::sync::atomic::Ordering::Release);
                 changed.notify_one();
             }
             Err(e) => {
