@@ -311,6 +311,20 @@ fn ingress_routes_hosts_and_paths_terminates_tls_and_reports_unavailable_backend
         "{table}"
     );
 
+    // A default backend (from a second Ingress) takes what no rule matches.
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "fallback"},
+            "spec": {"defaultBackend": {"service": {"name": "alpha", "port": {"number": 80}}}}}"#,
+    );
+    let (body, _) = eventually(
+        "c.test to reach the default backend",
+        Duration::from_secs(30),
+        || get(http, "c.test", "/"),
+        |(_, code)| code == "200",
+    );
+    assert!(body.contains(" on alpha-"), "{body}");
+
     // No ready pods: 503 naming the service.
     kubectl.ok(&["scale", "deployment", "beta", "--replicas=0"]);
     let (body, _) = eventually(
