@@ -3,6 +3,7 @@
 //! answer 404/502/503 ourselves with a body that says why. `Upgrade` requests (WebSocket)
 //! are forwarded with their upgrade headers and, on a 101, both sides are spliced.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -72,20 +73,29 @@ fn reply(status: StatusCode, text: String) -> Response<Body> {
     resp
 }
 
-/// The request's host, lowercase, without the port.
-fn host_of<B>(req: &Request<B>) -> String {
+/// The request's host, lowercase, without the port (borrowed when already lowercase,
+/// as it nearly always is).
+fn host_of<B>(req: &Request<B>) -> Cow<'_, str> {
     let raw = req
         .uri()
         .host()
         .or_else(|| {
             let h = req.headers().get(header::HOST)?.to_str().ok()?;
             Some(match h.strip_prefix('[') {
-                Some(v6) => v6.split(']').next().unwrap_or(v6),
+                Some(_) => h.split(']').next().unwrap_or(h),
                 None => h.rsplit_once(':').map_or(h, |(name, _)| name),
             })
         })
         .unwrap_or("");
-    raw.trim_end_matches('.').to_ascii_lowercase()
+    let host = raw
+        .strip_prefix('[')
+        .map_or(raw, |v6| v6.trim_end_matches(']'))
+        .trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// A protocol switch to pass on (WebSocket and the like). HTTP/1.1's upgrade to h2c is
@@ -278,6 +288,7 @@ mod tests {
             ("/x", Some("Foo.example.com:80"), "foo.example.com"),
             ("/x", Some("foo.example.com."), "foo.example.com"),
             ("/x", Some("[::1]:80"), "::1"),
+            ("http://[::1]:8080/x", None, "::1"),
             ("/x", Some("bare"), "bare"),
             ("/x", None, ""),
         ];
