@@ -1,7 +1,8 @@
 //! Two nodes, two network namespaces: a node agent on the host and one in a network
 //! namespace of the test's own, joined by a veth pair. Each routes the other's podCIDR to
-//! the other's InternalIP (host-gw), so pods reach pods and services on the other node, a
-//! NetworkPolicy still holds across the nodes, and the routes go with the agents.
+//! the other's InternalIP (host-gw), so pods reach pods and services on the other node, an
+//! Ingress on one node reaches its backend on the other, a NetworkPolicy still holds across
+//! the nodes, and the routes go with the agents.
 
 use std::path::Path;
 use std::time::Duration;
@@ -131,7 +132,10 @@ fn pods_services_and_policies_across_two_nodes() {
     let pause = format!("{registry}/skiff/pause:1");
     let config_flag = config.display().to_string();
     let flags = ["--pause-image", &pause, "--registry-config", &config_flag];
-    host.start_agent_on_veth(bin(), &server, "near", token.trim(), &ns, &flags);
+    // near also runs the ingress, on a free port of the host.
+    let ingress_port = testkit::free_port().to_string();
+    let near_flags = [&flags[..], &["--ingress-http-port", &ingress_port]].concat();
+    host.start_agent_on_veth(bin(), &server, "near", token.trim(), &ns, &near_flags);
     host.start_agent_in_netns(bin(), &server, "far", token.trim(), &ns, &flags);
     let ip = kubectl.ok(&[
         "get",
@@ -281,6 +285,29 @@ fn pods_services_and_policies_across_two_nodes() {
         Duration::from_secs(30),
         || testkit::node::http_get(&ns.host_ip, node_port, "/hostname").unwrap_or_default(),
         |reply| reply.ends_with("web-far\n") || reply.ends_with("web-far"),
+    );
+
+    // An Ingress served by near's agent, its backend's only pod on far.
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "shop", "namespace": "shop"},
+            "spec": {"rules": [{"host": "shop.example", "http": {"paths": [
+              {"path": "/", "pathType": "Prefix",
+               "backend": {"service": {"name": "web-far", "port": {"number": 80}}}}]}}]}}"#,
+    );
+    let url = format!("http://{}:{ingress_port}/hostname", ns.host_ip);
+    eventually(
+        "near's ingress to answer from the far pod",
+        Duration::from_secs(30),
+        || {
+            let out = std::process::Command::new("curl")
+                .args(["-s", "-m", "5", "-H", "Host: shop.example", &url])
+                .output()
+                .expect("curl");
+            String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+        },
+        |reply| reply.ends_with("web-far"),
     );
 
     // (c) NetworkPolicy across the nodes: default deny, then a labelled namespace allowed.
