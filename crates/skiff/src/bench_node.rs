@@ -151,7 +151,7 @@ async fn latency(args: &NodeArgs, pause: &str, image: &str) -> anyhow::Result<()
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting skiff agent")?;
-    let result = rounds(args, &server, &agent, image).await;
+    let result = rounds(args, &server, &agent, &agent_dir, image).await;
     let _ = Command::new("kill").arg(agent.id().to_string()).status();
     let _ = agent.wait();
     drop(server);
@@ -162,6 +162,7 @@ async fn rounds(
     args: &NodeArgs,
     server: &ServerProc,
     agent: &Child,
+    agent_dir: &Path,
     image: &str,
 ) -> anyhow::Result<()> {
     let client = client(&server.kubeconfig).await?;
@@ -198,13 +199,17 @@ async fn rounds(
     let largest = args.rounds.iter().copied().max().unwrap_or(0);
     for &n in &args.rounds {
         let names: Vec<String> = (0..n).map(|i| format!("lat-{n}-{i}")).collect();
+        let cpu_before = crate::bench_node_cpu::snapshot(server.child.id(), pid, agent_dir);
         let lat = measure_round(&pods, &names, image).await?;
+        let cpu = crate::bench_node_cpu::snapshot(server.child.id(), pid, agent_dir)
+            .report(&cpu_before, n);
         println!(
             "  {n:>4} pods: p50 {}  p99 {}  max {}",
             ms(pct(&lat, 0.50)),
             ms(pct(&lat, 0.99)),
             ms(*lat.last().unwrap_or(&Duration::ZERO))
         );
+        print!("    CPU from the first create to the last pod running:\n{cpu}");
         if n == largest {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let rss = rss_kib(pid);

@@ -12,6 +12,7 @@ mod bench;
 mod bench_density;
 mod bench_dns;
 mod bench_node;
+mod bench_node_cpu;
 mod bench_scheduler;
 mod bench_store;
 mod join;
