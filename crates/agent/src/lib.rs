@@ -289,6 +289,7 @@ async fn bring_up(
             cluster_cidr: config.cluster_cidr.clone(),
             no_gateway_in: config.unreachable_cidrs.clone(),
             bridge: config.bridge.clone(),
+            own_pod_cidr: pod_cidr.clone(),
             state_file: config.data_dir.join("pod-routes"),
         },
     )?);

@@ -188,7 +188,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-        _ = running.wait() => anyhow::bail!("the agent's loops ended"),
+        _ = running.wait() => {
+            // Still remove what the agent set up on the machine (routes, tables, listeners).
+            running.shutdown().await;
+            anyhow::bail!("the agent's loops ended");
+        }
     }
     running.shutdown().await;
     Ok(())

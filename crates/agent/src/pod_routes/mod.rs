@@ -39,6 +39,8 @@ pub struct Settings {
     pub no_gateway_in: Vec<String>,
     /// The pod bridge: a gateway on it is refused.
     pub bridge: String,
+    /// This node's podCIDR (its bridge's range).
+    pub own_pod_cidr: String,
     /// Where the installed routes are recorded.
     pub state_file: PathBuf,
 }
@@ -58,12 +60,23 @@ impl PodRoutes {
         self.task.abort();
         let _ = self.task.await;
         let routes = proxy::lock(&self.installed).clone();
+        let mut left = plan::Routes::new();
         for (cidr, gateway) in routes {
-            if let Err(e) = ip_route("delete", &cidr, gateway).await {
-                tracing::warn!(error = %e, %cidr, "removing a pod route");
+            match ip_route("delete", &cidr, gateway).await {
+                Ok(()) => {}
+                Err(e) if already_gone(&e) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, %cidr, "removing a pod route; the next start retries");
+                    left.insert(cidr, gateway);
+                }
             }
         }
-        let _ = std::fs::remove_file(&self.state_file);
+        // What could not be removed stays recorded for the next start on this data dir.
+        if left.is_empty() {
+            let _ = std::fs::remove_file(&self.state_file);
+        } else {
+            let _ = std::fs::write(&self.state_file, plan::render_state(&left));
+        }
     }
 }
 
@@ -80,6 +93,7 @@ pub fn start(client: kube::Client, settings: Settings) -> Result<PodRoutes, Erro
             .iter()
             .map(|c| prefix(c))
             .collect::<Result<_, _>>()?,
+        own_pod_cidr: parse_prefix(&settings.own_pod_cidr),
     };
     // Routes an earlier run of this agent left (it was killed): removed or kept by the
     // first pass.
@@ -166,6 +180,11 @@ async fn pass(
     resync: bool,
 ) {
     let (candidates, mut skipped) = plan::candidates(cluster, nodes);
+    let links = if candidates.is_empty() {
+        plan::Links::default()
+    } else {
+        links().await
+    };
     let mut wanted = BTreeMap::new();
     for (cidr, w) in candidates {
         let reach = match memo.reach.get(&w.gateway) {
@@ -179,7 +198,11 @@ async fn pass(
                 r
             }
         };
-        match plan::refuse(&reach, &settings.bridge) {
+        let why = plan::refuse(&reach, &settings.bridge).or_else(|| match &reach {
+            plan::Reach::Neighbour { dev } => plan::refuse_neighbour(w.gateway, dev, &links),
+            _ => None,
+        });
+        match why {
             Some(why) => skipped.push((w.node, why)),
             None => {
                 wanted.insert(cidr, w.gateway);
@@ -220,7 +243,14 @@ async fn pass(
         match ip_route("delete", &cidr, gateway).await {
             Ok(()) => tracing::info!(%cidr, %gateway, "pod route removed"),
             // Already gone (removed by hand, or the interface went away).
-            Err(e) => tracing::debug!(error = %e, %cidr, "removing a pod route"),
+            Err(e) if already_gone(&e) => {
+                tracing::debug!(error = %e, %cidr, "removing a pod route")
+            }
+            Err(e) => {
+                // Kept on record: the next pass tries again.
+                tracing::warn!(error = %e, %cidr, "removing a pod route");
+                continue;
+            }
         }
         proxy::lock(installed).remove(&cidr);
     }
@@ -252,6 +282,32 @@ async fn pass(
     }
 }
 
+/// This machine's addresses, routers and point-to-point links, for [`plan::refuse_neighbour`].
+/// A failed `ip` leaves a part empty, which refuses every route (no address to be a
+/// neighbour on) rather than allowing one.
+async fn links() -> plan::Links {
+    let addrs = run_ip(&["-4", "-o", "addr", "show"])
+        .await
+        .unwrap_or_default();
+    let routes = run_ip(&["-4", "route", "show", "table", "all"])
+        .await
+        .unwrap_or_default();
+    let addrs = plan::parse_addrs(&addrs);
+    let mut not_broadcast: Vec<String> = Vec::new();
+    for (dev, _) in &addrs {
+        let flags =
+            std::fs::read_to_string(format!("/sys/class/net/{dev}/flags")).unwrap_or_default();
+        if plan::not_broadcast_flags(&flags) && !not_broadcast.contains(dev) {
+            not_broadcast.push(dev.clone());
+        }
+    }
+    plan::Links {
+        addrs,
+        routers: plan::parse_routers(&routes),
+        not_broadcast,
+    }
+}
+
 fn save(settings: &Settings, installed: &Installed) {
     let text = plan::render_state(&proxy::lock(installed));
     let tmp = settings.state_file.with_extension("tmp");
@@ -259,6 +315,11 @@ fn save(settings: &Settings, installed: &Installed) {
     if let Err(e) = res {
         tracing::warn!(error = %e, file = %settings.state_file.display(), "recording pod routes");
     }
+}
+
+/// `ip route delete` of a route that is not there.
+fn already_gone(e: &Error) -> bool {
+    e.to_string().contains("No such process")
 }
 
 async fn ip_route(verb: &str, cidr: &str, gateway: Ipv4Addr) -> Result<(), Error> {

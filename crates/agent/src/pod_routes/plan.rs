@@ -3,8 +3,11 @@
 //!
 //! Networking safety (DESIGN.md): a route is planned only for a podCIDR inside the
 //! cluster CIDR, through the InternalIP of a node registered in this cluster that `ip route
-//! get` says is on a directly connected subnet (no gateway: the next hop is a neighbour, as
-//! with flannel's host-gw) and not on the pod bridge. Nothing is routed beyond the neighbour.
+//! get` says is a neighbour (no gateway, as with flannel's host-gw), inside the subnet of an
+//! address of that interface (not merely behind a `dev` route), on a broadcast link (not a
+//! point-to-point tunnel, whose far end could be anything), not on the pod bridge and not a
+//! router of this machine (which would forward the packets on). The packets go to that
+//! node and no further.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -25,8 +28,12 @@ pub struct Cluster {
     pub own_node: String,
     /// Pod CIDRs must lie inside it.
     pub cluster_cidr: (Ipv4Addr, u8),
-    /// A next hop inside any of these (the cluster and service CIDRs) is refused.
+    /// A next hop inside any of these (the cluster and service CIDRs) is refused, and so is
+    /// a podCIDR overlapping one (its route could replace that range's `unreachable` one).
     pub no_gateway_in: Vec<(Ipv4Addr, u8)>,
+    /// This node's own podCIDR as the agent configured its bridge: claimed even while the
+    /// watch has no Node object of ours.
+    pub own_pod_cidr: Option<(Ipv4Addr, u8)>,
 }
 
 /// A route this node wants: `prefix via gateway`, for `node`.
@@ -63,7 +70,15 @@ pub fn candidates(
     nodes: &[NodeFacts],
 ) -> (BTreeMap<String, Wanted>, Vec<(String, String)>) {
     let mut skipped = Vec::new();
+    let own_facts = NodeFacts {
+        name: cluster.own_node.clone(),
+        pod_cidr: None,
+        internal_ip: None,
+    };
     let mut claims: Vec<(&NodeFacts, (Ipv4Addr, u8), Option<Ipv4Addr>)> = Vec::new();
+    if let Some(own) = cluster.own_pod_cidr {
+        claims.push((&own_facts, own, None));
+    }
     for n in nodes {
         let own = n.name == cluster.own_node;
         let Some(cidr) = &n.pod_cidr else {
@@ -82,7 +97,21 @@ pub fn candidates(
             continue;
         };
         if own {
-            claims.push((n, prefix, None));
+            if cluster.own_pod_cidr != Some(prefix) {
+                claims.push((n, prefix, None));
+            }
+            continue;
+        }
+        let reserved = cluster
+            .no_gateway_in
+            .iter()
+            .filter(|net| **net != cluster.cluster_cidr)
+            .any(|net| within(prefix, *net) || within(*net, prefix));
+        if reserved {
+            skipped.push((
+                n.name.clone(),
+                format!("podCIDR {cidr} overlaps the service CIDR"),
+            ));
             continue;
         }
         if prefix.1 <= cluster.cluster_cidr.1 || !within(prefix, cluster.cluster_cidr) {
@@ -192,6 +221,73 @@ pub fn refuse(reach: &Reach, bridge: &str) -> Option<String> {
     }
 }
 
+/// What this machine's links say about a neighbour (from `ip -4 -o addr show`,
+/// `ip -4 route show` and the interfaces' flags).
+#[derive(Clone, Debug, Default)]
+pub struct Links {
+    /// Each interface's addresses with their prefix length.
+    pub addrs: Vec<(String, (Ipv4Addr, u8))>,
+    /// Next hops of this machine's own routes (its routers).
+    pub routers: Vec<Ipv4Addr>,
+    /// Point-to-point or ARP-less interfaces (tunnels, ppp, WireGuard).
+    pub not_broadcast: Vec<String>,
+}
+
+/// `ip -4 -o addr show` lines: `2: eth0    inet 192.0.2.2/24 brd ... scope global eth0 ...`.
+pub fn parse_addrs(out: &str) -> Vec<(String, (Ipv4Addr, u8))> {
+    out.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "inet")?;
+            let dev = w.get(1)?.trim_end_matches(':');
+            let dev = dev.split('@').next().unwrap_or(dev).to_string();
+            let (ip, len) = w.get(i + 1)?.split_once('/')?;
+            Some((dev, (ip.parse().ok()?, len.parse().ok()?)))
+        })
+        .collect()
+}
+
+/// Every `via` of `ip -4 route show` (all tables: `ip -4 route show table all`).
+pub fn parse_routers(out: &str) -> Vec<Ipv4Addr> {
+    out.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let i = w.iter().position(|x| *x == "via")?;
+            w.get(i + 1)?.parse().ok()
+        })
+        .collect()
+}
+
+/// IFF_POINTOPOINT or IFF_NOARP in an interface's `flags` (`/sys/class/net/DEV/flags`).
+pub fn not_broadcast_flags(flags: &str) -> bool {
+    let v = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+    v & (0x10 | 0x80) != 0
+}
+
+/// Why a neighbour `gateway` on `dev` is still refused, or None.
+pub fn refuse_neighbour(gateway: Ipv4Addr, dev: &str, links: &Links) -> Option<String> {
+    if links.not_broadcast.iter().any(|d| d == dev) {
+        return Some(format!(
+            "its InternalIP is reached over the point-to-point link {dev}"
+        ));
+    }
+    if links.routers.contains(&gateway) {
+        return Some(format!(
+            "its InternalIP {gateway} is a router of this machine"
+        ));
+    }
+    let on_subnet = links.addrs.iter().any(|(d, (ip, len))| {
+        let net = Ipv4Addr::from(u32::from(*ip) & mask(*len));
+        d == dev && *len < 32 && *ip != gateway && contains((net, *len), gateway)
+    });
+    if !on_subnet {
+        return Some(format!(
+            "its InternalIP {gateway} is not in the subnet of an address of {dev}"
+        ));
+    }
+    None
+}
+
 /// Routes by podCIDR (`a.b.c.d/n`) to their gateway.
 pub type Routes = BTreeMap<String, Ipv4Addr>;
 
@@ -254,6 +350,7 @@ mod tests {
             own_node: "a".into(),
             cluster_cidr: parse_prefix("10.42.0.0/16").unwrap(),
             no_gateway_in: vec![parse_prefix("10.43.0.0/16").unwrap()],
+            own_pod_cidr: parse_prefix("10.42.0.0/24"),
         };
         let cases: &[&[&str]] = &[
             &["a 10.42.0.0/24 192.168.1.1", "b 10.42.1.0/24 192.168.1.2"],
@@ -280,6 +377,8 @@ mod tests {
                 "c 10.42.4.0/22 192.168.1.3",
                 "d 10.42.5.0/24 192.168.1.4",
             ],
+            // Our own Node object not (yet) in the watch: our bridge's range is still ours.
+            &["b 10.42.0.128/25 192.168.1.2"],
         ];
         let mut out = String::new();
         for nodes in cases {
@@ -316,6 +415,8 @@ mod tests {
               skip b: podCIDR 10.42.0.0/25 overlaps node a's
               skip c: podCIDR 10.42.4.0/22 overlaps node d's
               skip d: podCIDR 10.42.5.0/24 overlaps node c's
+            ["b 10.42.0.128/25 192.168.1.2"]
+              skip b: podCIDR 10.42.0.128/25 overlaps node a's
         "#]]
         .assert_eq(&out);
     }
@@ -351,6 +452,51 @@ mod tests {
             "" -> Other("") -> its InternalIP is not routable here ()
         "#]]
         .assert_eq(&out);
+    }
+
+    #[test]
+    fn neighbours_on_a_broadcast_subnet_only() {
+        let addrs = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n\
+                     2: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\n\
+                     5: sktv3h    inet 10.199.3.1/30 scope global sktv3h\n\
+                     7: wg0    inet 100.64.0.1/32 scope global wg0\n";
+        let routes = "default via 192.0.2.1 dev eth0\n\
+                      192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2\n\
+                      default dev wg0 scope link\n";
+        let links = Links {
+            addrs: parse_addrs(addrs),
+            routers: parse_routers(routes),
+            not_broadcast: ["wg0", "tun0"]
+                .into_iter()
+                .filter(|_| not_broadcast_flags("0x1091") && !not_broadcast_flags("0x1003"))
+                .map(String::from)
+                .collect(),
+        };
+        let cases = [
+            ("10.199.3.2", "sktv3h"),
+            ("192.0.2.7", "eth0"),
+            ("192.0.2.1", "eth0"),
+            ("198.18.0.5", "wg0"),
+            ("198.18.0.5", "eth0"),
+            ("10.199.3.1", "sktv3h"),
+        ];
+        let mut out = String::new();
+        for (gw, dev) in cases {
+            let why = refuse_neighbour(gw.parse().unwrap(), dev, &links);
+            let _ = writeln!(
+                out,
+                "{gw} on {dev}: {}",
+                why.unwrap_or_else(|| "route".into())
+            );
+        }
+        expect_test::expect![[r#"
+            10.199.3.2 on sktv3h: route
+            192.0.2.7 on eth0: route
+            192.0.2.1 on eth0: its InternalIP 192.0.2.1 is a router of this machine
+            198.18.0.5 on wg0: its InternalIP is reached over the point-to-point link wg0
+            198.18.0.5 on eth0: its InternalIP 198.18.0.5 is not in the subnet of an address of eth0
+            10.199.3.1 on sktv3h: its InternalIP 10.199.3.1 is not in the subnet of an address of sktv3h
+        "#]].assert_eq(&out);
     }
 
     #[test]
