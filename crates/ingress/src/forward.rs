@@ -63,6 +63,22 @@ static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host"
 static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// HTTP/2 clients send each cookie as its own field; an HTTP/1.1 backend must get them as
+/// one `Cookie` line joined with "; " (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let joined: Vec<&[u8]> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if let Ok(v) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
+        headers.insert(header::COOKIE, v);
+    }
+}
+
 fn reply(status: StatusCode, text: String) -> Response<Body> {
     let mut resp = Response::new(Either::Right(Full::new(Bytes::from(text))));
     *resp.status_mut() = status;
@@ -207,21 +223,24 @@ pub async fn handle(
             ))
         }
     };
-    // HTTP/2 carries the host in the URI; the backend gets it as Host.
-    let host_value = match parts.headers.get(header::HOST) {
-        Some(h) => h.clone(),
-        None => match parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        {
-            Some(h) => {
-                parts.headers.insert(header::HOST, h.clone());
-                h
-            }
-            None => HeaderValue::from_static(""),
-        },
+    // The request was routed by the URI's authority when it has one (HTTP/2, or an
+    // absolute-form HTTP/1.1 target): the backend must see that host, not a different Host
+    // header, or host-based routing could be sidestepped (RFC 9112 §3.2.2).
+    let authority = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    let host_value = match (authority, parts.headers.get(header::HOST)) {
+        (Some(a), _) => {
+            parts.headers.insert(header::HOST, a.clone());
+            a
+        }
+        (None, Some(h)) => h.clone(),
+        (None, None) => HeaderValue::from_static(""),
     };
+    if parts.version == Version::HTTP_2 {
+        join_cookies(&mut parts.headers);
+    }
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
@@ -298,6 +317,25 @@ mod tests {
                 b = b.header(header::HOST, h);
             }
             assert_eq!(host_of(&b.body(()).unwrap()), want, "{uri} {host:?}");
+        }
+    }
+
+    #[test]
+    fn cookies_joined() {
+        let cases: [&[&str]; 3] = [&[], &["a=1"], &["a=1", "b=2", "c=3"]];
+        for cookies in cases {
+            let mut h = HeaderMap::new();
+            for c in cookies {
+                h.append(header::COOKIE, HeaderValue::from_static(c));
+            }
+            join_cookies(&mut h);
+            let got: Vec<_> = h.get_all(header::COOKIE).iter().collect();
+            let want: Vec<HeaderValue> = if cookies.is_empty() {
+                vec![]
+            } else {
+                vec![HeaderValue::from_str(&cookies.join("; ")).unwrap()]
+            };
+            assert_eq!(got, want.iter().collect::<Vec<_>>(), "{cookies:?}");
         }
     }
 

@@ -14,6 +14,37 @@ use tokio::sync::watch;
 use crate::forward::{self, Scheme, Shared};
 
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Open client connections per listener: beyond it new ones are closed at once, so
+/// clients cannot take every descriptor the agent (CRI, watches, its server) needs.
+const MAX_CONNECTIONS: usize = 4096;
+/// The HTTP/2 connection preface a prior-knowledge h2c client opens with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Which protocol a plain connection speaks, from its first bytes, read within the
+/// handshake timeout (hyper's own detection waits for them forever). None: too slow.
+async fn sniff_h2(stream: &tokio::net::TcpStream) -> Option<bool> {
+    let mut buf = [0u8; 24];
+    let sniff = async {
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return Some(false);
+            }
+            if buf[..n] != H2_PREFACE[..n] {
+                return Some(false);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(true);
+            }
+            // Part of the preface so far: wait for more.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, sniff)
+        .await
+        .ok()
+        .flatten()
+}
 
 /// Binds `0.0.0.0:port` now, so a taken port is known at start.
 pub fn bind(port: u16) -> std::io::Result<TcpListener> {
@@ -33,6 +64,7 @@ pub async fn serve(
     } else {
         Scheme::Http
     };
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -43,33 +75,60 @@ pub async fn serve(
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "ingress connection refused: {MAX_CONNECTIONS} open already");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let (shared, tls, mut stopped) = (shared.clone(), tls.clone(), stopped.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let service = service_fn(move |req| forward::handle(shared.clone(), req, peer, scheme));
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            // A client that never finishes its request head does not hold a task forever.
+            // A client that never finishes its request head, or goes quiet on an HTTP/2
+            // connection, does not hold a task and a descriptor forever.
             builder
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HANDSHAKE_TIMEOUT);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(std::time::Duration::from_secs(30))
+                .keep_alive_timeout(std::time::Duration::from_secs(10));
             let served = async {
                 match tls {
                     Some(acceptor) => {
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                         {
-                            Ok(Ok(s)) => builder
-                                .serve_connection_with_upgrades(TokioIo::new(s), service)
-                                .await
-                                .map_err(|e| e.to_string()),
+                            Ok(Ok(s)) => {
+                                // ALPN decided the protocol: no waiting for a preface.
+                                let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                                let builder = if h2 {
+                                    builder.http2_only()
+                                } else {
+                                    builder.http1_only()
+                                };
+                                builder
+                                    .serve_connection_with_upgrades(TokioIo::new(s), service)
+                                    .await
+                                    .map_err(|e| e.to_string())
+                            }
                             Ok(Err(e)) => Err(format!("TLS handshake: {e}")),
                             Err(_) => Err("TLS handshake timed out".into()),
                         }
                     }
-                    None => builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    None => {
+                        let builder = match sniff_h2(&stream).await {
+                            Some(true) => builder.http2_only(),
+                            Some(false) => builder.http1_only(),
+                            None => return Err("no request within the handshake timeout".into()),
+                        };
+                        builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
                 }
             };
             tokio::select! {
