@@ -33,7 +33,9 @@ impl Default for Shared {
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(std::time::Duration::from_secs(60))
+            // Shorter than common backends' keep-alive (2–5 s), so a pooled connection is
+            // dropped here before the backend closes it under a request.
+            .pool_idle_timeout(std::time::Duration::from_millis(1500))
             .build(connector);
         Shared {
             table: RwLock::default(),
@@ -56,6 +58,9 @@ impl Scheme {
         }
     }
 }
+
+/// How long a backend may take to answer a request's head.
+const BACKEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -259,11 +264,24 @@ pub async fn handle(
     );
     headers.insert(X_FORWARDED_HOST.clone(), host_value);
 
-    let mut resp = match shared
-        .client
-        .request(Request::from_parts(parts, body))
-        .await
-    {
+    let sent = shared.client.request(Request::from_parts(parts, body));
+    // A backend that takes the request and never answers: 504, as ingress-nginx's
+    // 60 s proxy read timeout gives.
+    let answered = match tokio::time::timeout(BACKEND_TIMEOUT, sent).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::debug!(backend = %addr, service = %target.service, "backend timed out");
+            return Ok(reply(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "504 Gateway Timeout: service {} did not answer within {}s\n",
+                    target.service,
+                    BACKEND_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+    };
+    let mut resp = match answered {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(backend = %addr, service = %target.service, error = %error_chain(&e), "backend failed");
