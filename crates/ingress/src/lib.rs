@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress as IngressObject, IngressClass};
 use kube::Api;
-use proxy::{lock, mirror_tracked, Objects};
+use proxy::{lock, mirror_selected, Objects};
 use tokio::sync::Notify;
 
 #[derive(Clone, Debug)]
@@ -133,11 +133,44 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     let state = State::default();
     let changed = Arc::new(Notify::new());
     let tasks = &mut ingress.tasks;
-    tasks.spawn(watch(&client, &state.ingresses, &state.listed, &changed));
-    tasks.spawn(watch(&client, &state.classes, &state.listed, &changed));
-    tasks.spawn(watch(&client, &state.services, &state.listed, &changed));
-    tasks.spawn(watch(&client, &state.slices, &state.listed, &changed));
-    tasks.spawn(watch(&client, &state.secrets, &state.listed, &changed));
+    let all = kube::runtime::watcher::Config::default;
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.ingresses,
+        &state.listed,
+        &changed,
+    ));
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.classes,
+        &state.listed,
+        &changed,
+    ));
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.services,
+        &state.listed,
+        &changed,
+    ));
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.slices,
+        &state.listed,
+        &changed,
+    ));
+    // Only TLS Secrets: every node would otherwise hold every Secret of the cluster.
+    let tls_only = all().fields("type=kubernetes.io/tls");
+    tasks.spawn(watch(
+        &client,
+        tls_only,
+        &state.secrets,
+        &state.listed,
+        &changed,
+    ));
     ingress.tasks.spawn(sync(state, changed, shared, resolver));
     ingress
 }
@@ -159,9 +192,11 @@ impl State {
     }
 }
 
-/// A cluster-wide watch of `K` into `objects`, with its own listed flag.
+/// A cluster-wide watch of the `K` that `config` selects into `objects`, with its own
+/// listed flag.
 fn watch<K>(
     client: &kube::Client,
+    config: kube::runtime::watcher::Config,
     objects: &Objects<K>,
     listed: &Mutex<Vec<Arc<AtomicBool>>>,
     changed: &Arc<Notify>,
@@ -178,8 +213,9 @@ where
 {
     let flag = Arc::new(AtomicBool::new(false));
     lock(listed).push(flag.clone());
-    mirror_tracked(
+    mirror_selected(
         Api::<K>::all(client.clone()),
+        config,
         objects.clone(),
         changed.clone(),
         flag,

@@ -176,6 +176,20 @@ pub async fn mirror_tracked<K>(
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
 {
+    mirror_selected(api, watcher::Config::default(), objects, changed, listed).await
+}
+
+/// [`mirror_tracked`] of the objects `config` selects (labels, fields).
+pub async fn mirror_selected<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    objects: Objects<K>,
+    changed: Arc<Notify>,
+    listed: Arc<std::sync::atomic::AtomicBool>,
+) where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default,
+{
     let key = |o: &K| {
         let m = o.meta();
         format!(
@@ -184,7 +198,7 @@ pub async fn mirror_tracked<K>(
             m.name.as_deref().unwrap_or("")
         )
     };
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watcher(api, config).boxed();
     let mut relist: BTreeMap<String, K> = BTreeMap::new();
     while let Some(e) = events.next().await {
         match e {

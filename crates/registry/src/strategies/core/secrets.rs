@@ -31,6 +31,11 @@ impl Strategy for SecretStrategy {
         }
     }
 
+    // `kubectl get secrets --field-selector type=kubernetes.io/tls`, and watches of one type.
+    fn field_label(&self, obj: &Value, field: &str) -> Option<String> {
+        (field == "type").then(|| str_at(obj, &["type"]).to_string())
+    }
+
     fn validate(&self, obj: &Value) -> FieldErrors {
         let mut errs = validate_data(obj, &MAPS);
         let data = Path::new("data");
