@@ -572,8 +572,8 @@ mod tests {
             )
         };
         check_update(
-            &[web.clone()],
-            &[web, sticky],
+            std::slice::from_ref(&web),
+            &[web.clone(), sticky],
             expect_test::expect![[r#"
                 add set ip skiff-proxy aff-5717035580f3 { type ipv4_addr; flags dynamic,timeout; timeout 60s; }
                 add chain ip skiff-proxy svc-00480dffc88a { comment "default/sticky: tcp"; }
