@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages skiff builds and tests with, when missing (run as root):
 #   build:  gcc libc6-dev (bundled SQLite), protobuf-compiler (CRI bindings)
-#   agent:  containerd runc containernetworking-plugins
+#   agent:  containerd runc containernetworking-plugins, nftables (the service proxy's `nft`)
 #   tests:  umoci skopeo docker-registry (test images and their local registry), curl
 #           (agent_streams.rs knocks on the agent server without the apiserver's certificate)
 set -euo pipefail
 
-packages=(gcc libc6-dev protobuf-compiler containerd runc containernetworking-plugins
+packages=(gcc libc6-dev protobuf-compiler containerd runc containernetworking-plugins nftables
     umoci skopeo docker-registry curl)
 missing=()
 for pkg in "${packages[@]}"; do

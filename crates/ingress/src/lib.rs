@@ -18,7 +18,7 @@ mod listen;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress as IngressObject, IngressClass};
 use kube::Api;
-use proxy::{lock, mirror_selected, Objects};
+use proxy::{lock, mirror_selected, Objects, Progress};
 use tokio::sync::Notify;
 
 #[derive(Clone, Debug)]
@@ -183,12 +183,14 @@ struct State {
     slices: Objects<EndpointSlice>,
     secrets: Objects<Secret>,
     /// One flag per watch, set once it has listed.
-    listed: Mutex<Vec<Arc<AtomicBool>>>,
+    listed: Mutex<Vec<Arc<Progress>>>,
 }
 
 impl State {
     fn all_listed(&self) -> bool {
-        lock(&self.listed).iter().all(|l| l.load(Ordering::Acquire))
+        lock(&self.listed)
+            .iter()
+            .all(|l| l.listed.load(Ordering::Acquire))
     }
 }
 
@@ -198,7 +200,7 @@ fn watch<K>(
     client: &kube::Client,
     config: kube::runtime::watcher::Config,
     objects: &Objects<K>,
-    listed: &Mutex<Vec<Arc<AtomicBool>>>,
+    listed: &Mutex<Vec<Arc<Progress>>>,
     changed: &Arc<Notify>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static
 where
@@ -211,7 +213,7 @@ where
         + 'static,
     K::DynamicType: Default,
 {
-    let flag = Arc::new(AtomicBool::new(false));
+    let flag = Arc::new(Progress::default());
     lock(listed).push(flag.clone());
     mirror_selected(
         Api::<K>::all(client.clone()),

@@ -10,15 +10,16 @@ pub mod nft;
 pub mod render;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher;
 use kube::{Api, Resource};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -44,13 +45,40 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// What the last pass of the sync loop did; [`Proxy::syncs`] follows it (benchmarks read
+/// it to time a change's way from the API to the kernel).
+#[derive(Clone, Debug, Default)]
+pub struct SyncReport {
+    /// Passes so far (including those with nothing to apply).
+    pub passes: u64,
+    /// Transactions applied so far.
+    pub applied: u64,
+    /// The last transaction wrote the table whole (else only the difference).
+    pub full: bool,
+    /// The highest resourceVersion of a Service and of an EndpointSlice the mirrors had
+    /// seen when the rules in the table were computed: every change up to these is in it.
+    pub services_revision: u64,
+    pub slices_revision: u64,
+    pub service_ports: usize,
+    /// Building the model and the script, then running `nft`, in the last pass.
+    pub compute: Duration,
+    pub apply: Duration,
+    pub script_bytes: usize,
+}
+
 /// A running proxy.
 pub struct Proxy {
     table: String,
     tasks: tokio::task::JoinSet<()>,
+    syncs: watch::Receiver<SyncReport>,
 }
 
 impl Proxy {
+    /// The report of each pass of the sync loop, as it ends.
+    pub fn syncs(&self) -> watch::Receiver<SyncReport> {
+        self.syncs.clone()
+    }
+
     /// Stops syncing and removes the table.
     pub async fn shutdown(mut self) {
         self.tasks.shutdown().await;
@@ -102,58 +130,96 @@ pub fn run(client: kube::Client, config: Config) -> Proxy {
     ensure_sysctls();
     let services: Objects<Service> = Arc::default();
     let slices: Objects<EndpointSlice> = Arc::default();
+    let services_progress = Arc::new(Progress::default());
+    let slices_progress = Arc::new(Progress::default());
     let changed = Arc::new(Notify::new());
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(mirror(
+    tasks.spawn(mirror_tracked(
         Api::<Service>::all(client.clone()),
         services.clone(),
         changed.clone(),
+        services_progress.clone(),
     ));
-    tasks.spawn(mirror(
+    tasks.spawn(mirror_tracked(
         Api::<EndpointSlice>::all(client),
         slices.clone(),
         changed.clone(),
+        slices_progress.clone(),
     ));
     let table = config.table.clone();
+    let (report_tx, syncs) = watch::channel(SyncReport::default());
     tasks.spawn(async move {
-        let mut applied = String::new();
+        // What the table holds; `None` until written whole, and after a failure (the
+        // kernel's copy is then unknown).
+        let mut applied: Option<render::Ruleset> = None;
+        let mut report = SyncReport::default();
         loop {
             changed.notified().await;
+            // Services without their endpoints would be written as rejecting: wait for
+            // both lists (the second one's end pokes `changed` again).
+            if !services_progress.listed.load(Ordering::Acquire)
+                || !slices_progress.listed.load(Ordering::Acquire)
+            {
+                continue;
+            }
             tokio::time::sleep(COALESCE).await;
+            let started = Instant::now();
+            // Read before the objects: every change up to these revisions is in the copy.
+            let revisions = (
+                services_progress.revision.load(Ordering::Acquire),
+                slices_progress.revision.load(Ordering::Acquire),
+            );
             let ports = {
                 let svcs: Vec<Service> = lock(&services).values().cloned().collect();
                 let eps: Vec<EndpointSlice> = lock(&slices).values().cloned().collect();
                 model::build(&svcs, &eps, &config.node_name)
             };
-            let script = render::script(
-                &render::Settings {
-                    table: &config.table,
-                    cluster_cidr: &config.cluster_cidr,
-                },
-                &ports,
-            );
-            if script == applied {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            match nft::apply(&script).await {
-                Ok(()) => {
-                    tracing::debug!(
-                        ports = ports.len(),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "service rules applied"
-                    );
-                    applied = script;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "applying service rules; retrying");
+            let settings = render::Settings {
+                table: &config.table,
+                cluster_cidr: &config.cluster_cidr,
+            };
+            let rules = render::ruleset(&settings, &ports);
+            let update = applied
+                .as_ref()
+                .and_then(|old| render::update_script(&config.table, old, &rules));
+            let full = update.is_none();
+            let script = update.unwrap_or_else(|| render::script(&settings, &rules));
+            let compute = started.elapsed();
+            let started = Instant::now();
+            if !script.is_empty() {
+                if let Err(e) = nft::apply(&script).await {
+                    tracing::warn!(error = %e, full, "applying service rules; retrying whole");
+                    applied = None;
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     changed.notify_one();
+                    continue;
                 }
+                report.applied += 1;
+                report.full = full;
+                report.apply = started.elapsed();
+                report.script_bytes = script.len();
+                tracing::debug!(
+                    ports = ports.len(),
+                    full,
+                    bytes = script.len(),
+                    compute_ms = compute.as_millis() as u64,
+                    apply_ms = report.apply.as_millis() as u64,
+                    "service rules applied"
+                );
             }
+            applied = Some(rules);
+            report.passes += 1;
+            (report.services_revision, report.slices_revision) = revisions;
+            report.service_ports = ports.len();
+            report.compute = compute;
+            report_tx.send_replace(report.clone());
         }
     });
-    Proxy { table, tasks }
+    Proxy {
+        table,
+        tasks,
+        syncs,
+    }
 }
 
 /// Keeps `objects` equal to the API's, poking `changed` on every change.
@@ -165,18 +231,27 @@ where
     mirror_tracked(api, objects, changed, Arc::default()).await
 }
 
-/// [`mirror`], setting `listed` once the first full list is in `objects` (until then an
-/// empty map means "not known yet", not "none").
+/// How far a [`mirror_tracked`] has come.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The highest resourceVersion seen, raised once the object is in the mirror.
+    pub revision: AtomicU64,
+    /// The first list is in the mirror (until then an empty map means "not known yet",
+    /// not "none").
+    pub listed: AtomicBool,
+}
+
+/// As [`mirror`], also keeping `progress`.
 pub async fn mirror_tracked<K>(
     api: Api<K>,
     objects: Objects<K>,
     changed: Arc<Notify>,
-    listed: Arc<std::sync::atomic::AtomicBool>,
+    progress: Arc<Progress>,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
 {
-    mirror_selected(api, watcher::Config::default(), objects, changed, listed).await
+    mirror_selected(api, watcher::Config::default(), objects, changed, progress).await
 }
 
 /// [`mirror_tracked`] of the objects `config` selects (labels, fields).
@@ -185,11 +260,18 @@ pub async fn mirror_selected<K>(
     config: watcher::Config,
     objects: Objects<K>,
     changed: Arc<Notify>,
-    listed: Arc<std::sync::atomic::AtomicBool>,
+    progress: Arc<Progress>,
 ) where
     K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
     K::DynamicType: Default,
 {
+    let rv = |o: &K| -> u64 {
+        o.meta()
+            .resource_version
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     let key = |o: &K| {
         let m = o.meta();
         format!(
@@ -203,11 +285,14 @@ pub async fn mirror_selected<K>(
     while let Some(e) = events.next().await {
         match e {
             Ok(watcher::Event::Apply(o)) => {
+                let r = rv(&o);
                 lock(&objects).insert(key(&o), o);
+                progress.revision.fetch_max(r, Ordering::Release);
                 changed.notify_one();
             }
             Ok(watcher::Event::Delete(o)) => {
                 lock(&objects).remove(&key(&o));
+                progress.revision.fetch_max(rv(&o), Ordering::Release);
                 changed.notify_one();
             }
             Ok(watcher::Event::Init) => relist.clear(),
@@ -215,8 +300,10 @@ pub async fn mirror_selected<K>(
                 relist.insert(key(&o), o);
             }
             Ok(watcher::Event::InitDone) => {
+                let r = relist.values().map(rv).max().unwrap_or(0);
                 *lock(&objects) = std::mem::take(&mut relist);
-                listed.store(true, std::sync::atomic::Ordering::Release);
+                progress.revision.fetch_max(r, Ordering::Release);
+                progress.listed.store(true, Ordering::Release);
                 changed.notify_one();
             }
             Err(e) => {

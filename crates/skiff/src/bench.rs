@@ -107,6 +107,9 @@ pub(crate) fn start_server_opts(
         }
     }
     eprintln!("server ready in {:?}", started.elapsed());
+    // The server prints more after the kubeconfig line (the join token); a closed pipe
+    // would fail that print and stop the server.
+    std::thread::spawn(move || lines.for_each(drop));
     Ok(ServerProc {
         child,
         kubeconfig: dir.join("admin.kubeconfig"),

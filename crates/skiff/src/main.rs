@@ -13,6 +13,7 @@ mod bench_density;
 mod bench_dns;
 mod bench_node;
 mod bench_node_cpu;
+mod bench_proxy;
 mod bench_scheduler;
 mod bench_store;
 mod join;
@@ -63,6 +64,8 @@ enum BenchCommand {
     Scheduler(bench_scheduler::SchedulerArgs),
     /// Cluster DNS queries/s and latency for in-cluster names.
     Dns(bench_dns::DnsArgs),
+    /// Service proxy: EndpointSlice change to nftables rules applied, and sync cost (root).
+    Proxy(bench_proxy::ProxyArgs),
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -161,6 +164,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Bench(BenchCommand::Dns(args)) => block_on(bench_dns::dns(args)),
+        Command::Bench(BenchCommand::Proxy(args)) => block_on(bench_proxy::proxy(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
     };

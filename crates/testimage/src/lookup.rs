@@ -191,6 +191,18 @@ fn lookup_once(name: &str, qtype: u16, c: &Conf) -> (bool, Vec<String>) {
     (false, last)
 }
 
+/// The first IPv4 address `name` resolves to through /etc/resolv.conf and its search list.
+pub fn resolve_v4(name: &str) -> Result<Ipv4Addr, String> {
+    let (found, lines) = lookup_once(name, 1, &conf());
+    if !found {
+        return Err(format!("resolving {name}: {}", lines.join("; ")));
+    }
+    lines
+        .iter()
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .ok_or_else(|| format!("resolving {name}: no address in {lines:?}"))
+}
+
 pub fn run(args: &[&str]) -> Result<(), String> {
     let name = args.first().ok_or("usage: lookup NAME [TYPE] [TRIES]")?;
     let type_name = args.get(1).copied().unwrap_or("A").to_uppercase();

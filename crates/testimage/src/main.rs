@@ -18,7 +18,9 @@
 //!   id                                   print uid=N gid=N groups=A,B (from /proc/self/status)
 //!   write FILE TEXT [--then-sleep S]     write TEXT to FILE (fails on a read-only file system)
 //!   http-get HOST:PORT PATH [N]          N (default 1) GETs, 200 ms apart; prints each body's
-//!                                        first line, or `error: ...`; then sleeps forever
+//!                                        first line, or `error: ... (after N ms)`; then sleeps
+//!                                        forever. A HOST that is a name is looked up before
+//!                                        each GET as `lookup` does (search list, cluster DNS)
 //!   print-lines COUNT INTERVAL [--exit C] `run <id>`, then `line 1`..`line COUNT`, INTERVAL s
 //!                                        apart; then exit C or wait for SIGTERM
 //!   tty-size [S]                         after S s, print the stdin terminal's `ROWS COLS`
@@ -165,9 +167,11 @@ fn http_get(args: &[&str]) -> Result<(), String> {
         .map_or(Ok(1), |c| c.parse())
         .map_err(|_| "http-get: N must be a number")?;
     for _ in 0..n {
+        let started = std::time::Instant::now();
         let line = match get_once(addr, path) {
             Ok(body) => body.lines().next().unwrap_or("").to_string(),
-            Err(e) => format!("error: {e}"),
+            // How long a failure took tells a refusal from a timeout.
+            Err(e) => format!("error: {e} (after {} ms)", started.elapsed().as_millis()),
         };
         println!("{line}");
         std::thread::sleep(Duration::from_millis(200));
@@ -177,11 +181,18 @@ fn http_get(args: &[&str]) -> Result<(), String> {
 }
 
 fn get_once(addr: &str, path: &str) -> std::io::Result<String> {
-    use std::net::ToSocketAddrs;
-    let target = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let (host, port) = addr
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+        .ok_or_else(|| std::io::Error::other("want HOST:PORT"))?;
+    // Static glibc has no NSS, so names go through our own stub resolver.
+    let ip: std::net::IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => lookup::resolve_v4(host)
+            .map_err(std::io::Error::other)?
+            .into(),
+    };
+    let target = std::net::SocketAddr::new(ip, port);
     let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
     write!(

@@ -35,6 +35,7 @@ pub fn require_host_tools() {
         ("umoci", "umoci"),
         ("skopeo", "skopeo"),
         ("docker-registry", "docker-registry"),
+        ("nft", "nftables"),
     ]
     .into_iter()
     .filter(|(b, _)| {
