@@ -1,9 +1,12 @@
 //! The routing table compiled from all our Ingresses: per host (exact names, `*.domain`
 //! wildcards that match exactly one more label, and rules without a host) a list of paths
 //! in precedence order — longest first, Exact before Prefix at equal length — and the
-//! default backend. A request looks up its exact host's rules, then the wildcard's, then
-//! the host-less ones; the first path that matches wins. Pure; rebuilt whole on every
-//! change and swapped in, so a request never sees half a table.
+//! default backend. A request for a host some rule names is routed within that host's
+//! rules only (its exact name, else its wildcard), falling back to the default backend of
+//! an Ingress that names the host, else none (404): another Ingress's host-less rules never
+//! catch it. A host no rule names gets the host-less rules, then the default backend.
+//! Pure; rebuilt whole on every change and swapped in, so a request never sees half a
+//! table.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,11 +43,18 @@ impl Route {
     }
 }
 
+/// One host's paths, and the default backend of the (oldest) Ingress naming it that has one.
+#[derive(Debug, Default)]
+struct Host {
+    routes: Vec<Route>,
+    default_backend: Option<Arc<Target>>,
+}
+
 #[derive(Debug, Default)]
 pub struct Table {
-    exact: HashMap<String, Vec<Route>>,
+    exact: HashMap<String, Host>,
     /// Keyed by the part after `*.`.
-    wildcard: HashMap<String, Vec<Route>>,
+    wildcard: HashMap<String, Host>,
     any_host: Vec<Route>,
     default_backend: Option<Arc<Target>>,
     /// False until every watch has listed once: a miss then means "not known yet".
@@ -57,15 +67,14 @@ impl Table {
         fn find<'t>(routes: &'t [Route], path: &str) -> Option<&'t Arc<Target>> {
             routes.iter().find(|r| r.matches(path)).map(|r| &r.target)
         }
-        self.exact
-            .get(host)
-            .and_then(|r| find(r, path))
-            .or_else(|| {
-                let (_, parent) = host.split_once('.')?;
-                find(self.wildcard.get(parent)?, path)
-            })
-            .or_else(|| find(&self.any_host, path))
-            .or(self.default_backend.as_ref())
+        let named = self.exact.get(host).or_else(|| {
+            let (label, parent) = host.split_once('.')?;
+            (!label.is_empty()).then(|| self.wildcard.get(parent))?
+        });
+        match named {
+            Some(h) => find(&h.routes, path).or(h.default_backend.as_ref()),
+            None => find(&self.any_host, path).or(self.default_backend.as_ref()),
+        }
     }
 }
 
@@ -81,12 +90,21 @@ pub fn compile(ingresses: &[&Ingress], resolver: &mut Resolver<'_>) -> Table {
         }
         for rule in spec.rules.iter().flatten() {
             let host = rule.host.as_deref().unwrap_or("").to_ascii_lowercase();
-            let routes = if host.is_empty() {
-                &mut table.any_host
+            let named = if host.is_empty() {
+                None
             } else if let Some(parent) = host.strip_prefix("*.") {
-                table.wildcard.entry(parent.to_string()).or_default()
+                Some(table.wildcard.entry(parent.to_string()).or_default())
             } else {
-                table.exact.entry(host).or_default()
+                Some(table.exact.entry(host).or_default())
+            };
+            let routes = match named {
+                Some(h) => {
+                    if let (None, Some(b)) = (&h.default_backend, &spec.default_backend) {
+                        h.default_backend = Some(resolver.resolve(ns, b));
+                    }
+                    &mut h.routes
+                }
+                None => &mut table.any_host,
             };
             for p in rule.http.iter().flat_map(|h| &h.paths) {
                 let kind = if p.path_type == "Exact" {
@@ -119,8 +137,11 @@ pub fn compile(ingresses: &[&Ingress], resolver: &mut Resolver<'_>) -> Table {
                 .then_with(|| (a.kind == Match::Prefix).cmp(&(b.kind == Match::Prefix)))
         })
     };
-    table.exact.values_mut().for_each(order);
-    table.wildcard.values_mut().for_each(order);
+    table.exact.values_mut().for_each(|h| order(&mut h.routes));
+    table
+        .wildcard
+        .values_mut()
+        .for_each(|h| order(&mut h.routes));
     order(&mut table.any_host);
     table
 }

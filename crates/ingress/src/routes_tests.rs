@@ -201,3 +201,36 @@ fn merged_ingresses_default_backend_and_unavailable_backends() {
         "#]],
     );
 }
+
+#[test]
+fn a_named_host_is_routed_within_its_own_rules() {
+    let shop = ingress(
+        "shop",
+        json!({"defaultBackend": backend("c", json!({"number": 80})),
+               "rules": [{"host": "shop.example", "http": {"paths": [path("/cart", "Prefix", "a")]}}]}),
+    );
+    let blog = ingress(
+        "blog",
+        json!({"rules": [{"host": "blog.example", "http": {"paths": [path("/posts", "Prefix", "a")]}}]}),
+    );
+    let catch_all = ingress(
+        "catch-all",
+        json!({"defaultBackend": backend("b", json!({"number": 80})),
+               "rules": [{"http": {"paths": [path("/", "Prefix", "b")]}}]}),
+    );
+    check(
+        &[shop, blog, catch_all],
+        "shop.example /cart
+         shop.example /other
+         blog.example /other
+         x.blog.example /posts
+         unknown.example /other",
+        expect![[r#"
+            shop.example /cart -> default/a ["10.0.0.1:8080"]
+            shop.example /other -> default/c ["10.0.0.3:8080"]
+            blog.example /other -> 404
+            x.blog.example /posts -> default/b ["10.0.0.2:8080"]
+            unknown.example /other -> default/b ["10.0.0.2:8080"]
+        "#]],
+    );
+}
