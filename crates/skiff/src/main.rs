@@ -11,6 +11,7 @@ mod agent_cmd;
 mod bench;
 mod bench_density;
 mod bench_dns;
+mod bench_ingress;
 mod bench_node;
 mod bench_scheduler;
 mod bench_store;
@@ -62,6 +63,9 @@ enum BenchCommand {
     Scheduler(bench_scheduler::SchedulerArgs),
     /// Cluster DNS queries/s and latency for in-cluster names.
     Dns(bench_dns::DnsArgs),
+    /// Ingress requests/s and latency against direct requests to the pod (needs root,
+    /// containerd and wrk).
+    Ingress(bench_ingress::IngressArgs),
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Bench(BenchCommand::Dns(args)) => block_on(bench_dns::dns(args)),
+        Command::Bench(BenchCommand::Ingress(args)) => block_on(bench_ingress::ingress(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
     };
