@@ -46,7 +46,9 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let (shared, tls, mut stopped) = (shared.clone(), tls.clone(), stopped.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| forward::handle(shared.clone(), req, peer, scheme));
+            let client = forward::Peer::new(peer);
+            let service =
+                service_fn(move |req| forward::handle(shared.clone(), req, client.clone(), scheme));
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // A client that never finishes its request head does not hold a task forever.
             builder

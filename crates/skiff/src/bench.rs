@@ -106,6 +106,9 @@ pub(crate) fn start_server_opts(
             None => bail!("skiff server exited before it was ready"),
         }
     }
+    // The server prints more after the kubeconfig line (the join token); a closed pipe
+    // would make that print panic, so the rest is read and dropped.
+    std::thread::spawn(move || lines.for_each(drop));
     eprintln!("server ready in {:?}", started.elapsed());
     Ok(ServerProc {
         child,
