@@ -4,10 +4,11 @@
 #   agent:  containerd runc containernetworking-plugins, nftables (the service proxy's `nft`)
 #   tests:  umoci skopeo docker-registry (test images and their local registry), curl
 #           (agent_streams.rs knocks on the agent server without the apiserver's certificate)
+#   bench:  wrk (`skiff bench ingress`'s load generator)
 set -euo pipefail
 
 packages=(gcc libc6-dev protobuf-compiler containerd runc containernetworking-plugins nftables
-    umoci skopeo docker-registry curl)
+    umoci skopeo docker-registry curl wrk)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

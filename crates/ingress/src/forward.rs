@@ -172,10 +172,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The client's address, with its `X-Forwarded-For` value made once per connection.
+#[derive(Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    header: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Peer {
+        let header = HeaderValue::from_str(&addr.ip().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        Peer { addr, header }
+    }
+
+    fn ip(&self) -> std::net::IpAddr {
+        self.addr.ip()
+    }
+}
+
 pub async fn handle(
     shared: Arc<Shared>,
     mut req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
     scheme: Scheme,
 ) -> Result<Response<Body>, Infallible> {
     let table = crate::read(&shared.table).clone();
@@ -218,8 +237,26 @@ pub async fn handle(
     let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
 
     let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let uri = match Uri::try_from(format!("http://{addr}{path}")) {
+    // The backend URI from parts: no string to format and parse again per request.
+    let mut uri = http::uri::Parts::default();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority = match http::uri::Authority::try_from(addr.to_string()) {
+        Ok(a) => Some(a),
+        Err(e) => {
+            return Ok(reply(
+                StatusCode::BAD_GATEWAY,
+                format!("502 Bad Gateway: backend address {addr}: {e}\n"),
+            ))
+        }
+    };
+    uri.path_and_query = Some(
+        parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+    );
+    let uri = match Uri::from_parts(uri) {
         Ok(u) => u,
         Err(e) => {
             return Ok(reply(
@@ -250,12 +287,12 @@ pub async fn handle(
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, upgrade);
-    let client_ip = peer.ip().to_string();
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => format!("{prior}, {client_ip}"),
-        None => client_ip,
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
+        // The usual case: the connection's address, formatted once per connection.
+        None => Some(peer.header.clone()),
     };
-    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+    if let Some(v) = forwarded_for {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(

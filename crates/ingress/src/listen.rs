@@ -83,7 +83,9 @@ pub async fn serve(
         let (shared, tls, mut stopped) = (shared.clone(), tls.clone(), stopped.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let service = service_fn(move |req| forward::handle(shared.clone(), req, peer, scheme));
+            let client = forward::Peer::new(peer);
+            let service =
+                service_fn(move |req| forward::handle(shared.clone(), req, client.clone(), scheme));
             let mut builder = auto::Builder::new(TokioExecutor::new());
             // A client that never finishes its request head, or goes quiet on an HTTP/2
             // connection, does not hold a task and a descriptor forever.

@@ -11,6 +11,7 @@ mod agent_cmd;
 mod bench;
 mod bench_density;
 mod bench_dns;
+mod bench_ingress;
 mod bench_node;
 mod bench_node_cpu;
 mod bench_proxy;
@@ -66,6 +67,9 @@ enum BenchCommand {
     Dns(bench_dns::DnsArgs),
     /// Service proxy: EndpointSlice change to nftables rules applied, and sync cost (root).
     Proxy(bench_proxy::ProxyArgs),
+    /// Ingress requests/s and latency against direct requests to the pod (needs root,
+    /// containerd and wrk).
+    Ingress(bench_ingress::IngressArgs),
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
         Command::Bench(BenchCommand::Dns(args)) => block_on(bench_dns::dns(args)),
         Command::Bench(BenchCommand::Proxy(args)) => block_on(bench_proxy::proxy(args)),
+        Command::Bench(BenchCommand::Ingress(args)) => block_on(bench_ingress::ingress(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
     };

@@ -5,10 +5,14 @@
 //! until SIGTERM or SIGINT and reaps orphans meanwhile.
 //!
 //! Subcommands:
-//!   serve-http [--port P] [--unhealthy]  HTTP/1.1 server; GET /healthz answers 200 "ok" or 500,
+//!   serve-http [--port P] [--unhealthy] [--keep-alive]
+//!                                        HTTP/1.1 server; GET /healthz answers 200 "ok" or 500,
 //!                                        /fail and /recover flip it, /hostname, /env, /headers,
 //!                                        /exit?code=N; other paths: the path and the hostname;
-//!                                        a request with `Upgrade` gets 101 and an echo
+//!                                        a request with `Upgrade` gets 101 and an echo. Each
+//!                                        connection is closed after one answer, unless
+//!                                        --keep-alive: then HTTP/1.1 connections stay open
+//!                                        (one thread per connection), as benchmarks need
 //!   exit N                               exit with code N
 //!   sleep S                              sleep S seconds (fractions allowed), then exit 0
 //!   alloc MiB [--then-sleep S]           allocate and touch MiB mebibytes, then sleep (forever)
@@ -318,6 +322,7 @@ fn serve_http(args: &[&str]) -> Result<(), String> {
     sys::exit_on_term();
     let mut port = 8080u16;
     let mut healthy = true;
+    let mut keep_alive = false;
     let mut i = 0;
     while i < args.len() {
         match args[i] {
@@ -329,6 +334,7 @@ fn serve_http(args: &[&str]) -> Result<(), String> {
                 i += 1;
             }
             "--unhealthy" => healthy = false,
+            "--keep-alive" => keep_alive = true,
             other => return Err(format!("serve-http: unknown flag {other:?}")),
         }
         i += 1;
@@ -342,7 +348,7 @@ fn serve_http(args: &[&str]) -> Result<(), String> {
         let Ok(stream) = stream else { continue };
         let healthy = healthy.clone();
         std::thread::spawn(move || {
-            if let Err(e) = handle(stream, &healthy) {
+            if let Err(e) = serve_connection(stream, &healthy, keep_alive) {
                 eprintln!("request: {e}");
             }
         });
@@ -350,11 +356,42 @@ fn serve_http(args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+/// Idle time after which a kept-alive connection is closed.
+const KEEP_ALIVE_IDLE: Duration = Duration::from_secs(120);
+
+fn serve_connection(
+    stream: TcpStream,
+    healthy: &AtomicBool,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    if !keep_alive {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        handle(&mut reader, stream, healthy, false)?;
+        return Ok(());
+    }
+    // Small answers are written whole; Nagle would hold each back for the peer's ACK.
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(KEEP_ALIVE_IDLE))?;
+    // One reader for the connection's life: it may hold the start of the next request.
     let mut reader = BufReader::new(stream.try_clone()?);
+    while handle(&mut reader, &stream, healthy, true)? {}
+    Ok(())
+}
+
+/// Answers one request. Returns whether the connection stays open for another one.
+fn handle(
+    reader: &mut BufReader<TcpStream>,
+    stream: impl Write,
+    healthy: &AtomicBool,
+    keep_alive: bool,
+) -> std::io::Result<bool> {
     let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
+    if reader.read_line(&mut request_line)? == 0 {
+        return Ok(false);
+    }
+    // HTTP/1.1 persists by default; HTTP/1.0 and `Connection: close` do not.
+    let mut persist = keep_alive && request_line.trim_end().ends_with("HTTP/1.1");
     let mut content_length = 0usize;
     let mut headers = String::new();
     let mut upgrade = None;
@@ -369,6 +406,11 @@ fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
             }
             if k.eq_ignore_ascii_case("upgrade") {
                 upgrade = Some(v.trim().to_string());
+            }
+            if k.eq_ignore_ascii_case("connection")
+                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+            {
+                persist = false;
             }
             headers.push_str(&format!("{}: {}\n", k.to_ascii_lowercase(), v.trim()));
         }
@@ -385,7 +427,7 @@ fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
         loop {
             let n = reader.read(&mut buf)?;
             if n == 0 {
-                return Ok(());
+                return Ok(false);
             }
             out.write_all(&buf[..n])?;
         }
@@ -399,12 +441,14 @@ fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
     } else {
         route(path, query, healthy)
     };
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+    let connection = if persist { "keep-alive" } else { "close" };
+    // One write per answer: with TCP_NODELAY, each write is a packet.
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n{text}",
         text.len()
-    )?;
+    );
+    let mut out = stream;
+    out.write_all(answer.as_bytes())?;
     out.flush()?;
     if path == "/exit" {
         let code = query
@@ -414,7 +458,7 @@ fn handle(stream: TcpStream, healthy: &AtomicBool) -> std::io::Result<()> {
             .unwrap_or(0);
         std::process::exit(code);
     }
-    Ok(())
+    Ok(persist)
 }
 
 fn route(path: &str, _query: &str, healthy: &AtomicBool) -> (&'static str, String) {
@@ -471,6 +515,46 @@ mod tests {
         assert_text(
             &seen.join("\n"),
             "/healthz -> 200 OK ok\n/fail -> 200 OK healthz now fails\n/healthz -> 500 Internal Server Error failing\n/recover -> 200 OK healthz now succeeds\n/readyz -> 200 OK ok",
+        );
+    }
+
+    /// Serves one accepted connection of a loopback listener with `keep_alive`, sends
+    /// `requests` on one client connection, and returns all that came back until EOF.
+    fn exchange(keep_alive: bool, requests: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            serve_connection(stream, &AtomicBool::new(true), keep_alive).unwrap();
+        });
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.write_all(requests.as_bytes()).unwrap();
+        let mut got = String::new();
+        client.read_to_string(&mut got).unwrap();
+        server.join().unwrap();
+        got.lines()
+            .filter(|l| l.starts_with("HTTP/") || l.starts_with("Connection:") || *l == "ok")
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn keep_alive_serves_requests_until_close() {
+        let two = "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n\
+                   GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+        assert_text(
+            &exchange(true, two),
+            "HTTP/1.1 200 OK\nConnection: keep-alive\nok\nHTTP/1.1 200 OK\nConnection: close\nok",
+        );
+        // Without --keep-alive the answer closes the connection, as before.
+        assert_text(
+            &exchange(false, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"),
+            "HTTP/1.1 200 OK\nConnection: close\nok",
+        );
+        // HTTP/1.0 does not persist by default.
+        assert_text(
+            &exchange(true, "GET /healthz HTTP/1.0\r\n\r\n"),
+            "HTTP/1.1 200 OK\nConnection: close\nok",
         );
     }
 
