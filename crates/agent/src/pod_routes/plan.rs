@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use crate::routes::parse_prefix;
+use crate::routes::{parse_prefix, METRIC};
 
 /// What a node's API object says about its pod network.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -247,11 +247,16 @@ pub fn parse_addrs(out: &str) -> Vec<(String, (Ipv4Addr, u8))> {
         .collect()
 }
 
-/// Every `via` of `ip -4 route show` (all tables: `ip -4 route show table all`).
+/// Every `via` of `ip -4 route show table all`, but those of our own pod routes (metric
+/// [`METRIC`]): a node we route to is not thereby a router.
 pub fn parse_routers(out: &str) -> Vec<Ipv4Addr> {
     out.lines()
         .filter_map(|l| {
             let w: Vec<&str> = l.split_whitespace().collect();
+            let ours = w.windows(2).any(|p| p[0] == "metric" && p[1] == METRIC);
+            if ours {
+                return None;
+            }
             let i = w.iter().position(|x| *x == "via")?;
             w.get(i + 1)?.parse().ok()
         })
@@ -461,6 +466,7 @@ mod tests {
                      5: sktv3h    inet 10.199.3.1/30 scope global sktv3h\n\
                      7: wg0    inet 100.64.0.1/32 scope global wg0\n";
         let routes = "default via 192.0.2.1 dev eth0\n\
+                      10.42.1.0/24 via 10.199.3.2 dev sktv3h metric 4242\n\
                       192.0.2.0/24 dev eth0 proto kernel scope link src 192.0.2.2\n\
                       default dev wg0 scope link\n";
         let links = Links {
