@@ -77,28 +77,14 @@ async fn write_status(
     name: &str,
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
-    for _ in 0..16 {
-        let (old, rev) = current(scope, name).await?;
-        let req = requested(scope, method, &old, raw)?;
-        let (req, _) = objects::decode_typed(scope.info, req)?;
-        let precondition = objects::resource_version(&req)?;
-        if precondition.is_some_and(|p| p != rev) {
-            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
-        }
-        let mut new = registry::generic::prepare_status_update(&req, &old);
+    write_part(scope, method, name, raw, |req, old| {
+        let mut new = registry::generic::prepare_status_update(req, old);
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
         }
-        match persist(scope, name, new, &old, rev).await {
-            Ok(w) => return written_response(scope, w),
-            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
-            Err(store::Error::Conflict { .. }) => {
-                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+        Ok(new)
+    })
+    .await
 }
 
 /// `pods/ephemeralcontainers`: only the pod's ephemeral containers change, and only by
@@ -110,16 +96,9 @@ async fn write_ephemeral_containers(
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
     use registry::strategies::core::pod_ephemeral;
-    for _ in 0..16 {
-        let (old, rev) = current(scope, name).await?;
-        let req = requested(scope, method, &old, raw)?;
-        let (req, _) = objects::decode_typed(scope.info, req)?;
-        let precondition = objects::resource_version(&req)?;
-        if precondition.is_some_and(|p| p != rev) {
-            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
-        }
-        let mut new = pod_ephemeral::prepare_update(&req, &old);
-        let errs = pod_ephemeral::validate_update(&new, &old);
+    write_part(scope, method, name, raw, |req, old| {
+        let mut new = pod_ephemeral::prepare_update(req, old);
+        let errs = pod_ephemeral::validate_update(&new, old);
         if !errs.is_empty() {
             return Err(ApiError::invalid(scope.group(), "Pod", name, &errs));
         }
@@ -133,6 +112,30 @@ async fn write_ephemeral_containers(
                 m.insert("generation".into(), json!(generation + 1));
             }
         }
+        Ok(new)
+    })
+    .await
+}
+
+/// A PUT or PATCH of one part of an object: read, decode the request against the current
+/// object, check its resourceVersion precondition, let `prepare` build the new object from
+/// (request, current), and write it; a racing write without a precondition retries.
+async fn write_part(
+    scope: &Scope<'_>,
+    method: &Method,
+    name: &str,
+    raw: &[u8],
+    prepare: impl Fn(&Value, &Value) -> ApiResult<Value>,
+) -> ApiResult<Response<Body>> {
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        let req = requested(scope, method, &old, raw)?;
+        let (req, _) = objects::decode_typed(scope.info, req)?;
+        let precondition = objects::resource_version(&req)?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let new = prepare(&req, &old)?;
         match persist(scope, name, new, &old, rev).await {
             Ok(w) => return written_response(scope, w),
             Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
