@@ -1,16 +1,42 @@
 //! Discovery documents: legacy (`/api`, `/apis`, per group and version) and aggregated
 //! (`apidiscovery.k8s.io/v2` and `v2beta1`), all derived from the registry's catalog.
 
-use registry::{catalog, ResourceInfo};
+use registry::catalog::{self, GroupInfo};
+use registry::ResourceInfo;
 use serde_json::{json, Value};
 
+use crate::custom_resources::Snapshot;
+
+/// Built-in resources of a group-version, then those CRDs add.
 fn resources_of<'a>(
+    custom: &'a Snapshot,
     group: &'a str,
     version: &'a str,
-) -> impl Iterator<Item = &'static ResourceInfo> + use<'a> {
+) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
     catalog::all()
         .iter()
         .filter(move |r| r.group == group && r.version == version)
+        .chain(custom.resources_of(group, version))
+}
+
+/// Built-in groups in upstream's order, then CRD groups: their APIServices have a lower
+/// group priority than every built-in one, and sort by name among themselves.
+fn groups(custom: &Snapshot) -> Vec<GroupInfo> {
+    let mut all = catalog::groups();
+    for g in &custom.groups {
+        match all.iter_mut().find(|b| b.name == g.name) {
+            // A CRD version in a built-in group (rare; upstream allows it with approval).
+            Some(b) => {
+                for v in &g.versions {
+                    if !b.versions.contains(v) {
+                        b.versions.push(v);
+                    }
+                }
+            }
+            None => all.push(g.clone()),
+        }
+    }
+    all
 }
 
 fn group_version(group: &str, version: &str) -> String {
@@ -43,8 +69,8 @@ fn api_group_json(group: &str, versions: &[&str], preferred: &str) -> Value {
 }
 
 /// `/apis`.
-pub fn api_group_list() -> Value {
-    let groups: Vec<Value> = catalog::groups()
+pub fn api_group_list(custom: &Snapshot) -> Value {
+    let groups: Vec<Value> = groups(custom)
         .iter()
         .filter(|g| !g.name.is_empty())
         .map(|g| api_group_json(g.name, &g.versions, g.preferred_version))
@@ -54,8 +80,8 @@ pub fn api_group_list() -> Value {
 }
 
 /// `/apis/{group}`.
-pub fn api_group(group: &str) -> Option<Value> {
-    catalog::groups()
+pub fn api_group(custom: &Snapshot, group: &str) -> Option<Value> {
+    groups(custom)
         .iter()
         .find(|g| g.name == group && !g.name.is_empty())
         .map(|g| {
@@ -67,9 +93,9 @@ pub fn api_group(group: &str) -> Option<Value> {
 }
 
 /// `/api/v1`, `/apis/{group}/{version}`.
-pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+pub fn resource_list(custom: &Snapshot, group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for r in resources_of(group, version) {
+    for r in resources_of(custom, group, version) {
         let mut e = json!({
             "name": r.plural,
             "singularName": r.singular,
@@ -159,8 +185,8 @@ fn discovery_resource(r: &ResourceInfo) -> Value {
 }
 
 /// `APIGroupDiscoveryList` for `/api` (legacy: only the core group) or `/apis`.
-pub fn aggregated(legacy: bool, version: &str) -> Value {
-    let mut items: Vec<Value> = catalog::groups()
+pub fn aggregated(custom: &Snapshot, legacy: bool, version: &str) -> Value {
+    let mut items: Vec<Value> = groups(custom)
         .iter()
         .filter(|g| g.name.is_empty() == legacy)
         .map(|gi| {
@@ -172,7 +198,7 @@ pub fn aggregated(legacy: bool, version: &str) -> Value {
                 .map(|v| {
                     json!({
                         "version": v,
-                        "resources": resources_of(g, v).map(discovery_resource).collect::<Vec<_>>(),
+                        "resources": resources_of(custom, g, v).map(discovery_resource).collect::<Vec<_>>(),
                         "freshness": "Current",
                     })
                 })

@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod bootstrap;
 mod certs;
+mod custom_resources;
 mod discovery;
 mod error;
 mod event_ttl;
@@ -40,4 +41,23 @@ pub struct Api {
     pub(crate) authn: auth::Authn,
     /// HTTPS to node agents (logs, exec, port-forward, metrics).
     pub(crate) node_client: node_proxy::NodeClient,
+    /// Resources that CustomResourceDefinitions add.
+    pub(crate) custom: custom_resources::CustomResources,
+}
+
+impl Api {
+    /// The resource served at `/{group}/{version}/{plural}`: built-in, or from a CRD.
+    pub(crate) fn resource(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+    ) -> Option<(&'static registry::ResourceInfo, &'static dyn registry::Strategy)> {
+        if let Some(info) = registry::catalog::find(group, version, plural) {
+            return Some((info, registry::strategies::for_resource(group, plural)));
+        }
+        self.custom
+            .find(group, version, plural)
+            .map(|s| (s.info, custom_resources::strategy_of(&s)))
+    }
 }

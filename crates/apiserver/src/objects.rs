@@ -62,8 +62,12 @@ impl FieldValidation {
 
 /// Decodes `input` through the kind's typed struct. Type errors are 400s naming the field;
 /// unknown fields are dropped, and listed in the result so the caller can warn or refuse.
-pub fn decode_typed(info: &ResourceInfo, input: Value) -> Result<(Value, Vec<String>), ApiError> {
-    let decoded = (info.decode)(input.clone()).map_err(|e| {
+pub fn decode_typed(
+    info: &ResourceInfo,
+    strategy: &dyn registry::Strategy,
+    input: Value,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let decoded = strategy.decode(info, input.clone()).map_err(|e| {
         ApiError::bad_request(format!(
             "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
             kind = info.kind,

@@ -1,21 +1,25 @@
-//! `/openapi/v2` and `/openapi/v3`: built once on first use from the registry's schemas.
+//! `/openapi/v2` and `/openapi/v3`: built on first use from the registry's schemas and the
+//! served CRDs' schemas; rebuilt after the served CRDs change.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
-use serde_json::json;
+use serde_json::{json, Value};
+
+use crate::custom_resources::Snapshot;
 
 #[derive(Default)]
 pub struct OpenApiCache {
     v2: OnceLock<Bytes>,
     v2_protobuf: OnceLock<Bytes>,
-    v3: Mutex<HashMap<String, Bytes>>,
+    /// Documents by group-version, and the CRD generation they were built at.
+    v3: Mutex<(u64, HashMap<String, Bytes>)>,
 }
 
-/// Clients cache documents by this hash; a new build may change them.
-fn hash() -> &'static str {
-    concat!("skiff-", env!("CARGO_PKG_VERSION"))
+/// Clients cache documents by this hash; a new build or a CRD change may change them.
+fn hash(custom: &Snapshot) -> String {
+    format!("skiff-{}-{}", env!("CARGO_PKG_VERSION"), custom.generation)
 }
 
 impl OpenApiCache {
@@ -41,44 +45,70 @@ impl OpenApiCache {
             .clone()
     }
 
+    /// Drops the v3 documents built before CRD generation `generation`.
+    pub fn invalidate(&self, generation: u64) {
+        if let Ok(mut cache) = self.v3.lock() {
+            if cache.0 != generation {
+                *cache = (generation, HashMap::new());
+            }
+        }
+    }
+
     /// The `/openapi/v3` index of per-group-version documents.
-    pub fn v3_index(&self) -> Bytes {
+    pub fn v3_index(&self, custom: &Snapshot) -> Bytes {
         let mut paths = serde_json::Map::new();
-        for (group, v) in registry::openapi::v3_group_versions() {
+        let builtin = registry::openapi::v3_group_versions();
+        let custom_gvs = custom
+            .groups
+            .iter()
+            .flat_map(|g| g.versions.iter().map(move |v| (g.name, *v)));
+        for (group, v) in builtin.into_iter().chain(custom_gvs) {
             let p = registry::openapi::v3_path_key(group, v);
             paths.insert(
                 p.clone(),
-                json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash()) }),
+                json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(custom)) }),
             );
         }
         Bytes::from(serde_json::to_vec(&json!({ "paths": paths })).unwrap_or_default())
     }
 
     /// `/openapi/v3/api/v1`, `/openapi/v3/apis/{group}/{version}`.
-    pub fn v3(&self, path: &str) -> Option<Bytes> {
+    pub fn v3(&self, custom: &Snapshot, path: &str) -> Option<Bytes> {
         let (group, version) = match path.trim_matches('/').split('/').collect::<Vec<_>>()[..] {
             ["api", v] => (String::new(), v.to_string()),
             ["apis", g, v] => (g.to_string(), v.to_string()),
             _ => return None,
         };
-        if !registry::catalog::groups()
+        let builtin = registry::catalog::groups()
             .iter()
-            .any(|g| g.name == group && g.versions.contains(&version.as_str()))
-        {
+            .any(|g| g.name == group && g.versions.contains(&version.as_str()));
+        let customs: Vec<(&registry::ResourceInfo, Option<&Value>)> = custom
+            .resources
+            .iter()
+            .filter(|s| s.info.group == group && s.info.version == version)
+            .map(|s| (s.info, s.schema))
+            .collect();
+        if !builtin && customs.is_empty() {
             return None;
         }
         let key = format!("{group}/{version}");
         if let Ok(cache) = self.v3.lock() {
-            if let Some(b) = cache.get(&key) {
-                return Some(b.clone());
+            if cache.0 == custom.generation {
+                if let Some(b) = cache.1.get(&key) {
+                    return Some(b.clone());
+                }
             }
         }
-        let doc = Bytes::from(
-            serde_json::to_vec(&registry::openapi::v3_document(&group, &version))
-                .unwrap_or_default(),
-        );
+        let doc = if builtin {
+            registry::openapi::v3_document(&group, &version)
+        } else {
+            registry::openapi::v3_custom_document(&customs)
+        };
+        let doc = Bytes::from(serde_json::to_vec(&doc).unwrap_or_default());
         if let Ok(mut cache) = self.v3.lock() {
-            cache.insert(key, doc.clone());
+            if cache.0 == custom.generation {
+                cache.1.insert(key, doc.clone());
+            }
         }
         Some(doc)
     }

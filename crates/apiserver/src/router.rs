@@ -54,7 +54,7 @@ async fn dispatch(
         }
         "/openapi/v2" => return body::bytes_response(200, "application/json", api.openapi.v2()),
         "/openapi/v3" | "/openapi/v3/" => {
-            return body::bytes_response(200, "application/json", api.openapi.v3_index())
+            return body::bytes_response(200, "application/json", api.openapi.v3_index(&api.custom.snapshot()))
         }
         _ => {}
     }
@@ -62,7 +62,7 @@ async fn dispatch(
         return resp;
     }
     if let Some(rest_path) = path.strip_prefix("/openapi/v3/") {
-        return match api.openapi.v3(rest_path) {
+        return match api.openapi.v3(&api.custom.snapshot(), rest_path) {
             Some(doc) => body::bytes_response(200, "application/json", doc),
             None => body::error_response(&ApiError::no_route()),
         };
@@ -98,7 +98,7 @@ async fn dispatch(
                 let ct = format!(
                     "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
                 );
-                let doc = discovery::aggregated(legacy, v);
+                let doc = discovery::aggregated(&api.custom.snapshot(), legacy, v);
                 return body::bytes_response(
                     200,
                     &ct,
@@ -108,16 +108,16 @@ async fn dispatch(
             let doc = if legacy {
                 discovery::api_versions(&api.server_address)
             } else {
-                discovery::api_group_list()
+                discovery::api_group_list(&api.custom.snapshot())
             };
             body::json_response(200, &doc)
         }
-        Target::Group { group } if is_read => match discovery::api_group(&group) {
+        Target::Group { group } if is_read => match discovery::api_group(&api.custom.snapshot(), &group) {
             Some(doc) => body::json_response(200, &doc),
             None => body::error_response(&ApiError::no_route()),
         },
         Target::GroupVersion { group, version } if is_read => {
-            match discovery::resource_list(&group, &version) {
+            match discovery::resource_list(&api.custom.snapshot(), &group, &version) {
                 Some(doc) => body::json_response(200, &doc),
                 None => body::error_response(&ApiError::no_route()),
             }

@@ -123,8 +123,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             &pki.kubelet_client_key_pem,
         )
         .map_err(StartError::Tls)?,
+        custom: Default::default(),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
+    crate::custom_resources::controller::load(&api);
+    crate::custom_resources::controller::spawn(api.clone());
     let token_file =
         crate::auth::join::ensure(&api, &config.data_dir, config.join_token.as_deref()).await?;
     event_ttl::spawn(api.clone(), event_ttl::DEFAULT_TTL);

@@ -1,7 +1,7 @@
 //! Server-side printing: `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`.
 
 use registry::printers::{self, Column};
-use registry::ResourceInfo;
+use registry::{crd_serving, ResourceInfo, Strategy};
 use serde_json::{json, Value};
 
 const DEFAULT_COLUMNS: &[Column] = &[
@@ -42,7 +42,10 @@ fn columns(info: &ResourceInfo) -> &'static [Column] {
         .unwrap_or(DEFAULT_COLUMNS)
 }
 
-pub fn column_definitions(info: &ResourceInfo) -> Value {
+pub fn column_definitions(info: &ResourceInfo, strategy: &dyn Strategy) -> Value {
+    if let Some(custom) = strategy.printer_columns() {
+        return crd_serving::column_definitions(custom);
+    }
     Value::Array(
         columns(info)
             .iter()
@@ -51,10 +54,20 @@ pub fn column_definitions(info: &ResourceInfo) -> Value {
     )
 }
 
-pub fn row(info: &ResourceInfo, obj: &Value, include: IncludeObject, now: i64) -> Value {
-    let cells = match printers::for_resource(info.group, info.plural) {
-        Some(p) => (p.row)(obj, now),
-        None => vec![
+pub fn row(
+    info: &ResourceInfo,
+    strategy: &dyn Strategy,
+    obj: &Value,
+    include: IncludeObject,
+    now: i64,
+) -> Value {
+    let cells = match (
+        strategy.printer_columns(),
+        printers::for_resource(info.group, info.plural),
+    ) {
+        (Some(custom), _) => crd_serving::cells(custom, obj, now),
+        (None, Some(p)) => (p.row)(obj, now),
+        (None, None) => vec![
             obj.pointer("/metadata/name")
                 .cloned()
                 .unwrap_or(Value::String(String::new())),
@@ -80,6 +93,7 @@ pub fn row(info: &ResourceInfo, obj: &Value, include: IncludeObject, now: i64) -
 
 pub fn table(
     info: &ResourceInfo,
+    strategy: &dyn Strategy,
     objs: &[Value],
     include: IncludeObject,
     list_meta: Value,
@@ -90,10 +104,10 @@ pub fn table(
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": list_meta,
-        "rows": objs.iter().map(|o| row(info, o, include, now)).collect::<Vec<_>>(),
+        "rows": objs.iter().map(|o| row(info, strategy, o, include, now)).collect::<Vec<_>>(),
     });
     if with_columns {
-        t["columnDefinitions"] = column_definitions(info);
+        t["columnDefinitions"] = column_definitions(info, strategy);
     }
     t
 }

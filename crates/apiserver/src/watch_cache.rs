@@ -76,6 +76,16 @@ pub fn to_version(info: &registry::ResourceInfo, v: Value) -> Value {
         Some(have) if registry::convert::needs_conversion(have, &want) => {
             match registry::convert::convert(v.clone(), &want) {
                 Ok(c) => c,
+                // Custom resources convert with strategy None: only apiVersion changes.
+                Err(registry::convert::ConvertError::Unsupported { from, .. })
+                    if same_group(&from, &want)
+                        && registry::catalog::find(info.group, info.version, info.plural)
+                            .is_none() =>
+                {
+                    let mut v = v;
+                    v["apiVersion"] = Value::String(want);
+                    v
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "conversion failed; serving the stored version");
                     v
@@ -84,6 +94,11 @@ pub fn to_version(info: &registry::ResourceInfo, v: Value) -> Value {
         }
         _ => v,
     }
+}
+
+fn same_group(a: &str, b: &str) -> bool {
+    let group = |s: &str| s.rsplit_once('/').map(|(g, _)| g.to_string()).unwrap_or_default();
+    group(a) == group(b)
 }
 
 pub fn set_resource_version(v: &mut Value, rev: i64) {

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod crd_serving;
 pub mod generic;
 pub mod meta;
 pub mod openapi;
@@ -70,6 +71,13 @@ impl ResourceInfo {
 /// Generic rules every kind shares (metadata validation, status reset, generation bump,
 /// uid/creationTimestamp) live in [`generic`] and run around these hooks.
 pub trait Strategy: Sync {
+    /// Turns a request body into the kind's stored shape: the typed round trip of
+    /// `info.decode` for built-in kinds (type errors are refused, unknown fields dropped; the
+    /// caller compares input and output to find them for `fieldValidation`).
+    fn decode(&self, info: &ResourceInfo, obj: Value) -> Result<Value, String> {
+        (info.decode)(obj).map_err(|e| e.to_string())
+    }
+
     /// Fills in defaults, as upstream's per-version defaulting functions do. Runs on create and
     /// on update (after patches are applied), before validation.
     fn default(&self, _obj: &mut Value) {}
@@ -105,6 +113,23 @@ pub trait Strategy: Sync {
     /// if the field is not supported for this kind. `metadata.name`/`metadata.namespace` are
     /// handled generically.
     fn field_label(&self, _obj: &Value, _field: &str) -> Option<String> {
+        None
+    }
+
+    /// Validation of a write through the `status` subresource (the main resource's rules
+    /// never see status). Built-in kinds check status only where upstream does.
+    fn validate_status_update(&self, _new: &Value, _old: &Value) -> FieldErrors {
+        Vec::new()
+    }
+
+    /// Where the `scale` subresource reads and writes; built-in workloads share one layout.
+    fn scale_paths(&self) -> Option<crd_serving::ScalePaths> {
+        Some(crd_serving::ScalePaths::workload())
+    }
+
+    /// Printer columns decided at run time (custom resources); built-in kinds print through
+    /// [`printers`].
+    fn printer_columns(&self) -> Option<&[crd_serving::PrinterColumn]> {
         None
     }
 }

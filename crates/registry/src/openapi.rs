@@ -245,10 +245,19 @@ fn sort_map(map: Map<String, Value>) -> Map<String, Value> {
 }
 
 fn paths(resources: &[&ResourceInfo], flavor: Flavor) -> Map<String, Value> {
+    paths_named(resources, flavor, &mut |info, gen| definition_name(info, gen))
+}
+
+/// [`paths`] with the definition name of each kind given by `name_of`.
+fn paths_named(
+    resources: &[&ResourceInfo],
+    flavor: Flavor,
+    name_of: &mut dyn FnMut(&ResourceInfo, &mut SchemaGenerator) -> Option<String>,
+) -> Map<String, Value> {
     let mut gen = generator(flavor);
     let mut out = Map::new();
     for info in resources {
-        let Some(def) = definition_name(info, &mut gen) else {
+        let Some(def) = name_of(info, &mut gen) else {
             continue;
         };
         let object_ref = format!("{}{def}", flavor.ref_prefix());
@@ -485,6 +494,9 @@ fn query_params(method: &str, flavor: Flavor) -> Vec<Value> {
         })
         .collect()
 }
+
+mod custom;
+pub use custom::{custom_definition_name, v3_custom_document};
 
 fn upper_first(s: &str) -> String {
     let mut chars = s.chars();

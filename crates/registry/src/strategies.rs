@@ -9,6 +9,7 @@ pub mod certificates;
 mod common;
 pub mod coordination;
 pub mod core;
+pub mod custom_resources;
 pub mod discovery;
 pub mod events;
 mod json;

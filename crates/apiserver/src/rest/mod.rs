@@ -82,10 +82,19 @@ pub async fn handle(
     user: &UserInfo,
     body: hyper::body::Incoming,
 ) -> Response<Body> {
-    match dispatch(api, method, req, query, headers, user, body).await {
+    let custom = api.custom.find(&req.group, &req.version, &req.resource);
+    let mut resp = match dispatch(api, method, req, query, headers, user, body).await {
         Ok(resp) => resp,
         Err(e) => body::error_response(&e),
+    };
+    // Every request to a deprecated custom resource version carries the CRD's warning.
+    if let Some(warning) = custom.and_then(|c| c.deprecation_warning) {
+        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", v);
+        }
     }
+    resp
 }
 
 async fn dispatch(
@@ -97,7 +106,8 @@ async fn dispatch(
     user: &UserInfo,
     body: hyper::body::Incoming,
 ) -> ApiResult<Response<Body>> {
-    let info = registry::catalog::find(&req.group, &req.version, &req.resource)
+    let (info, strategy) = api
+        .resource(&req.group, &req.version, &req.resource)
         .ok_or_else(ApiError::no_route)?;
     // A namespaced resource addressed without a namespace may only be listed or watched
     // across namespaces; a cluster-scoped one never takes a namespace.
@@ -114,7 +124,7 @@ async fn dispatch(
     let scope = Scope {
         api,
         info,
-        strategy: registry::strategies::for_resource(info.group, info.plural),
+        strategy,
         namespace: req.namespace.clone(),
         name: req.name.clone(),
         query,
@@ -128,6 +138,16 @@ async fn dispatch(
             info.group,
             info.plural,
             verb,
+        ));
+    }
+    if *method == Method::POST
+        && req.subresource.is_none()
+        && api.custom.snapshot().is_terminating(info.group, info.plural)
+    {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "create not allowed while custom resource definition is terminating",
         ));
     }
     if info.storage_prefix.is_empty() {

@@ -5,6 +5,8 @@ use bytes::Bytes;
 use http::{Method, Response};
 use serde_json::{json, Value};
 
+use registry::crd_serving::{JsonPath, ScalePaths};
+
 use super::read::respond_object;
 use super::write::{apply_patch, current, persist, written_response};
 use super::Scope;
@@ -32,7 +34,7 @@ pub async fn handle(
         ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
         ("scale", &Method::GET) => {
             let (obj, rev) = current(scope, name).await?;
-            Ok(body::json_response(200, &scale_of(&obj, rev)))
+            Ok(body::json_response(200, &scale_of(&scale_paths(scope)?, &obj, rev)))
         }
         ("scale", &Method::PUT | &Method::PATCH) => write_scale(scope, method, name, &raw).await,
         ("ephemeralcontainers", &Method::GET) => {
@@ -79,6 +81,10 @@ async fn write_status(
 ) -> ApiResult<Response<Body>> {
     write_part(scope, method, name, raw, |req, old| {
         let mut new = registry::generic::prepare_status_update(req, old);
+        let errs = scope.strategy.validate_status_update(&new, old);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(scope.group(), scope.info.kind, name, &errs));
+        }
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
         }
@@ -130,7 +136,7 @@ async fn write_part(
     for _ in 0..16 {
         let (old, rev) = current(scope, name).await?;
         let req = requested(scope, method, &old, raw)?;
-        let (req, _) = objects::decode_typed(scope.info, req)?;
+        let (req, _) = objects::decode_typed(scope.info, scope.strategy, req)?;
         let precondition = objects::resource_version(&req)?;
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
@@ -148,11 +154,44 @@ async fn write_part(
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
 }
 
-/// `autoscaling/v1` Scale of a workload.
-fn scale_of(obj: &Value, rev: i64) -> Value {
+fn scale_paths(scope: &Scope<'_>) -> ApiResult<ScalePaths> {
+    scope.strategy.scale_paths().ok_or_else(ApiError::no_route)
+}
+
+/// The value at a simple JSON path (`.spec.replicas`).
+fn at_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    JsonPath::parse(path).ok()?.find(obj).into_iter().next()
+}
+
+/// Sets the value at a simple JSON path, creating objects on the way.
+fn set_path(obj: &mut Value, path: &str, value: Value) -> bool {
+    let Some(fields) = JsonPath::parse(path).ok().and_then(|p| {
+        p.fields()
+            .map(|f| f.into_iter().map(str::to_string).collect::<Vec<_>>())
+    }) else {
+        return false;
+    };
+    let Some((last, parents)) = fields.split_last() else {
+        return false;
+    };
+    let mut cur = obj;
+    for f in parents {
+        if !cur.get(f).is_some_and(Value::is_object) {
+            cur[f.as_str()] = json!({});
+        }
+        cur = &mut cur[f.as_str()];
+    }
+    cur[last.as_str()] = value;
+    true
+}
+
+/// `autoscaling/v1` Scale of a workload or custom resource.
+fn scale_of(paths: &ScalePaths, obj: &Value, rev: i64) -> Value {
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
-    let selector = obj
-        .pointer("/spec/selector")
+    let selector = paths
+        .label_selector
+        .as_deref()
+        .and_then(|p| at_path(obj, p))
         .map(|s| {
             if s.is_string() {
                 s.as_str().unwrap_or("").to_string()
@@ -171,9 +210,9 @@ fn scale_of(obj: &Value, rev: i64) -> Value {
             "resourceVersion": rev.to_string(),
             "creationTimestamp": meta.get("creationTimestamp"),
         },
-        "spec": { "replicas": obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0) },
+        "spec": { "replicas": at_path(obj, &paths.spec_replicas).and_then(Value::as_i64).unwrap_or(0) },
         "status": {
-            "replicas": obj.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0),
+            "replicas": at_path(obj, &paths.status_replicas).and_then(Value::as_i64).unwrap_or(0),
             "selector": selector,
         },
     })
@@ -225,9 +264,10 @@ async fn write_scale(
     name: &str,
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
+    let paths = scale_paths(scope)?;
     for _ in 0..16 {
         let (old, rev) = current(scope, name).await?;
-        let scale = scale_of(&old, rev);
+        let scale = scale_of(&paths, &old, rev);
         let req = requested(scope, method, &scale, raw)?;
         let replicas = match req.pointer("/spec/replicas") {
             None => 0,
@@ -252,7 +292,12 @@ async fn write_scale(
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
         }
         let mut new = old.clone();
-        new["spec"]["replicas"] = json!(replicas);
+        if !set_path(&mut new, &paths.spec_replicas, json!(replicas)) {
+            return Err(ApiError::internal(format!(
+                "the scale subresource's path {} cannot be written",
+                paths.spec_replicas
+            )));
+        }
         let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, &old);
         if !errs.is_empty() {
             return Err(ApiError::invalid(
@@ -270,7 +315,7 @@ async fn write_scale(
                     | super::write::Written::Deleted(v) => v,
                 };
                 let rv = objects::resource_version(&v)?.unwrap_or(rev);
-                return Ok(body::json_response(200, &scale_of(&v, rv)));
+                return Ok(body::json_response(200, &scale_of(&paths, &v, rv)));
             }
             Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
             Err(store::Error::Conflict { .. }) => {

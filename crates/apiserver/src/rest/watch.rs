@@ -20,6 +20,7 @@ use crate::watch_cache::{CacheEvent, CachedObject, Change, Since};
 
 struct Watcher {
     info: &'static registry::ResourceInfo,
+    strategy: &'static dyn registry::Strategy,
     prefix: String,
     filter: Filter,
     name: Option<String>,
@@ -81,7 +82,7 @@ impl Watcher {
             Some(include) => {
                 let v = obj.value_for(self.info);
                 let meta = json!({ "resourceVersion": obj.mod_revision.to_string() });
-                let t = table::table(self.info, std::slice::from_ref(&v), include, meta, true);
+                let t = table::table(self.info, self.strategy, std::slice::from_ref(&v), include, meta, true);
                 line(kind, &t)
             }
         }
@@ -115,6 +116,7 @@ pub async fn watch(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         .and_then(|v| v.to_str().ok());
     let w = Watcher {
         info: scope.info,
+        strategy: scope.strategy,
         prefix: scope.prefix(),
         filter,
         name: scope.name.clone(),

@@ -56,7 +56,7 @@ fn compact(v: &Value) -> String {
 /// Typed decode plus `fieldValidation` handling; returns the object and warnings.
 fn decode(scope: &Scope<'_>, obj: Value) -> ApiResult<(Value, Vec<String>)> {
     let mode = FieldValidation::parse(scope.param("fieldValidation"))?;
-    let (decoded, unknown) = decode_typed(scope.info, obj)?;
+    let (decoded, unknown) = decode_typed(scope.info, scope.strategy, obj)?;
     match mode {
         FieldValidation::Strict if !unknown.is_empty() => Err(objects::strict_error(&unknown)),
         FieldValidation::Warn => Ok((
