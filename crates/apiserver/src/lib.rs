@@ -52,7 +52,10 @@ impl Api {
         group: &str,
         version: &str,
         plural: &str,
-    ) -> Option<(&'static registry::ResourceInfo, &'static dyn registry::Strategy)> {
+    ) -> Option<(
+        &'static registry::ResourceInfo,
+        &'static dyn registry::Strategy,
+    )> {
         if let Some(info) = registry::catalog::find(group, version, plural) {
             return Some((info, registry::strategies::for_resource(group, plural)));
         }

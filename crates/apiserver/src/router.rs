@@ -54,7 +54,11 @@ async fn dispatch(
         }
         "/openapi/v2" => return body::bytes_response(200, "application/json", api.openapi.v2()),
         "/openapi/v3" | "/openapi/v3/" => {
-            return body::bytes_response(200, "application/json", api.openapi.v3_index(&api.custom.snapshot()))
+            return body::bytes_response(
+                200,
+                "application/json",
+                api.openapi.v3_index(&api.custom.snapshot()),
+            )
         }
         _ => {}
     }
@@ -112,10 +116,12 @@ async fn dispatch(
             };
             body::json_response(200, &doc)
         }
-        Target::Group { group } if is_read => match discovery::api_group(&api.custom.snapshot(), &group) {
-            Some(doc) => body::json_response(200, &doc),
-            None => body::error_response(&ApiError::no_route()),
-        },
+        Target::Group { group } if is_read => {
+            match discovery::api_group(&api.custom.snapshot(), &group) {
+                Some(doc) => body::json_response(200, &doc),
+                None => body::error_response(&ApiError::no_route()),
+            }
+        }
         Target::GroupVersion { group, version } if is_read => {
             match discovery::resource_list(&api.custom.snapshot(), &group, &version) {
                 Some(doc) => body::json_response(200, &doc),

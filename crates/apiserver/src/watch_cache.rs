@@ -97,7 +97,11 @@ pub fn to_version(info: &registry::ResourceInfo, v: Value) -> Value {
 }
 
 fn same_group(a: &str, b: &str) -> bool {
-    let group = |s: &str| s.rsplit_once('/').map(|(g, _)| g.to_string()).unwrap_or_default();
+    let group = |s: &str| {
+        s.rsplit_once('/')
+            .map(|(g, _)| g.to_string())
+            .unwrap_or_default()
+    };
     group(a) == group(b)
 }
 

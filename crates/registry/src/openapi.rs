@@ -245,7 +245,9 @@ fn sort_map(map: Map<String, Value>) -> Map<String, Value> {
 }
 
 fn paths(resources: &[&ResourceInfo], flavor: Flavor) -> Map<String, Value> {
-    paths_named(resources, flavor, &mut |info, gen| definition_name(info, gen))
+    paths_named(resources, flavor, &mut |info, gen| {
+        definition_name(info, gen)
+    })
 }
 
 /// [`paths`] with the definition name of each kind given by `name_of`.

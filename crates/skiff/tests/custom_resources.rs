@@ -47,12 +47,26 @@ fn crd_is_served_with_columns_subresources_and_explain() {
     );
     let resources = k.ok(&["api-resources", "--api-group=example.com", "--no-headers"]);
     let row: Vec<&str> = resources.split_whitespace().collect();
-    assert_eq!(row, ["widgets", "wd", "example.com/v1", "true", "Widget"], "{resources}");
+    assert_eq!(
+        row,
+        ["widgets", "wd", "example.com/v1", "true", "Widget"],
+        "{resources}"
+    );
 
-    k.ok_stdin(&["apply", "-f", "-"], &widget("w1", "  replicas: 2\n  color: red\n"));
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &widget("w1", "  replicas: 2\n  color: red\n"),
+    );
     let table = k.ok(&["get", "widgets"]);
-    let lines: Vec<Vec<&str>> = table.lines().map(|l| l.split_whitespace().collect()).collect();
-    assert_eq!(lines[0], ["NAME", "REPLICAS", "COLOR", "READY", "AGE"], "{table}");
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "REPLICAS", "COLOR", "READY", "AGE"],
+        "{table}"
+    );
     // No Ready condition yet: the cell is null, which kubectl leaves blank.
     assert_eq!(&lines[1][..3], ["w1", "2", "red"], "{table}");
     assert_eq!(lines[1].len(), 4, "{table}");
@@ -62,21 +76,47 @@ fn crd_is_served_with_columns_subresources_and_explain() {
         "patch", "widget", "w1", "--subresource=status", "--type=merge", "-p",
         r#"{"spec":{"color":"blue"},"status":{"replicas":2,"selector":"app=w1","conditions":[{"type":"Ready","status":"True"}]}}"#,
     ]);
-    k.ok(&["patch", "wd", "w1", "--type=merge", "-p", r#"{"status":{"replicas":9}}"#]);
-    let got = k.ok(&["get", "wd", "w1", "-o", "jsonpath={.spec.color} {.status.replicas} {.metadata.generation}"]);
+    k.ok(&[
+        "patch",
+        "wd",
+        "w1",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"replicas":9}}"#,
+    ]);
+    let got = k.ok(&[
+        "get",
+        "wd",
+        "w1",
+        "-o",
+        "jsonpath={.spec.color} {.status.replicas} {.metadata.generation}",
+    ]);
     assert_eq!(got, "red 2 1");
     let table = k.ok(&["get", "wd", "w1", "--no-headers"]);
-    assert_eq!(&table.split_whitespace().collect::<Vec<_>>()[..4], ["w1", "2", "red", "True"]);
+    assert_eq!(
+        &table.split_whitespace().collect::<Vec<_>>()[..4],
+        ["w1", "2", "red", "True"]
+    );
 
     // Scale through the scale subresource's paths; the generation moves with the spec.
     k.ok(&["scale", "widget", "w1", "--replicas=5"]);
-    let scale = k.ok(&["get", "--raw", "/apis/example.com/v1/namespaces/default/widgets/w1/scale"]);
+    let scale = k.ok(&[
+        "get",
+        "--raw",
+        "/apis/example.com/v1/namespaces/default/widgets/w1/scale",
+    ]);
     let scale: serde_json::Value = serde_json::from_str(&scale).expect("scale json");
     assert_eq!(scale["kind"], "Scale");
     assert_eq!(scale["spec"]["replicas"], 5);
     assert_eq!(scale["status"]["replicas"], 2);
     assert_eq!(scale["status"]["selector"], "app=w1");
-    let got = k.ok(&["get", "wd", "w1", "-o", "jsonpath={.spec.replicas} {.metadata.generation}"]);
+    let got = k.ok(&[
+        "get",
+        "wd",
+        "w1",
+        "-o",
+        "jsonpath={.spec.replicas} {.metadata.generation}",
+    ]);
     assert_eq!(got, "5 2");
 
     // Category `all` and the short name reach it; explain reads the CRD's schema.
@@ -85,14 +125,31 @@ fn crd_is_served_with_columns_subresources_and_explain() {
     let explain = k.ok(&["explain", "widgets.spec.replicas"]);
     assert!(explain.contains("How many copies."), "{explain}");
     let explain = k.ok(&["explain", "widget"]);
-    assert!(explain.contains("A widget is a thing with a color."), "{explain}");
+    assert!(
+        explain.contains("A widget is a thing with a color."),
+        "{explain}"
+    );
 
     // The deprecated version serves the same object, with the CRD's warning.
-    let out = k.run(&["get", "widgets.v1beta1.example.com", "w1", "-o", "jsonpath={.apiVersion} {.spec.replicas}"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "example.com/v1beta1 5");
+    let out = k.run(&[
+        "get",
+        "widgets.v1beta1.example.com",
+        "w1",
+        "-o",
+        "jsonpath={.apiVersion} {.spec.replicas}",
+    ]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("example.com/v1beta1 Widget is old; use example.com/v1"),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "example.com/v1beta1 5"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("example.com/v1beta1 Widget is old; use example.com/v1"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -100,9 +157,12 @@ fn crd_is_served_with_columns_subresources_and_explain() {
     // A watch sees custom objects change.
     let mut watch = k.spawn_lines(&["get", "widgets", "-w", "-o", "name"]);
     k.ok_stdin(&["apply", "-f", "-"], &widget("w2", "  color: green\n"));
-    eventually("the watch to see w2", Duration::from_secs(10), || watch.lines(), |l| {
-        l.iter().any(|x| x == "widget.example.com/w2")
-    });
+    eventually(
+        "the watch to see w2",
+        Duration::from_secs(10),
+        || watch.lines(),
+        |l| l.iter().any(|x| x == "widget.example.com/w2"),
+    );
     watch.kill();
 }
 
@@ -114,36 +174,77 @@ fn deleting_a_crd_deletes_its_objects_and_waits_for_their_finalizers() {
     established(&k, "widgets.example.com");
     k.ok(&["create", "namespace", "other"]);
     for (ns, name) in [("default", "a"), ("default", "b"), ("other", "c")] {
-        k.ok_stdin(&["apply", "-n", ns, "-f", "-"], &widget(name, "  color: red\n"));
+        k.ok_stdin(
+            &["apply", "-n", ns, "-f", "-"],
+            &widget(name, "  color: red\n"),
+        );
     }
-    k.ok(&["patch", "wd", "b", "--type=merge", "-p", r#"{"metadata":{"finalizers":["example.com/hold"]}}"#]);
-    assert_eq!(k.ok(&["get", "wd", "-A", "--no-headers", "-o", "name"]).lines().count(), 3);
+    k.ok(&[
+        "patch",
+        "wd",
+        "b",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ]);
+    assert_eq!(
+        k.ok(&["get", "wd", "-A", "--no-headers", "-o", "name"])
+            .lines()
+            .count(),
+        3
+    );
 
     k.ok(&["delete", "crd", "widgets.example.com", "--wait=false"]);
     // While an object holds the CRD, it is Terminating and refuses new objects.
     eventually(
         "the CRD to report what it waits for",
         Duration::from_secs(10),
-        || k.ok(&["get", "crd", "widgets.example.com", "-o", "jsonpath={.status.conditions[?(@.type==\"Terminating\")].reason}"]),
+        || {
+            k.ok(&[
+                "get",
+                "crd",
+                "widgets.example.com",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Terminating\")].reason}",
+            ])
+        },
         |r| r == "InstanceDeletionInProgress",
     );
     let left = k.ok(&["get", "wd", "-A", "-o", "name"]);
     assert_eq!(left.trim(), "widget.example.com/b", "{left}");
     let err = String::from_utf8_lossy(
-        &k.run_stdin(&["create", "-f", "-"], &widget("d", "  color: red\n")).stderr,
+        &k.run_stdin(&["create", "-f", "-"], &widget("d", "  color: red\n"))
+            .stderr,
     )
     .into_owned();
-    assert!(err.contains("create not allowed while custom resource definition is terminating"), "{err}");
+    assert!(
+        err.contains("create not allowed while custom resource definition is terminating"),
+        "{err}"
+    );
 
-    k.ok(&["patch", "wd", "b", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+    k.ok(&[
+        "patch",
+        "wd",
+        "b",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
     eventually(
         "the CRD to go",
         Duration::from_secs(15),
-        || k.run(&["get", "crd", "widgets.example.com"]).status.success(),
+        || {
+            k.run(&["get", "crd", "widgets.example.com"])
+                .status
+                .success()
+        },
         |present| !present,
     );
     let err = k.fails(&["get", "widgets.example.com"]);
-    assert!(err.contains("the server doesn't have a resource type"), "{err}");
+    assert!(
+        err.contains("the server doesn't have a resource type"),
+        "{err}"
+    );
     // Nothing of it is left in discovery.
     let groups = k.ok(&["api-versions"]);
     assert!(!groups.contains("example.com/"), "{groups}");
@@ -173,10 +274,16 @@ spec:
         &["apply", "-f", "-"],
         "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g1}\nspec: {anything: [1, 2]}\n",
     );
-    assert_eq!(k.ok(&["get", "gd", "g1", "-o", "jsonpath={.spec.anything}"]), "[1,2]");
+    assert_eq!(
+        k.ok(&["get", "gd", "g1", "-o", "jsonpath={.spec.anything}"]),
+        "[1,2]"
+    );
     let table = k.ok(&["get", "gadgets"]);
     assert_eq!(
-        table.lines().next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        table
+            .lines()
+            .next()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>()),
         Some(vec!["NAME", "AGE"])
     );
 
@@ -196,10 +303,15 @@ spec:
     let got = eventually(
         "the conflict to be reported",
         Duration::from_secs(10),
-        || k.ok(&["get", "crd", "gizmos.example.com", "-o", "jsonpath={.status.conditions[?(@.type==\"NamesAccepted\")].message}|{.status.conditions[?(@.type==\"Established\")].status}"]),
+        || {
+            k.ok(&["get", "crd", "gizmos.example.com", "-o", "jsonpath={.status.conditions[?(@.type==\"NamesAccepted\")].message}|{.status.conditions[?(@.type==\"Established\")].status}"])
+        },
         |r| !r.is_empty() && !r.starts_with('|'),
     );
     assert_eq!(got, "\"gd\" is already in use|False");
     let err = k.fails(&["get", "gizmos"]);
-    assert!(err.contains("the server doesn't have a resource type \"gizmos\""), "{err}");
+    assert!(
+        err.contains("the server doesn't have a resource type \"gizmos\""),
+        "{err}"
+    );
 }

@@ -202,10 +202,15 @@ fn desired(crd: &Value, conflict: Option<&str>) -> Value {
             ));
             let mut accepted = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
             if let Some(m) = accepted.as_object_mut() {
-                let kind = m.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+                let kind = m
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 m.entry("singular")
                     .or_insert_with(|| json!(kind.to_lowercase()));
-                m.entry("listKind").or_insert_with(|| json!(format!("{kind}List")));
+                m.entry("listKind")
+                    .or_insert_with(|| json!(format!("{kind}List")));
             }
             out["status"]["acceptedNames"] = accepted;
         }
@@ -279,7 +284,11 @@ async fn clean_up(api: &Api, crd: &Value) -> Result<(), store::Error> {
                 let mut marked = v.clone();
                 marked["metadata"]["deletionTimestamp"] = json!(now);
                 marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                match api.store.update(&o.key, encode(&marked), o.mod_revision).await {
+                match api
+                    .store
+                    .update(&o.key, encode(&marked), o.mod_revision)
+                    .await
+                {
                     Ok(_) | Err(store::Error::Conflict { .. }) => {}
                     Err(e) => return Err(e),
                 }
@@ -298,7 +307,10 @@ async fn clean_up(api: &Api, crd: &Value) -> Result<(), store::Error> {
     let message = if objects.is_empty() {
         "removed all instances".to_string()
     } else {
-        format!("CustomResource deletion is in progress ({} left, {waiting} waiting on finalizers)", objects.len())
+        format!(
+            "CustomResource deletion is in progress ({} left, {waiting} waiting on finalizers)",
+            objects.len()
+        )
     };
     let cond = condition(
         old_term.map(|i| &conditions[i]),

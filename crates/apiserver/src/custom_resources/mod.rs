@@ -166,7 +166,12 @@ impl CustomResources {
             .iter()
             .filter(|c| c.pointer("/metadata/deletionTimestamp").is_some())
             .map(|c| {
-                let s = |p: &str| c.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
+                let s = |p: &str| {
+                    c.pointer(p)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
                 (s("/spec/group"), s("/spec/names/plural"))
             })
             .collect();
@@ -209,12 +214,11 @@ impl CustomResources {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let same = current.resources.len() == served.len()
-            && current
-                .resources
-                .iter()
-                .zip(&served)
-                .all(|(a, b)| std::ptr::eq(a.info, b.info) && std::ptr::eq(a.strategy, b.strategy));
+        let same =
+            current.resources.len() == served.len()
+                && current.resources.iter().zip(&served).all(|(a, b)| {
+                    std::ptr::eq(a.info, b.info) && std::ptr::eq(a.strategy, b.strategy)
+                });
         if same && current.terminating == terminating {
             return;
         }

@@ -142,7 +142,10 @@ async fn dispatch(
     }
     if *method == Method::POST
         && req.subresource.is_none()
-        && api.custom.snapshot().is_terminating(info.group, info.plural)
+        && api
+            .custom
+            .snapshot()
+            .is_terminating(info.group, info.plural)
     {
         return Err(ApiError::new(
             405,

@@ -42,7 +42,14 @@ pub fn respond_object(scope: &Scope<'_>, code: u16, obj: &Value) -> ApiResult<Re
     if table::wants_table(accept) {
         let include = IncludeObject::parse(scope.param("includeObject"));
         let meta = json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
-        let t = table::table(scope.info, scope.strategy, std::slice::from_ref(obj), include, meta, true);
+        let t = table::table(
+            scope.info,
+            scope.strategy,
+            std::slice::from_ref(obj),
+            include,
+            meta,
+            true,
+        );
         return Ok(body::json_response(code, &t));
     }
     Ok(body::json_response(code, obj))
@@ -229,7 +236,14 @@ pub async fn list(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
     if table::wants_table(accept) {
         let include = IncludeObject::parse(scope.param("includeObject"));
         let values: Vec<Value> = items.iter().map(|o| o.value_for(scope.info)).collect();
-        let t = table::table(scope.info, scope.strategy, &values, include, list_meta, true);
+        let t = table::table(
+            scope.info,
+            scope.strategy,
+            &values,
+            include,
+            list_meta,
+            true,
+        );
         return Ok(body::json_response(200, &t));
     }
     // Objects are kept serialized; the list is spliced together without re-encoding them.

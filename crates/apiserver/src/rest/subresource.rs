@@ -34,7 +34,10 @@ pub async fn handle(
         ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
         ("scale", &Method::GET) => {
             let (obj, rev) = current(scope, name).await?;
-            Ok(body::json_response(200, &scale_of(&scale_paths(scope)?, &obj, rev)))
+            Ok(body::json_response(
+                200,
+                &scale_of(&scale_paths(scope)?, &obj, rev),
+            ))
         }
         ("scale", &Method::PUT | &Method::PATCH) => write_scale(scope, method, name, &raw).await,
         ("ephemeralcontainers", &Method::GET) => {
@@ -83,7 +86,12 @@ async fn write_status(
         let mut new = registry::generic::prepare_status_update(req, old);
         let errs = scope.strategy.validate_status_update(&new, old);
         if !errs.is_empty() {
-            return Err(ApiError::invalid(scope.group(), scope.info.kind, name, &errs));
+            return Err(ApiError::invalid(
+                scope.group(),
+                scope.info.kind,
+                name,
+                &errs,
+            ));
         }
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");

@@ -82,7 +82,14 @@ impl Watcher {
             Some(include) => {
                 let v = obj.value_for(self.info);
                 let meta = json!({ "resourceVersion": obj.mod_revision.to_string() });
-                let t = table::table(self.info, self.strategy, std::slice::from_ref(&v), include, meta, true);
+                let t = table::table(
+                    self.info,
+                    self.strategy,
+                    std::slice::from_ref(&v),
+                    include,
+                    meta,
+                    true,
+                );
                 line(kind, &t)
             }
         }

@@ -61,7 +61,9 @@ pub(super) fn for_version(version: &Value) -> Vec<PrinterColumn> {
 
 /// `columnDefinitions` of the Table: Name first, as upstream's convertor puts it.
 pub fn definitions(columns: &[PrinterColumn]) -> Value {
-    let mut out = vec![json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESC, "priority": 0})];
+    let mut out = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": NAME_DESC, "priority": 0}),
+    ];
     out.extend(columns.iter().map(|c| {
         json!({"name": c.name, "type": c.type_, "format": c.format, "description": c.description, "priority": c.priority})
     }));

@@ -145,21 +145,25 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         .map(|v| {
             let version = str_at(v, &["name"]).to_string();
             let subresources = v.get("subresources").unwrap_or(&Value::Null);
-            let scale = subresources.get("scale").filter(|s| s.is_object()).map(|s| {
-                let selector = str_at(s, &["labelSelectorPath"]);
-                ScalePaths {
-                    spec_replicas: str_at(s, &["specReplicasPath"]).to_string(),
-                    status_replicas: str_at(s, &["statusReplicasPath"]).to_string(),
-                    label_selector: (!selector.is_empty()).then(|| selector.to_string()),
-                }
-            });
+            let scale = subresources
+                .get("scale")
+                .filter(|s| s.is_object())
+                .map(|s| {
+                    let selector = str_at(s, &["labelSelectorPath"]);
+                    ScalePaths {
+                        spec_replicas: str_at(s, &["specReplicasPath"]).to_string(),
+                        status_replicas: str_at(s, &["statusReplicasPath"]).to_string(),
+                        label_selector: (!selector.is_empty()).then(|| selector.to_string()),
+                    }
+                });
             let deprecated = v.get("deprecated").and_then(Value::as_bool) == Some(true);
-            let deprecation_warning = deprecated.then(|| {
-                match v.get("deprecationWarning").and_then(Value::as_str) {
-                    Some(w) => w.to_string(),
-                    None => format!("{group}/{version} {kind} is deprecated"),
-                }
-            });
+            let deprecation_warning =
+                deprecated.then(
+                    || match v.get("deprecationWarning").and_then(Value::as_str) {
+                        Some(w) => w.to_string(),
+                        None => format!("{group}/{version} {kind} is deprecated"),
+                    },
+                );
             ServedVersion {
                 group: group.to_string(),
                 kind: kind.to_string(),
@@ -204,7 +208,9 @@ pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
         });
         match parsed {
             // Larger sorts first: invert.
-            Some((level, major, minor)) => (3 - level, u64::MAX - major, u64::MAX - minor, String::new()),
+            Some((level, major, minor)) => {
+                (3 - level, u64::MAX - major, u64::MAX - minor, String::new())
+            }
             None => (4, 0, 0, v.to_string()),
         }
     }

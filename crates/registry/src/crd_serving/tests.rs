@@ -49,11 +49,31 @@ fn served_versions_of_a_crd() {
 
 #[test]
 fn version_priority() {
-    let mut versions = vec!["v1alpha1", "foo", "v2", "v1beta1", "v1", "v11alpha2", "v1beta2", "bar", "v10"];
+    let mut versions = vec![
+        "v1alpha1",
+        "foo",
+        "v2",
+        "v1beta1",
+        "v1",
+        "v11alpha2",
+        "v1beta2",
+        "bar",
+        "v10",
+    ];
     versions.sort_by(|a, b| version_order(a, b));
     assert_eq!(
         versions,
-        ["v10", "v2", "v1", "v1beta2", "v1beta1", "v11alpha2", "v1alpha1", "bar", "foo"]
+        [
+            "v10",
+            "v2",
+            "v1",
+            "v1beta2",
+            "v1beta1",
+            "v11alpha2",
+            "v1alpha1",
+            "bar",
+            "foo"
+        ]
     );
 }
 
@@ -70,8 +90,14 @@ fn json_paths() {
         (".spec.items[1].name", "[\"y\"]"),
         (".spec.items[-1].n", "[2]"),
         (".spec.items[*].name", "[\"x\",\"y\"]"),
-        (".status.conditions[?(@.type==\"Ready\")].status", "[\"True\"]"),
-        (".status.conditions[?(@.type=='Synced')].status", "[\"False\"]"),
+        (
+            ".status.conditions[?(@.type==\"Ready\")].status",
+            "[\"True\"]",
+        ),
+        (
+            ".status.conditions[?(@.type=='Synced')].status",
+            "[\"False\"]",
+        ),
         (".spec.items[?(@.n==2)].name", "[\"y\"]"),
         (".metadata.labels['app.kubernetes.io/name']", "[\"web\"]"),
         (".spec.missing", "[]"),

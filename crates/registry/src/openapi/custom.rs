@@ -6,7 +6,10 @@ use k8s_openapi::api::autoscaling::v1 as autoscaling1;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde_json::{json, Value};
 
-use super::{add_gvk, fix_scalars, generator, paths_named, ref_name, sort_map, wrap_ref_siblings, Flavor, API_VERSION};
+use super::{
+    add_gvk, fix_scalars, generator, paths_named, ref_name, sort_map, wrap_ref_siblings, Flavor,
+    API_VERSION,
+};
 use crate::ResourceInfo;
 
 const API_VERSION_DESC: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
@@ -45,8 +48,14 @@ pub fn v3_custom_document(resources: &[(&ResourceInfo, Option<&Value>)]) -> Valu
             .map(|m| m.entry("properties").or_insert_with(|| json!({})))
             .and_then(Value::as_object_mut)
         {
-            props.insert("apiVersion".into(), json!({"type": "string", "description": API_VERSION_DESC}));
-            props.insert("kind".into(), json!({"type": "string", "description": KIND_DESC}));
+            props.insert(
+                "apiVersion".into(),
+                json!({"type": "string", "description": API_VERSION_DESC}),
+            );
+            props.insert(
+                "kind".into(),
+                json!({"type": "string", "description": KIND_DESC}),
+            );
             props.insert(
                 "metadata".into(),
                 json!({"allOf": [{"$ref": meta_ref}], "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"}),
@@ -58,8 +67,15 @@ pub fn v3_custom_document(resources: &[(&ResourceInfo, Option<&Value>)]) -> Valu
     if let Some(name) = ref_name(status.as_value()) {
         add_gvk(&mut defs, &name, "", "v1", "Status");
     }
-    if let (Some(name), Some((first, _))) = (ref_name(delete_options.as_value()), resources.first()) {
-        add_gvk(&mut defs, &name, first.group, first.version, "DeleteOptions");
+    if let (Some(name), Some((first, _))) = (ref_name(delete_options.as_value()), resources.first())
+    {
+        add_gvk(
+            &mut defs,
+            &name,
+            first.group,
+            first.version,
+            "DeleteOptions",
+        );
     }
     if let Some(name) = scale.as_ref().and_then(|s| ref_name(s.as_value())) {
         add_gvk(&mut defs, &name, "autoscaling", "v1", "Scale");
@@ -91,4 +107,3 @@ pub fn v3_custom_document(resources: &[(&ResourceInfo, Option<&Value>)]) -> Valu
         }
     })
 }
-
