@@ -187,12 +187,9 @@ fn bracket(inner: &str, at: usize) -> Result<Step, JsonPathError> {
         ));
     };
     let path: Vec<String> = path.split('.').map(str::to_string).collect();
-    let want = match rhs {
-        None => None,
-        Some(r) => Some(match unquote(r) {
-            Some(s) => Value::String(s.to_string()),
-            None => serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.to_string())),
-        }),
-    };
+    let want = rhs.map(|r| match unquote(r) {
+        Some(s) => Value::String(s.to_string()),
+        None => serde_json::from_str(r).unwrap_or_else(|_| Value::String(r.to_string())),
+    });
     Ok(Step::Filter(path, want))
 }
