@@ -9,6 +9,9 @@ pub struct Rule {
     program: Program,
     /// Kept so evaluation needs no global lookup; every rule shares the one environment.
     env: Arc<Env>,
+    /// Identifiers the expression reads (comprehension variables included). Binding
+    /// converts a whole JSON value, so variables the rule never reads are not bound.
+    variables: Vec<String>,
     uses_old_self: bool,
 }
 
@@ -30,10 +33,17 @@ impl Rule {
         let program = env
             .compile(expr)
             .map_err(|e| CelError::Compile(e.to_string()))?;
-        let uses_old_self = program.references().has_variable("oldSelf");
+        let variables: Vec<String> = program
+            .references()
+            .variables()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let uses_old_self = variables.iter().any(|v| v == "oldSelf");
         Ok(Rule {
             program,
             env,
+            variables,
             uses_old_self,
         })
     }
@@ -79,7 +89,9 @@ impl Rule {
     fn execute(&self, vars: &[(&str, &serde_json::Value)]) -> Result<Value, CelError> {
         let mut context = Context::with_env(Arc::clone(&self.env));
         for (name, value) in vars {
-            context.add_variable_as_val(*name, convert::to_val(value));
+            if self.variables.iter().any(|v| v == name) {
+                context.add_variable_as_val(*name, convert::to_val(value));
+            }
         }
         self.program.execute(&context).map_err(eval_error)
     }

@@ -135,6 +135,10 @@ fn nested_maps_and_has() {
                 json!(null),
                 None,
             ),
+            ("has(self.x) && self.x == null", json!({"x": null}), None),
+            ("self.?x.orValue(7) == 7", json!({}), None),
+            ("self.?x.orValue(7) == 1", json!({"x": 1}), None),
+            ("self.?spec.?replicas.hasValue()", obj.clone(), None),
         ],
         expect![[r#"
             self.spec.replicas <= self.spec.maxReplicas | {"spec":{"replicas":3,"maxReplicas":5,"selector":{"app":"web"}}} | - => true
@@ -151,6 +155,10 @@ fn nested_maps_and_has() {
             self.spec.exists(k, k == 'selector') | {"spec":{"replicas":3,"maxReplicas":5,"selector":{"app":"web"}}} | - => true
             self.spec.selector == {'app': 'web'} | {"spec":{"replicas":3,"maxReplicas":5,"selector":{"app":"web"}}} | - => true
             {'b': 1, 'a': [2]} == {'a': [2], 'b': 1} | null | - => true
+            has(self.x) && self.x == null | {"x":null} | - => true
+            self.?x.orValue(7) == 7 | {} | - => true
+            self.?x.orValue(7) == 1 | {"x":1} | - => true
+            self.?spec.?replicas.hasValue() | {"spec":{"replicas":3,"maxReplicas":5,"selector":{"app":"web"}}} | - => true
         "#]],
     );
 }
@@ -431,6 +439,13 @@ fn admission_policy_eval() {
             ("b'abc'", &[]),
             ("1.0 / 0.0", &[]),
             ("type(1)", &[]),
+            (
+                "request.operation == 'CREATE'",
+                &[
+                    ("request", json!({"operation": "CREATE"})),
+                    ("unread", json!([1])),
+                ],
+            ),
         ],
         expect![[r#"
             object.spec.replicas <= params.maxReplicas | object={"metadata":{"name":"web","labels":{"team":"a"}},"spec":{"replicas":3}} params={"maxReplicas":5} => true
@@ -443,6 +458,7 @@ fn admission_policy_eval() {
             b'abc' |  => "abc"
             1.0 / 0.0 |  => NotJson("double inf")
             type(1) |  => "int"
+            request.operation == 'CREATE' | request={"operation":"CREATE"} unread=[1] => true
         "#]],
     );
 }
@@ -488,6 +504,30 @@ fn eval_cost() {
     let obj = json!({"spec": {"ports": ports, "selector": {"app": "web"}}});
     time("ports.all(...) over 10 ports", 50_000, || {
         assert!(rule.eval_bool(&obj, None).expect("evaluates"));
+    });
+    // Binding converts the whole object, so a simple rule at the root of a large object
+    // costs in proportion to the object, not the rule.
+    let containers: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({"name": format!("c{i}"), "image": "registry.local/app:1.0",
+                   "args": ["--port", "8080", "--verbose"],
+                   "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
+                   "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]})
+        })
+        .collect();
+    let obj = json!({"replicas": 3, "maxReplicas": 5, "template": {"containers": containers}});
+    let rule = Rule::compile("self.replicas <= self.maxReplicas").expect("compiles");
+    let what = format!(
+        "self.replicas <= self.maxReplicas on a {} byte object",
+        obj.to_string().len()
+    );
+    time(&what, 20_000, || {
+        assert!(rule.eval_bool(&obj, None).expect("evaluates"));
+    });
+    // An unread oldSelf is not bound, so this costs what the line above does.
+    let what = format!("{what}, with an unread oldSelf");
+    time(&what, 20_000, || {
+        assert!(rule.eval_bool(&obj, Some(&obj)).expect("evaluates"));
     });
     time("compile self.replicas <= self.maxReplicas", 5_000, || {
         Rule::compile("self.replicas <= self.maxReplicas").expect("compiles");
