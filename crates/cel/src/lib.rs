@@ -9,6 +9,7 @@
 mod cache;
 mod convert;
 mod env;
+mod free_vars;
 mod k8s_lists;
 mod rule;
 

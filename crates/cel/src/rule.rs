@@ -1,6 +1,6 @@
 //! A compiled rule and its evaluation against JSON.
 
-use crate::{convert, env, CelError};
+use crate::{convert, env, free_vars, CelError};
 use cel_interp::{Context, Env, ExecutionError, Program, Value};
 use std::sync::Arc;
 
@@ -9,8 +9,8 @@ pub struct Rule {
     program: Program,
     /// Kept so evaluation needs no global lookup; every rule shares the one environment.
     env: Arc<Env>,
-    /// Identifiers the expression reads (comprehension variables included). Binding
-    /// converts a whole JSON value, so variables the rule never reads are not bound.
+    /// Variables the expression reads from its bindings. Binding converts a whole JSON
+    /// value, so variables the rule never reads are not bound.
     variables: Vec<String>,
     uses_old_self: bool,
 }
@@ -33,12 +33,7 @@ impl Rule {
         let program = env
             .compile(expr)
             .map_err(|e| CelError::Compile(e.to_string()))?;
-        let variables: Vec<String> = program
-            .references()
-            .variables()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let variables = free_vars::free_variables(program.expression());
         let uses_old_self = variables.iter().any(|v| v == "oldSelf");
         Ok(Rule {
             program,
@@ -52,6 +47,14 @@ impl Rule {
     /// evaluated on update, when there is an old value to bind.
     pub fn uses_old_self(&self) -> bool {
         self.uses_old_self
+    }
+
+    /// The variables the expression reads from its bindings, in order of first use;
+    /// variables that `all`, `exists`, `map`... bind are not listed. A CRD rule may read
+    /// only `self` and `oldSelf`: check this when the CRD is written, since evaluation
+    /// only fails on an unknown variable once it reaches it.
+    pub fn variables(&self) -> &[String] {
+        &self.variables
     }
 
     /// Evaluates with `self` = `self_value` and `oldSelf` = `old_self` when given; the

@@ -281,7 +281,7 @@ fn transition_rules() {
 }
 
 #[test]
-fn uses_old_self() {
+fn uses_old_self_and_variables() {
     let cases = [
         "self == oldSelf",
         "has(oldSelf.x)",
@@ -289,21 +289,31 @@ fn uses_old_self() {
         "self.x > 0",
         "self.oldSelf == 1",
         "'oldSelf' == self",
+        "self.all(oldSelf, oldSelf > 0)",
+        "self.map(x, x * 2).exists(y, y == limit)",
+        "[1, 2].all(x, x > 0) && x == 1",
+        "{'k': foo, bar: 1}.size() == 2",
+        "strings.quote(self) == lists.range(2)",
     ];
     let out: String = cases
         .iter()
         .map(|rule| match Rule::compile(rule) {
-            Ok(r) => format!("{rule} => {}\n", r.uses_old_self()),
+            Ok(r) => format!("{rule} => {} {:?}\n", r.uses_old_self(), r.variables()),
             Err(e) => format!("{rule} => {e:?}\n"),
         })
         .collect();
     expect![[r#"
-        self == oldSelf => true
-        has(oldSelf.x) => true
-        self.all(x, x == oldSelf) => true
-        self.x > 0 => false
-        self.oldSelf == 1 => false
-        'oldSelf' == self => false
+        self == oldSelf => true ["self", "oldSelf"]
+        has(oldSelf.x) => true ["oldSelf"]
+        self.all(x, x == oldSelf) => true ["self", "oldSelf"]
+        self.x > 0 => false ["self"]
+        self.oldSelf == 1 => false ["self"]
+        'oldSelf' == self => false ["self"]
+        self.all(oldSelf, oldSelf > 0) => false ["self"]
+        self.map(x, x * 2).exists(y, y == limit) => false ["self", "limit"]
+        [1, 2].all(x, x > 0) && x == 1 => false ["x"]
+        {'k': foo, bar: 1}.size() == 2 => false ["foo", "bar"]
+        strings.quote(self) == lists.range(2) => false ["self"]
     "#]]
     .assert_eq(&out);
 }
@@ -338,6 +348,8 @@ fn string_functions() {
             ("self.replace('-', '_') == 'a_b_c'", json!("a-b-c"), None),
             ("self.substring(0, 3) == 'abc'", json!("abcdef"), None),
             ("self.charAt(1) == 'b'", json!("abc"), None),
+            (r#"strings.quote(self) == "\"a\"""#, json!("a"), None),
+            ("lists.range(self) == [0, 1, 2]", json!(3), None),
             ("size(self) == 2", json!("日本"), None),
             ("self.contains(1)", json!("abc"), None),
             ("self.matches('(')", json!("abc"), None),
@@ -357,6 +369,8 @@ fn string_functions() {
             self.replace('-', '_') == 'a_b_c' | "a-b-c" | - => true
             self.substring(0, 3) == 'abc' | "abcdef" | - => true
             self.charAt(1) == 'b' | "abc" | - => true
+            strings.quote(self) == "\"a\"" | "a" | - => true
+            lists.range(self) == [0, 1, 2] | 3 | - => true
             size(self) == 2 | "日本" | - => true
             self.contains(1) | "abc" | - => Eval("found no matching overload for 'contains' applied to 'string.(int)'")
             self.matches('(') | "abc" | - => Eval("matches(): '(' not a valid regex:\nregex parse error:\n    (\n    ^\nerror: unclosed group")
