@@ -6,10 +6,10 @@
 //! `object`, ...), the extension libraries CRD authors use, errors worded the way clients
 //! expect, and a process-wide compile cache. It does no IO.
 
+mod analysis;
 mod cache;
 mod convert;
 mod env;
-mod free_vars;
 mod k8s_lists;
 mod rule;
 

@@ -1,6 +1,6 @@
 //! A compiled rule and its evaluation against JSON.
 
-use crate::{convert, env, free_vars, CelError};
+use crate::{analysis, convert, env, CelError};
 use cel_interp::{Context, Env, ExecutionError, Program, Value};
 use std::sync::Arc;
 
@@ -26,14 +26,21 @@ impl std::fmt::Debug for Rule {
 impl Rule {
     /// Compiles an expression once; the result is cached by callers.
     ///
-    /// Only syntax is checked here: cel-rust has no type checker, so an unknown variable
-    /// or function is found when evaluation reaches it.
+    /// Checks syntax and that every function called is declared. cel-rust has no type
+    /// checker, so argument types are only checked when evaluation reaches a call, and
+    /// variables are the caller's to check (see [`Rule::variables`]).
     pub fn compile(expr: &str) -> Result<Rule, CelError> {
         let env = env::shared()?;
         let program = env
             .compile(expr)
             .map_err(|e| CelError::Compile(e.to_string()))?;
-        let variables = free_vars::free_variables(program.expression());
+        let analysis = analysis::analyse(program.expression(), &env);
+        if let Some(name) = analysis.undeclared_functions.first() {
+            return Err(CelError::Compile(format!(
+                "undeclared reference to '{name}'"
+            )));
+        }
+        let variables = analysis.variables;
         let uses_old_self = variables.iter().any(|v| v == "oldSelf");
         Ok(Rule {
             program,

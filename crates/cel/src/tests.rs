@@ -294,6 +294,8 @@ fn uses_old_self_and_variables() {
         "[1, 2].all(x, x > 0) && x == 1",
         "{'k': foo, bar: 1}.size() == 2",
         "strings.quote(self) == lists.range(2)",
+        "type(self) == string && type(1) == int",
+        "optional.of(self).hasValue()",
     ];
     let out: String = cases
         .iter()
@@ -314,8 +316,41 @@ fn uses_old_self_and_variables() {
         [1, 2].all(x, x > 0) && x == 1 => false ["x"]
         {'k': foo, bar: 1}.size() == 2 => false ["foo", "bar"]
         strings.quote(self) == lists.range(2) => false ["self"]
+        type(self) == string && type(1) == int => false ["self"]
+        optional.of(self).hasValue() => false ["self"]
     "#]]
     .assert_eq(&out);
+}
+
+/// Compiling refuses undeclared functions, so every function rules may call must be
+/// declared in the environment: a gap here would refuse valid CRDs.
+#[test]
+fn every_supported_function_compiles() {
+    let rules = [
+        "size(self) + self.size() > 0 && self.contains('a') && self.startsWith('a')",
+        "self.endsWith('a') && self.matches('a') && matches(self, 'a')",
+        "int(self) + uint(self) + double(self) + string(self) + bytes(self) + bool(self)",
+        "type(self) == dyn(self)",
+        "self.lowerAscii() + self.upperAscii() + self.trim() + self.replace('a', 'b')",
+        "self.indexOf('a') + self.lastIndexOf('a') + self.charAt(0) + self.substring(1)",
+        "self.split(',').join('-') + self.format([1]) + self.reverse() + strings.quote(self)",
+        "self.isSorted() && self.sum() + self.min() + self.max() > 0",
+        "self.sort() + self.distinct() + self.reverse() + self.slice(0, 1) + self.flatten()",
+        "self.sortBy(x, x) + lists.range(3)",
+        "self.all(x, x > 0) && self.exists(x, x > 0) && self.exists_one(x, x > 0)",
+        "self.map(x, x * 2) + self.filter(x, x > 0) + self.map(x, x > 0, x)",
+        "has(self.a) && self.?a.orValue(1) + optional.of(1).value() + optional.none().or(optional.of(2)).value()",
+        "self.?a.hasValue() && optional.ofNonZeroValue(self).hasValue()",
+    ];
+    let out: String = rules
+        .iter()
+        .filter_map(|rule| {
+            Rule::compile(rule)
+                .err()
+                .map(|e| format!("{rule} => {e:?}\n"))
+        })
+        .collect();
+    expect![[r#""#]].assert_eq(&out);
 }
 
 #[test]
@@ -411,6 +446,9 @@ fn errors() {
             ("self.x", json!({}), None),
             ("other > 1", json!(1), None),
             ("self.unknownFn()", json!(1), None),
+            ("unknownFn(self)", json!(1), None),
+            ("strings.nope(self)", json!(1), None),
+            ("self.all(x, x.bogus())", json!([1]), None),
             ("self > 'a'", json!(1), None),
             ("self / 0 == 1", json!(1), None),
             ("self + 1 > 0", json!(9223372036854775807_i64), None),
@@ -424,7 +462,10 @@ fn errors() {
             self.name | {"name":"x"} | - => NotBool("string")
             self.x | {} | - => Eval("no such key: x")
             other > 1 | 1 | - => Eval("undeclared reference to 'other'")
-            self.unknownFn() | 1 | - => Eval("undeclared reference to 'unknownFn'")
+            self.unknownFn() | 1 | - => Compile("undeclared reference to 'unknownFn'")
+            unknownFn(self) | 1 | - => Compile("undeclared reference to 'unknownFn'")
+            strings.nope(self) | 1 | - => Compile("undeclared reference to 'nope'")
+            self.all(x, x.bogus()) | [1] | - => Compile("undeclared reference to 'bogus'")
             self > 'a' | 1 | - => Eval("found no matching overload for '_>_' applied to '(int, string)'")
             self / 0 == 1 | 1 | - => Eval("division by zero")
             self + 1 > 0 | 9223372036854775807 | - => Eval("integer overflow in add")
