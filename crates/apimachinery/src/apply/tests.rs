@@ -654,3 +654,223 @@ fn fields_v1_round_trip() {
         assert!(FieldSet::from_fields_v1(&bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn pruning_keeps_what_others_own() {
+    let d = |spec: Value| json!({"apiVersion": "v1", "kind": "D", "metadata": {"name": "d"}, "spec": spec});
+    check(
+        json!({"spec": {"items": ["map:name"]}}),
+        Value::Null,
+        vec![
+            apply_by(
+                "a",
+                d(
+                    json!({"strategy": {"type": "Rolling", "rolling": {"surge": 1}}, "items": [{"name": "i1", "v": 1}, {"name": "i2", "v": 2}]}),
+                ),
+            ),
+            update_by(
+                "b",
+                d(
+                    json!({"strategy": {"type": "Rolling", "rolling": {"surge": 1, "unavailable": 0}}, "items": [{"name": "i1", "v": 1}, {"name": "i2", "v": 2, "extra": true}], "other": 1}),
+                ),
+            ),
+            // a drops strategy and i2: what b owns under them stays, and so do the fields
+            // leading to it; b owns no item i2 itself, so the item goes.
+            apply_by("a", d(json!({"items": [{"name": "i1", "v": 1}]}))),
+        ],
+        expect![[r##"
+            # a applies
+            {"apiVersion":"v1","kind":"D","metadata":{"name":"d"},"spec":{"strategy":{"type":"Rolling","rolling":{"surge":1}},"items":[{"name":"i1","v":1},{"name":"i2","v":2}]}}
+              a Apply v1 2026-01-01T00:00:01Z: {"f:spec":{"f:items":{"k:{\"name\":\"i1\"}":{".":{},"f:name":{},"f:v":{}},"k:{\"name\":\"i2\"}":{".":{},"f:name":{},"f:v":{}}},"f:strategy":{"f:rolling":{"f:surge":{}},"f:type":{}}}}
+            # b updates
+            {"apiVersion":"v1","kind":"D","metadata":{"name":"d"},"spec":{"strategy":{"type":"Rolling","rolling":{"surge":1,"unavailable":0}},"items":[{"name":"i1","v":1},{"name":"i2","v":2,"extra":true}],"other":1}}
+              a Apply v1 2026-01-01T00:00:01Z: {"f:spec":{"f:items":{"k:{\"name\":\"i1\"}":{".":{},"f:name":{},"f:v":{}},"k:{\"name\":\"i2\"}":{".":{},"f:name":{},"f:v":{}}},"f:strategy":{"f:rolling":{"f:surge":{}},"f:type":{}}}}
+              b Update v1 2026-01-01T00:00:02Z: {"f:spec":{"f:items":{"k:{\"name\":\"i2\"}":{"f:extra":{}}},"f:other":{},"f:strategy":{"f:rolling":{"f:unavailable":{}}}}}
+            # a applies
+            {"apiVersion":"v1","kind":"D","metadata":{"name":"d"},"spec":{"strategy":{"rolling":{"unavailable":0}},"items":[{"name":"i1","v":1}],"other":1}}
+              a Apply v1 2026-01-01T00:00:03Z: {"f:spec":{"f:items":{"k:{\"name\":\"i1\"}":{".":{},"f:name":{},"f:v":{}}}}}
+              b Update v1 2026-01-01T00:00:02Z: {"f:spec":{"f:other":{},"f:strategy":{"f:rolling":{"f:unavailable":{}}}}}
+        "##]],
+    );
+}
+
+#[test]
+fn merged_list_keeps_live_only_items_in_place() {
+    let pod = |containers: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}});
+    check(
+        json!({"spec": {"containers": ["map:name"]}}),
+        Value::Null,
+        vec![
+            update_by(
+                "creator",
+                pod(json!([{"name": "a"}, {"name": "b"}, {"name": "c"}])),
+            ),
+            // Shared items take the configuration's order, new ones come where it puts them.
+            force_by(
+                "x",
+                pod(
+                    json!([{"name": "c", "image": "c"}, {"name": "d"}, {"name": "a", "image": "a"}]),
+                ),
+            ),
+        ],
+        expect![[r##"
+            # creator creates
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a"},{"name":"b"},{"name":"c"}]}}
+              creator Update v1 2026-01-01T00:00:01Z: {"f:spec":{".":{},"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:name":{}},"k:{\"name\":\"b\"}":{".":{},"f:name":{}},"k:{\"name\":\"c\"}":{".":{},"f:name":{}}}}}
+            # x applies (force)
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"b"},{"name":"c","image":"c"},{"name":"d"},{"name":"a","image":"a"}]}}
+              x Apply v1 2026-01-01T00:00:02Z: {"f:spec":{"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:image":{},"f:name":{}},"k:{\"name\":\"c\"}":{".":{},"f:image":{},"f:name":{}},"k:{\"name\":\"d\"}":{".":{},"f:name":{}}}}}
+              creator Update v1 2026-01-01T00:00:01Z: {"f:spec":{".":{},"f:containers":{"k:{\"name\":\"a\"}":{".":{},"f:name":{}},"k:{\"name\":\"b\"}":{".":{},"f:name":{}},"k:{\"name\":\"c\"}":{".":{},"f:name":{}}}}}
+        "##]],
+    );
+}
+
+#[test]
+fn updates_by_one_manager_accumulate_and_versions_are_separate() {
+    let mut v2 = Step {
+        api_version: "v2",
+        ..update_by(
+            "ctl",
+            json!({"apiVersion": "v2", "kind": "K", "metadata": {"name": "k"}, "data": {"a": "1", "b": "2", "c": "3"}}),
+        )
+    };
+    v2.value["metadata"]["labels"] = json!({"l": "1"});
+    let mut applied_v2 = Step {
+        api_version: "v2",
+        ..apply_by(
+            "app",
+            json!({"apiVersion": "v2", "kind": "K", "data": {"a": "1"}}),
+        )
+    };
+    applied_v2.value["metadata"] = json!({"name": "k"});
+    check(
+        json!({}),
+        Value::Null,
+        vec![
+            apply_by(
+                "app",
+                json!({"apiVersion": "v1", "kind": "K", "metadata": {"name": "k"}, "data": {"a": "1"}}),
+            ),
+            update_by(
+                "ctl",
+                json!({"apiVersion": "v1", "kind": "K", "metadata": {"name": "k"}, "data": {"a": "1", "b": "2"}}),
+            ),
+            update_by(
+                "ctl",
+                json!({"apiVersion": "v1", "kind": "K", "metadata": {"name": "k"}, "data": {"a": "1", "b": "2", "c": "3"}}),
+            ),
+            // Same manager through another version: a separate entry.
+            v2,
+            // An applier keeps one entry; it takes the version it last applied with.
+            applied_v2,
+        ],
+        expect![[r##"
+            # app applies
+            {"apiVersion":"v1","kind":"K","metadata":{"name":"k"},"data":{"a":"1"}}
+              app Apply v1 2026-01-01T00:00:01Z: {"f:data":{"f:a":{}}}
+            # ctl updates
+            {"apiVersion":"v1","kind":"K","metadata":{"name":"k"},"data":{"a":"1","b":"2"}}
+              app Apply v1 2026-01-01T00:00:01Z: {"f:data":{"f:a":{}}}
+              ctl Update v1 2026-01-01T00:00:02Z: {"f:data":{"f:b":{}}}
+            # ctl updates
+            {"apiVersion":"v1","kind":"K","metadata":{"name":"k"},"data":{"a":"1","b":"2","c":"3"}}
+              app Apply v1 2026-01-01T00:00:01Z: {"f:data":{"f:a":{}}}
+              ctl Update v1 2026-01-01T00:00:03Z: {"f:data":{"f:b":{},"f:c":{}}}
+            # ctl updates
+            {"apiVersion":"v2","kind":"K","metadata":{"name":"k","labels":{"l":"1"}},"data":{"a":"1","b":"2","c":"3"}}
+              app Apply v1 2026-01-01T00:00:01Z: {"f:data":{"f:a":{}}}
+              ctl Update v1 2026-01-01T00:00:03Z: {"f:data":{"f:b":{},"f:c":{}}}
+              ctl Update v2 2026-01-01T00:00:04Z: {"f:metadata":{"f:labels":{".":{},"f:l":{}}}}
+            # app applies
+            {"apiVersion":"v2","kind":"K","metadata":{"name":"k","labels":{"l":"1"}},"data":{"a":"1","b":"2","c":"3"}}
+              app Apply v2 2026-01-01T00:00:01Z: {"f:data":{"f:a":{}}}
+              ctl Update v1 2026-01-01T00:00:03Z: {"f:data":{"f:b":{},"f:c":{}}}
+              ctl Update v2 2026-01-01T00:00:04Z: {"f:metadata":{"f:labels":{".":{},"f:l":{}}}}
+        "##]],
+    );
+}
+
+#[test]
+fn subresource_writes_cannot_set_managed_fields() {
+    let mut status = cm(json!({"x": "1"}));
+    status["status"] = json!({"ok": true});
+    status["metadata"]["managedFields"] = json!([{}]);
+    check(
+        json!({}),
+        Value::Null,
+        vec![
+            update_by("creator", cm(json!({"x": "1"}))),
+            status_update_by("kubelet", status),
+        ],
+        expect![[r##"
+            # creator creates
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"x":"1"}}
+              creator Update v1 2026-01-01T00:00:01Z: {"f:data":{".":{},"f:x":{}}}
+            # kubelet updates /status
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"x":"1"},"status":{"ok":true}}
+              creator Update v1 2026-01-01T00:00:01Z: {"f:data":{".":{},"f:x":{}}}
+              kubelet Update v1 2026-01-01T00:00:02Z /status: {"f:status":{".":{},"f:ok":{}}}
+        "##]],
+    );
+}
+
+#[test]
+fn the_oldest_updaters_merge_into_ancient_changes() {
+    let names = [
+        "u01", "u02", "u03", "u04", "u05", "u06", "u07", "u08", "u09", "u10", "u11",
+    ];
+    let mut data = serde_json::Map::new();
+    let mut steps = Vec::new();
+    for name in names {
+        data.insert(name.to_string(), json!("1"));
+        steps.push(update_by(name, cm(Value::Object(data.clone()))));
+    }
+    let meta = ApplyTestMeta::from_json(&json!({}));
+    let mut live: Option<Value> = None;
+    for (i, s) in steps.iter().enumerate() {
+        let now = format!("2026-01-01T00:00:{:02}Z", i + 1);
+        live = Some(track_update(
+            live.as_ref(),
+            &s.value,
+            s.manager,
+            "v1",
+            &now,
+            &meta,
+            None,
+        ));
+    }
+    let obj = live.unwrap_or_default();
+    expect![[r#"
+        {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"u01":"1","u02":"1","u03":"1","u04":"1","u05":"1","u06":"1","u07":"1","u08":"1","u09":"1","u10":"1","u11":"1"}}
+          ancient-changes Update v1 2026-01-01T00:00:02Z: {"f:data":{".":{},"f:u01":{},"f:u02":{}}}
+          u03 Update v1 2026-01-01T00:00:03Z: {"f:data":{"f:u03":{}}}
+          u04 Update v1 2026-01-01T00:00:04Z: {"f:data":{"f:u04":{}}}
+          u05 Update v1 2026-01-01T00:00:05Z: {"f:data":{"f:u05":{}}}
+          u06 Update v1 2026-01-01T00:00:06Z: {"f:data":{"f:u06":{}}}
+          u07 Update v1 2026-01-01T00:00:07Z: {"f:data":{"f:u07":{}}}
+          u08 Update v1 2026-01-01T00:00:08Z: {"f:data":{"f:u08":{}}}
+          u09 Update v1 2026-01-01T00:00:09Z: {"f:data":{"f:u09":{}}}
+          u10 Update v1 2026-01-01T00:00:10Z: {"f:data":{"f:u10":{}}}
+          u11 Update v1 2026-01-01T00:00:11Z: {"f:data":{"f:u11":{}}}
+    "#]].assert_eq(&show(&obj));
+}
+
+#[test]
+fn applied_null_removes_the_field_but_is_owned() {
+    check(
+        json!({}),
+        Value::Null,
+        vec![
+            apply_by("a", cm(json!({"x": "1", "y": "2"}))),
+            apply_by("a", cm(json!({"x": null, "y": "2"}))),
+        ],
+        expect![[r##"
+            # a applies
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"x":"1","y":"2"}}
+              a Apply v1 2026-01-01T00:00:01Z: {"f:data":{"f:x":{},"f:y":{}}}
+            # a applies
+            {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"y":"2"}}
+              a Apply v1 2026-01-01T00:00:02Z: {"f:data":{"f:x":{},"f:y":{}}}
+        "##]],
+    );
+}
