@@ -30,10 +30,12 @@ impl Comparison {
     }
 }
 
+/// What changed from `old` to `new`, leaving out `ignored` paths and everything under them.
 pub(crate) fn compare(
     old: &Map<String, Value>,
     new: &Map<String, Value>,
     meta: &dyn PatchMeta,
+    ignored: &FieldSet,
 ) -> Comparison {
     let (mut old_filled, mut new_filled) = (old.clone(), new.clone());
     fill_present(&mut old_filled, new, meta);
@@ -46,7 +48,11 @@ pub(crate) fn compare(
         meta,
         &mut c,
     );
-    c
+    Comparison {
+        added: c.added.recursive_difference(ignored),
+        modified: c.modified.recursive_difference(ignored),
+        removed: c.removed.recursive_difference(ignored),
+    }
 }
 
 /// Gives `obj` an empty object for each always-present field that `other` has and `obj`

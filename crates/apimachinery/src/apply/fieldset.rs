@@ -87,6 +87,28 @@ impl FieldSet {
         out
     }
 
+    /// The paths of `self` that are neither in `other` nor under a path in `other`.
+    pub fn recursive_difference(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
+        if other.member {
+            return out;
+        }
+        for (pe, ours) in &self.children {
+            let rest = match other.children.get(pe) {
+                Some(theirs) if theirs.member => continue,
+                Some(theirs) => ours.recursive_difference(theirs),
+                None => ours.clone(),
+            };
+            if !rest.is_empty() {
+                out.children.insert(pe.clone(), rest);
+            }
+        }
+        out
+    }
+
     pub fn intersection(&self, other: &FieldSet) -> FieldSet {
         let mut out = FieldSet {
             member: self.member && other.member,

@@ -54,7 +54,7 @@ pub(crate) fn allowed_conflicts(
         return None;
     }
     let set = config_field_set(&last, meta).ok()?;
-    let cmp = compare(&last, live, meta);
+    let cmp = compare(&last, live, meta, &FieldSet::new());
     Some(
         set.difference(&cmp.modified)
             .difference(&cmp.added)

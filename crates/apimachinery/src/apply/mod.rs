@@ -84,6 +84,18 @@ impl ApplyError {
     }
 }
 
+/// What most writes leave at the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions<'a> {
+    /// The subresource written through (`status`, `scale`); `None` for the main resource.
+    /// Entries of a subresource are separate managers.
+    pub subresource: Option<&'a str>,
+    /// Paths the write's strategy resets (upstream's "reset fields": `status` on the main
+    /// resource, `spec` and most of `metadata` on `/status`), with everything under them: no
+    /// manager gains or loses them in this write, and applying them is not a conflict.
+    pub ignored: Option<&'a FieldSet>,
+}
+
 /// Server-side apply of `config` (the applied configuration, a full or partial object) by
 /// `manager` to `live` (`None`: the object does not exist yet). Returns the new object with
 /// `metadata.managedFields` updated, or the conflicts. `now` (RFC 3339) stamps the applier's
@@ -97,6 +109,33 @@ pub fn apply(
     now: &str,
     meta: &dyn PatchMeta,
 ) -> Result<Value, ApplyError> {
+    apply_with(
+        live,
+        config,
+        manager,
+        force,
+        api_version,
+        now,
+        meta,
+        WriteOptions::default(),
+    )
+}
+
+/// [`apply`] through a subresource or with reset fields.
+#[allow(clippy::too_many_arguments)]
+pub fn apply_with(
+    live: Option<&Value>,
+    config: &Value,
+    manager: &str,
+    force: bool,
+    api_version: &str,
+    now: &str,
+    meta: &dyn PatchMeta,
+    opts: WriteOptions<'_>,
+) -> Result<Value, ApplyError> {
+    let no_paths = FieldSet::new();
+    let ignored = opts.ignored.unwrap_or(&no_paths);
+    let subresource = opts.subresource.unwrap_or("");
     let Value::Object(config_map) = config else {
         return Err(ApplyError::Invalid(
             "the applied configuration must be an object".into(),
@@ -131,8 +170,9 @@ pub fn apply(
         let writer = Writer {
             manager: BEFORE_FIRST_APPLY,
             api_version,
-            subresource: "",
+            subresource,
             now,
+            ignored,
         };
         record_update(&mut managed, &Map::new(), &live_obj, &writer, meta);
     }
@@ -141,10 +181,15 @@ pub fn apply(
         operation: Operation::Apply,
         api_version: api_version.to_string(),
         time: None,
-        subresource: String::new(),
+        subresource: subresource.to_string(),
         fields: FieldSet::new(),
     };
-    let outcome = match apply_once(&live_obj, config_map, &managed, &applier, force, meta) {
+    let once = |force| {
+        apply_once(
+            &live_obj, config_map, &managed, &applier, force, meta, ignored,
+        )
+    };
+    let outcome = match once(force) {
         Err(ApplyError::Conflicts(conflicts)) if manager == last_applied::KUBECTL => {
             let Some(allowed) = last_applied::allowed_conflicts(&live_obj, api_version, meta)
             else {
@@ -157,7 +202,7 @@ pub fn apply(
             if !left.is_empty() {
                 return Err(ApplyError::Conflicts(left));
             }
-            apply_once(&live_obj, config_map, &managed, &applier, true, meta)?
+            once(true)?
         }
         other => other?,
     };
@@ -194,8 +239,11 @@ fn apply_once(
     applier: &ManagedEntry,
     force: bool,
     meta: &dyn PatchMeta,
+    ignored: &FieldSet,
 ) -> Result<Applied, ApplyError> {
-    let applied = config_field_set(config, meta).map_err(ApplyError::Invalid)?;
+    let applied = config_field_set(config, meta)
+        .map_err(ApplyError::Invalid)?
+        .recursive_difference(ignored);
     let mut merged = merge_objects(live, config, meta);
     let previous = managed.get(applier).cloned();
     let mut managers = managed.clone();
@@ -218,7 +266,7 @@ fn apply_once(
             meta,
         );
     }
-    let cmp = compare(live, &merged, meta);
+    let cmp = compare(live, &merged, meta, ignored);
     let changed_fields = cmp.changed();
     let mut conflicts = Vec::new();
     for e in managers.0.iter_mut().filter(|e| !e.same_manager(applier)) {
@@ -263,6 +311,25 @@ pub fn track_update(
     meta: &dyn PatchMeta,
     subresource: Option<&str>,
 ) -> Value {
+    let opts = WriteOptions {
+        subresource,
+        ignored: None,
+    };
+    track_update_with(old, new, manager, api_version, now, meta, opts)
+}
+
+/// [`track_update`] with reset fields.
+pub fn track_update_with(
+    old: Option<&Value>,
+    new: &Value,
+    manager: &str,
+    api_version: &str,
+    now: &str,
+    meta: &dyn PatchMeta,
+    opts: WriteOptions<'_>,
+) -> Value {
+    let no_paths = FieldSet::new();
+    let subresource = opts.subresource;
     let mut managed = managed_for_write(old, new, subresource.is_some());
     let Value::Object(new_obj) = without_managed_fields_value(new) else {
         return new.clone();
@@ -280,6 +347,7 @@ pub fn track_update(
         api_version,
         subresource: subresource.unwrap_or(""),
         now,
+        ignored: opts.ignored.unwrap_or(&no_paths),
     };
     record_update(&mut managed, &baseline, &new_obj, &writer, meta);
     managed.write_to(&mut out);

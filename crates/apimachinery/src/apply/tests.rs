@@ -6,7 +6,10 @@ use expect_test::{expect, Expect};
 use serde_json::{json, Value};
 
 use super::test_meta::ApplyTestMeta;
-use super::{apply, conflict_message, track_update, Conflict, FieldSet, ManagedFields};
+use super::{
+    apply, apply_with, conflict_message, track_update, track_update_with, Conflict, FieldSet,
+    ManagedFields, PathElement, WriteOptions,
+};
 
 enum Op {
     Apply {
@@ -873,4 +876,67 @@ fn applied_null_removes_the_field_but_is_owned() {
               a Apply v1 2026-01-01T00:00:02Z: {"f:data":{"f:x":{},"f:y":{}}}
         "##]],
     );
+}
+
+#[test]
+fn reset_fields_are_not_owned_and_subresource_appliers_are_separate() {
+    let field = |n: &str| PathElement::Field(n.to_string());
+    let mut status_only = FieldSet::new();
+    status_only.insert(&[field("status")]);
+    let mut spec_only = FieldSet::new();
+    spec_only.insert(&[field("spec")]);
+    let meta = ApplyTestMeta::from_json(&json!({}));
+    let obj = |replicas: u32, ready: u32| json!({"apiVersion": "v1", "kind": "D", "metadata": {"name": "d"}, "spec": {"replicas": replicas}, "status": {"ready": ready}});
+    let main = WriteOptions {
+        subresource: None,
+        ignored: Some(&status_only),
+    };
+    let status = WriteOptions {
+        subresource: Some("status"),
+        ignored: Some(&spec_only),
+    };
+    let now = "2026-01-01T00:00:01Z";
+    let mut out = String::new();
+    // The main resource's applier names status too: it does not own it.
+    let created = apply_with(None, &obj(1, 0), "a", false, "v1", now, &meta, main).unwrap();
+    out.push_str(&show(&created));
+    // The status writer's spec change is not its own (the strategy would undo it).
+    let written = track_update_with(Some(&created), &obj(2, 1), "ctl", "v1", now, &meta, status);
+    out.push_str(&show(&written));
+    // An applier through /status conflicts with the status updater, not with "a".
+    let err = apply_with(
+        Some(&written),
+        &obj(2, 2),
+        "s",
+        false,
+        "v1",
+        now,
+        &meta,
+        status,
+    )
+    .unwrap_err();
+    out.push_str(&format!("{err}\n"));
+    let forced = apply_with(
+        Some(&written),
+        &obj(2, 2),
+        "s",
+        true,
+        "v1",
+        now,
+        &meta,
+        status,
+    )
+    .unwrap();
+    out.push_str(&show(&forced));
+    expect![[r#"
+        {"apiVersion":"v1","kind":"D","metadata":{"name":"d"},"spec":{"replicas":1},"status":{"ready":0}}
+          a Apply v1 2026-01-01T00:00:01Z: {"f:spec":{"f:replicas":{}}}
+        {"apiVersion":"v1","kind":"D","metadata":{"name":"d"},"spec":{"replicas":2},"status":{"ready":1}}
+          a Apply v1 2026-01-01T00:00:01Z: {"f:spec":{"f:replicas":{}}}
+          ctl Update v1 2026-01-01T00:00:01Z /status: {"f:status":{"f:ready":{}}}
+        Apply failed with 1 conflict: conflict with "ctl" with subresource "status" using v1: .status.ready
+        {"apiVersion":"v1","kind":"D","metadata":{"name":"d"},"spec":{"replicas":2},"status":{"ready":2}}
+          a Apply v1 2026-01-01T00:00:01Z: {"f:spec":{"f:replicas":{}}}
+          s Apply v1 2026-01-01T00:00:01Z /status: {"f:status":{"f:ready":{}}}
+    "#]].assert_eq(&out);
 }

@@ -45,6 +45,8 @@ pub(crate) struct Writer<'a> {
     pub api_version: &'a str,
     pub subresource: &'a str,
     pub now: &'a str,
+    /// Paths no manager owns in this write (see [`super::apply_ignoring`]).
+    pub ignored: &'a FieldSet,
 }
 
 pub(crate) fn record_update(
@@ -54,7 +56,7 @@ pub(crate) fn record_update(
     w: &Writer<'_>,
     meta: &dyn PatchMeta,
 ) {
-    let cmp = compare(old, new, meta);
+    let cmp = compare(old, new, meta, w.ignored);
     let changed = cmp.changed();
     // The writer's own earlier entry loses these too, and gets them back below: the entry's
     // time moves only when the write took something.
