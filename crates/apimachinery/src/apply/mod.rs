@@ -8,8 +8,15 @@
 //!   another manager owns is a conflict unless forced, which moves the field to the applier;
 //!   applying a field with the value it already has shares it.
 //! - [`track_update`] is every other write (create, update, non-apply patch, subresources):
-//!   what the write added or changed becomes the writer's (`Update` entry), and leaves every
-//!   other entry, whatever is removed is owned by no one.
+//!   what the write added or changed becomes the writer's (`Update` entry) and leaves every
+//!   other entry; what it removed is owned by no one.
+//!
+//! Entries: an applier has one per manager and subresource (its `apiVersion` is the last one
+//! it applied with), an updater one per manager, `apiVersion` and subresource. An entry's
+//! `time` moves when its write changed the object; an entry that owns nothing is dropped;
+//! past ten updaters the oldest merge into `ancient-changes`; entries are written appliers
+//! first, then by time, manager, version and subresource. See `last_applied.rs` for the move
+//! from client-side apply and [`BEFORE_FIRST_APPLY`] for objects never tracked.
 //!
 //! List and object semantics come from [`PatchMeta`]: [`PatchMeta::list_type`] (atomic list,
 //! list-map by keys, set), [`PatchMeta::atomic_object`], [`PatchMeta::list_key_default`] and
@@ -19,8 +26,14 @@
 //! `namespace`, `uid`, `resourceVersion`, `generation`, `creationTimestamp`, `selfLink`,
 //! `clusterName`, `managedFields`. Labels, annotations, finalizers and owner references are.
 //!
-//! Not here: fields a strategy resets (`status` on the main resource, `spec` on `/status`):
-//! upstream leaves them out of the sets; callers reset them in the object before and after.
+//! Fields a strategy resets (`status` on the main resource, `spec` on `/status`) are passed as
+//! [`WriteOptions::ignored`]: nobody gains or loses them in that write, as upstream. Resetting
+//! their values in the object stays the caller's (the registry's strategies).
+//!
+//! Where this differs from upstream, knowingly: "named fields" (which a previous apply's
+//! fields make removable) are every object field here, also keys of maps of objects, since
+//! JSON does not tell structs from maps; and [`PatchMeta::always_present`] is not applied
+//! inside list items.
 
 mod compare;
 mod config_set;
