@@ -3,6 +3,7 @@
 //! **Architecture Invariant:** no IO, no async, no knowledge of HTTP or of the store. Every
 //! function here is tested with data tables.
 
+pub mod apply;
 pub mod duration;
 pub mod field;
 pub mod patch;

@@ -30,6 +30,53 @@ pub trait PatchMeta {
     fn retain_keys(&self, _name: &str) -> bool {
         false
     }
+
+    /// How server-side apply treats the list in field `name` (upstream's
+    /// `x-kubernetes-list-type` and `x-kubernetes-list-map-keys`). Strategic merge patch never
+    /// asks. The default follows [`list_strategy`](Self::list_strategy), which agrees with
+    /// upstream for most fields; implement it where apply keys differ (container `ports` are a
+    /// map keyed by `containerPort` *and* `protocol`) or where a list without a patch strategy is
+    /// still a map or set for apply.
+    fn list_type(&self, name: &str) -> ListType {
+        match self.list_strategy(name) {
+            ListStrategy::Replace => ListType::Atomic,
+            ListStrategy::MergeByKey(key) => ListType::Map(vec![key]),
+            ListStrategy::MergeScalars => ListType::Set,
+        }
+    }
+
+    /// The value a list-map key field takes when an item omits it (upstream's schema default,
+    /// e.g. `protocol: TCP` for container ports), so the item is still identified.
+    fn list_key_default(&self, _list: &str, _key: &str) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Whether the object in field `name` is atomic for server-side apply
+    /// (`x-kubernetes-map-type: atomic`, e.g. a `LabelSelector`): applied and owned as a whole.
+    fn atomic_object(&self, _name: &str) -> bool {
+        false
+    }
+
+    /// Whether field `name` holds a value even in an empty object of this type: upstream's
+    /// built-in types are Go structs, and a non-pointer struct field (`spec`, `template`,
+    /// `strategy`) is serialized as `{}` when empty. Server-side apply compares a created
+    /// object with that empty object, so such fields are not recorded as added (no `.` entry
+    /// for them in the creator's managedFields). The default (false) is right for custom
+    /// resources, whose empty object has no fields.
+    fn always_present(&self, _name: &str) -> bool {
+        false
+    }
+}
+
+/// How server-side apply merges and tracks a list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListType {
+    /// Replaced and owned as a whole.
+    Atomic,
+    /// Items are objects identified by these key fields; each item is merged and owned apart.
+    Map(Vec<String>),
+    /// Items are scalars, each owned apart.
+    Set,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +112,18 @@ impl<T: PatchMeta + ?Sized> PatchMeta for &T {
     }
     fn retain_keys(&self, name: &str) -> bool {
         (**self).retain_keys(name)
+    }
+    fn list_type(&self, name: &str) -> ListType {
+        (**self).list_type(name)
+    }
+    fn list_key_default(&self, list: &str, key: &str) -> Option<serde_json::Value> {
+        (**self).list_key_default(list, key)
+    }
+    fn atomic_object(&self, name: &str) -> bool {
+        (**self).atomic_object(name)
+    }
+    fn always_present(&self, name: &str) -> bool {
+        (**self).always_present(name)
     }
 }
 

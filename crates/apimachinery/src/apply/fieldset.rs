@@ -1,0 +1,289 @@
+//! A set of field paths (what one manager owns), and its `fieldsV1` JSON form.
+//!
+//! `fieldsV1` is a trie: each key is one step (`f:<field>`, `k:{"key":value}` for a list-map
+//! item, `v:<json>` for a set item, `i:<index>`), each value the steps below it, and `"."`
+//! marks that the node itself is in the set (written only when it also has children; a member
+//! without children is an empty object `{}`). Keys are written in upstream's order (fields, then
+//! keys, then values, then indices; see [`PathElement`]'s `Ord`), with `"."` first.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::path::{Path, PathElement};
+
+/// A set of paths, stored as a trie.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSet {
+    /// Whether the path that leads to this node is itself in the set (never set at the root).
+    member: bool,
+    children: BTreeMap<PathElement, FieldSet>,
+}
+
+impl FieldSet {
+    pub fn new() -> FieldSet {
+        FieldSet::default()
+    }
+
+    /// Adds `path` (an empty path is the root, which is never a member: ignored).
+    pub fn insert(&mut self, path: &[PathElement]) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let child = self.children.entry(first.clone()).or_default();
+        if rest.is_empty() {
+            child.member = true;
+        } else {
+            child.insert(rest);
+        }
+    }
+
+    /// Whether `path` itself is in the set.
+    pub fn has(&self, path: &[PathElement]) -> bool {
+        match path.split_first() {
+            None => self.member,
+            Some((first, rest)) => self.children.get(first).is_some_and(|c| c.has(rest)),
+        }
+    }
+
+    /// The node below one step, if any path goes through it.
+    pub fn child(&self, pe: &PathElement) -> Option<&FieldSet> {
+        self.children.get(pe)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.member && self.children.values().all(FieldSet::is_empty)
+    }
+
+    pub fn union(&self, other: &FieldSet) -> FieldSet {
+        let mut out = self.clone();
+        out.member |= other.member;
+        for (pe, theirs) in &other.children {
+            let merged = match out.children.get(pe) {
+                Some(ours) => ours.union(theirs),
+                None => theirs.clone(),
+            };
+            out.children.insert(pe.clone(), merged);
+        }
+        out
+    }
+
+    /// The paths of `self` that are not in `other` (a node stays when only its children are
+    /// removed, as upstream).
+    pub fn difference(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
+        for (pe, ours) in &self.children {
+            let rest = match other.children.get(pe) {
+                Some(theirs) => ours.difference(theirs),
+                None => ours.clone(),
+            };
+            if !rest.is_empty() {
+                out.children.insert(pe.clone(), rest);
+            }
+        }
+        out
+    }
+
+    /// The paths of `self` that are neither in `other` nor under a path in `other`.
+    pub fn recursive_difference(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet {
+            member: self.member && !other.member,
+            children: BTreeMap::new(),
+        };
+        if other.member {
+            return out;
+        }
+        for (pe, ours) in &self.children {
+            let rest = match other.children.get(pe) {
+                Some(theirs) if theirs.member => continue,
+                Some(theirs) => ours.recursive_difference(theirs),
+                None => ours.clone(),
+            };
+            if !rest.is_empty() {
+                out.children.insert(pe.clone(), rest);
+            }
+        }
+        out
+    }
+
+    pub fn intersection(&self, other: &FieldSet) -> FieldSet {
+        let mut out = FieldSet {
+            member: self.member && other.member,
+            children: BTreeMap::new(),
+        };
+        for (pe, ours) in &self.children {
+            if let Some(theirs) = other.children.get(pe) {
+                let both = ours.intersection(theirs);
+                if !both.is_empty() {
+                    out.children.insert(pe.clone(), both);
+                }
+            }
+        }
+        out
+    }
+
+    /// Every path in the set, in upstream's iteration order: at each node the members among
+    /// its children first, then the paths below each child. Conflicts are listed in this order.
+    pub fn paths(&self) -> Vec<Path> {
+        let mut out = Vec::new();
+        self.collect(&mut Vec::new(), &mut out);
+        out
+    }
+
+    fn collect(&self, prefix: &mut Path, out: &mut Vec<Path>) {
+        for (pe, child) in &self.children {
+            if child.member {
+                let mut p = prefix.clone();
+                p.push(pe.clone());
+                out.push(p);
+            }
+        }
+        for (pe, child) in &self.children {
+            prefix.push(pe.clone());
+            child.collect(prefix, out);
+            prefix.pop();
+        }
+    }
+
+    /// The same set where every node reached through a field name is a member too. Pruning
+    /// works on this form: a field that led to something the applier owned is itself a thing
+    /// the applier may remove, and a field leading to something anyone owns must stay.
+    pub(crate) fn with_fields_as_members(&self) -> FieldSet {
+        let mut out = FieldSet {
+            member: self.member,
+            children: BTreeMap::new(),
+        };
+        for (pe, child) in &self.children {
+            let mut c = child.with_fields_as_members();
+            if matches!(pe, PathElement::Field(_)) {
+                c.member = true;
+            }
+            out.children.insert(pe.clone(), c);
+        }
+        out
+    }
+
+    /// The `fieldsV1` JSON of this set.
+    pub fn to_fields_v1(&self) -> Value {
+        let mut m = Map::new();
+        if self.member && self.children.values().any(|c| !c.is_empty()) {
+            m.insert(".".to_string(), Value::Object(Map::new()));
+        }
+        for (pe, child) in &self.children {
+            if child.is_empty() {
+                continue;
+            }
+            m.insert(element_key(pe), child.to_fields_v1());
+        }
+        Value::Object(m)
+    }
+
+    /// Reads a `fieldsV1` JSON value. Errors name what is wrong, for the 400/500 text.
+    pub fn from_fields_v1(v: &Value) -> Result<FieldSet, String> {
+        let mut set = FieldSet::decode_node(v)?;
+        // `{}` at the root is the empty set, not a set holding the root.
+        set.member = false;
+        Ok(set)
+    }
+
+    fn decode_node(v: &Value) -> Result<FieldSet, String> {
+        let Value::Object(m) = v else {
+            return Err(format!("expected an object, got {v}"));
+        };
+        let mut out = FieldSet::new();
+        if m.is_empty() {
+            out.member = true;
+        }
+        for (key, sub) in m {
+            if key == "." {
+                out.member = true;
+                continue;
+            }
+            let pe = parse_element_key(key)?;
+            let child = FieldSet::decode_node(sub)?;
+            out.children.insert(pe, child);
+        }
+        Ok(out)
+    }
+}
+
+/// The `fieldsV1` key of one step.
+fn element_key(pe: &PathElement) -> String {
+    match pe {
+        PathElement::Field(name) => format!("f:{name}"),
+        PathElement::Key(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(n, v)| format!("{}:{}", go_json(&Value::String(n.clone())), go_json(v)))
+                .collect();
+            format!("k:{{{}}}", parts.join(","))
+        }
+        PathElement::Value(v) => format!("v:{}", go_json(v)),
+        PathElement::Index(i) => format!("i:{i}"),
+    }
+}
+
+fn parse_element_key(key: &str) -> Result<PathElement, String> {
+    let bad = |why: &str| format!("invalid fieldsV1 key {key:?}: {why}");
+    let (kind, rest) = key.split_at_checked(2).ok_or_else(|| bad("too short"))?;
+    match kind {
+        "f:" => Ok(PathElement::Field(rest.to_string())),
+        "v:" => serde_json::from_str(rest)
+            .map(PathElement::Value)
+            .map_err(|e| bad(&e.to_string())),
+        "k:" => {
+            let parsed: Value = serde_json::from_str(rest).map_err(|e| bad(&e.to_string()))?;
+            let Value::Object(m) = parsed else {
+                return Err(bad("key is not an object"));
+            };
+            let mut fields: Vec<(String, Value)> = m.into_iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok(PathElement::Key(fields))
+        }
+        "i:" => rest
+            .parse()
+            .map(PathElement::Index)
+            .map_err(|e| bad(&e.to_string())),
+        _ => Err(bad("unknown kind of path element")),
+    }
+}
+
+/// Compact JSON as Go's `encoding/json` writes it: object keys sorted, and `<`, `>`, `&`,
+/// U+2028 and U+2029 escaped. Upstream writes `k:` and `v:` keys this way, and two servers must
+/// write the same bytes for the same set.
+pub(crate) fn go_json(v: &Value) -> String {
+    match v {
+        Value::String(s) => {
+            let plain = Value::String(s.clone()).to_string();
+            let mut out = String::with_capacity(plain.len());
+            for c in plain.chars() {
+                match c {
+                    '<' => out.push_str("\\u003c"),
+                    '>' => out.push_str("\\u003e"),
+                    '&' => out.push_str("\\u0026"),
+                    '\u{2028}' => out.push_str("\\u2028"),
+                    '\u{2029}' => out.push_str("\\u2029"),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(go_json).collect();
+            format!("[{}]", parts.join(","))
+        }
+        Value::Object(m) => {
+            let mut entries: Vec<_> = m.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            let parts: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}:{}", go_json(&Value::String((*k).clone())), go_json(v)))
+                .collect();
+            format!("{{{}}}", parts.join(","))
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,142 @@
+//! Ownership for writes that are not applies (create, update, patch, and the
+//! `before-first-apply` step): whatever the write added or changed becomes the writer's,
+//! nobody owns what it removed.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::compare::compare;
+use super::fieldset::FieldSet;
+use super::managed::{ManagedEntry, ManagedFields, Operation};
+use super::path::PathElement;
+use crate::patch::PatchMeta;
+
+/// How many updaters an object keeps before the oldest are merged into `ancient-changes`.
+const MAX_UPDATE_MANAGERS: usize = 10;
+const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// The fields no manager owns: type and identity, and what the server sets.
+pub(crate) fn untracked_fields() -> FieldSet {
+    let mut s = FieldSet::new();
+    let f = |n: &str| PathElement::Field(n.to_string());
+    s.insert(&[f("apiVersion")]);
+    s.insert(&[f("kind")]);
+    s.insert(&[f("metadata")]);
+    for name in [
+        "name",
+        "namespace",
+        "creationTimestamp",
+        "selfLink",
+        "uid",
+        "clusterName",
+        "generation",
+        "managedFields",
+        "resourceVersion",
+    ] {
+        s.insert(&[f("metadata"), f(name)]);
+    }
+    s
+}
+
+/// Records that `manager` changed `old` into `new`.
+pub(crate) struct Writer<'a> {
+    pub manager: &'a str,
+    pub api_version: &'a str,
+    pub subresource: &'a str,
+    pub now: &'a str,
+    /// Paths no manager owns in this write (see [`super::apply_ignoring`]).
+    pub ignored: &'a FieldSet,
+}
+
+pub(crate) fn record_update(
+    managed: &mut ManagedFields,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    w: &Writer<'_>,
+    meta: &dyn PatchMeta,
+) {
+    let cmp = compare(old, new, meta, w.ignored);
+    let changed = cmp.changed();
+    // The writer's own earlier entry loses these too, and gets them back below: the entry's
+    // time moves only when the write took something.
+    for e in &mut managed.0 {
+        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+    }
+    let taken = changed.difference(&untracked_fields());
+    if !taken.is_empty() {
+        let like = ManagedEntry {
+            manager: w.manager.to_string(),
+            operation: Operation::Update,
+            api_version: w.api_version.to_string(),
+            time: Some(w.now.to_string()),
+            subresource: w.subresource.to_string(),
+            fields: FieldSet::new(),
+        };
+        let before = managed
+            .get(&like)
+            .map(|e| e.fields.clone())
+            .unwrap_or_default();
+        managed.put(ManagedEntry {
+            fields: before.union(&taken),
+            ..like
+        });
+    }
+    managed.drop_empty();
+    cap_update_managers(managed);
+}
+
+/// Keeps at most [`MAX_UPDATE_MANAGERS`] updaters: the oldest are merged, per API version,
+/// into an `ancient-changes` entry (the oldest of a version becomes that entry, later ones are
+/// added to it and give it their time), as upstream.
+fn cap_update_managers(managed: &mut ManagedFields) {
+    let mut updaters: Vec<ManagedEntry> = managed
+        .0
+        .iter()
+        .filter(|e| e.operation == Operation::Update)
+        .cloned()
+        .collect();
+    if updaters.len() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    updaters.sort_by(|a, b| {
+        a.seconds()
+            .cmp(&b.seconds())
+            .then_with(|| a.identifier().cmp(&b.identifier()))
+    });
+    let mut count = updaters.len();
+    let mut first_of_version: HashMap<String, ManagedEntry> = HashMap::new();
+    for u in updaters {
+        if count <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let Some(first) = first_of_version.get(&u.api_version) else {
+            first_of_version.insert(u.api_version.clone(), u);
+            continue;
+        };
+        let bucket_like = ManagedEntry {
+            manager: ANCIENT_CHANGES.to_string(),
+            operation: Operation::Update,
+            api_version: u.api_version.clone(),
+            time: None,
+            subresource: String::new(),
+            fields: FieldSet::new(),
+        };
+        let mut bucket = match managed.take(&bucket_like) {
+            Some(b) => b,
+            None => match managed.take(first) {
+                Some(f) => ManagedEntry {
+                    manager: ANCIENT_CHANGES.to_string(),
+                    subresource: String::new(),
+                    ..f
+                },
+                None => continue,
+            },
+        };
+        bucket.fields = bucket.fields.union(&u.fields);
+        bucket.time = u.time.clone();
+        managed.take(&u);
+        managed.put(bucket);
+        count -= 1;
+    }
+}
