@@ -22,7 +22,7 @@ pub fn qualified(group: &str, plural: &str) -> String {
     }
 }
 
-fn details(group: &str, plural: &str, name: &str) -> Value {
+pub(crate) fn details(group: &str, plural: &str, name: &str) -> Value {
     let mut d = json!({ "name": name, "kind": plural });
     if !group.is_empty() {
         d["group"] = json!(group);

@@ -5,7 +5,7 @@
 
 use crate::catalog;
 use crate::ResourceInfo;
-use apimachinery::patch::{ListStrategy, PatchMeta};
+use apimachinery::patch::{ListStrategy, ListType, PatchMeta};
 use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
 use serde_json::{Map, Value};
@@ -81,6 +81,60 @@ const TAGS: &[(&str, &str, &str, Tag)] = &[
     ("io.k8s.api.storage.v1.", "CSINodeSpec", "drivers", Tag::Key("name")),
     ("io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.", "APIServiceStatus", "conditions", Tag::Key("type")),
 ];
+
+/// Lists that server-side apply keys by more than their strategic-merge key (upstream's
+/// `x-kubernetes-list-map-keys`), with the default a missing `protocol` key takes.
+#[rustfmt::skip]
+const APPLY_LIST_KEYS: &[(&str, &str, &str, &[&str])] = &[
+    (CORE, "Container", "ports", &["containerPort", "protocol"]),
+    (CORE, "EphemeralContainer", "ports", &["containerPort", "protocol"]),
+    (CORE, "ServiceSpec", "ports", &["port", "protocol"]),
+    (CORE, "PodSpec", "topologySpreadConstraints", &["topologyKey", "whenUnsatisfiable"]),
+];
+
+/// Types upstream marks `x-kubernetes-map-type: atomic`: applied and owned as a whole.
+#[rustfmt::skip]
+const ATOMIC_TYPES: &[&str] = &[
+    "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.ObjectReference",
+    "io.k8s.api.core.v1.TypedLocalObjectReference",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.ObjectFieldSelector",
+    "io.k8s.api.core.v1.ResourceFieldSelector",
+    "io.k8s.api.core.v1.ConfigMapEnvSource",
+    "io.k8s.api.core.v1.SecretEnvSource",
+    "io.k8s.api.core.v1.NodeSelector",
+    "io.k8s.api.core.v1.NodeSelectorTerm",
+    "io.k8s.api.core.v1.TopologySelectorTerm",
+];
+
+/// Fields of Go struct type without a pointer: present (as `{}`) in an empty object, so a
+/// write that fills them does not "add" them (upstream's managedFields have no `.` entry).
+const STRUCT_FIELDS: &[&str] = &[
+    "spec",
+    "status",
+    "template",
+    "jobTemplate",
+    "strategy",
+    "updateStrategy",
+    "metadata",
+    "resources",
+];
+
+fn apply_keys(definition: Option<&str>, field: &str) -> Option<&'static [&'static str]> {
+    let definition = definition?;
+    APPLY_LIST_KEYS
+        .iter()
+        .find(|(pkg, ty, f, _)| {
+            *f == field
+                && definition.len() == pkg.len() + ty.len()
+                && definition.starts_with(pkg)
+                && definition.ends_with(ty)
+        })
+        .map(|(_, _, _, keys)| *keys)
+}
 
 fn tag(definition: Option<&str>, field: &str) -> Option<Tag> {
     let definition = definition?;
@@ -221,6 +275,36 @@ impl PatchMeta for SchemaPatchMeta {
             tag(self.definition, name),
             Some(Tag::Retain) | Some(Tag::KeyRetain(_))
         )
+    }
+
+    fn list_type(&self, name: &str) -> ListType {
+        if let Some(keys) = apply_keys(self.definition, name) {
+            return ListType::Map(keys.iter().map(|k| k.to_string()).collect());
+        }
+        match self.list_strategy(name) {
+            ListStrategy::Replace => ListType::Atomic,
+            ListStrategy::MergeByKey(key) => ListType::Map(vec![key]),
+            ListStrategy::MergeScalars => ListType::Set,
+        }
+    }
+
+    fn list_key_default(&self, list: &str, key: &str) -> Option<Value> {
+        (key == "protocol" && apply_keys(self.definition, list).is_some())
+            .then(|| Value::String("TCP".into()))
+    }
+
+    fn atomic_object(&self, name: &str) -> bool {
+        (self.definition.is_some_and(|d| d.ends_with(".PodSpec")) && name == "nodeSelector")
+            || self
+                .field(name)
+                .and_then(|f| f.definition)
+                .is_some_and(|d| ATOMIC_TYPES.contains(&d))
+    }
+
+    fn always_present(&self, name: &str) -> bool {
+        self.definition.is_some()
+            && STRUCT_FIELDS.contains(&name)
+            && self.field(name).is_some_and(|f| f.definition.is_some())
     }
 }
 

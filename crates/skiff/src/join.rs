@@ -39,7 +39,7 @@ async fn client_from_yaml(yaml: &str) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::from_yaml(yaml).context("parsing a kubeconfig")?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await?;
-    Ok(kube::Client::try_from(cfg)?)
+    Ok(kube::Client::try_from(crate::named(cfg, "kubelet"))?)
 }
 
 /// The CA the server presents, checked against the token's pin. Fetched without verifying

@@ -182,12 +182,27 @@ fn main() -> ExitCode {
     }
 }
 
-async fn kube_client(kubeconfig: &std::path::Path) -> anyhow::Result<kube::Client> {
+/// A client of this server's own components. `component` is the name the apiserver records
+/// its writes under (managedFields take the user agent's first word), as upstream's
+/// components name themselves.
+async fn kube_client(
+    kubeconfig: &std::path::Path,
+    component: &str,
+) -> anyhow::Result<kube::Client> {
     let kc =
         kube::config::Kubeconfig::read_from(kubeconfig).context("reading the admin kubeconfig")?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await?;
-    Ok(kube::Client::try_from(cfg)?)
+    Ok(kube::Client::try_from(named(cfg, component))?)
+}
+
+/// `cfg` sending `User-Agent: {component}/v1.37.0 (skiff)`.
+pub(crate) fn named(mut cfg: kube::Config, component: &str) -> kube::Config {
+    let agent = format!("{component}/v1.37.0 (skiff {})", env!("CARGO_PKG_VERSION"));
+    if let Ok(v) = http::HeaderValue::from_str(&agent) {
+        cfg.headers.push((http::header::USER_AGENT, v));
+    }
+    cfg
 }
 
 /// Runs a command's future on a multi-threaded runtime.
@@ -217,7 +232,12 @@ fn one_line(e: &anyhow::Error) -> String {
 /// servers sharing a store only one of each acts. The identity is stable for a host and
 /// data dir, so a restarted server takes its lease back at once instead of waiting for
 /// it to expire.
-fn spawn_elected(client: kube::Client, config: controllers::Config, data_dir: &std::path::Path) {
+fn spawn_elected(
+    client: kube::Client,
+    scheduler_client: kube::Client,
+    config: controllers::Config,
+    data_dir: &std::path::Path,
+) {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "skiff".into());
@@ -236,11 +256,11 @@ fn spawn_elected(client: kube::Client, config: controllers::Config, data_dir: &s
     });
     tokio::spawn(async move {
         controllers::leader_election::run(
-            client.clone(),
+            scheduler_client.clone(),
             "kube-scheduler",
             &identity,
             timing,
-            || scheduler::run(client.clone()),
+            || scheduler::run(scheduler_client.clone()),
         )
         .await
     });
@@ -277,7 +297,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
         // The controllers talk to this apiserver through its API, as any client does.
-        let client = kube_client(&server.kubeconfig).await?;
+        let client = kube_client(&server.kubeconfig, "kube-controller-manager").await?;
+        let scheduler_client = kube_client(&server.kubeconfig, "kube-scheduler").await?;
         let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt"))
             .context("reading the cluster CA")?;
         let ca_key_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.key"))
@@ -296,7 +317,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
             local_storage_path: args.local_storage_path.clone(),
         };
-        spawn_elected(client.clone(), config, &args.data_dir);
+        spawn_elected(client, scheduler_client, config, &args.data_dir);
         // This machine's own node: its pods run here as real containers.
         let mut node_agent = None;
         if !args.disable_agent {
@@ -314,7 +335,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.cluster_domain,
             )?;
             config.cluster_ca_pem = Some(ca_pem);
-            let agent = agent::start(client, config)
+            let kubelet_client = kube_client(&server.kubeconfig, "kubelet").await?;
+            let agent = agent::start(kubelet_client, config)
                 .await
                 .context("starting the node agent (--disable-agent runs the control plane only)")?;
             tracing::info!(

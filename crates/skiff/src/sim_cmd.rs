@@ -106,5 +106,6 @@ pub async fn client(
             .parse()
             .with_context(|| format!("--server {server}: not a URL"))?;
     }
-    Ok(kube::Client::try_from(cfg)?)
+    // Simulated nodes and real ones both play the kubelet.
+    Ok(kube::Client::try_from(crate::named(cfg, "kubelet"))?)
 }

@@ -58,21 +58,17 @@ async fn reconcile(echo: Arc<Echo>, client: Arc<Client>) -> Result<Action, kube:
         data: Some(data),
         ..Default::default()
     };
+    // The idiomatic kube-rs child write: server-side apply, forced (the controller owns it).
     let cms: Api<ConfigMap> = Api::namespaced((*client).clone(), &ns);
-    match cms.get_opt(&format!("{name}-echo")).await? {
-        None => {
-            cms.create(&PostParams::default(), &cm).await?;
-        }
-        Some(_) => {
-            let data = json!({"data": cm.data});
-            cms.patch(
-                &format!("{name}-echo"),
-                &PatchParams::default(),
-                &Patch::Merge(&data),
-            )
-            .await?;
-        }
-    }
+    let mut applied = serde_json::to_value(&cm).expect("configmap json");
+    applied["apiVersion"] = json!("v1");
+    applied["kind"] = json!("ConfigMap");
+    cms.patch(
+        &format!("{name}-echo"),
+        &PatchParams::apply("echo-controller").force(),
+        &Patch::Apply(&applied),
+    )
+    .await?;
     let echoes: Api<Echo> = Api::namespaced((*client).clone(), &ns);
     let status = json!({"status": {"written": echo.spec.replicas, "observed_generation": echo.metadata.generation}});
     echoes

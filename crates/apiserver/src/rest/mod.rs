@@ -4,6 +4,7 @@
 mod csr_approval;
 mod delete;
 mod eviction;
+mod field_manager;
 mod read;
 mod subresource;
 mod token_request;

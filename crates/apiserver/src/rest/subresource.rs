@@ -82,7 +82,7 @@ async fn write_status(
     name: &str,
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
-    write_part(scope, method, name, raw, |req, old| {
+    write_part(scope, method, name, "status", raw, |req, old| {
         let mut new = registry::generic::prepare_status_update(req, old);
         let errs = scope.strategy.validate_status_update(&new, old);
         if !errs.is_empty() {
@@ -110,24 +110,31 @@ async fn write_ephemeral_containers(
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
     use registry::strategies::core::pod_ephemeral;
-    write_part(scope, method, name, raw, |req, old| {
-        let mut new = pod_ephemeral::prepare_update(req, old);
-        let errs = pod_ephemeral::validate_update(&new, old);
-        if !errs.is_empty() {
-            return Err(ApiError::invalid(scope.group(), "Pod", name, &errs));
-        }
-        // A new ephemeral container changes the spec: the pod's generation says so
-        // (PodObservedGenerationTracking).
-        let spec_changed = new.get("spec") != old.get("spec");
-        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-            if spec_changed {
-                let generation = m.get("generation").and_then(Value::as_i64).unwrap_or(1);
-                m.insert("generation".into(), json!(generation + 1));
+    write_part(
+        scope,
+        method,
+        name,
+        "ephemeralcontainers",
+        raw,
+        |req, old| {
+            let mut new = pod_ephemeral::prepare_update(req, old);
+            let errs = pod_ephemeral::validate_update(&new, old);
+            if !errs.is_empty() {
+                return Err(ApiError::invalid(scope.group(), "Pod", name, &errs));
             }
-        }
-        Ok(new)
-    })
+            // A new ephemeral container changes the spec: the pod's generation says so
+            // (PodObservedGenerationTracking).
+            let spec_changed = new.get("spec") != old.get("spec");
+            if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+                if spec_changed {
+                    let generation = m.get("generation").and_then(Value::as_i64).unwrap_or(1);
+                    m.insert("generation".into(), json!(generation + 1));
+                }
+            }
+            Ok(new)
+        },
+    )
     .await
 }
 
@@ -138,6 +145,7 @@ async fn write_part(
     scope: &Scope<'_>,
     method: &Method,
     name: &str,
+    sub: &str,
     raw: &[u8],
     prepare: impl Fn(&Value, &Value) -> ApiResult<Value>,
 ) -> ApiResult<Response<Body>> {
@@ -150,6 +158,7 @@ async fn write_part(
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
         }
         let new = prepare(&req, &old)?;
+        let new = super::field_manager::track(scope, Some(&old), new, Some(sub))?;
         match persist(scope, name, new, &old, rev).await {
             Ok(w) => return written_response(scope, w),
             Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
@@ -315,6 +324,7 @@ async fn write_scale(
                 &errs,
             ));
         }
+        let new = super::field_manager::track(scope, Some(&old), new, Some("scale"))?;
         match persist(scope, name, new, &old, rev).await {
             Ok(w) => {
                 let v = match w {

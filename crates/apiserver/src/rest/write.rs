@@ -4,6 +4,7 @@ use bytes::Bytes;
 use http::Response;
 use serde_json::Value;
 
+use super::field_manager;
 use super::read::respond_object;
 use super::Scope;
 use crate::body::{self, Body};
@@ -97,7 +98,7 @@ pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> 
     let obj = body::decode_object(scope.headers, &raw)?;
     check_type(scope, &obj)?;
     let (obj, warnings) = decode(scope, obj)?;
-    create_decoded(scope, obj, &warnings).await
+    create_decoded(scope, obj, &warnings, false).await
 }
 
 /// Kinds whose PUT creates a missing object, as upstream's `AllowCreateOnUpdate` (clients
@@ -115,10 +116,13 @@ fn allow_create_on_update(scope: &Scope<'_>) -> bool {
     )
 }
 
+/// `tracked`: the object's managedFields are already what they should be (server-side
+/// apply); otherwise the write is recorded as an `Update` by its manager.
 async fn create_decoded(
     scope: &Scope<'_>,
     mut obj: Value,
     warnings: &[String],
+    tracked: bool,
 ) -> ApiResult<Response<Body>> {
     if scope.info.namespaced {
         let url_ns = scope.namespace.clone().unwrap_or_default();
@@ -149,6 +153,9 @@ async fn create_decoded(
             &name,
             &errs,
         ));
+    }
+    if !tracked {
+        obj = field_manager::track(scope, None, obj, None)?;
     }
     if scope.info.namespaced {
         check_namespace_accepts(scope, scope.namespace.as_deref().unwrap_or(""), &name).await?;
@@ -280,6 +287,7 @@ async fn update_once(
     old: &Value,
     rev: i64,
     precondition: Option<i64>,
+    tracked: bool,
 ) -> ApiResult<Option<Written>> {
     crate::admission::on_update(scope, &mut new, old)?;
     let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, old);
@@ -290,6 +298,9 @@ async fn update_once(
             name,
             &errs,
         ));
+    }
+    if !tracked {
+        new = field_manager::track(scope, Some(old), new, None)?;
     }
     crate::alloc::on_update(scope, &mut new, old).await?;
     match persist(scope, name, new, old, rev).await {
@@ -317,7 +328,7 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
     for _ in 0..RETRIES {
         let (old, rev) = match current(scope, name).await {
             Err(e) if e.code == 404 && precondition.is_none() && allow_create_on_update(scope) => {
-                return create_decoded(scope, obj, &warnings).await;
+                return create_decoded(scope, obj, &warnings, false).await;
             }
             other => other?,
         };
@@ -329,7 +340,7 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
             new["metadata"]["namespace"] =
                 Value::String(scope.namespace.clone().unwrap_or_default());
         }
-        if let Some(w) = update_once(scope, name, new, &old, rev, precondition).await? {
+        if let Some(w) = update_once(scope, name, new, &old, rev, precondition, false).await? {
             return Ok(with_warnings(written_response(scope, w)?, &warnings));
         }
     }
@@ -368,7 +379,76 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
     }
 }
 
+fn is_apply(scope: &Scope<'_>) -> bool {
+    matches!(
+        body::content_type(scope.headers).as_str(),
+        "application/apply-patch+yaml"
+    )
+}
+
+/// The name in an applied configuration must be the URL's; a configuration without one
+/// takes the URL's.
+fn named_config(config: Value, name: &str) -> ApiResult<Value> {
+    let mut config = config;
+    if !config.is_object() {
+        return Err(ApiError::bad_request(
+            "the applied configuration is not a JSON object",
+        ));
+    }
+    match objects::meta_str(&config, "name") {
+        Some(n) if !n.is_empty() && n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )))
+        }
+        _ => {
+            if !config.get("metadata").is_some_and(Value::is_object) {
+                config["metadata"] = serde_json::json!({});
+            }
+            config["metadata"]["name"] = Value::String(name.to_string());
+        }
+    }
+    Ok(config)
+}
+
+/// `PATCH` with `application/apply-patch+yaml`: server-side apply, creating the object if
+/// it does not exist.
+async fn server_side_apply(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<Body>> {
+    let config = named_config(body::parse_yaml(raw)?, name)?;
+    check_type(scope, &config)?;
+    let precondition = objects::resource_version(&config)?;
+    for _ in 0..RETRIES {
+        let (old, rev) = match current(scope, name).await {
+            Err(e) if e.code == 404 => {
+                if precondition.is_some() {
+                    return Err(e);
+                }
+                let obj = field_manager::apply(scope, name, None, &config)?;
+                let (obj, warnings) = decode(scope, obj)?;
+                return create_decoded(scope, obj, &warnings, true).await;
+            }
+            other => other?,
+        };
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let mut base = old.clone();
+        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        let applied = field_manager::apply(scope, name, Some(&base), &config)?;
+        let (new, warnings) = decode(scope, applied)?;
+        if let Some(w) = update_once(scope, name, new, &old, rev, precondition, true).await? {
+            return Ok(with_warnings(written_response(scope, w)?, &warnings));
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
 pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
+    if is_apply(scope) {
+        return server_side_apply(scope, name, &raw).await;
+    }
     for _ in 0..RETRIES {
         let (old, rev) = current(scope, name).await?;
         // Patched without its resourceVersion, so one in the result came from the patch
@@ -395,7 +475,7 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
                 objects::name(&new)
             )));
         }
-        if let Some(w) = update_once(scope, name, new, &old, rev, precondition).await? {
+        if let Some(w) = update_once(scope, name, new, &old, rev, precondition, false).await? {
             return Ok(with_warnings(written_response(scope, w)?, &warnings));
         }
     }
