@@ -24,6 +24,7 @@ mod router;
 mod server;
 mod table;
 mod watch_cache;
+mod webhooks;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@ use http::Response;
 use serde_json::{json, Value};
 
 use super::read::respond_object;
-use super::write::{current, persist, Written};
+use super::write::{current, persist, with_warnings, Written};
 use super::Scope;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
@@ -78,8 +78,9 @@ pub fn options_from(scope: &Scope<'_>, body: Option<&Value>) -> ApiResult<Delete
 pub async fn delete(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Response<Body>> {
     let opts = options(scope, &raw)?;
     crate::admission::on_delete(scope, name)?;
+    let warnings = crate::webhooks::validate_delete(scope, name).await?;
     let (code, obj) = delete_with(scope, name, &opts).await?;
-    respond_object(scope, code, &obj)
+    Ok(with_warnings(respond_object(scope, code, &obj)?, &warnings))
 }
 
 /// Deletes one object with the given options; the reply code (200 gone, 202 pending) and

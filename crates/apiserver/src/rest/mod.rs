@@ -12,6 +12,8 @@ mod virtual_kinds;
 mod watch;
 mod write;
 
+pub(crate) use write::current;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::objects::{self, decode_typed, FieldValidation};
 use crate::watch_cache::CachedObject;
+use crate::webhooks::{self, Operation};
 
 /// Checks `apiVersion`/`kind` of a body against the endpoint, as upstream's decoder does.
 fn check_type(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
@@ -71,7 +72,7 @@ fn decode(scope: &Scope<'_>, obj: Value) -> ApiResult<(Value, Vec<String>)> {
     }
 }
 
-fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+pub(super) fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
     for w in warnings {
         let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
         if let Ok(v) = http::HeaderValue::from_str(&text) {
@@ -144,6 +145,8 @@ async fn create_decoded(
         name_suffix: &suffix,
     };
     crate::admission::on_create(scope, &mut obj).await?;
+    let mut warnings = warnings.to_vec();
+    warnings.extend(webhooks::mutate(scope, Operation::Create, "", &mut obj, None).await?);
     let errs = registry::generic::prepare_create(scope.info, scope.strategy, &mut obj, &ctx);
     let name = objects::name(&obj).to_string();
     if !errs.is_empty() {
@@ -161,8 +164,16 @@ async fn create_decoded(
         check_namespace_accepts(scope, scope.namespace.as_deref().unwrap_or(""), &name).await?;
     }
     crate::alloc::on_create(scope, &mut obj).await?;
+    // Validating admission sees the object as it will be stored, allocations included.
+    match webhooks::validate(scope, Operation::Create, "", &name, Some(&obj), None).await {
+        Ok(w) => warnings.extend(w),
+        Err(e) => {
+            crate::alloc::release(scope, &obj).await;
+            return Err(e);
+        }
+    }
     if scope.dry_run() {
-        return Ok(with_warnings(respond_object(scope, 201, &obj)?, warnings));
+        return Ok(with_warnings(respond_object(scope, 201, &obj)?, &warnings));
     }
     let key = scope.key(&name);
     let kv = match scope.api.store.create(&key, encode(&obj)).await {
@@ -182,7 +193,7 @@ async fn create_decoded(
     };
     Ok(with_warnings(
         respond_object(scope, 201, &with_rv(obj, kv.mod_revision))?,
-        warnings,
+        &warnings,
     ))
 }
 
@@ -278,8 +289,9 @@ pub fn written_response(scope: &Scope<'_>, w: Written) -> ApiResult<Response<Bod
 
 const RETRIES: usize = 16;
 
-/// Prepares `new` as an update of `old` (read at `rev`) and writes it. `Ok(None)`: someone
-/// wrote in between, and a caller without a resourceVersion precondition reads again.
+/// Prepares `new` as an update of `old` (read at `rev`) and writes it; with the written
+/// object come admission's warnings. `Ok(None)`: someone wrote in between, and a caller
+/// without a resourceVersion precondition reads again.
 async fn update_once(
     scope: &Scope<'_>,
     name: &str,
@@ -288,8 +300,9 @@ async fn update_once(
     rev: i64,
     precondition: Option<i64>,
     tracked: bool,
-) -> ApiResult<Option<Written>> {
+) -> ApiResult<Option<(Written, Vec<String>)>> {
     crate::admission::on_update(scope, &mut new, old)?;
+    let mut warnings = webhooks::mutate(scope, Operation::Update, "", &mut new, Some(old)).await?;
     let errs = registry::generic::prepare_update(scope.info, scope.strategy, &mut new, old);
     if !errs.is_empty() {
         return Err(ApiError::invalid(
@@ -302,9 +315,13 @@ async fn update_once(
     if !tracked {
         new = field_manager::track(scope, Some(old), new, None)?;
     }
+    // Before allocation, whose updates have no release: a denied update leaks nothing.
+    warnings.extend(
+        webhooks::validate(scope, Operation::Update, "", name, Some(&new), Some(old)).await?,
+    );
     crate::alloc::on_update(scope, &mut new, old).await?;
     match persist(scope, name, new, old, rev).await {
-        Ok(w) => Ok(Some(w)),
+        Ok(w) => Ok(Some((w, warnings))),
         Err(store::Error::Conflict { .. }) if precondition.is_none() => Ok(None),
         Err(store::Error::Conflict { .. }) => {
             Err(ApiError::stale(scope.group(), scope.info.plural, name))
@@ -340,8 +357,13 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
             new["metadata"]["namespace"] =
                 Value::String(scope.namespace.clone().unwrap_or_default());
         }
-        if let Some(w) = update_once(scope, name, new, &old, rev, precondition, false).await? {
-            return Ok(with_warnings(written_response(scope, w)?, &warnings));
+        if let Some((w, admitted)) =
+            update_once(scope, name, new, &old, rev, precondition, false).await?
+        {
+            return Ok(with_warnings(
+                written_response(scope, w)?,
+                &[warnings, admitted].concat(),
+            ));
         }
     }
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
@@ -438,8 +460,13 @@ async fn server_side_apply(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResu
         }
         let applied = field_manager::apply(scope, name, Some(&base), &config)?;
         let (new, warnings) = decode(scope, applied)?;
-        if let Some(w) = update_once(scope, name, new, &old, rev, precondition, true).await? {
-            return Ok(with_warnings(written_response(scope, w)?, &warnings));
+        if let Some((w, admitted)) =
+            update_once(scope, name, new, &old, rev, precondition, true).await?
+        {
+            return Ok(with_warnings(
+                written_response(scope, w)?,
+                &[warnings, admitted].concat(),
+            ));
         }
     }
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
@@ -475,8 +502,13 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
                 objects::name(&new)
             )));
         }
-        if let Some(w) = update_once(scope, name, new, &old, rev, precondition, false).await? {
-            return Ok(with_warnings(written_response(scope, w)?, &warnings));
+        if let Some((w, admitted)) =
+            update_once(scope, name, new, &old, rev, precondition, false).await?
+        {
+            return Ok(with_warnings(
+                written_response(scope, w)?,
+                &[warnings, admitted].concat(),
+            ));
         }
     }
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
