@@ -136,8 +136,9 @@ impl Drop for Webhook {
 
 const SEEN_LABEL: &str = "webhook.skiff.test/seen";
 
-/// `/mutate` labels the object, `/validate` denies ConfigMaps with `data.forbidden` and
-/// warns about `data.deprecated`, `/noop` allows everything.
+/// `/mutate` labels the object, `/validate` denies ConfigMaps with `data.forbidden`,
+/// deletes of those with `data.protected`, and warns about `data.deprecated`; `/noop`
+/// allows everything.
 async fn review(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
@@ -166,6 +167,12 @@ async fn review(
                 response["allowed"] = json!(false);
                 response["status"] = json!({"code": 403, "reason": "Forbidden", "message": "data.forbidden is not allowed"});
             }
+            if request["operation"] == "DELETE"
+                && request.pointer("/oldObject/data/protected").is_some()
+            {
+                response["allowed"] = json!(false);
+                response["status"] = json!({"message": "protected ConfigMaps stay"});
+            }
             if object.pointer("/data/deprecated").is_some() {
                 response["warnings"] = json!(["data.deprecated will be ignored"]);
             }
@@ -180,6 +187,11 @@ async fn review(
 }
 
 fn webhook_config(kind: &str, name: &str, hook: &Webhook, path: &str, failure: &str) -> String {
+    let operations = if kind == "ValidatingWebhookConfiguration" {
+        json!(["CREATE", "UPDATE", "DELETE"])
+    } else {
+        json!(["CREATE", "UPDATE"])
+    };
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": kind,
@@ -187,7 +199,7 @@ fn webhook_config(kind: &str, name: &str, hook: &Webhook, path: &str, failure: &
         "webhooks": [{
             "name": name,
             "clientConfig": {"url": hook.url(path), "caBundle": hook.ca_bundle()},
-            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
+            "rules": [{"operations": operations, "apiGroups": [""], "apiVersions": ["v1"], "resources": ["configmaps"]}],
             "objectSelector": {"matchExpressions": [{"key": "skip-webhooks", "operator": "DoesNotExist"}]},
             "sideEffects": "None",
             "admissionReviewVersions": ["v1"],
@@ -322,9 +334,19 @@ fn webhooks_mutate_validate_and_fail() {
         stderr(&out)
     );
 
-    // Webhook configurations are exempt: they stay editable whatever the webhooks say.
-    let calls = hook.calls.load(Ordering::SeqCst);
-    assert!(calls > 0);
+    // Deletes are validated against the stored object.
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        &configmap("keep", json!({"protected": "yes"})),
+    );
+    let err = k.fails(&["delete", "configmap", "keep"]);
+    assert!(
+        err.contains(
+            r#"admission webhook "deny.skiff.test" denied the request: protected ConfigMaps stay"#
+        ),
+        "{err}"
+    );
+    k.ok(&["get", "configmap", "keep"]);
 
     // The webhook goes away: Fail refuses writes with upstream's message...
     let port = hook.addr.port();

@@ -8,11 +8,12 @@ use serde_json::{json, Value};
 use registry::crd_serving::{JsonPath, ScalePaths};
 
 use super::read::respond_object;
-use super::write::{apply_patch, current, persist, written_response};
+use super::write::{apply_patch, current, persist, with_warnings, written_response};
 use super::Scope;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::objects;
+use crate::webhooks::{self, Operation};
 
 pub async fn handle(
     scope: &Scope<'_>,
@@ -157,10 +158,19 @@ async fn write_part(
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
         }
+        // Webhooks see (and may patch) the whole requested object; `prepare` then keeps
+        // only the part this subresource may change, so a mutation elsewhere is dropped
+        // as upstream's status strategy drops it.
+        let mut req = req;
+        let mut warnings =
+            webhooks::mutate(scope, Operation::Update, sub, &mut req, Some(&old)).await?;
         let new = prepare(&req, &old)?;
         let new = super::field_manager::track(scope, Some(&old), new, Some(sub))?;
+        warnings.extend(
+            webhooks::validate(scope, Operation::Update, sub, name, Some(&new), Some(&old)).await?,
+        );
         match persist(scope, name, new, &old, rev).await {
-            Ok(w) => return written_response(scope, w),
+            Ok(w) => return Ok(with_warnings(written_response(scope, w)?, &warnings)),
             Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
             Err(store::Error::Conflict { .. }) => {
                 return Err(ApiError::stale(scope.group(), scope.info.plural, name))

@@ -104,21 +104,32 @@ fn ready_endpoint(
     svc: &ServiceRef,
     port: u16,
 ) -> Option<(String, u16)> {
+    let (slices, _) = api
+        .cache
+        .list(&format!("/registry/endpointslices/{}/", svc.namespace));
+    let slices: Vec<Value> = slices.iter().map(|o| o.value()).collect();
+    pick_endpoint(service, &slices, &svc.name, port)
+}
+
+/// The first ready address behind `port` of the Service named `name` (pure): the
+/// EndpointSlice port carries the name of the Service port it serves.
+fn pick_endpoint(
+    service: &Value,
+    slices: &[Value],
+    name: &str,
+    port: u16,
+) -> Option<(String, u16)> {
     let svc_port = service
         .pointer("/spec/ports")
         .and_then(Value::as_array)?
         .iter()
         .find(|p| p.get("port").and_then(Value::as_u64) == Some(u64::from(port)))?;
     let port_name = svc_port.get("name").and_then(Value::as_str).unwrap_or("");
-    let (slices, _) = api
-        .cache
-        .list(&format!("/registry/endpointslices/{}/", svc.namespace));
-    slices.iter().find_map(|o| {
-        let slice = o.value();
+    slices.iter().find_map(|slice| {
         if slice
             .pointer("/metadata/labels/kubernetes.io~1service-name")
             .and_then(Value::as_str)
-            != Some(svc.name.as_str())
+            != Some(name)
         {
             return None;
         }
@@ -332,6 +343,63 @@ pub async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_endpoints() {
+        use serde_json::json;
+        let service = json!({"spec": {"ports": [
+            {"name": "https", "port": 443, "targetPort": 8443},
+            {"name": "metrics", "port": 9090}]}});
+        let slice = |svc: &str, port_name: &str, endpoints: Value| {
+            json!({"metadata": {"labels": {"kubernetes.io/service-name": svc}},
+                "ports": [{"name": port_name, "port": 8443}], "endpoints": endpoints})
+        };
+        let ready = json!([{"addresses": ["10.0.0.7"], "conditions": {"ready": true}}]);
+        let not_ready = json!([{"addresses": ["10.0.0.8"], "conditions": {"ready": false}}]);
+        let cases: Vec<(&str, Vec<Value>, u16)> = vec![
+            ("ready", vec![slice("hook", "https", ready.clone())], 443),
+            (
+                "other service",
+                vec![slice("other", "https", ready.clone())],
+                443,
+            ),
+            (
+                "not ready, then ready",
+                vec![
+                    slice("hook", "https", not_ready),
+                    slice("hook", "https", ready.clone()),
+                ],
+                443,
+            ),
+            (
+                "port the service lacks",
+                vec![slice("hook", "https", ready.clone())],
+                8080,
+            ),
+            (
+                "slice for another port",
+                vec![slice("hook", "metrics", ready)],
+                443,
+            ),
+        ];
+        let out: String = cases
+            .into_iter()
+            .map(|(what, slices, port)| {
+                format!(
+                    "{what}: {:?}\n",
+                    pick_endpoint(&service, &slices, "hook", port)
+                )
+            })
+            .collect();
+        expect_test::expect![[r#"
+            ready: Some(("10.0.0.7", 8443))
+            other service: None
+            not ready, then ready: Some(("10.0.0.7", 8443))
+            port the service lacks: None
+            slice for another port: None
+        "#]]
+        .assert_eq(&out);
+    }
 
     #[test]
     fn url_targets() {

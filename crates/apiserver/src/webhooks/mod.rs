@@ -133,26 +133,34 @@ fn hook_matches(
     }
     let request = req.review_request("", object, old);
     let null = Value::Null;
+    // Any condition that is false skips the webhook, even if another one failed; an
+    // error only counts when nothing said no.
+    let mut error = None;
     for cond in &hook.match_conditions {
-        let rule = cel::cached(&cond.expression).map_err(|e| format!("{}: {e}", cond.name))?;
-        let vars = [
-            ("object", object.unwrap_or(&null)),
-            ("oldObject", old.unwrap_or(&null)),
-            ("request", &request),
-        ];
-        match rule.eval(&vars) {
+        let result = cel::cached(&cond.expression)
+            .and_then(|rule| {
+                rule.eval(&[
+                    ("object", object.unwrap_or(&null)),
+                    ("oldObject", old.unwrap_or(&null)),
+                    ("request", &request),
+                ])
+            })
+            .map_err(|e| e.to_string());
+        match result {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => return Ok(false),
             Ok(other) => {
-                return Err(format!(
+                error.get_or_insert(format!(
                     "{}: expression returned {other}, want bool",
                     cond.name
-                ))
+                ));
             }
-            Err(e) => return Err(format!("{}: {e}", cond.name)),
+            Err(e) => {
+                error.get_or_insert(format!("{}: {e}", cond.name));
+            }
         }
     }
-    Ok(true)
+    error.map_or(Ok(true), Err)
 }
 
 fn timeout_of(hook: &Webhook) -> Duration {

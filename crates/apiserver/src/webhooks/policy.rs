@@ -265,24 +265,32 @@ fn evaluate_with(
         }
     }
     let variables = Value::Object(variables);
+    // As for webhooks: a false condition skips the policy even when another one failed.
+    let mut error = None;
     for cond in &spec.match_conditions {
         match eval(&cond.expression, inputs, params, &variables) {
             Ok(Value::Bool(true)) => {}
             Ok(Value::Bool(false)) => return Vec::new(),
-            Ok(other) if !ignore => {
-                return vec![failure(
-                    format!("matchCondition '{}' returned {other}, want bool", cond.name),
-                    "Invalid",
-                )]
+            Ok(other) => {
+                error.get_or_insert(format!(
+                    "matchCondition '{}' returned {other}, want bool",
+                    cond.name
+                ));
             }
-            Err(e) if !ignore => {
-                return vec![failure(
-                    format!("failed to evaluate matchCondition '{}': {e}", cond.name),
-                    "Invalid",
-                )]
+            Err(e) => {
+                error.get_or_insert(format!(
+                    "failed to evaluate matchCondition '{}': {e}",
+                    cond.name
+                ));
             }
-            _ => return Vec::new(),
         }
+    }
+    if let Some(e) = error {
+        return if ignore {
+            Vec::new()
+        } else {
+            vec![failure(e, "Invalid")]
+        };
     }
     let mut out = Vec::new();
     for v in &spec.validations {

@@ -102,6 +102,19 @@ fn validations() {
             deploy(1),
         ),
         (
+            "matchConditions: false beats an error",
+            json!({"matchConditions": [{"name": "broken", "expression": "object.nope == 1"},
+                {"name": "never", "expression": "false"}],
+                "validations": [{"expression": "false"}]}),
+            deploy(1),
+        ),
+        (
+            "matchConditions: an error fails closed",
+            json!({"matchConditions": [{"name": "broken", "expression": "object.nope == 1"}],
+                "validations": [{"expression": "true"}]}),
+            deploy(1),
+        ),
+        (
             "request variable",
             policy(
                 json!([{"expression": "request.userInfo.username != 'admin'", "message": "not admins"}]),
@@ -124,6 +137,8 @@ fn validations() {
         error ignored: allowed
         variables: ["Deny"] too big: 4 (Invalid)
         matchConditions skip: allowed
+        matchConditions: false beats an error: allowed
+        matchConditions: an error fails closed: ["Deny"] failed to evaluate matchCondition 'broken': no such key: nope (Invalid)
         request variable: ["Deny"] not admins (Invalid)
     "#]].assert_eq(&out);
 }
