@@ -6,6 +6,9 @@
 //! stored. Both return the warnings that must reach the client. Configurations and
 //! policies are read from the watch cache on every request ([`config`]), matched by pure
 //! rules ([`matching`]), and webhooks are called over HTTPS ([`call`]).
+//!
+//! Not yet admitted here: deletecollection, `*/scale` writes (upstream sends a Scale
+//! object), MutatingAdmissionPolicy; no policy `status.typeChecking`, no audit annotations.
 
 mod call;
 mod config;
@@ -235,8 +238,8 @@ async fn invoke(
     }
 }
 
-/// The resources dynamic admission never sees: its own configuration, and the virtual
-/// kinds that are not stored.
+/// The resources dynamic admission never sees: its own configuration. (Kinds that are
+/// never stored, such as access reviews, do not reach the write handlers at all.)
 fn skipped(scope: &Scope<'_>) -> bool {
     matching::exempt(scope.info.group, scope.info.plural)
 }
