@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod crd_schema;
 pub mod crd_serving;
 pub mod generic;
 pub mod meta;

@@ -1,0 +1,1053 @@
+//! Data-driven tests: schema and object in, pruned object / defaulted object / error
+//! messages (as kubectl prints them) out. `UPDATE_EXPECT=1` rewrites the expectations.
+
+use super::*;
+use apimachinery::field::Path;
+use expect_test::{expect, Expect};
+use serde_json::{json, Value};
+
+/// A CEL stand-in: rules are keywords, so tests read as data.
+struct FakeCel;
+
+impl RuleEvaluator for FakeCel {
+    fn evaluate(&self, rule: &str, v: &Value, old: Option<&Value>) -> Result<bool, String> {
+        match rule {
+            "ok" => Ok(true),
+            "fail" => Ok(false),
+            "self == oldSelf" => Ok(old == Some(v)),
+            "!has(oldSelf) || self == oldSelf" => Ok(old.is_none_or(|o| o == v)),
+            "self.startsWith('a')" => Ok(v.as_str().is_some_and(|s| s.starts_with('a'))),
+            "self.x > 0" => Ok(v["x"].as_i64().is_some_and(|x| x > 0)),
+            other => Err(format!(
+                "compilation failed: undeclared reference in {other:?}"
+            )),
+        }
+    }
+    fn message(&self, expr: &str, v: &Value, _: Option<&Value>) -> Result<String, String> {
+        match expr {
+            "'got ' + self" => Ok(format!("got {}", v.as_str().unwrap_or("?"))),
+            "''" => Ok(String::new()),
+            _ => Err("no such overload".into()),
+        }
+    }
+}
+
+/// One line per case: the label, then the errors' messages joined with " | ".
+fn render_errors(cases: &[(&str, Value, Value)], old: Option<&Value>) -> String {
+    let mut out = String::new();
+    for (label, schema, obj) in cases {
+        let s = Structural::from_openapi(schema);
+        let errs = s.validate(obj, old, &FakeCel);
+        let msgs: Vec<String> = errs.iter().map(|e| e.message()).collect();
+        let text = if msgs.is_empty() {
+            "ok".to_string()
+        } else {
+            msgs.join(" | ")
+        };
+        out.push_str(&format!("{label}: {text}\n"));
+    }
+    out
+}
+
+fn check_errors(cases: &[(&str, Value, Value)], expect: Expect) {
+    expect.assert_eq(&render_errors(cases, None));
+}
+
+/// A root schema with `spec` of the given schema.
+fn spec(s: Value) -> Value {
+    json!({"type": "object", "properties": {"spec": s}})
+}
+
+/// A root schema whose `spec.f` has the given schema.
+fn field(s: Value) -> Value {
+    spec(json!({"type": "object", "properties": {"f": s}}))
+}
+
+fn obj_f(v: Value) -> Value {
+    json!({"spec": {"f": v}})
+}
+
+#[test]
+fn type_errors() {
+    let cases = [
+        (
+            "integer gets string",
+            field(json!({"type": "integer"})),
+            obj_f(json!("x")),
+        ),
+        (
+            "integer gets 1.5",
+            field(json!({"type": "integer"})),
+            obj_f(json!(1.5)),
+        ),
+        (
+            "integer gets 2.0",
+            field(json!({"type": "integer"})),
+            obj_f(json!(2.0)),
+        ),
+        (
+            "number gets 2",
+            field(json!({"type": "number"})),
+            obj_f(json!(2)),
+        ),
+        (
+            "string gets bool",
+            field(json!({"type": "string"})),
+            obj_f(json!(true)),
+        ),
+        (
+            "object gets array",
+            field(json!({"type": "object"})),
+            obj_f(json!([1])),
+        ),
+        (
+            "array gets object",
+            field(json!({"type": "array", "items": {"type": "string"}})),
+            obj_f(json!({})),
+        ),
+        (
+            "boolean gets null",
+            field(json!({"type": "boolean"})),
+            obj_f(Value::Null),
+        ),
+        (
+            "nullable gets null",
+            field(json!({"type": "boolean", "nullable": true})),
+            obj_f(Value::Null),
+        ),
+        (
+            "int-or-string gets 3",
+            field(json!({"x-kubernetes-int-or-string": true})),
+            obj_f(json!(3)),
+        ),
+        (
+            "int-or-string gets bool",
+            field(json!({"x-kubernetes-int-or-string": true})),
+            obj_f(json!(false)),
+        ),
+        (
+            "untyped preserve gets anything",
+            field(json!({"x-kubernetes-preserve-unknown-fields": true})),
+            obj_f(json!({"a": [1]})),
+        ),
+        (
+            "string with format gets number",
+            field(json!({"type": "string", "format": "date-time"})),
+            obj_f(json!(5)),
+        ),
+        ("root not object", json!({"type": "object"}), json!("x")),
+        (
+            "array item wrong",
+            spec(
+                json!({"type": "object", "properties": {"l": {"type": "array", "items": {"type": "integer"}}}}),
+            ),
+            json!({"spec": {"l": [1, "two"]}}),
+        ),
+    ];
+    check_errors(
+        &cases,
+        expect![[r#"
+            integer gets string: spec.f: Invalid value: "string": spec.f in body must be of type integer: "string"
+            integer gets 1.5: spec.f: Invalid value: "number": spec.f in body must be of type integer: "number"
+            integer gets 2.0: ok
+            number gets 2: ok
+            string gets bool: spec.f: Invalid value: "boolean": spec.f in body must be of type string: "boolean"
+            object gets array: spec.f: Invalid value: "array": spec.f in body must be of type object: "array"
+            array gets object: spec.f: Invalid value: "object": spec.f in body must be of type array: "object"
+            boolean gets null: spec.f: Invalid value: "null": spec.f in body must be of type boolean: "null"
+            nullable gets null: ok
+            int-or-string gets 3: ok
+            int-or-string gets bool: spec.f: Invalid value: "boolean": spec.f in body must be of type integer,string: "boolean"
+            untyped preserve gets anything: ok
+            string with format gets number: spec.f: Invalid value: "int64": spec.f in body must be of type date-time: "int64"
+            root not object: <nil>: Invalid value: "string":  in body must be of type object: "string"
+            array item wrong: spec.l[1]: Invalid value: "string": spec.l[1] in body must be of type integer: "string"
+        "#]],
+    );
+}
+
+#[test]
+fn value_keywords() {
+    let cases = [
+        (
+            "maximum",
+            field(json!({"type": "integer", "maximum": 10})),
+            obj_f(json!(20)),
+        ),
+        (
+            "maximum ok",
+            field(json!({"type": "integer", "maximum": 10})),
+            obj_f(json!(10)),
+        ),
+        (
+            "exclusiveMaximum",
+            field(json!({"type": "integer", "maximum": 10, "exclusiveMaximum": true})),
+            obj_f(json!(10)),
+        ),
+        (
+            "minimum",
+            field(json!({"type": "number", "minimum": 1.5})),
+            obj_f(json!(1)),
+        ),
+        (
+            "exclusiveMinimum",
+            field(json!({"type": "integer", "minimum": 0, "exclusiveMinimum": true})),
+            obj_f(json!(0)),
+        ),
+        (
+            "multipleOf",
+            field(json!({"type": "integer", "multipleOf": 3})),
+            obj_f(json!(7)),
+        ),
+        (
+            "multipleOf ok",
+            field(json!({"type": "number", "multipleOf": 0.5})),
+            obj_f(json!(2.5)),
+        ),
+        (
+            "pattern",
+            field(json!({"type": "string", "pattern": "^[a-z]+$"})),
+            obj_f(json!("Ab")),
+        ),
+        (
+            "maxLength",
+            field(json!({"type": "string", "maxLength": 5})),
+            obj_f(json!("abcdefg")),
+        ),
+        (
+            "maxLength counts chars",
+            field(json!({"type": "string", "maxLength": 2})),
+            obj_f(json!("éé")),
+        ),
+        (
+            "minLength",
+            field(json!({"type": "string", "minLength": 3})),
+            obj_f(json!("ab")),
+        ),
+        (
+            "enum",
+            field(json!({"type": "string", "enum": ["red", "green"]})),
+            obj_f(json!("purple")),
+        ),
+        (
+            "enum of numbers",
+            field(json!({"type": "integer", "enum": [1, 2]})),
+            obj_f(json!(3)),
+        ),
+        (
+            "enum 1 == 1.0",
+            field(json!({"type": "number", "enum": [1, 2]})),
+            obj_f(json!(1.0)),
+        ),
+        (
+            "minItems",
+            field(json!({"type": "array", "items": {"type": "string"}, "minItems": 2})),
+            obj_f(json!(["a"])),
+        ),
+        (
+            "maxItems",
+            field(json!({"type": "array", "items": {"type": "string"}, "maxItems": 1})),
+            obj_f(json!(["a", "b", "c"])),
+        ),
+        (
+            "uniqueItems",
+            field(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true})),
+            obj_f(json!(["a", "a"])),
+        ),
+        (
+            "minProperties",
+            field(
+                json!({"type": "object", "additionalProperties": {"type": "string"}, "minProperties": 2}),
+            ),
+            obj_f(json!({"a": "1"})),
+        ),
+        (
+            "maxProperties",
+            field(
+                json!({"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 1}),
+            ),
+            obj_f(json!({"a": "1", "b": "2"})),
+        ),
+        (
+            "required",
+            spec(
+                json!({"type": "object", "required": ["foo", "bar"], "properties": {"foo": {"type": "string"}, "bar": {"type": "string"}}}),
+            ),
+            json!({"spec": {"bar": "x"}}),
+        ),
+        (
+            "required root",
+            json!({"type": "object", "required": ["spec"], "properties": {"spec": {"type": "object"}}}),
+            json!({}),
+        ),
+        (
+            "additionalProperties values",
+            field(
+                json!({"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}),
+            ),
+            obj_f(json!({"a": -1, "b": 2})),
+        ),
+        (
+            "format date-time",
+            field(json!({"type": "string", "format": "date-time"})),
+            obj_f(json!("yesterday")),
+        ),
+        (
+            "format date-time ok",
+            field(json!({"type": "string", "format": "date-time"})),
+            obj_f(json!("2024-01-01T00:00:00Z")),
+        ),
+        (
+            "format uuid",
+            field(json!({"type": "string", "format": "uuid"})),
+            obj_f(json!("nope")),
+        ),
+        (
+            "format unknown",
+            field(json!({"type": "string", "format": "whatever"})),
+            obj_f(json!("x")),
+        ),
+        (
+            "several at once",
+            spec(
+                json!({"type": "object", "properties": {"a": {"type": "integer", "maximum": 1}, "b": {"type": "string", "enum": ["x"]}}}),
+            ),
+            json!({"spec": {"a": 2, "b": "y"}}),
+        ),
+    ];
+    check_errors(
+        &cases,
+        expect![[r#"
+            maximum: spec.f: Invalid value: 20: spec.f in body should be less than or equal to 10
+            maximum ok: ok
+            exclusiveMaximum: spec.f: Invalid value: 10: spec.f in body should be less than 10
+            minimum: spec.f: Invalid value: 1: spec.f in body should be greater than or equal to 1.5
+            exclusiveMinimum: spec.f: Invalid value: 0: spec.f in body should be greater than 0
+            multipleOf: spec.f: Invalid value: 7: spec.f in body should be a multiple of 3
+            multipleOf ok: ok
+            pattern: spec.f: Invalid value: "Ab": spec.f in body should match '^[a-z]+$'
+            maxLength: spec.f: Too long: may not be more than 5 bytes
+            maxLength counts chars: ok
+            minLength: spec.f: Invalid value: "ab": spec.f in body should be at least 3 chars long
+            enum: spec.f: Unsupported value: "purple": supported values: "red", "green"
+            enum of numbers: spec.f: Unsupported value: 3: supported values: "1", "2"
+            enum 1 == 1.0: ok
+            minItems: spec.f: Invalid value: 1: spec.f in body should have at least 2 items
+            maxItems: spec.f: Too many: must have at most 1 items
+            uniqueItems: spec.f: Invalid value: "": spec.f in body shouldn't contain duplicates
+            minProperties: spec.f: Invalid value: 2: spec.f in body should have at least 2 properties
+            maxProperties: spec.f: Too many: must have at most 1 items
+            required: spec.foo: Required value
+            required root: spec: Required value
+            additionalProperties values: spec.f.a: Invalid value: -1: spec.f.a in body should be greater than or equal to 0
+            format date-time: spec.f: Invalid value: "yesterday": spec.f in body must be of type date-time: "yesterday"
+            format date-time ok: ok
+            format uuid: spec.f: Invalid value: "nope": spec.f in body must be of type uuid: "nope"
+            format unknown: ok
+            several at once: spec.a: Invalid value: 2: spec.a in body should be less than or equal to 1 | spec.b: Unsupported value: "y": supported values: "x"
+        "#]],
+    );
+}
+
+#[test]
+fn value_validations() {
+    let one_of = field(
+        json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+        "oneOf": [{"required": ["a"]}, {"required": ["b"]}]}),
+    );
+    let cases = [
+        ("oneOf none", one_of.clone(), obj_f(json!({}))),
+        ("oneOf one", one_of.clone(), obj_f(json!({"a": "x"}))),
+        ("oneOf both", one_of, obj_f(json!({"a": "x", "b": "y"}))),
+        (
+            "anyOf none",
+            field(json!({"type": "integer", "anyOf": [{"minimum": 10}, {"maximum": 0}]})),
+            obj_f(json!(5)),
+        ),
+        (
+            "anyOf one",
+            field(json!({"type": "integer", "anyOf": [{"minimum": 10}, {"maximum": 0}]})),
+            obj_f(json!(-1)),
+        ),
+        (
+            "allOf",
+            field(json!({"type": "string", "allOf": [{"minLength": 2}, {"pattern": "^a"}]})),
+            obj_f(json!("b")),
+        ),
+        (
+            "allOf one fails",
+            field(json!({"type": "string", "allOf": [{"minLength": 2}, {"pattern": "^a"}]})),
+            obj_f(json!("bb")),
+        ),
+        (
+            "not",
+            field(json!({"type": "string", "not": {"enum": ["x"]}})),
+            obj_f(json!("x")),
+        ),
+        (
+            "not ok",
+            field(json!({"type": "string", "not": {"enum": ["x"]}})),
+            obj_f(json!("y")),
+        ),
+    ];
+    check_errors(
+        &cases,
+        expect![[r#"
+            oneOf none: <nil>: Invalid value: "": "spec.f" must validate one and only one schema (oneOf). Found none valid | spec.f.a: Required value
+            oneOf one: ok
+            oneOf both: <nil>: Invalid value: "": "spec.f" must validate one and only one schema (oneOf). Found 2 valid alternatives
+            anyOf none: <nil>: Invalid value: "": "spec.f" must validate at least one schema (anyOf) | spec.f: Invalid value: 5: spec.f in body should be greater than or equal to 10
+            anyOf one: ok
+            allOf: spec.f: Invalid value: "b": spec.f in body should be at least 2 chars long | spec.f: Invalid value: "b": spec.f in body should match '^a' | <nil>: Invalid value: "": "spec.f" must validate all the schemas (allOf). None validated
+            allOf one fails: spec.f: Invalid value: "bb": spec.f in body should match '^a' | <nil>: Invalid value: "": "spec.f" must validate all the schemas (allOf)
+            not: <nil>: Invalid value: "": "spec.f" must not validate the schema (not)
+            not ok: ok
+        "#]],
+    );
+}
+
+#[test]
+fn list_types_and_embedded() {
+    let set = field(
+        json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}),
+    );
+    let map = field(
+        json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "proto"],
+        "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "proto": {"type": "string", "default": "TCP"}, "port": {"type": "integer"}}}}),
+    );
+    let embedded = field(
+        json!({"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}),
+    );
+    let cases = [
+        (
+            "set duplicate",
+            set.clone(),
+            obj_f(json!(["a", "b", "a", "a"])),
+        ),
+        ("set ok", set, obj_f(json!(["a", "b"]))),
+        (
+            "map duplicate",
+            map.clone(),
+            obj_f(json!([{"name": "a", "port": 1}, {"name": "a", "proto": "TCP", "port": 2}])),
+        ),
+        (
+            "map ok",
+            map,
+            obj_f(json!([{"name": "a"}, {"name": "a", "proto": "UDP"}])),
+        ),
+        (
+            "embedded missing type meta",
+            embedded.clone(),
+            obj_f(json!({"metadata": {}})),
+        ),
+        (
+            "embedded ok",
+            embedded,
+            obj_f(json!({"apiVersion": "v1", "kind": "Pod"})),
+        ),
+    ];
+    check_errors(
+        &cases,
+        expect![[r#"
+            set duplicate: spec.f[2]: Duplicate value: "a" | spec.f[3]: Duplicate value: "a"
+            set ok: ok
+            map duplicate: spec.f[1]: Duplicate value: {"name":"a","proto":"TCP"}
+            map ok: ok
+            embedded missing type meta: spec.f.apiVersion: Required value: must not be empty | spec.f.kind: Required value: must not be empty
+            embedded ok: ok
+        "#]],
+    );
+}
+
+#[test]
+fn cel_rules() {
+    let rule = |r: Value| field(json!({"type": "string", "x-kubernetes-validations": [r]}));
+    let cases = [
+        ("holds", rule(json!({"rule": "ok"})), obj_f(json!("a"))),
+        (
+            "default message",
+            rule(json!({"rule": "fail"})),
+            obj_f(json!("a")),
+        ),
+        (
+            "message",
+            rule(json!({"rule": "fail", "message": "must be nice"})),
+            obj_f(json!("a")),
+        ),
+        (
+            "messageExpression",
+            rule(json!({"rule": "fail", "message": "m", "messageExpression": "'got ' + self"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "messageExpression fails",
+            rule(json!({"rule": "fail", "message": "m", "messageExpression": "boom"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "messageExpression empty",
+            rule(json!({"rule": "fail", "messageExpression": "''"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "eval error",
+            rule(json!({"rule": "self.nope"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "reason forbidden",
+            rule(json!({"rule": "fail", "reason": "FieldValueForbidden", "message": "no"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "reason required",
+            rule(json!({"rule": "fail", "reason": "FieldValueRequired", "message": "need"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "fieldPath",
+            spec(
+                json!({"type": "object", "properties": {"x": {"type": "integer"}}, "x-kubernetes-validations": [{"rule": "self.x > 0", "fieldPath": ".x"}]}),
+            ),
+            json!({"spec": {"x": 0}}),
+        ),
+        (
+            "fieldPath quoted",
+            spec(
+                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-validations": [{"rule": "fail", "fieldPath": "['a.b'].c[2]"}]}),
+            ),
+            json!({"spec": {}}),
+        ),
+        (
+            "skipped after type error",
+            rule(json!({"rule": "fail"})),
+            obj_f(json!(5)),
+        ),
+        (
+            "per list item",
+            field(
+                json!({"type": "array", "items": {"type": "string", "x-kubernetes-validations": [{"rule": "self.startsWith('a')"}]}}),
+            ),
+            obj_f(json!(["ab", "b", "c"])),
+        ),
+        (
+            "per map value",
+            field(
+                json!({"type": "object", "additionalProperties": {"type": "string", "x-kubernetes-validations": [{"rule": "self.startsWith('a')"}]}}),
+            ),
+            obj_f(json!({"k1": "a", "k2": "z"})),
+        ),
+        (
+            "at root",
+            json!({"type": "object", "x-kubernetes-validations": [{"rule": "fail"}]}),
+            json!({}),
+        ),
+        (
+            "transition rule skipped on create",
+            rule(json!({"rule": "self == oldSelf"})),
+            obj_f(json!("a")),
+        ),
+        (
+            "optionalOldSelf runs on create",
+            rule(json!({"rule": "fail", "optionalOldSelf": true, "message": "oldSelf unused"})),
+            obj_f(json!("a")),
+        ),
+        (
+            "no engine",
+            rule(json!({"rule": "whatever"})),
+            obj_f(json!("a")),
+        ),
+    ];
+    let rendered = render_errors(&cases, None);
+    let s = Structural::from_openapi(&rule(json!({"rule": "whatever"})));
+    let no_rules = s.validate(&obj_f(json!("a")), None, &NoRules);
+    expect![[r#"
+        holds: ok
+        default message: spec.f: Invalid value: "string": failed rule: fail
+        message: spec.f: Invalid value: "string": must be nice
+        messageExpression: spec.f: Invalid value: "string": got b
+        messageExpression fails: spec.f: Invalid value: "string": m
+        messageExpression empty: spec.f: Invalid value: "string": failed rule: fail
+        eval error: spec.f: Invalid value: "string": compilation failed: undeclared reference in "self.nope"
+        reason forbidden: spec.f: Forbidden: no
+        reason required: spec.f: Required value: need
+        fieldPath: spec.x: Invalid value: "object": failed rule: self.x > 0
+        fieldPath quoted: spec.a.b.c[2]: Invalid value: "object": failed rule: fail
+        skipped after type error: spec.f: Invalid value: "integer": spec.f in body must be of type string: "integer"
+        per list item: spec.f[1]: Invalid value: "string": failed rule: self.startsWith('a') | spec.f[2]: Invalid value: "string": failed rule: self.startsWith('a')
+        per map value: spec.f.k2: Invalid value: "string": failed rule: self.startsWith('a')
+        at root: <nil>: Invalid value: "object": failed rule: fail
+        transition rule skipped on create: ok
+        optionalOldSelf runs on create: spec.f: Invalid value: "string": oldSelf unused
+        no engine: spec.f: Invalid value: "string": compilation failed: undeclared reference in "whatever"
+        NoRules: []
+    "#]]
+    .assert_eq(&format!("{rendered}NoRules: {no_rules:?}\n"));
+}
+
+#[test]
+fn transition_rules_on_update() {
+    let immutable = field(
+        json!({"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "is immutable"}]}),
+    );
+    let items = field(
+        json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+        "items": {"type": "object", "required": ["k"], "properties": {"k": {"type": "string"}, "v": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}}),
+    );
+    let cases: [(&str, Value, Value, Value); 5] = [
+        (
+            "unchanged",
+            immutable.clone(),
+            obj_f(json!("a")),
+            obj_f(json!("a")),
+        ),
+        (
+            "changed",
+            immutable.clone(),
+            obj_f(json!("b")),
+            obj_f(json!("a")),
+        ),
+        (
+            "new field has no old value",
+            immutable,
+            obj_f(json!("b")),
+            json!({"spec": {}}),
+        ),
+        (
+            "list-map items correlate by key",
+            items.clone(),
+            obj_f(json!([{"k": "y", "v": "2"}, {"k": "x", "v": "1"}])),
+            obj_f(json!([{"k": "x", "v": "1"}, {"k": "y", "v": "1"}])),
+        ),
+        (
+            "new list-map item has no old value",
+            items,
+            obj_f(json!([{"k": "z", "v": "9"}])),
+            obj_f(json!([{"k": "x", "v": "1"}])),
+        ),
+    ];
+    let mut out = String::new();
+    for (label, schema, new, old) in &cases {
+        let s = Structural::from_openapi(schema);
+        let msgs: Vec<String> = s
+            .validate(new, Some(old), &FakeCel)
+            .iter()
+            .map(|e| e.message())
+            .collect();
+        out.push_str(&format!(
+            "{label}: {}\n",
+            if msgs.is_empty() {
+                "ok".into()
+            } else {
+                msgs.join(" | ")
+            }
+        ));
+    }
+    expect![[r#"
+        unchanged: ok
+        changed: spec.f: Invalid value: "string": is immutable
+        new field has no old value: ok
+        list-map items correlate by key: spec.f[0].v: Invalid value: "string": failed rule: self == oldSelf
+        new list-map item has no old value: ok
+    "#]]
+    .assert_eq(&out);
+}
+
+fn check_prune(cases: &[(&str, Value, Value)], expect: Expect) {
+    let mut out = String::new();
+    for (label, schema, obj) in cases {
+        let mut obj = obj.clone();
+        let removed = Structural::from_openapi(schema).prune(&mut obj);
+        out.push_str(&format!("{label}: {obj} removed {removed:?}\n"));
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn pruning() {
+    let nested = spec(json!({"type": "object", "properties": {
+        "a": {"type": "object", "properties": {"b": {"type": "string"}}},
+        "l": {"type": "array", "items": {"type": "object", "properties": {"n": {"type": "string"}}}},
+        "m": {"type": "object", "additionalProperties": {"type": "object", "properties": {"k": {"type": "integer"}}}},
+        "p": {"type": "object", "x-kubernetes-preserve-unknown-fields": true, "properties": {"known": {"type": "object", "properties": {"z": {"type": "string"}}}}},
+        "e": {"type": "object", "x-kubernetes-embedded-resource": true, "properties": {"spec": {"type": "object"}}},
+        "ep": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true},
+    }}));
+    let cases = [
+        (
+            "root keeps type meta and metadata",
+            json!({"type": "object"}),
+            json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n", "bogus": 1}, "junk": 1}),
+        ),
+        (
+            "nested object",
+            nested.clone(),
+            json!({"spec": {"a": {"b": "x", "c": 1}, "d": 2}}),
+        ),
+        (
+            "array items",
+            nested.clone(),
+            json!({"spec": {"l": [{"n": "x", "o": 1}, {"o": 2}]}}),
+        ),
+        (
+            "additionalProperties",
+            nested.clone(),
+            json!({"spec": {"m": {"one": {"k": 1, "q": 2}}}}),
+        ),
+        (
+            "preserve-unknown-fields keeps unknown, prunes known",
+            nested.clone(),
+            json!({"spec": {"p": {"free": {"any": 1}, "known": {"z": "x", "y": 1}}}}),
+        ),
+        (
+            "embedded resource",
+            nested.clone(),
+            json!({"spec": {"e": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}, "bogus": 1}, "spec": {"x": 1}, "status": {}}}}),
+        ),
+        (
+            "embedded preserve",
+            nested.clone(),
+            json!({"spec": {"ep": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "bogus": 1}, "other": 1}}}),
+        ),
+        (
+            "root preserve",
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+            json!({"anything": {"goes": 1}}),
+        ),
+        (
+            "wrong type left alone",
+            nested,
+            json!({"spec": {"a": "not an object"}}),
+        ),
+        ("non-object root", json!({"type": "object"}), json!([1])),
+    ];
+    check_prune(
+        &cases,
+        expect![[r#"
+            root keeps type meta and metadata: {"apiVersion":"x/v1","kind":"K","metadata":{"name":"n","bogus":1}} removed ["junk"]
+            nested object: {"spec":{"a":{"b":"x"}}} removed ["spec.a.c", "spec.d"]
+            array items: {"spec":{"l":[{"n":"x"},{}]}} removed ["spec.l[0].o", "spec.l[1].o"]
+            additionalProperties: {"spec":{"m":{"one":{"k":1}}}} removed ["spec.m.one.q"]
+            preserve-unknown-fields keeps unknown, prunes known: {"spec":{"p":{"free":{"any":1},"known":{"z":"x"}}}} removed ["spec.p.known.y"]
+            embedded resource: {"spec":{"e":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},"spec":{}}}} removed ["spec.e.metadata.bogus", "spec.e.spec.x", "spec.e.status"]
+            embedded preserve: {"spec":{"ep":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"other":1}}} removed ["spec.ep.metadata.bogus"]
+            root preserve: {"anything":{"goes":1}} removed []
+            wrong type left alone: {"spec":{"a":"not an object"}} removed []
+            non-object root: [1] removed []
+        "#]],
+    );
+}
+
+fn check_defaults(cases: &[(&str, Value, Value)], expect: Expect) {
+    let mut out = String::new();
+    for (label, schema, obj) in cases {
+        let mut obj = obj.clone();
+        Structural::from_openapi(schema).apply_defaults(&mut obj);
+        out.push_str(&format!("{label}: {obj}\n"));
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn defaulting() {
+    let s = spec(json!({"type": "object", "properties": {
+        "replicas": {"type": "integer", "default": 1},
+        "nullable": {"type": "string", "nullable": true, "default": "d"},
+        "inner": {"type": "object", "properties": {"x": {"type": "string", "default": "x"}}},
+        "withDefault": {"type": "object", "default": {}, "properties": {"y": {"type": "string", "default": "y"}}},
+        "list": {"type": "array", "items": {"type": "object", "properties": {"z": {"type": "integer", "default": 7}}}},
+        "nulls": {"type": "array", "items": {"type": "string", "default": "filled"}},
+        "map": {"type": "object", "additionalProperties": {"type": "object", "properties": {"w": {"type": "boolean", "default": true}}}},
+    }}));
+    let cases = [
+        ("absent spec gets nothing", s.clone(), json!({})),
+        ("empty spec", s.clone(), json!({"spec": {}})),
+        (
+            "present values kept",
+            s.clone(),
+            json!({"spec": {"replicas": 3, "withDefault": {"y": "mine"}}}),
+        ),
+        (
+            "null replaced unless nullable",
+            s.clone(),
+            json!({"spec": {"replicas": null, "nullable": null}}),
+        ),
+        (
+            "existing inner object",
+            s.clone(),
+            json!({"spec": {"inner": {}}}),
+        ),
+        (
+            "array items",
+            s.clone(),
+            json!({"spec": {"list": [{}, {"z": 1}], "nulls": ["a", null]}}),
+        ),
+        (
+            "additionalProperties",
+            s,
+            json!({"spec": {"map": {"a": {}, "b": {"w": false}}}}),
+        ),
+    ];
+    check_defaults(
+        &cases,
+        expect![[r#"
+            absent spec gets nothing: {}
+            empty spec: {"spec":{"replicas":1,"nullable":"d","withDefault":{"y":"y"}}}
+            present values kept: {"spec":{"replicas":3,"withDefault":{"y":"mine"},"nullable":"d"}}
+            null replaced unless nullable: {"spec":{"replicas":1,"nullable":null,"withDefault":{"y":"y"}}}
+            existing inner object: {"spec":{"inner":{"x":"x"},"replicas":1,"nullable":"d","withDefault":{"y":"y"}}}
+            array items: {"spec":{"list":[{"z":7},{"z":1}],"nulls":["a","filled"],"replicas":1,"nullable":"d","withDefault":{"y":"y"}}}
+            additionalProperties: {"spec":{"map":{"a":{"w":true},"b":{"w":false}},"replicas":1,"nullable":"d","withDefault":{"y":"y"}}}
+        "#]],
+    );
+}
+
+#[test]
+fn schema_navigation() {
+    let s = Structural::from_openapi(&json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {"replicas": {"type": "integer"},
+            "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port"], "items": {"type": "object", "properties": {"port": {"type": "integer"}}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
+    }}));
+    let lookups = [
+        ".spec.replicas",
+        "spec.replicas",
+        ".spec",
+        ".spec.ports[0].port",
+        ".spec.ports[*]",
+        ".spec.labels.app",
+        ".spec.missing",
+        ".status",
+    ];
+    let mut out = String::new();
+    for p in lookups {
+        let found = s
+            .at_path(p)
+            .map(|n| format!("{:?} list={:?}", n.type_name(), n.list_type()));
+        out.push_str(&format!("{p}: {found:?}\n"));
+    }
+    expect![[r#"
+        .spec.replicas: Some("\"integer\" list=None")
+        spec.replicas: Some("\"integer\" list=None")
+        .spec: Some("\"object\" list=None")
+        .spec.ports[0].port: Some("\"integer\" list=None")
+        .spec.ports[*]: Some("\"object\" list=None")
+        .spec.labels.app: Some("\"string\" list=None")
+        .spec.missing: None
+        .status: None
+    "#]]
+    .assert_eq(&out);
+}
+
+#[test]
+fn bad_schemas_do_not_panic() {
+    for schema in [
+        json!(null),
+        json!(5),
+        json!({"type": 5, "properties": [], "items": [1], "required": "x", "enum": {}, "pattern": "(", "maxLength": -1, "x-kubernetes-validations": [1, {"rule": 2}]}),
+    ] {
+        let s = Structural::from_openapi(&schema);
+        let mut obj = json!({"spec": {"a": [1, {"b": null}]}});
+        s.prune(&mut obj);
+        s.apply_defaults(&mut obj);
+        let _ = s.validate(&obj, Some(&obj), &FakeCel);
+        let _ = check_structural(&schema, &Path::new("s"));
+    }
+}
+
+fn check_schema(cases: &[(&str, Value)], expect: Expect) {
+    let mut out = String::new();
+    let base = Path::new("spec")
+        .child("versions")
+        .index(0)
+        .child("schema")
+        .child("openAPIV3Schema");
+    for (label, schema) in cases {
+        let errs = check_structural(schema, &base);
+        let msgs: Vec<String> = errs.iter().map(|e| e.message()).collect();
+        let text = if msgs.is_empty() {
+            "ok".to_string()
+        } else {
+            msgs.join("\n    ")
+        };
+        out.push_str(&format!("{label}: {text}\n"));
+    }
+    expect.assert_eq(&out);
+}
+
+#[test]
+fn structural_check() {
+    let cases = [
+        (
+            "ok",
+            spec(json!({"type": "object", "properties": {"a": {"type": "string"}}})),
+        ),
+        (
+            "field without type",
+            spec(json!({"type": "object", "properties": {"foo": {"description": "x"}}})),
+        ),
+        (
+            "item without type",
+            spec(json!({"type": "array", "items": {}})),
+        ),
+        ("root without type", json!({"properties": {}})),
+        ("root not object", json!({"type": "string"})),
+        ("unknown type", spec(json!({"type": "map"}))),
+        ("array without items", spec(json!({"type": "array"}))),
+        (
+            "preserve or int-or-string need no type",
+            spec(
+                json!({"type": "object", "properties": {"a": {"x-kubernetes-preserve-unknown-fields": true}, "b": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]}}}),
+            ),
+        ),
+        (
+            "additionalProperties with properties",
+            spec(
+                json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": {"type": "string"}}),
+            ),
+        ),
+        (
+            "additionalProperties false",
+            spec(json!({"type": "object", "additionalProperties": false})),
+        ),
+        (
+            "metadata restricted",
+            json!({"type": "object", "properties": {"metadata": {"type": "object", "properties": {"name": {"type": "string"}, "labels": {"type": "object"}}}}}),
+        ),
+        (
+            "preserve false",
+            spec(json!({"type": "object", "x-kubernetes-preserve-unknown-fields": false})),
+        ),
+        (
+            "uniqueItems",
+            spec(json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true})),
+        ),
+        (
+            "bad pattern",
+            spec(json!({"type": "string", "pattern": "("})),
+        ),
+        (
+            "value validation with skeleton keywords",
+            spec(
+                json!({"type": "string", "anyOf": [{"type": "string", "description": "d"}], "not": {"nullable": true}}),
+            ),
+        ),
+        (
+            "embedded not object",
+            spec(json!({"x-kubernetes-embedded-resource": true})),
+        ),
+        (
+            "embedded without properties",
+            spec(json!({"type": "object", "x-kubernetes-embedded-resource": true})),
+        ),
+        (
+            "list-type bad",
+            spec(json!({"type": "object", "x-kubernetes-list-type": "bag"})),
+        ),
+        (
+            "list-type map without keys",
+            spec(
+                json!({"type": "array", "x-kubernetes-list-type": "map", "items": {"type": "object"}}),
+            ),
+        ),
+        (
+            "list-map keys",
+            spec(
+                json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "sub", "missing", "name"],
+            "items": {"type": "object", "properties": {"name": {"type": "string"}, "sub": {"type": "object"}}}}),
+            ),
+        ),
+        (
+            "list-map keys ok",
+            spec(
+                json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name", "proto"],
+            "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "proto": {"type": "string", "default": "TCP"}}}}),
+            ),
+        ),
+        (
+            "map keys without map",
+            spec(
+                json!({"type": "array", "items": {"type": "string"}, "x-kubernetes-list-map-keys": ["a"]}),
+            ),
+        ),
+        (
+            "set of objects",
+            spec(
+                json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "object"}}),
+            ),
+        ),
+        (
+            "map-type",
+            spec(json!({"type": "string", "x-kubernetes-map-type": "deep"})),
+        ),
+        (
+            "default wrong type",
+            spec(
+                json!({"type": "object", "properties": {"r": {"type": "integer", "default": "one", "maximum": 3}}}),
+            ),
+        ),
+        (
+            "default too big",
+            spec(
+                json!({"type": "object", "properties": {"r": {"type": "integer", "default": 5, "maximum": 3}}}),
+            ),
+        ),
+        (
+            "default unknown fields",
+            spec(
+                json!({"type": "object", "default": {"a": 1, "zz": 2}, "properties": {"a": {"type": "integer"}}}),
+            ),
+        ),
+        (
+            "default ok",
+            spec(
+                json!({"type": "object", "default": {"a": 1}, "properties": {"a": {"type": "integer"}}}),
+            ),
+        ),
+    ];
+    check_schema(
+        &cases,
+        expect![[r#"
+            ok: ok
+            field without type: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[foo].type: Required value: must not be empty for specified object fields
+            item without type: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.type: Required value: must not be empty for specified array items
+            root without type: spec.versions[0].schema.openAPIV3Schema.type: Required value: must not be empty at the root
+            root not object: spec.versions[0].schema.openAPIV3Schema.type: Invalid value: "string": must be object at the root
+            unknown type: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Unsupported value: "map": supported values: "array", "boolean", "integer", "number", "object", "string"
+            array without items: spec.versions[0].schema.openAPIV3Schema.properties[spec].items: Required value: must be specified
+            preserve or int-or-string need no type: ok
+            additionalProperties with properties: spec.versions[0].schema.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive
+            additionalProperties false: spec.versions[0].schema.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: must not be false
+            metadata restricted: spec.versions[0].schema.openAPIV3Schema.properties[metadata].properties[labels]: Forbidden: must not be specified
+            preserve false: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined
+            uniqueItems: spec.versions[0].schema.openAPIV3Schema.properties[spec].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic
+            bad pattern: spec.versions[0].schema.openAPIV3Schema.properties[spec].pattern: Invalid value: "(": must be a valid regular expression, but isn't: regex parse error:
+                (
+                ^
+            error: unclosed group
+            value validation with skeleton keywords: spec.versions[0].schema.openAPIV3Schema.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].anyOf[0].description: Forbidden: must be empty to be structural
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].not.nullable: Forbidden: must be empty to be structural
+            embedded not object: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must be object if x-kubernetes-embedded-resource is true
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields
+            embedded without properties: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields
+            list-type bad: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-type: Unsupported value: "bag": supported values: "atomic", "set", "map"
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "object": must be array if x-kubernetes-list-type is specified
+            list-type map without keys: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Required value: must not be empty if x-kubernetes-list-type is map
+            list-map keys: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[name]: Required value: all map keys must be required or have a default value
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[sub].type: Invalid value: "object": must be a scalar type if parent array's x-kubernetes-list-type is map
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[sub]: Required value: all map keys must be required or have a default value
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Invalid value: "missing": entries must all be names of item properties
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys[3]: Invalid value: "name": must not contain duplicate entries
+            list-map keys ok: ok
+            map keys without map: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Forbidden: must be empty if x-kubernetes-list-type is not map
+            set of objects: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.x-kubernetes-map-type: Invalid value: null: must be atomic as item of a list with x-kubernetes-list-type=set
+            map-type: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-map-type: Unsupported value: "deep": supported values: "atomic", "granular"
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "string": must be object if x-kubernetes-map-type is specified
+            default wrong type: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[r].default: Invalid value: "string":  in body must be of type integer: "string"
+            default too big: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[r].default: Invalid value: 5:  in body should be less than or equal to 3
+            default unknown fields: spec.versions[0].schema.openAPIV3Schema.properties[spec].default: Invalid value: {"a":1,"zz":2}: must not have unknown fields
+            default ok: ok
+        "#]],
+    );
+}
