@@ -11,7 +11,7 @@ pub(super) fn check(s: &Structural, v: &Value, path: &Path, out: &mut FieldError
         Value::Object(m) => {
             for (k, x) in m {
                 if let Some(fs) = s.field(k) {
-                    check(fs, x, &path.child(k), out);
+                    check(fs, x, &child_path(s, path, k), out);
                 }
             }
         }
@@ -66,5 +66,13 @@ fn duplicates(
         if seen {
             out.push(FieldError::duplicate(path.index(i), k.clone()));
         }
+    }
+}
+
+/// The path of the value at key `k`: a property is a child, a map key a `[k]`.
+fn child_path(s: &Structural, path: &Path, k: &str) -> Path {
+    match s.property(k) {
+        Some(_) => path.child(k),
+        None => path.key(k),
     }
 }

@@ -28,11 +28,18 @@ pub(super) fn check(
     }
     match v {
         Value::Object(m) => {
-            let old_map = old.and_then(Value::as_object);
+            // Upstream gives map values no old value when the map is atomic.
+            let old_map = old
+                .and_then(Value::as_object)
+                .filter(|_| s.map_type.as_deref() != Some("atomic"));
             for (k, x) in m {
                 if let Some(fs) = s.field(k) {
                     let ox = old_map.and_then(|o| o.get(k));
-                    check(fs, x, ox, &path.child(k), cel, out);
+                    let p = match s.property(k) {
+                        Some(_) => path.child(k),
+                        None => path.key(k),
+                    };
+                    check(fs, x, ox, &p, cel, out);
                 }
             }
         }
@@ -48,18 +55,15 @@ pub(super) fn check(
     }
 }
 
-/// The old item a new list item continues: same key fields in a list-map, an equal item in
-/// a set; atomic lists have no identity per item.
+/// The old item a new list item continues: only list-maps give items an identity (their
+/// key fields), as upstream correlates nothing else.
 fn correlate<'a>(s: &Structural, x: &Value, old: &'a [Value]) -> Option<&'a Value> {
-    match s.list_type.as_deref() {
-        Some("map") => {
-            let key = list_type::map_key(s, x)?;
-            old.iter()
-                .find(|o| list_type::map_key(s, o).is_some_and(|k| json_eq(&k, &key)))
-        }
-        Some("set") => old.iter().find(|o| json_eq(o, x)),
-        _ => None,
+    if s.list_type.as_deref() != Some("map") {
+        return None;
     }
+    let key = list_type::map_key(s, x)?;
+    old.iter()
+        .find(|o| list_type::map_key(s, o).is_some_and(|k| json_eq(&k, &key)))
 }
 
 fn run(
@@ -73,24 +77,38 @@ fn run(
     if rule.is_transition() && old.is_none() && !rule.optional_old_self {
         return None;
     }
-    let at = with_field_path(path, &rule.field_path);
-    let bad_value = Value::from(s.type_.as_str());
+    let at = with_field_path(s, path, &rule.field_path);
     let detail = match cel.evaluate(&rule.rule, v, old) {
         Ok(true) => return None,
         Ok(false) => message(rule, v, old, cel),
-        Err(text) => return Some(FieldError::invalid(field(&at), bad_value, text)),
+        Err(text) => {
+            // Upstream names the node's type as the value of evaluation errors.
+            let ty = Value::from(s.type_.as_str());
+            return Some(FieldError::invalid(field(&at), ty, text));
+        }
+    };
+    // A violated rule shows scalars, but not whole objects or lists.
+    let bad_value = match s.type_.as_str() {
+        "object" | "array" => None,
+        _ => Some(v.clone()),
     };
     let field = field(&at);
     Some(match rule.reason.as_str() {
         "FieldValueForbidden" => FieldError::forbidden(field, detail),
         "FieldValueRequired" => FieldError::required(field, detail),
+        // Upstream's Duplicate errors carry no detail.
         "FieldValueDuplicate" => FieldError {
             kind: ErrorType::Duplicate,
             field,
-            bad_value: Some(bad_value),
+            bad_value,
+            detail: String::new(),
+        },
+        _ => FieldError {
+            kind: ErrorType::Invalid,
+            field,
+            bad_value,
             detail,
         },
-        _ => FieldError::invalid(field, bad_value, detail),
     })
 }
 
@@ -112,45 +130,49 @@ fn message(
 ) -> String {
     if !rule.message_expression.is_empty() {
         if let Ok(m) = cel.message(&rule.message_expression, v, old) {
-            if !m.trim().is_empty() && !m.contains('\n') {
-                return m;
+            let m = m.trim();
+            if !m.is_empty() && !m.contains('\n') {
+                return m.to_string();
             }
         }
     }
-    if !rule.message.is_empty() {
-        return rule.message.clone();
+    let msg = rule.message.trim();
+    if !msg.is_empty() {
+        return msg.to_string();
     }
     format!("failed rule: {}", rule.rule.trim())
 }
 
-/// Appends a rule's `fieldPath` (`.spec.x`, `['a.b']`, `.list[0]`) to the node's path.
-fn with_field_path(base: &Path, field_path: &str) -> Path {
+/// Appends a rule's `fieldPath` (`.spec.x`, `['a.b']`) to the node's path: a property is a
+/// child, a key of an additionalProperties map a `[key]`, as upstream prints them.
+fn with_field_path(s: &Structural, base: &Path, field_path: &str) -> Path {
     let mut p = base.clone();
+    let mut node = Some(s);
     let mut rest = field_path;
     while !rest.is_empty() {
+        let name;
         if let Some(r) = rest.strip_prefix("['") {
             let end = r.find("']").unwrap_or(r.len());
-            p = p.child(&r[..end]);
+            name = &r[..end];
             rest = r.get(end + 2..).unwrap_or("");
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').unwrap_or(r.len());
-            p = match r[..end].parse::<usize>() {
-                Ok(i) => p.index(i),
-                Err(_) => p.key(&r[..end]),
-            };
-            rest = r.get(end + 1..).unwrap_or("");
-        } else {
-            let r = rest.strip_prefix('.').unwrap_or(rest);
+        } else if let Some(r) = rest.strip_prefix('.') {
             let end = r.find(['.', '[']).unwrap_or(r.len());
-            if end > 0 {
-                p = p.child(&r[..end]);
-            }
+            name = &r[..end];
             rest = &r[end..];
-            if end == 0 && !rest.starts_with('[') {
-                // A stray dot: skip it rather than loop.
-                rest = rest.get(1..).unwrap_or("");
-            }
+        } else {
+            // Not a path upstream accepts (the CRD check rejects it); keep what we have.
+            break;
         }
+        if name.is_empty() {
+            continue;
+        }
+        match node {
+            Some(n) if n.property(name).is_none() && n.field(name).is_some() => {
+                p = p.key(name);
+            }
+            _ => p = p.child(name),
+        }
+        node = node.and_then(|n| n.field(name));
     }
     p
 }

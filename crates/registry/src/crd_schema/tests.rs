@@ -11,7 +11,7 @@ struct FakeCel;
 
 impl RuleEvaluator for FakeCel {
     fn evaluate(&self, rule: &str, v: &Value, old: Option<&Value>) -> Result<bool, String> {
-        match rule {
+        match rule.trim() {
             "ok" => Ok(true),
             "fail" => Ok(false),
             "self == oldSelf" => Ok(old == Some(v)),
@@ -436,6 +436,13 @@ fn list_types_and_embedded() {
             obj_f(json!([{"name": "a"}, {"name": "a", "proto": "UDP"}])),
         ),
         (
+            "set inside a map value",
+            field(
+                json!({"type": "object", "additionalProperties": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "integer"}}}),
+            ),
+            obj_f(json!({"k": [1, 1]})),
+        ),
+        (
             "embedded missing type meta",
             embedded.clone(),
             obj_f(json!({"metadata": {}})),
@@ -453,6 +460,7 @@ fn list_types_and_embedded() {
             set ok: ok
             map duplicate: spec.f[1]: Duplicate value: {"name":"a","proto":"TCP"}
             map ok: ok
+            set inside a map value: spec.f[k][1]: Duplicate value: 1
             embedded missing type meta: spec.f.apiVersion: Required value: must not be empty | spec.f.kind: Required value: must not be empty
             embedded ok: ok
         "#]],
@@ -514,9 +522,26 @@ fn cel_rules() {
         (
             "fieldPath quoted",
             spec(
-                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-validations": [{"rule": "fail", "fieldPath": "['a.b'].c[2]"}]}),
+                json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "x-kubernetes-validations": [{"rule": "fail", "fieldPath": "['a.b'].c"}]}),
             ),
             json!({"spec": {}}),
+        ),
+        (
+            "fieldPath into a map",
+            spec(
+                json!({"type": "object", "properties": {"m": {"type": "object", "additionalProperties": {"type": "string"}}}, "x-kubernetes-validations": [{"rule": "fail", "fieldPath": ".m['k.1']"}]}),
+            ),
+            json!({"spec": {"m": {}}}),
+        ),
+        (
+            "reason duplicate",
+            rule(json!({"rule": "fail", "reason": "FieldValueDuplicate", "message": "dup"})),
+            obj_f(json!("b")),
+        ),
+        (
+            "message trimmed",
+            rule(json!({"rule": " fail ", "message": "  spaced  "})),
+            obj_f(json!("b")),
         ),
         (
             "skipped after type error",
@@ -563,22 +588,25 @@ fn cel_rules() {
     let no_rules = s.validate(&obj_f(json!("a")), None, &NoRules);
     expect![[r#"
         holds: ok
-        default message: spec.f: Invalid value: "string": failed rule: fail
-        message: spec.f: Invalid value: "string": must be nice
-        messageExpression: spec.f: Invalid value: "string": got b
-        messageExpression fails: spec.f: Invalid value: "string": m
-        messageExpression empty: spec.f: Invalid value: "string": failed rule: fail
+        default message: spec.f: Invalid value: "a": failed rule: fail
+        message: spec.f: Invalid value: "a": must be nice
+        messageExpression: spec.f: Invalid value: "b": got b
+        messageExpression fails: spec.f: Invalid value: "b": m
+        messageExpression empty: spec.f: Invalid value: "b": failed rule: fail
         eval error: spec.f: Invalid value: "string": compilation failed: undeclared reference in "self.nope"
         reason forbidden: spec.f: Forbidden: no
         reason required: spec.f: Required value: need
-        fieldPath: spec.x: Invalid value: "object": failed rule: self.x > 0
-        fieldPath quoted: spec.a.b.c[2]: Invalid value: "object": failed rule: fail
+        fieldPath: spec.x: Invalid value: failed rule: self.x > 0
+        fieldPath quoted: spec.a.b.c: Invalid value: failed rule: fail
+        fieldPath into a map: spec.m[k.1]: Invalid value: failed rule: fail
+        reason duplicate: spec.f: Duplicate value: "b"
+        message trimmed: spec.f: Invalid value: "b": spaced
         skipped after type error: spec.f: Invalid value: "integer": spec.f in body must be of type string: "integer"
-        per list item: spec.f[1]: Invalid value: "string": failed rule: self.startsWith('a') | spec.f[2]: Invalid value: "string": failed rule: self.startsWith('a')
-        per map value: spec.f.k2: Invalid value: "string": failed rule: self.startsWith('a')
-        at root: <nil>: Invalid value: "object": failed rule: fail
+        per list item: spec.f[1]: Invalid value: "b": failed rule: self.startsWith('a') | spec.f[2]: Invalid value: "c": failed rule: self.startsWith('a')
+        per map value: spec.f[k2]: Invalid value: "z": failed rule: self.startsWith('a')
+        at root: <nil>: Invalid value: failed rule: fail
         transition rule skipped on create: ok
-        optionalOldSelf runs on create: spec.f: Invalid value: "string": oldSelf unused
+        optionalOldSelf runs on create: spec.f: Invalid value: "a": oldSelf unused
         no engine: spec.f: Invalid value: "string": compilation failed: undeclared reference in "whatever"
         NoRules: []
     "#]]
@@ -645,9 +673,9 @@ fn transition_rules_on_update() {
     }
     expect![[r#"
         unchanged: ok
-        changed: spec.f: Invalid value: "string": is immutable
+        changed: spec.f: Invalid value: "b": is immutable
         new field has no old value: ok
-        list-map items correlate by key: spec.f[0].v: Invalid value: "string": failed rule: self == oldSelf
+        list-map items correlate by key: spec.f[0].v: Invalid value: "2": failed rule: self == oldSelf
         new list-map item has no old value: ok
     "#]]
     .assert_eq(&out);
@@ -1017,33 +1045,34 @@ fn structural_check() {
             array without items: spec.versions[0].schema.openAPIV3Schema.properties[spec].items: Required value: must be specified
             preserve or int-or-string need no type: ok
             additionalProperties with properties: spec.versions[0].schema.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: additionalProperties and properties are mutual exclusive
-            additionalProperties false: spec.versions[0].schema.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: must not be false
-            metadata restricted: spec.versions[0].schema.openAPIV3Schema.properties[metadata].properties[labels]: Forbidden: must not be specified
+            additionalProperties false: ok
+            metadata restricted: spec.versions[0].schema.openAPIV3Schema.properties[metadata]: Forbidden: must not specify anything other than name and generateName, but metadata is implicitly specified
             preserve false: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-preserve-unknown-fields: Invalid value: false: must be true or undefined
             uniqueItems: spec.versions[0].schema.openAPIV3Schema.properties[spec].uniqueItems: Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic
             bad pattern: spec.versions[0].schema.openAPIV3Schema.properties[spec].pattern: Invalid value: "(": must be a valid regular expression, but isn't: regex parse error:
                 (
                 ^
             error: unclosed group
-            value validation with skeleton keywords: spec.versions[0].schema.openAPIV3Schema.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].anyOf[0].description: Forbidden: must be empty to be structural
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].not.nullable: Forbidden: must be empty to be structural
-            embedded not object: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must be object if x-kubernetes-embedded-resource is true
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields
+            value validation with skeleton keywords: spec.versions[0].schema.openAPIV3Schema.properties[spec].anyOf[0].description: Forbidden: must be empty to be structural
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].anyOf[0].type: Forbidden: must be empty to be structural
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].not.nullable: Forbidden: must be false to be structural
+            embedded not object: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must be object if x-kubernetes-embedded-resource is true
             embedded without properties: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties: Required value: must not be empty if x-kubernetes-embedded-resource is true without x-kubernetes-preserve-unknown-fields
-            list-type bad: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-type: Unsupported value: "bag": supported values: "atomic", "set", "map"
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "object": must be array if x-kubernetes-list-type is specified
+            list-type bad: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "object": must be array if x-kubernetes-list-type is specified
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-type: Unsupported value: "bag": supported values: "atomic", "set", "map"
             list-type map without keys: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Required value: must not be empty if x-kubernetes-list-type is map
-            list-map keys: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[name]: Required value: all map keys must be required or have a default value
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[sub].type: Invalid value: "object": must be a scalar type if parent array's x-kubernetes-list-type is map
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[sub]: Required value: all map keys must be required or have a default value
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Invalid value: "missing": entries must all be names of item properties
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys[3]: Invalid value: "name": must not contain duplicate entries
+            list-map keys: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[sub].type: Invalid value: "object": must be a scalar type if parent array's x-kubernetes-list-type is map
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Invalid value: ["name","sub","missing","name"]: entries must all be names of item properties
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Invalid value: ["name","sub","missing","name"]: must not contain duplicate entries
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[name].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[sub].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[name].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property
             list-map keys ok: ok
-            map keys without map: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-map-keys: Forbidden: must be empty if x-kubernetes-list-type is not map
+            map keys without map: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-type: Required value: must be map if x-kubernetes-list-map-keys is non-empty
             set of objects: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.x-kubernetes-map-type: Invalid value: null: must be atomic as item of a list with x-kubernetes-list-type=set
-            map-type: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-map-type: Unsupported value: "deep": supported values: "atomic", "granular"
-                spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "string": must be object if x-kubernetes-map-type is specified
+            map-type: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "string": must be object if x-kubernetes-map-type is specified
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-map-type: Unsupported value: "deep": supported values: "atomic", "granular"
             default wrong type: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[r].default: Invalid value: "string":  in body must be of type integer: "string"
             default too big: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[r].default: Invalid value: 5:  in body should be less than or equal to 3
             default unknown fields: spec.versions[0].schema.openAPIV3Schema.properties[spec].default: Invalid value: {"a":1,"zz":2}: must not have unknown fields

@@ -363,7 +363,7 @@ fn check_embedded(s: &Structural, v: &Value, path: &Path, root: bool, out: &mut 
             }
             for (k, x) in m {
                 if let Some(fs) = s.field(k) {
-                    check_embedded(fs, x, &path.child(k), false, out);
+                    check_embedded(fs, x, &child_path(s, path, k), false, out);
                 }
             }
         }
@@ -375,5 +375,13 @@ fn check_embedded(s: &Structural, v: &Value, path: &Path, root: bool, out: &mut 
             }
         }
         _ => {}
+    }
+}
+
+/// The path of the value at key `k`: a property is a child, a map key a `[k]`.
+fn child_path(s: &Structural, path: &Path, k: &str) -> Path {
+    match s.property(k) {
+        Some(_) => path.child(k),
+        None => path.key(k),
     }
 }
