@@ -50,6 +50,17 @@ pub(super) fn map_key(s: &Structural, item: &Value) -> Option<Value> {
     Some(Value::Object(key))
 }
 
+/// The old item a new list item continues: only list-maps give items an identity (their
+/// key fields); upstream correlates no other list items, for rules and for ratcheting.
+pub(super) fn old_item<'a>(s: &Structural, x: &Value, old: &'a [Value]) -> Option<&'a Value> {
+    if s.list_type.as_deref() != Some("map") {
+        return None;
+    }
+    let key = map_key(s, x)?;
+    old.iter()
+        .find(|o| map_key(s, o).is_some_and(|k| json_eq(&k, &key)))
+}
+
 fn duplicates(
     items: &[Value],
     path: &Path,

@@ -1,19 +1,31 @@
 //! `x-kubernetes-validations`: each rule runs on the value of its node (per item of a list,
 //! per value of a map), through the caller's CEL engine. Old values are matched to new ones
-//! by property name, map key, list-map key fields or set item, so transition rules
-//! (`oldSelf`) see the previous value of the same position.
+//! by property name, map key (unless the map is atomic) or list-map key fields, so
+//! transition rules (`oldSelf`) see the previous value of the same position.
+//!
+//! Ratcheting, as upstream: on update, a violated rule that does not use `oldSelf` is not an
+//! error where the value is unchanged (upstream turns it into a warning), so objects stored
+//! before a rule was added stay updatable.
 
 use super::validate::{json_eq, type_mismatch, ROOT_FIELD};
 use super::{list_type, RuleEvaluator, Structural, ValidationRule};
 use apimachinery::field::{ErrorType, FieldError, FieldErrors, Path};
 use serde_json::Value;
 
+/// Where the rules pass stands: the caller's engine, and whether the nearest ancestor with
+/// an old value is unchanged (a node without an old value of its own inherits that).
+#[derive(Clone, Copy)]
+pub(super) struct Walk<'a> {
+    pub cel: &'a dyn RuleEvaluator,
+    pub parent_unchanged: bool,
+}
+
 pub(super) fn check(
     s: &Structural,
     v: &Value,
     old: Option<&Value>,
     path: &Path,
-    cel: &dyn RuleEvaluator,
+    walk: Walk<'_>,
     out: &mut FieldErrors,
 ) {
     // Upstream skips rules of a node whose value already failed type validation, and
@@ -21,11 +33,19 @@ pub(super) fn check(
     if v.is_null() || type_mismatch(s, v).is_some() {
         return;
     }
+    let unchanged = old.map_or(walk.parent_unchanged, |o| json_eq(o, v));
     for rule in &s.validations {
-        if let Some(err) = run(s, rule, v, old, path, cel) {
+        if unchanged && !rule.is_transition() {
+            continue;
+        }
+        if let Some(err) = run(s, rule, v, old, path, walk.cel) {
             out.push(err);
         }
     }
+    let walk = Walk {
+        parent_unchanged: unchanged,
+        ..walk
+    };
     match v {
         Value::Object(m) => {
             // Upstream gives map values no old value when the map is atomic.
@@ -39,7 +59,7 @@ pub(super) fn check(
                         Some(_) => path.child(k),
                         None => path.key(k),
                     };
-                    check(fs, x, ox, &p, cel, out);
+                    check(fs, x, ox, &p, walk, out);
                 }
             }
         }
@@ -47,23 +67,12 @@ pub(super) fn check(
             let Some(item) = &s.items else { return };
             let old_items = old.and_then(Value::as_array);
             for (i, x) in items.iter().enumerate() {
-                let ox = old_items.and_then(|o| correlate(s, x, o));
-                check(item, x, ox, &path.index(i), cel, out);
+                let ox = old_items.and_then(|o| list_type::old_item(s, x, o));
+                check(item, x, ox, &path.index(i), walk, out);
             }
         }
         _ => {}
     }
-}
-
-/// The old item a new list item continues: only list-maps give items an identity (their
-/// key fields), as upstream correlates nothing else.
-fn correlate<'a>(s: &Structural, x: &Value, old: &'a [Value]) -> Option<&'a Value> {
-    if s.list_type.as_deref() != Some("map") {
-        return None;
-    }
-    let key = list_type::map_key(s, x)?;
-    old.iter()
-        .find(|o| list_type::map_key(s, o).is_some_and(|k| json_eq(&k, &key)))
 }
 
 fn run(

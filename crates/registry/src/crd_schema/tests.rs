@@ -288,6 +288,18 @@ fn value_keywords() {
             obj_f(json!({"a": -1, "b": 2})),
         ),
         (
+            "additionalProperties false",
+            field(json!({"type": "object", "additionalProperties": false})),
+            obj_f(json!({"zz": 1})),
+        ),
+        (
+            "properties before required",
+            spec(
+                json!({"type": "object", "required": ["b"], "properties": {"a": {"type": "string"}, "b": {"type": "string"}}, "additionalProperties": {"type": "string"}}),
+            ),
+            json!({"spec": {"a": 1, "x": 2}}),
+        ),
+        (
             "format date-time",
             field(json!({"type": "string", "format": "date-time"})),
             obj_f(json!("yesterday")),
@@ -340,6 +352,8 @@ fn value_keywords() {
             required: spec.foo: Required value
             required root: spec: Required value
             additionalProperties values: spec.f.a: Invalid value: -1: spec.f.a in body should be greater than or equal to 0
+            additionalProperties false: spec.f: Invalid value: "zz": spec.f.zz in body is a forbidden property
+            properties before required: spec.x: Invalid value: "integer": spec.x in body must be of type string: "integer" | spec.a: Invalid value: "integer": spec.a in body must be of type string: "integer" | spec.b: Required value
             format date-time: spec.f: Invalid value: "yesterday": spec.f in body must be of type date-time: "yesterday"
             format date-time ok: ok
             format uuid: spec.f: Invalid value: "nope": spec.f in body must be of type uuid: "nope"
@@ -601,7 +615,7 @@ fn cel_rules() {
         fieldPath into a map: spec.m[k.1]: Invalid value: failed rule: fail
         reason duplicate: spec.f: Duplicate value: "b"
         message trimmed: spec.f: Invalid value: "b": spaced
-        skipped after type error: spec.f: Invalid value: "integer": spec.f in body must be of type string: "integer"
+        skipped after type error: spec.f: Invalid value: "integer": spec.f in body must be of type string: "integer" | <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation
         per list item: spec.f[1]: Invalid value: "b": failed rule: self.startsWith('a') | spec.f[2]: Invalid value: "c": failed rule: self.startsWith('a')
         per map value: spec.f[k2]: Invalid value: "z": failed rule: self.startsWith('a')
         at root: <nil>: Invalid value: failed rule: fail
@@ -614,7 +628,7 @@ fn cel_rules() {
 }
 
 #[test]
-fn transition_rules_on_update() {
+fn updates_and_ratcheting() {
     let immutable = field(
         json!({"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "is immutable"}]}),
     );
@@ -622,7 +636,15 @@ fn transition_rules_on_update() {
         json!({"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
         "items": {"type": "object", "required": ["k"], "properties": {"k": {"type": "string"}, "v": {"type": "string", "x-kubernetes-validations": [{"rule": "self == oldSelf"}]}}}}),
     );
-    let cases: [(&str, Value, Value, Value); 5] = [
+    let max3 = spec(
+        json!({"type": "object", "properties": {"f": {"type": "integer", "maximum": 3}, "g": {"type": "string"}}}),
+    );
+    let set = field(
+        json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}),
+    );
+    let always_fails =
+        field(json!({"type": "string", "x-kubernetes-validations": [{"rule": "fail"}]}));
+    let cases: [(&str, Value, Value, Value); 12] = [
         (
             "unchanged",
             immutable.clone(),
@@ -653,6 +675,50 @@ fn transition_rules_on_update() {
             obj_f(json!([{"k": "z", "v": "9"}])),
             obj_f(json!([{"k": "x", "v": "1"}])),
         ),
+        (
+            "schema error on an unchanged value is ratcheted",
+            max3.clone(),
+            json!({"spec": {"f": 5, "g": "b"}}),
+            json!({"spec": {"f": 5, "g": "a"}}),
+        ),
+        (
+            "schema error on a changed value is reported",
+            max3,
+            json!({"spec": {"f": 5}}),
+            json!({"spec": {"f": 4}}),
+        ),
+        (
+            "duplicates already in the old object are tolerated",
+            set.clone(),
+            obj_f(json!(["a", "a", "b"])),
+            obj_f(json!(["a", "a"])),
+        ),
+        (
+            "new duplicates are reported",
+            set,
+            obj_f(json!(["a", "a"])),
+            obj_f(json!(["a"])),
+        ),
+        (
+            "rule on an unchanged value is ratcheted",
+            always_fails.clone(),
+            json!({"spec": {"f": "a", "other": 1}}),
+            json!({"spec": {"f": "a"}}),
+        ),
+        (
+            "rule on a changed value is reported",
+            always_fails,
+            obj_f(json!("b")),
+            obj_f(json!("a")),
+        ),
+        (
+            "schema errors block rules",
+            spec(
+                json!({"type": "object", "required": ["x"], "properties": {"x": {"type": "string"}}, "x-kubernetes-validations": [{"rule": "fail"}]}),
+            ),
+            json!({"spec": {}}),
+            json!({"spec": {"y": 1}}),
+        ),
     ];
     let mut out = String::new();
     for (label, schema, new, old) in &cases {
@@ -677,6 +743,13 @@ fn transition_rules_on_update() {
         new field has no old value: ok
         list-map items correlate by key: spec.f[0].v: Invalid value: "2": failed rule: self == oldSelf
         new list-map item has no old value: ok
+        schema error on an unchanged value is ratcheted: ok
+        schema error on a changed value is reported: spec.f: Invalid value: 5: spec.f in body should be less than or equal to 3
+        duplicates already in the old object are tolerated: ok
+        new duplicates are reported: spec.f[1]: Duplicate value: "a"
+        rule on an unchanged value is ratcheted: ok
+        rule on a changed value is reported: spec.f: Invalid value: "b": failed rule: fail
+        schema errors block rules: spec.x: Required value | <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation
     "#]]
     .assert_eq(&out);
 }

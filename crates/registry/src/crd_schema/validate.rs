@@ -6,7 +6,7 @@
 //! format, number, array, enum, object checks; this file keeps that order so several
 //! errors come out in the order kubectl users know.
 
-use super::{format, list_type, rules, Structural};
+use super::{format, list_type, rules, AdditionalProperties, Structural};
 use apimachinery::field::{ErrorType, FieldError, FieldErrors, Path};
 use serde_json::Value;
 
@@ -16,24 +16,71 @@ pub(super) const ROOT_FIELD: &str = "<nil>";
 impl Structural {
     /// Validates an object (whole custom resource, root = the object) against the schema
     /// with upstream's field paths, error types and detail messages. `old` is the previous
-    /// object on update (for x-kubernetes-validations with oldSelf). CEL rules are
-    /// evaluated through `cel`.
+    /// object on update (for x-kubernetes-validations with oldSelf, and ratcheting). CEL
+    /// rules are evaluated through `cel`.
     ///
     /// Like upstream, the passes run one after the other: OpenAPI schema, embedded
-    /// resources' type meta, list-type set/map uniqueness, then CEL rules.
+    /// resources' type meta, list-type set/map uniqueness, then CEL rules. On update,
+    /// upstream ratchets: errors in values equal to their old values are dropped, and
+    /// duplicate list items are only reported when the old object had none.
     pub fn validate(
         &self,
         obj: &Value,
         old: Option<&Value>,
         cel: &dyn super::RuleEvaluator,
     ) -> FieldErrors {
+        let root = Path::new("");
         let mut out = Vec::new();
-        check(self, obj, "", &mut out);
-        check_embedded(self, obj, &Path::new(""), true, &mut out);
-        list_type::check(self, obj, &Path::new(""), &mut out);
-        rules::check(self, obj, old, &Path::new(""), cel, &mut out);
+        check_node(self, obj, old, "", &mut out);
+        check_embedded(self, obj, &root, true, &mut out);
+        let mut lists = Vec::new();
+        list_type::check(self, obj, &root, &mut lists);
+        if let (false, Some(old)) = (lists.is_empty(), old) {
+            let mut old_lists = Vec::new();
+            list_type::check(self, old, &root, &mut old_lists);
+            if !old_lists.is_empty() {
+                lists.clear();
+            }
+        }
+        out.extend(lists);
+        if has_rules(self) {
+            if out.iter().any(blocks_rules) {
+                out.push(FieldError {
+                    kind: ErrorType::Invalid,
+                    field: ROOT_FIELD.to_string(),
+                    bad_value: Some(Value::Null),
+                    detail: "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".into(),
+                });
+            } else {
+                let walk = rules::Walk {
+                    cel,
+                    parent_unchanged: false,
+                };
+                rules::check(self, obj, old, &root, walk, &mut out);
+            }
+        }
         out
     }
+}
+
+/// Upstream does not run CEL rules on an object with a missing, mistyped, unsupported or
+/// oversized value: the rules may assume the shape the schema promises.
+fn blocks_rules(e: &FieldError) -> bool {
+    matches!(
+        e.kind,
+        ErrorType::NotSupported
+            | ErrorType::Required
+            | ErrorType::TooLong
+            | ErrorType::TooMany
+            | ErrorType::TypeInvalid
+    )
+}
+
+fn has_rules(s: &Structural) -> bool {
+    !s.validations.is_empty()
+        || s.properties.iter().any(|(_, p)| has_rules(p))
+        || s.items.as_deref().is_some_and(has_rules)
+        || matches!(&s.additional_properties, Some(AdditionalProperties::Schema(a)) if has_rules(a))
 }
 
 /// The field of an error at `path` (upstream's nil path prints as `<nil>`).
@@ -150,6 +197,15 @@ pub(super) fn json_eq(a: &Value, b: &Value) -> bool {
 
 /// Validates `v` against `s`; `path` is the dotted path ("" at the root).
 pub(super) fn check(s: &Structural, v: &Value, path: &str, out: &mut FieldErrors) {
+    check_node(s, v, None, path, out);
+}
+
+/// [`check`] with the old value of the same position, if any: an unchanged value keeps
+/// whatever errors it had before (upstream's ratcheting), so none are reported for it.
+fn check_node(s: &Structural, v: &Value, old: Option<&Value>, path: &str, out: &mut FieldErrors) {
+    if old.is_some_and(|o| json_eq(o, v)) {
+        return;
+    }
     if let Some((expected, actual)) = type_mismatch(s, v) {
         let detail = format!("{path} in body must be of type {expected}: {actual:?}");
         out.push(type_invalid(path, actual, detail));
@@ -162,7 +218,7 @@ pub(super) fn check(s: &Structural, v: &Value, path: &str, out: &mut FieldErrors
     match v {
         Value::String(x) => check_string(s, x, path, out),
         Value::Number(_) => check_number(s, v, path, out),
-        Value::Array(items) => check_array(s, items, path, out),
+        Value::Array(items) => check_array(s, items, old.and_then(Value::as_array), path, out),
         _ => {}
     }
     if let Some(values) = &s.enum_ {
@@ -194,9 +250,26 @@ pub(super) fn check(s: &Structural, v: &Value, path: &str, out: &mut FieldErrors
             ));
             return;
         }
-        for (k, x) in m {
-            if let Some(fs) = s.field(k) {
-                check(fs, x, &join(path, k), out);
+        let old_map = old.and_then(Value::as_object);
+        // Upstream checks the keys outside `properties` first, then the properties.
+        let (known, extra): (Vec<_>, Vec<_>) = m.iter().partition(|(k, _)| s.property(k).is_some());
+        for (k, x) in extra {
+            match &s.additional_properties {
+                Some(AdditionalProperties::Schema(ap)) => {
+                    let ox = old_map.and_then(|o| o.get(k));
+                    check_node(ap, x, ox, &join(path, k), out);
+                }
+                Some(AdditionalProperties::Allows(false)) => {
+                    let detail = format!("{path}.{k} in body is a forbidden property");
+                    out.push(invalid(path, Value::from(k.as_str()), detail));
+                }
+                _ => {}
+            }
+        }
+        for (k, x) in known {
+            if let Some(fs) = s.property(k) {
+                let ox = old_map.and_then(|o| o.get(k));
+                check_node(fs, x, ox, &join(path, k), out);
             }
         }
         for r in &s.required {
@@ -267,10 +340,17 @@ fn check_number(s: &Structural, v: &Value, path: &str, out: &mut FieldErrors) {
     }
 }
 
-fn check_array(s: &Structural, items: &[Value], path: &str, out: &mut FieldErrors) {
+fn check_array(
+    s: &Structural,
+    items: &[Value],
+    old: Option<&Vec<Value>>,
+    path: &str,
+    out: &mut FieldErrors,
+) {
     if let Some(item) = &s.items {
         for (i, x) in items.iter().enumerate() {
-            check(item, x, &format!("{path}[{i}]"), out);
+            let ox = old.and_then(|o| list_type::old_item(s, x, o));
+            check_node(item, x, ox, &format!("{path}[{i}]"), out);
         }
     }
     let n = items.len();
