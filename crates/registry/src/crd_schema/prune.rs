@@ -29,12 +29,13 @@ impl Structural {
     /// kept; metadata pruned to ObjectMeta fields). At the root, apiVersion, kind and
     /// metadata are always kept (metadata is handled by the caller). Returns the removed
     /// paths as upstream prints them for fieldValidation=Strict/Warn, e.g. "spec.foo",
-    /// "spec.items[0].bar".
+    /// "spec.items[0].bar", sorted as upstream sorts them.
     pub fn prune(&self, obj: &mut Value) -> Vec<String> {
         let mut removed = Vec::new();
         if let Value::Object(m) = obj {
-            prune_object(self, m, "", Resource::Root, &mut removed);
+            prune_object(Some(self), m, "", Resource::Root, &mut removed);
         }
+        removed.sort();
         removed
     }
 }
@@ -55,10 +56,12 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn prune_value(s: &Structural, v: &mut Value, path: &str, removed: &mut Vec<String>) {
+/// Prunes `v` against `s`; `None` is "no schema": an object under it loses every field
+/// (upstream's treatment of values under a boolean `additionalProperties`).
+fn prune_value(s: Option<&Structural>, v: &mut Value, path: &str, removed: &mut Vec<String>) {
     match v {
         Value::Object(m) => {
-            let res = if s.embedded_resource {
+            let res = if s.is_some_and(|s| s.embedded_resource) {
                 Resource::Embedded
             } else {
                 Resource::No
@@ -66,10 +69,9 @@ fn prune_value(s: &Structural, v: &mut Value, path: &str, removed: &mut Vec<Stri
             prune_object(s, m, path, res, removed);
         }
         Value::Array(items) => {
-            if let Some(item) = &s.items {
-                for (i, x) in items.iter_mut().enumerate() {
-                    prune_value(item, x, &format!("{path}[{i}]"), removed);
-                }
+            let item = s.and_then(|s| s.items.as_deref());
+            for (i, x) in items.iter_mut().enumerate() {
+                prune_value(item, x, &format!("{path}[{i}]"), removed);
             }
         }
         _ => {}
@@ -77,36 +79,43 @@ fn prune_value(s: &Structural, v: &mut Value, path: &str, removed: &mut Vec<Stri
 }
 
 fn prune_object(
-    s: &Structural,
+    s: Option<&Structural>,
     m: &mut Map<String, Value>,
     path: &str,
     res: Resource,
     removed: &mut Vec<String>,
 ) {
-    let keep_unknown = s.preserve_unknown_fields
-        || matches!(
-            s.additional_properties,
-            Some(AdditionalProperties::Allows(true))
-        );
+    let keep_unknown = s.is_some_and(|s| s.preserve_unknown_fields);
     let mut drop = Vec::new();
     for (k, v) in m.iter_mut() {
         let child = join(path, k);
-        if res != Resource::No && k == "metadata" {
-            // The caller owns the root's metadata; an embedded one is an ObjectMeta.
-            if res == Resource::Embedded {
-                if let Value::Object(meta) = v {
-                    prune_object_meta(meta, &child, removed);
-                }
+        if res != Resource::No && ["apiVersion", "kind", "metadata"].contains(&k.as_str()) {
+            // A resource's type and object meta are not the schema's to prune; the caller
+            // owns the root's metadata, an embedded one is cut down to ObjectMeta.
+            if let (Resource::Embedded, "metadata", Value::Object(meta)) = (res, k.as_str(), v) {
+                prune_object_meta(meta, &child, removed);
             }
             continue;
         }
-        if let Some(fs) = s.field(k) {
-            prune_value(fs, v, &child, removed);
-        } else if res != Resource::No && (k == "apiVersion" || k == "kind") {
-            // Type meta of a resource is kept even when the schema omits it.
-        } else if !keep_unknown {
-            drop.push(k.clone());
-            removed.push(child);
+        match s {
+            Some(s) => {
+                if let Some(p) = s.property(k) {
+                    prune_value(Some(p), v, &child, removed);
+                } else if let Some(ap) = &s.additional_properties {
+                    let ap = match ap {
+                        AdditionalProperties::Schema(a) => Some(a.as_ref()),
+                        AdditionalProperties::Allows(_) => None,
+                    };
+                    prune_value(ap, v, &child, removed);
+                } else if !keep_unknown {
+                    drop.push(k.clone());
+                    removed.push(child);
+                }
+            }
+            None => {
+                drop.push(k.clone());
+                removed.push(child);
+            }
         }
     }
     for k in drop {
@@ -126,8 +135,8 @@ fn prune_object_meta(meta: &mut Map<String, Value>, path: &str, removed: &mut Ve
     }
 }
 
-/// Prunes a schema `default` as a value of its node (not as a resource root), so the
-/// structural check can tell whether it carries unknown fields.
+/// Prunes a schema `default` as a value of its node (an embedded resource keeps its type
+/// and object meta), so the structural check can tell whether it carries unknown fields.
 pub(super) fn prune_default(s: &Structural, v: &mut Value, removed: &mut Vec<String>) {
-    prune_value(s, v, "", removed);
+    prune_value(Some(s), v, "", removed);
 }

@@ -820,6 +820,18 @@ fn pruning() {
             nested,
             json!({"spec": {"a": "not an object"}}),
         ),
+        (
+            "additionalProperties true keeps keys, empties object values",
+            spec(
+                json!({"type": "object", "properties": {"any": {"type": "object", "additionalProperties": true}}}),
+            ),
+            json!({"spec": {"any": {"s": "x", "o": {"deep": 1}, "l": [{"d": 1}, 2]}}}),
+        ),
+        (
+            "meta fields below a resource are ordinary",
+            spec(json!({"type": "object", "properties": {"inner": {"type": "object"}}})),
+            json!({"spec": {"inner": {"kind": "K", "metadata": {}}}}),
+        ),
         ("non-object root", json!({"type": "object"}), json!([1])),
     ];
     check_prune(
@@ -834,6 +846,8 @@ fn pruning() {
             embedded preserve: {"spec":{"ep":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"other":1}}} removed ["spec.ep.metadata.bogus"]
             root preserve: {"anything":{"goes":1}} removed []
             wrong type left alone: {"spec":{"a":"not an object"}} removed []
+            additionalProperties true keeps keys, empties object values: {"spec":{"any":{"s":"x","o":{},"l":[{},2]}}} removed ["spec.any.l[0].d", "spec.any.o.deep"]
+            meta fields below a resource are ordinary: {"spec":{"inner":{}}} removed ["spec.inner.kind", "spec.inner.metadata"]
             non-object root: [1] removed []
         "#]],
     );
