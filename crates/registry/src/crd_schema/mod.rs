@@ -6,6 +6,7 @@
 //! to a [`RuleEvaluator`] the caller supplies, so no CEL engine lives here.
 
 mod defaults;
+mod embedded;
 mod format;
 mod list_type;
 mod parse;

@@ -442,12 +442,26 @@ fn list_types_and_embedded() {
         (
             "map duplicate",
             map.clone(),
-            obj_f(json!([{"name": "a", "port": 1}, {"name": "a", "proto": "TCP", "port": 2}])),
+            obj_f(
+                json!([{"name": "a", "proto": "TCP", "port": 1}, {"name": "a", "proto": "TCP", "port": 2}, {"name": "b"}, {"port": 3}, null, {"name": "b"}]),
+            ),
         ),
         (
             "map ok",
-            map,
+            map.clone(),
             obj_f(json!([{"name": "a"}, {"name": "a", "proto": "UDP"}])),
+        ),
+        (
+            "map item not an object",
+            map.clone(),
+            obj_f(json!([{"name": "a"}, "x"])),
+        ),
+        (
+            "set of objects compares JSON",
+            field(
+                json!({"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "object", "x-kubernetes-map-type": "atomic"}}),
+            ),
+            obj_f(json!([{"a": 1}, {"a": 1.0}, {"a": 2}])),
         ),
         (
             "set inside a map value",
@@ -463,20 +477,50 @@ fn list_types_and_embedded() {
         ),
         (
             "embedded ok",
-            embedded,
+            embedded.clone(),
             obj_f(json!({"apiVersion": "v1", "kind": "Pod"})),
+        ),
+        (
+            "embedded bad type meta",
+            embedded.clone(),
+            obj_f(json!({"apiVersion": "a/b/c", "kind": "My_Kind"})),
+        ),
+        (
+            "embedded empty and mistyped",
+            embedded.clone(),
+            obj_f(json!({"apiVersion": "", "kind": 5})),
+        ),
+        (
+            "embedded metadata",
+            embedded.clone(),
+            obj_f(
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a/b", "labels": {"k": "bad value!"}}}),
+            ),
+        ),
+        (
+            "embedded in a list",
+            field(
+                json!({"type": "array", "items": {"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true}}),
+            ),
+            obj_f(json!([{"kind": "Pod"}])),
         ),
     ];
     check_errors(
         &cases,
         expect![[r#"
-            set duplicate: spec.f[2]: Duplicate value: "a" | spec.f[3]: Duplicate value: "a"
+            set duplicate: spec.f[2]: Duplicate value: "a"
             set ok: ok
-            map duplicate: spec.f[1]: Duplicate value: {"name":"a","proto":"TCP"}
+            map duplicate: spec.f[3].name: Required value | spec.f[4]: Invalid value: "null": spec.f[4] in body must be of type object: "null" | spec.f[1]: Duplicate value: {"name":"a","proto":"TCP"} | spec.f[4]: Duplicate value: {} | spec.f[5]: Duplicate value: {"name":"b"}
             map ok: ok
+            map item not an object: spec.f[1]: Invalid value: "string": spec.f[1] in body must be of type object: "string" | spec.f[1]: Invalid value: "x": must be an object for an array of list-type map
+            set of objects compares JSON: spec.f[1]: Duplicate value: {"a":1.0}
             set inside a map value: spec.f[k][1]: Duplicate value: 1
-            embedded missing type meta: spec.f.apiVersion: Required value: must not be empty | spec.f.kind: Required value: must not be empty
+            embedded missing type meta: spec.f.apiVersion: Required value | spec.f.kind: Required value
             embedded ok: ok
+            embedded bad type meta: spec.f.apiVersion: Invalid value: "a/b/c": unexpected GroupVersion string: a/b/c | spec.f.kind: Invalid value: "My_Kind": may have mixed case, but should otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')
+            embedded empty and mistyped: spec.f.apiVersion: Invalid value: "": must not be empty | spec.f.kind: Invalid value: 5: must be a string
+            embedded metadata: spec.f.metadata.name: Invalid value: "a/b": may not contain '/' | spec.f.metadata.labels: Invalid value: "bad value!": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')
+            embedded in a list: spec.f[0].apiVersion: Required value
         "#]],
     );
 }

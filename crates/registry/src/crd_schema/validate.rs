@@ -6,7 +6,7 @@
 //! format, number, array, enum, object checks; this file keeps that order so several
 //! errors come out in the order kubectl users know.
 
-use super::{format, list_type, rules, AdditionalProperties, Structural};
+use super::{embedded, format, list_type, rules, AdditionalProperties, Structural};
 use apimachinery::field::{ErrorType, FieldError, FieldErrors, Path};
 use serde_json::Value;
 
@@ -32,7 +32,7 @@ impl Structural {
         let root = Path::new("");
         let mut out = Vec::new();
         check_node(self, obj, old, "", &mut out);
-        check_embedded(self, obj, &root, true, &mut out);
+        embedded::check(self, obj, &root, &mut out);
         let mut lists = Vec::new();
         list_type::check(self, obj, &root, &mut lists);
         if let (false, Some(old)) = (lists.is_empty(), old) {
@@ -429,37 +429,8 @@ fn closest(results: Vec<FieldErrors>) -> FieldErrors {
     results.into_iter().min_by_key(Vec::len).unwrap_or_default()
 }
 
-/// Embedded resources must name their type: upstream requires a non-empty `apiVersion`
-/// and `kind` in every object under `x-kubernetes-embedded-resource`.
-fn check_embedded(s: &Structural, v: &Value, path: &Path, root: bool, out: &mut FieldErrors) {
-    match v {
-        Value::Object(m) => {
-            if s.embedded_resource && !root {
-                for k in ["apiVersion", "kind"] {
-                    if m.get(k).and_then(Value::as_str).is_none_or(str::is_empty) {
-                        out.push(FieldError::required(path.child(k), "must not be empty"));
-                    }
-                }
-            }
-            for (k, x) in m {
-                if let Some(fs) = s.field(k) {
-                    check_embedded(fs, x, &child_path(s, path, k), false, out);
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item) = &s.items {
-                for (i, x) in items.iter().enumerate() {
-                    check_embedded(item, x, &path.index(i), false, out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 /// The path of the value at key `k`: a property is a child, a map key a `[k]`.
-fn child_path(s: &Structural, path: &Path, k: &str) -> Path {
+pub(super) fn child_path(s: &Structural, path: &Path, k: &str) -> Path {
     match s.property(k) {
         Some(_) => path.child(k),
         None => path.key(k),
