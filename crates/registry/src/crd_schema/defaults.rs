@@ -8,8 +8,41 @@ impl Structural {
     /// Applies schema `default`s (upstream: defaults of a property apply when the property
     /// is absent — and for nullable:false, when null — and only inside objects that exist;
     /// defaults are applied recursively into the default value).
+    ///
+    /// First, as upstream's defaulter does, a `null` where the schema allows none and has no
+    /// default to put there is dropped (`spec.x: null` for a non-nullable `x` means unset).
     pub fn apply_defaults(&self, obj: &mut Value) {
+        drop_nulls(Some(self), obj);
         apply(self, obj);
+    }
+}
+
+/// The schema of the value at key `k`, boolean `additionalProperties` giving none.
+fn field_schema<'a>(s: Option<&'a Structural>, k: &str) -> Option<&'a Structural> {
+    s.and_then(|s| s.field(k))
+}
+
+/// Removes nulls the schema forbids and cannot replace by a default.
+fn drop_nulls(s: Option<&Structural>, v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, x| {
+                let fs = field_schema(s, k);
+                let droppable =
+                    x.is_null() && fs.is_some_and(|fs| !fs.nullable && fs.default.is_none());
+                if !droppable {
+                    drop_nulls(fs, x);
+                }
+                !droppable
+            });
+        }
+        Value::Array(items) => {
+            let item = s.and_then(|s| s.items.as_deref());
+            for x in items {
+                drop_nulls(item, x);
+            }
+        }
+        _ => {}
     }
 }
 
