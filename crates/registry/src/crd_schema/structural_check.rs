@@ -266,7 +266,8 @@ fn list_type(m: &Obj, ty: &str, path: &Path, out: &mut FieldErrors) {
                 {
                     out.push(FieldError::invalid(
                         path.child("items").child("x-kubernetes-map-type"),
-                        Value::Null,
+                        // Upstream passes the item's unset list type here; Go prints "null".
+                        "null",
                         detail,
                     ));
                 }

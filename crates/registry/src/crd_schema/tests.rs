@@ -659,7 +659,7 @@ fn cel_rules() {
         fieldPath into a map: spec.m[k.1]: Invalid value: failed rule: fail
         reason duplicate: spec.f: Duplicate value: "b"
         message trimmed: spec.f: Invalid value: "b": spaced
-        skipped after type error: spec.f: Invalid value: "integer": spec.f in body must be of type string: "integer" | <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation
+        skipped after type error: spec.f: Invalid value: "integer": spec.f in body must be of type string: "integer" | <nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation
         per list item: spec.f[1]: Invalid value: "b": failed rule: self.startsWith('a') | spec.f[2]: Invalid value: "c": failed rule: self.startsWith('a')
         per map value: spec.f[k2]: Invalid value: "z": failed rule: self.startsWith('a')
         at root: <nil>: Invalid value: failed rule: fail
@@ -793,7 +793,7 @@ fn updates_and_ratcheting() {
         new duplicates are reported: spec.f[1]: Duplicate value: "a"
         rule on an unchanged value is ratcheted: ok
         rule on a changed value is reported: spec.f: Invalid value: "b": failed rule: fail
-        schema errors block rules: spec.x: Required value | <nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation
+        schema errors block rules: spec.x: Required value | <nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation
     "#]]
     .assert_eq(&out);
 }
@@ -1207,7 +1207,7 @@ fn structural_check() {
                 spec.versions[0].schema.openAPIV3Schema.properties[spec].items.properties[name].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property
             list-map keys ok: ok
             map keys without map: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-list-type: Required value: must be map if x-kubernetes-list-map-keys is non-empty
-            set of objects: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.x-kubernetes-map-type: Invalid value: null: must be atomic as item of a list with x-kubernetes-list-type=set
+            set of objects: spec.versions[0].schema.openAPIV3Schema.properties[spec].items.x-kubernetes-map-type: Invalid value: "null": must be atomic as item of a list with x-kubernetes-list-type=set
             map-type: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Invalid value: "string": must be object if x-kubernetes-map-type is specified
                 spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-map-type: Unsupported value: "deep": supported values: "atomic", "granular"
             default wrong type: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[r].default: Invalid value: "string":  in body must be of type integer: "string"

@@ -48,7 +48,8 @@ impl Structural {
                 out.push(FieldError {
                     kind: ErrorType::Invalid,
                     field: ROOT_FIELD.to_string(),
-                    bad_value: Some(Value::Null),
+                    // Upstream's nil value prints as the quoted string "null".
+                    bad_value: Some(Value::from("null")),
                     detail: "some validation rules were not checked because the object was invalid; correct the existing errors to complete validation".into(),
                 });
             } else {
