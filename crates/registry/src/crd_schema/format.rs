@@ -6,6 +6,36 @@ use regex::Regex;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::OnceLock;
 
+/// The formats upstream keeps in a custom resource's schema; it strips all others (such as
+/// `int32` or `double`) before validating, so they never cause an error.
+pub(super) const SUPPORTED: &[&str] = &[
+    "bsonobjectid",
+    "uri",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "cidr",
+    "mac",
+    "uuid",
+    "uuid3",
+    "uuid4",
+    "uuid5",
+    "isbn",
+    "isbn10",
+    "isbn13",
+    "creditcard",
+    "ssn",
+    "hexcolor",
+    "rgbcolor",
+    "byte",
+    "password",
+    "date",
+    "duration",
+    "datetime",
+    "date-time",
+];
+
 pub(super) fn is_valid(format: &str, s: &str) -> bool {
     match format {
         "date-time" | "datetime" => matches(&DATE_TIME, DATE_TIME_RE, s),

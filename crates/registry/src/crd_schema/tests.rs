@@ -131,6 +131,11 @@ fn type_errors() {
             obj_f(json!({"a": [1]})),
         ),
         (
+            "integer with stripped format int32 gets bool",
+            field(json!({"type": "integer", "format": "int32"})),
+            obj_f(json!(true)),
+        ),
+        (
             "string with format gets number",
             field(json!({"type": "string", "format": "date-time"})),
             obj_f(json!(5)),
@@ -159,6 +164,7 @@ fn type_errors() {
             int-or-string gets 3: ok
             int-or-string gets bool: spec.f: Invalid value: "boolean": spec.f in body must be of type integer,string: "boolean"
             untyped preserve gets anything: ok
+            integer with stripped format int32 gets bool: spec.f: Invalid value: "boolean": spec.f in body must be of type integer: "boolean"
             string with format gets number: spec.f: Invalid value: "int64": spec.f in body must be of type date-time: "int64"
             root not object: <nil>: Invalid value: "string":  in body must be of type object: "string"
             array item wrong: spec.l[1]: Invalid value: "string": spec.l[1] in body must be of type integer: "string"

@@ -128,22 +128,27 @@ pub(super) fn type_mismatch(s: &Structural, v: &Value) -> Option<(String, &'stat
         return (!s.nullable).then(|| (types.join(","), "null"));
     }
     let (actual, fmt) = json_type(v);
+    let format = if format::SUPPORTED.contains(&s.format.as_str()) {
+        s.format.as_str()
+    } else {
+        ""
+    };
     let has = |t: &str| types.contains(&t);
     let float_int =
         actual == "number" && v.as_f64().is_some_and(|f| f.fract() == 0.0) && has("integer");
     let int_float = actual == "integer" && has("number");
     let scalar_or_object = !matches!(v, Value::String(_) | Value::Array(_));
     if scalar_or_object
-        && !s.format.is_empty()
+        && !format.is_empty()
         && !has(actual)
-        && fmt != s.format
+        && fmt != format
         && !float_int
         && !int_float
     {
         // Upstream names the schema's format and the value's Go format here.
-        return Some((s.format.clone(), fmt));
+        return Some((format.to_string(), fmt));
     }
-    if !has("number") && !has("integer") && !s.format.is_empty() && !scalar_or_object {
+    if !has("number") && !has("integer") && !format.is_empty() && !scalar_or_object {
         return None;
     }
     (!has(actual) && !float_int && !int_float).then(|| (types.join(","), actual))
