@@ -3,7 +3,8 @@
 //! tree does not keep.
 //!
 //! Upstream reports in three groups, and so do we: keyword checks in schema order
-//! ([`keywords`]), structural invariants sorted by message ([`invariants`]), then defaults.
+//! ([`keywords`]), structural invariants sorted by message ([`invariants`]), then, for a
+//! schema without such errors, defaults.
 
 use super::validate::ROOT_FIELD;
 use super::Structural;
@@ -33,7 +34,10 @@ pub fn check_structural(schema: &Value, path: &Path) -> FieldErrors {
     // Upstream sorts these by message, as it finds them by walking maps.
     structural.sort_by_key(FieldError::message);
     out.extend(structural);
-    defaults(m, path, true, &mut out);
+    // Defaults are only meaningful against a schema that is itself sound.
+    if out.is_empty() {
+        defaults(m, path, true, &mut out);
+    }
     out
 }
 

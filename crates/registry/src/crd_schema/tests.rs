@@ -1175,6 +1175,64 @@ fn structural_check() {
                 json!({"type": "object", "default": {"a": 1}, "properties": {"a": {"type": "integer"}}}),
             ),
         ),
+        (
+            "default in top-level metadata",
+            json!({"type": "object", "properties": {"metadata": {"type": "object", "default": {"name": "x"}}, "spec": {"type": "object", "properties": {"a": {"type": "string", "default": "ok"}}}}}),
+        ),
+        (
+            "additionalProperties at the root",
+            json!({"type": "object", "additionalProperties": {"type": "string"}}),
+        ),
+        (
+            "embedded with additionalProperties",
+            spec(
+                json!({"type": "object", "x-kubernetes-embedded-resource": true, "x-kubernetes-preserve-unknown-fields": true, "additionalProperties": {"type": "string"}}),
+            ),
+        ),
+        (
+            "kind must be a string",
+            json!({"type": "object", "properties": {"kind": {"type": "integer"}}}),
+        ),
+        (
+            "metadata in a value validation",
+            spec(
+                json!({"type": "object", "properties": {"metadata": {"type": "object"}}, "allOf": [{"properties": {"metadata": {"maxProperties": 1}}}]}),
+            ),
+        ),
+        (
+            "value validation names unknown properties",
+            json!({"type": "object", "properties": {"spec": {"type": "object"}}, "anyOf": [{"properties": {"spec": {"properties": {"x": {"minLength": 1}}}}}, {"properties": {"nope": {}}}]}),
+        ),
+        (
+            "int-or-string allOf pattern",
+            spec(
+                json!({"x-kubernetes-int-or-string": true, "allOf": [{"anyOf": [{"type": "integer"}, {"type": "string"}]}, {"pattern": "^[0-9]+%?$"}]}),
+            ),
+        ),
+        (
+            "rule shapes",
+            spec(
+                json!({"type": "string", "x-kubernetes-validations": [{"rule": "  "}, {"rule": "self.size() > 1", "message": "  "}, {"rule": "x", "message": "two\nlines"}, {"rule": "a ||\n b"}]}),
+            ),
+        ),
+        (
+            "nullable set items and map keys",
+            spec(json!({"type": "object", "properties": {
+            "s": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string", "nullable": true}},
+            "m": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"], "items": {"type": "object", "required": ["k"], "properties": {"k": {"type": "string", "nullable": true}}}}}})),
+        ),
+        (
+            "unsupported keywords",
+            spec(
+                json!({"type": "null", "$ref": "#/x", "id": "i", "items": [{"type": "string"}], "patternProperties": {"a": {}}}),
+            ),
+        ),
+        (
+            "defaults are checked only for sound schemas",
+            spec(
+                json!({"type": "object", "properties": {"r": {"type": "integer", "default": "one"}, "bad": {}}}),
+            ),
+        ),
     ];
     check_schema(
         &cases,
@@ -1220,6 +1278,26 @@ fn structural_check() {
             default too big: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[r].default: Invalid value: 5:  in body should be less than or equal to 3
             default unknown fields: spec.versions[0].schema.openAPIV3Schema.properties[spec].default: Invalid value: {"a":1,"zz":2}: must not have unknown fields
             default ok: ok
+            default in top-level metadata: spec.versions[0].schema.openAPIV3Schema.properties[metadata].default: Forbidden: must not be set in top-level metadata
+            additionalProperties at the root: spec.versions[0].schema.openAPIV3Schema.additionalProperties: Forbidden: must not be used at the root
+            embedded with additionalProperties: spec.versions[0].schema.openAPIV3Schema.properties[spec].additionalProperties: Forbidden: must not be used if x-kubernetes-embedded-resource is set
+            kind must be a string: spec.versions[0].schema.openAPIV3Schema.properties[kind].type: Invalid value: "integer": must be string
+            metadata in a value validation: spec.versions[0].schema.openAPIV3Schema.properties[spec].allOf[0].properties[metadata]: Forbidden: must not be specified in a nested context
+            value validation names unknown properties: spec.versions[0].schema.openAPIV3Schema.properties[nope]: Required value: because it is defined in spec.versions[0].schema.openAPIV3Schema.anyOf[1].properties[nope]
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[x]: Required value: because it is defined in spec.versions[0].schema.openAPIV3Schema.anyOf[0].properties[spec].properties[x]
+            int-or-string allOf pattern: ok
+            rule shapes: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Required value: rule is not specified
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[1].message: Invalid value: "  ": message must be non-empty if specified
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[2].message: Invalid value: "two\nlines": message must not contain line breaks
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[3].message: Required value: message must be specified if rule contains line breaks
+            nullable set items and map keys: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[s].items.nullable: Forbidden: cannot be nullable when x-kubernetes-list-type is set
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[m].items.properties[k].nullable: Forbidden: this property is in x-kubernetes-list-map-keys, so it cannot be nullable
+            unsupported keywords: spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Forbidden: type cannot be set to null, use nullable as an alternative
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].id: Forbidden: id is not supported
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].patternProperties: Forbidden: patternProperties is not supported
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].$ref: Forbidden: $ref is not supported
+                spec.versions[0].schema.openAPIV3Schema.properties[spec].items: Forbidden: items must be a schema object and not an array
+            defaults are checked only for sound schemas: spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[bad].type: Required value: must not be empty for specified object fields
         "#]],
     );
 }
