@@ -2,7 +2,7 @@
 //! with the same key fields. Like upstream, a value repeated several times is reported
 //! once, at its second appearance.
 
-use super::validate::json_eq;
+use super::openapi_validation::json_eq;
 use super::{AdditionalProperties, Structural};
 use apimachinery::field::{FieldError, FieldErrors, Path};
 use serde_json::{Map, Value};

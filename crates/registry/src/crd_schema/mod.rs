@@ -9,6 +9,7 @@ mod defaults;
 mod embedded;
 mod format;
 mod list_type;
+mod openapi_validation;
 mod parse;
 mod prune;
 mod rules;

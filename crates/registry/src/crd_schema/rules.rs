@@ -7,7 +7,8 @@
 //! error where the value is unchanged (upstream turns it into a warning), so objects stored
 //! before a rule was added stay updatable.
 
-use super::validate::{json_eq, type_mismatch, ROOT_FIELD};
+use super::openapi_validation::{json_eq, type_mismatch};
+use super::validate::ROOT_FIELD;
 use super::{list_type, RuleEvaluator, Structural, ValidationRule};
 use apimachinery::field::{ErrorType, FieldError, FieldErrors, Path};
 use serde_json::Value;
