@@ -4,6 +4,7 @@
 mod defaulting;
 mod formats;
 mod pruning;
+mod realistic;
 mod schema_tree;
 mod structural_check;
 mod validation;
