@@ -289,10 +289,10 @@ fn value_keywords() {
             enum of numbers: spec.f: Unsupported value: 3: supported values: "1", "2"
             enum 1 == 1.0: ok
             minItems: spec.f: Invalid value: 1: spec.f in body should have at least 2 items
-            maxItems: spec.f: Too many: must have at most 1 items
+            maxItems: spec.f: Too many: 3: must have at most 1 items
             uniqueItems: spec.f: Invalid value: "": spec.f in body shouldn't contain duplicates
             minProperties: spec.f: Invalid value: 2: spec.f in body should have at least 2 properties
-            maxProperties: spec.f: Too many: must have at most 1 items
+            maxProperties: spec.f: Too many: 1: must have at most 1 items
             required: spec.foo: Required value
             required root: spec: Required value
             additionalProperties values: spec.f.a: Invalid value: -1: spec.f.a in body should be greater than or equal to 0
