@@ -128,6 +128,12 @@ pub trait Strategy: Sync {
         Some(crd_serving::ScalePaths::workload())
     }
 
+    /// List and map semantics for server-side apply when they do not come from the built-in
+    /// schemas (`patch_meta`): custom resources read them from their structural schema.
+    fn apply_meta(&self) -> Option<Box<dyn apimachinery::patch::PatchMeta + '_>> {
+        None
+    }
+
     /// Printer columns decided at run time (custom resources); built-in kinds print through
     /// [`printers`].
     fn printer_columns(&self) -> Option<&[crd_serving::PrinterColumn]> {

@@ -49,7 +49,9 @@ pub fn track(
     subresource: Option<&str>,
 ) -> ApiResult<Value> {
     let manager = manager(scope)?;
-    let meta = registry::patch_meta::patch_meta_for(scope.info);
+    let builtin = registry::patch_meta::patch_meta_for(scope.info);
+    let custom = scope.strategy.apply_meta();
+    let meta: &dyn apimachinery::patch::PatchMeta = custom.as_deref().unwrap_or(&builtin);
     let ignored = reset_fields(scope, subresource);
     Ok(apply::track_update_with(
         old,
@@ -57,7 +59,7 @@ pub fn track(
         &manager,
         &scope.info.api_version(),
         &objects::now_rfc3339(),
-        &meta,
+        meta,
         WriteOptions {
             subresource,
             ignored: Some(&ignored),
@@ -82,7 +84,9 @@ pub fn apply(
     let force = scope
         .param("force")
         .is_some_and(|f| f == "true" || f == "1");
-    let meta = registry::patch_meta::patch_meta_for(scope.info);
+    let builtin = registry::patch_meta::patch_meta_for(scope.info);
+    let custom = scope.strategy.apply_meta();
+    let meta: &dyn apimachinery::patch::PatchMeta = custom.as_deref().unwrap_or(&builtin);
     let ignored = reset_fields(scope, None);
     apply::apply_with(
         live,
@@ -91,7 +95,7 @@ pub fn apply(
         force,
         &scope.info.api_version(),
         &objects::now_rfc3339(),
-        &meta,
+        meta,
         WriteOptions {
             subresource: None,
             ignored: Some(&ignored),

@@ -365,6 +365,17 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
             let p = body::parse_json(raw)?;
             apimachinery::patch::merge_patch(old, &p).map_err(patch_err)
         }
+        "application/strategic-merge-patch+json"
+            if registry::catalog::find(scope.info.group, scope.info.version, scope.info.plural)
+                .is_none() =>
+        {
+            // Custom resources have no patch strategies to merge by, as upstream says.
+            Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ))
+        }
         "application/strategic-merge-patch+json" => {
             let p = body::parse_json(raw)?;
             let meta = registry::patch_meta::patch_meta_for(scope.info);

@@ -3,6 +3,8 @@
 use apimachinery::field::{FieldError, FieldErrors, Path};
 use serde_json::{json, Value};
 
+use crate::crd_schema::check_structural;
+use crate::crd_serving::JsonPath;
 use crate::strategies::common::immutable;
 use crate::strategies::json::{array_at, bool_at, ensure_object, set_default, str_at};
 use crate::Strategy;
@@ -95,6 +97,9 @@ impl Strategy for CustomResourceDefinitionStrategy {
                 ));
             }
         }
+        for (i, v) in versions.iter().enumerate() {
+            errs.extend(validate_version(v, &path.child("versions").index(i)));
+        }
         errs
     }
 
@@ -124,6 +129,83 @@ impl Strategy for CustomResourceDefinitionStrategy {
     }
 }
 
+/// One version's schema (structural, its CEL rules compile) and printer columns.
+fn validate_version(v: &Value, path: &Path) -> FieldErrors {
+    let mut errs = Vec::new();
+    let schema_path = path.child("schema").child("openAPIV3Schema");
+    match v.pointer("/schema/openAPIV3Schema") {
+        None | Some(Value::Null) => {
+            errs.push(FieldError::required(schema_path, "schemas are required"));
+        }
+        Some(schema) => {
+            errs.extend(check_structural(schema, &schema_path));
+            let mut rules = Vec::new();
+            collect_rules(schema, &schema_path, &mut rules);
+            for (rule_path, rule) in rules {
+                if let Err(e) = cel::cached(&rule) {
+                    errs.push(FieldError::invalid(rule_path, rule.clone(), e.to_string()));
+                }
+            }
+        }
+    }
+    for (j, c) in array_at(v, &["additionalPrinterColumns"])
+        .iter()
+        .enumerate()
+    {
+        let p = path.child("additionalPrinterColumns").index(j);
+        let json_path = str_at(c, &["jsonPath"]);
+        if json_path.is_empty() {
+            errs.push(FieldError::required(p.child("jsonPath"), ""));
+        } else if JsonPath::parse(json_path).is_err() {
+            errs.push(FieldError::invalid(
+                p.child("jsonPath"),
+                json_path,
+                "must be a simple json path",
+            ));
+        }
+        let ty = str_at(c, &["type"]);
+        if !COLUMN_TYPES.contains(&ty) {
+            errs.push(FieldError::not_supported(p.child("type"), ty, COLUMN_TYPES));
+        }
+    }
+    errs
+}
+
+const COLUMN_TYPES: &[&str] = &["boolean", "date", "integer", "number", "string"];
+
+/// Every `x-kubernetes-validations[i].rule` in a schema, with its field path.
+fn collect_rules(schema: &Value, path: &Path, out: &mut Vec<(Path, String)>) {
+    let Some(m) = schema.as_object() else {
+        return;
+    };
+    for (i, r) in m
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(rule) = r.get("rule").and_then(Value::as_str) {
+            out.push((
+                path.child("x-kubernetes-validations")
+                    .index(i)
+                    .child("rule"),
+                rule.to_string(),
+            ));
+        }
+    }
+    if let Some(props) = m.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            collect_rules(v, &path.child("properties").key(k), out);
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(v) = m.get(key).filter(|v| v.is_object()) {
+            collect_rules(v, &path.child(key), out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,7 +216,8 @@ mod tests {
     fn create() {
         let mut crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
             "names": {"plural": "widgets", "kind": "Widget"},
-            "versions": [{"name": "v1", "served": true, "storage": true}]}});
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
         CustomResourceDefinitionStrategy.default(&mut crd);
         CustomResourceDefinitionStrategy.prepare_for_create(&mut crd);
         assert_eq!(crd["status"], json!({"storedVersions": ["v1"]}));
@@ -145,9 +228,30 @@ mod tests {
         );
         crd["metadata"]["name"] = json!("widgets");
         crd["spec"]["versions"][0]["storage"] = json!(false);
+        crd["spec"]["versions"][0]["schema"] = Value::Null;
         expect![[r#"
             metadata.name: Invalid value: "widgets": must be spec.names.plural+"."+spec.group
-            spec.versions: Invalid value: [{"name":"v1","served":true,"storage":false}]: must have exactly one version marked as storage version"#]]
+            spec.versions: Invalid value: [{"name":"v1","served":true,"storage":false,"schema":null}]: must have exactly one version marked as storage version
+            spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required"#]]
+        .assert_eq(&messages(&CustomResourceDefinitionStrategy.validate(&crd)));
+    }
+
+    #[test]
+    fn schema_rules_and_columns() {
+        let crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "additionalPrinterColumns": [{"name": "A", "type": "string", "jsonPath": "spec.a"}, {"name": "B", "type": "float", "jsonPath": ".spec.b"}],
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-validations": [{"rule": "self.a >"}],
+                        "properties": {"a": {"type": "string"}, "b": {}}}}}}}]}});
+        expect![[r#"
+            spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[b].type: Required value: must not be empty for specified object fields
+            spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: "self.a >": compilation failed: ERROR: <input>:1:9: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}
+            | self.a >
+            | ........^
+            spec.versions[0].additionalPrinterColumns[0].jsonPath: Invalid value: "spec.a": must be a simple json path
+            spec.versions[0].additionalPrinterColumns[1].type: Unsupported value: "float": supported values: "boolean", "date", "integer", "number", "string""#]]
         .assert_eq(&messages(&CustomResourceDefinitionStrategy.validate(&crd)));
     }
 }
