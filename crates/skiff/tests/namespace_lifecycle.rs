@@ -55,6 +55,27 @@ fn an_object_with_a_finalizer_holds_its_namespace_until_released() {
     assert_eq!(phase, "Terminating");
     let err = k.fails(&["-n", "held", "create", "configmap", "late"]);
     assert!(err.contains("because it is being terminated"), "{err}");
+    // Its conditions say what holds it, as upstream's namespace controller reports.
+    let conditions = testkit::eventually(
+        "the namespace's deletion conditions",
+        Duration::from_secs(10),
+        || {
+            k.ok(&["get", "namespace", "held", "-o", "jsonpath={range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{\"\\n\"}{end}"])
+        },
+        |c| c.contains("SomeFinalizerRemain"),
+    );
+    assert!(
+        conditions.contains("NamespaceContentRemaining=True SomeResourcesRemain: Some resources are remaining: configmaps has 1 resource instances"),
+        "{conditions}"
+    );
+    assert!(
+        conditions.contains("NamespaceFinalizersRemaining=True SomeFinalizerRemain: Some finalizers are remaining: example.com/hold in 1 resource instances"),
+        "{conditions}"
+    );
+    assert!(
+        conditions.contains("NamespaceDeletionDiscoveryFailure=False ResourcesDiscovered"),
+        "{conditions}"
+    );
     k.ok(&[
         "-n",
         "held",
