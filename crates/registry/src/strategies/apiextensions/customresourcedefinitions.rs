@@ -38,6 +38,30 @@ impl Strategy for CustomResourceDefinitionStrategy {
         }
     }
 
+    /// A new storage version joins `status.storedVersions` (objects may now be stored in
+    /// it); the old ones stay until a storage migration removes them.
+    fn prepare_for_update(&self, new: &mut Value, _old: &Value) {
+        let storage: Vec<String> = array_at(new, &["spec", "versions"])
+            .iter()
+            .filter(|v| bool_at(v, &["storage"]) == Some(true))
+            .map(|v| str_at(v, &["name"]).to_string())
+            .collect();
+        let mut stored: Vec<Value> = array_at(new, &["status", "storedVersions"]).to_vec();
+        let mut changed = false;
+        for v in storage {
+            if !stored.iter().any(|s| s.as_str() == Some(v.as_str())) {
+                stored.push(json!(v));
+                changed = true;
+            }
+        }
+        if changed {
+            if !new.get("status").is_some_and(Value::is_object) {
+                new["status"] = json!({});
+            }
+            new["status"]["storedVersions"] = Value::Array(stored);
+        }
+    }
+
     fn validate(&self, obj: &Value) -> FieldErrors {
         let mut errs = Vec::new();
         let spec = obj.get("spec").unwrap_or(&Value::Null);
@@ -222,6 +246,11 @@ mod tests {
         CustomResourceDefinitionStrategy.prepare_for_create(&mut crd);
         assert_eq!(crd["status"], json!({"storedVersions": ["v1"]}));
         assert_eq!(crd["spec"]["names"]["listKind"], json!("WidgetList"));
+        let old = crd.clone();
+        let mut moved = crd.clone();
+        moved["spec"]["versions"] = json!([{"name": "v1", "served": true, "storage": false}, {"name": "v2", "served": true, "storage": true}]);
+        CustomResourceDefinitionStrategy.prepare_for_update(&mut moved, &old);
+        assert_eq!(moved["status"]["storedVersions"], json!(["v1", "v2"]));
         assert_eq!(
             messages(&CustomResourceDefinitionStrategy.validate(&crd)),
             ""
