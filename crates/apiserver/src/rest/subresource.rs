@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use registry::crd_serving::{JsonPath, ScalePaths};
 
 use super::read::respond_object;
-use super::write::{apply_patch, current, persist, written_response};
+use super::write::{current, patch_current, persist, written_response};
 use super::Scope;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
@@ -63,14 +63,9 @@ pub async fn handle(
 /// The new full object a PUT or PATCH on a subresource describes.
 fn requested(scope: &Scope<'_>, method: &Method, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     if *method == Method::PATCH {
-        // Patched without its resourceVersion, as the main resource's PATCH is: a version in
-        // the result came from the patch and is a precondition; without one, a racing write
-        // means read and patch again rather than 409.
-        let mut base = old.clone();
-        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        apply_patch(scope, &base, raw)
+        // As the main resource's PATCH: only a version the patch itself sets is a
+        // precondition.
+        patch_current(scope, old, raw)
     } else {
         body::decode_object(scope.headers, raw)
     }

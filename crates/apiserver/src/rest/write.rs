@@ -347,6 +347,29 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
 }
 
+/// Applies the request's patch to the current object `old`. A resourceVersion in the result
+/// that came from the patch is a precondition; without one, a racing write means read and
+/// patch again. So merge patches see the object without its version, and a JSON patch sees
+/// it (kubectl's managed-fields migration tests and replaces it) but a version it leaves as
+/// it was is no precondition.
+pub fn patch_current(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
+    let json_patch = body::content_type(scope.headers) == "application/json-patch+json";
+    let current_rv = old.pointer("/metadata/resourceVersion").cloned();
+    let mut base = old.clone();
+    if !json_patch {
+        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+    }
+    let mut patched = apply_patch(scope, &base, raw)?;
+    if json_patch && patched.pointer("/metadata/resourceVersion") == current_rv.as_ref() {
+        if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+    }
+    Ok(patched)
+}
+
 /// Applies a patch document of the request's content type to `old`.
 pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     let ct = body::content_type(scope.headers);
@@ -462,13 +485,7 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
     }
     for _ in 0..RETRIES {
         let (old, rev) = current(scope, name).await?;
-        // Patched without its resourceVersion, so one in the result came from the patch
-        // and is a precondition; without one, a racing write means read and patch again.
-        let mut base = old.clone();
-        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        let patched = apply_patch(scope, &base, &raw)?;
+        let patched = patch_current(scope, &old, &raw)?;
         if !patched.is_object() {
             return Err(ApiError::bad_request(
                 "the patched object is not a JSON object",
