@@ -314,6 +314,62 @@ spec:
         err.contains("the server doesn't have a resource type \"gizmos\""),
         "{err}"
     );
+
+    // Renaming the gizmos' short name frees them; a later clash by an established CRD
+    // keeps it served under the names it was accepted with.
+    k.ok(&[
+        "patch",
+        "crd",
+        "gizmos.example.com",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"names":{"shortNames":["gz"]}}}"#,
+    ]);
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gizmos.example.com",
+        "--timeout=20s",
+    ]);
+    k.ok(&[
+        "patch",
+        "crd",
+        "gizmos.example.com",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"names":{"shortNames":["gd"]}}}"#,
+    ]);
+    let got = eventually(
+        "the new clash to be reported",
+        Duration::from_secs(10),
+        || {
+            k.ok(&["get", "crd", "gizmos.example.com", "-o", "jsonpath={.status.conditions[?(@.type==\"NamesAccepted\")].status}|{.status.conditions[?(@.type==\"Established\")].status}|{.status.acceptedNames.shortNames}"])
+        },
+        |r| r.starts_with("False"),
+    );
+    assert_eq!(got, r#"False|True|["gz"]"#);
+    k.ok(&["get", "gz"]);
+
+    // Finalizers of a custom resource are a set for server-side apply: two appliers each
+    // keep their own.
+    for (manager, finalizer) in [("one", "example.com/one"), ("two", "example.com/two")] {
+        k.ok_stdin(
+            &["apply", "--server-side", &format!("--field-manager={manager}"), "-f", "-"],
+            &format!("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: g1, finalizers: [{finalizer}]}}\n"),
+        );
+    }
+    assert_eq!(
+        k.ok(&["get", "gd", "g1", "-o", "jsonpath={.metadata.finalizers}"]),
+        r#"["example.com/one","example.com/two"]"#
+    );
+    k.ok(&[
+        "patch",
+        "gd",
+        "g1",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
 }
 
 #[test]

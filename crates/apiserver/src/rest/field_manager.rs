@@ -67,12 +67,14 @@ pub fn track(
     ))
 }
 
-/// Server-side apply of `config` to `live` (`None`: the object does not exist yet).
+/// Server-side apply of `config` to `live` (`None`: the object does not exist yet), to the
+/// main resource or through a subresource (`status`).
 pub fn apply(
     scope: &Scope<'_>,
     name: &str,
     live: Option<&Value>,
     config: &Value,
+    subresource: Option<&str>,
 ) -> ApiResult<Value> {
     let Some(manager) = scope.param("fieldManager").filter(|m| !m.is_empty()) else {
         return Err(ApiError::bad_request(
@@ -87,7 +89,7 @@ pub fn apply(
     let builtin = registry::patch_meta::patch_meta_for(scope.info);
     let custom = scope.strategy.apply_meta();
     let meta: &dyn apimachinery::patch::PatchMeta = custom.as_deref().unwrap_or(&builtin);
-    let ignored = reset_fields(scope, None);
+    let ignored = reset_fields(scope, subresource);
     apply::apply_with(
         live,
         config,
@@ -97,7 +99,7 @@ pub fn apply(
         &objects::now_rfc3339(),
         meta,
         WriteOptions {
-            subresource: None,
+            subresource,
             ignored: Some(&ignored),
         },
     )
@@ -105,7 +107,7 @@ pub fn apply(
 }
 
 fn manager_ok(m: &str) -> ApiResult<()> {
-    if m.chars().count() > MAX_MANAGER_LEN {
+    if m.len() > MAX_MANAGER_LEN {
         return Err(ApiError::bad_request(format!(
             "fieldManager: Too long: may not be more than {MAX_MANAGER_LEN} bytes"
         )));

@@ -90,7 +90,10 @@ pub async fn handle(
     };
     // Every request to a deprecated custom resource version carries the CRD's warning.
     if let Some(warning) = custom.and_then(|c| c.deprecation_warning) {
-        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        let text = format!(
+            "299 - \"{}\"",
+            warning.replace('\\', "\\\\").replace('"', "\\\"")
+        );
         if let Ok(v) = http::HeaderValue::from_str(&text) {
             resp.headers_mut().append("warning", v);
         }
@@ -139,19 +142,6 @@ async fn dispatch(
             info.group,
             info.plural,
             verb,
-        ));
-    }
-    if *method == Method::POST
-        && req.subresource.is_none()
-        && api
-            .custom
-            .snapshot()
-            .is_terminating(info.group, info.plural)
-    {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "create not allowed while custom resource definition is terminating",
         ));
     }
     if info.storage_prefix.is_empty() {

@@ -13,7 +13,7 @@ use crate::objects::{self, decode_typed, FieldValidation};
 use crate::watch_cache::CachedObject;
 
 /// Checks `apiVersion`/`kind` of a body against the endpoint, as upstream's decoder does.
-fn check_type(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
+pub(super) fn check_type(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind.is_empty() {
@@ -73,7 +73,7 @@ fn decode(scope: &Scope<'_>, obj: Value) -> ApiResult<(Value, Vec<String>)> {
 
 fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
     for w in warnings {
-        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(v) = http::HeaderValue::from_str(&text) {
             resp.headers_mut().append("warning", v);
         }
@@ -160,8 +160,23 @@ async fn create_decoded(
     if scope.info.namespaced {
         check_namespace_accepts(scope, scope.namespace.as_deref().unwrap_or(""), &name).await?;
     }
+    // Every create path (POST, PUT creating, server-side apply creating) meets this.
+    if scope
+        .api
+        .custom
+        .snapshot()
+        .is_terminating(scope.info.group, scope.info.plural)
+    {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "create not allowed while custom resource definition is terminating",
+        ));
+    }
     crate::alloc::on_create(scope, &mut obj).await?;
     if scope.dry_run() {
+        // Nothing is stored, so nothing stays allocated.
+        crate::alloc::release(scope, &obj).await;
         return Ok(with_warnings(respond_object(scope, 201, &obj)?, warnings));
     }
     let key = scope.key(&name);
@@ -413,7 +428,7 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
     }
 }
 
-fn is_apply(scope: &Scope<'_>) -> bool {
+pub(super) fn is_apply(scope: &Scope<'_>) -> bool {
     matches!(
         body::content_type(scope.headers).as_str(),
         "application/apply-patch+yaml"
@@ -422,7 +437,7 @@ fn is_apply(scope: &Scope<'_>) -> bool {
 
 /// The name in an applied configuration must be the URL's; a configuration without one
 /// takes the URL's.
-fn named_config(config: Value, name: &str) -> ApiResult<Value> {
+pub(super) fn named_config(config: Value, name: &str) -> ApiResult<Value> {
     let mut config = config;
     if !config.is_object() {
         return Err(ApiError::bad_request(
@@ -457,7 +472,7 @@ async fn server_side_apply(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResu
                 if precondition.is_some() {
                     return Err(e);
                 }
-                let obj = field_manager::apply(scope, name, None, &config)?;
+                let obj = field_manager::apply(scope, name, None, &config, None)?;
                 let (obj, warnings) = decode(scope, obj)?;
                 return create_decoded(scope, obj, &warnings, true).await;
             }
@@ -470,7 +485,7 @@ async fn server_side_apply(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResu
         if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
         }
-        let applied = field_manager::apply(scope, name, Some(&base), &config)?;
+        let applied = field_manager::apply(scope, name, Some(&base), &config, None)?;
         let (new, warnings) = decode(scope, applied)?;
         if let Some(w) = update_once(scope, name, new, &old, rev, precondition, true).await? {
             return Ok(with_warnings(written_response(scope, w)?, &warnings));

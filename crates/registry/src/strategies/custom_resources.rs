@@ -90,7 +90,10 @@ impl Strategy for CustomResourceStrategy {
 
     /// From the schema's `x-kubernetes-list-type` / `x-kubernetes-map-type`.
     fn apply_meta(&self) -> Option<Box<dyn PatchMeta + '_>> {
-        Some(Box::new(SchemaMeta(self.schema.as_ref())))
+        Some(Box::new(SchemaMeta {
+            node: self.schema.as_ref(),
+            is_root: true,
+        }))
     }
 }
 
@@ -127,23 +130,38 @@ impl RuleEvaluator for CelRules {
 
 /// A position in a custom resource's schema, as server-side apply asks about it.
 #[derive(Clone, Copy)]
-pub struct SchemaMeta<'a>(Option<&'a Structural>);
+pub struct SchemaMeta<'a> {
+    node: Option<&'a Structural>,
+    is_root: bool,
+}
 
 impl SchemaMeta<'_> {
     /// The schema of field `name`; for a list, of its items.
     fn at(&self, name: &str) -> Option<&Structural> {
-        self.0?.field(name)
+        self.node?.field(name)
     }
 }
 
+/// Where ObjectMeta's own semantics live (finalizers a set, ownerReferences keyed by uid).
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
 impl PatchMeta for SchemaMeta<'_> {
     fn child(&self, name: &str) -> Option<Box<dyn PatchMeta + '_>> {
+        // The root's `metadata` is ObjectMeta whatever the schema says about it.
+        if name == "metadata" && self.is_root {
+            return Some(Box::new(
+                crate::patch_meta::SchemaPatchMeta::for_definition(OBJECT_META),
+            ));
+        }
         let node = self.at(name)?;
         let node = match node.items.as_deref() {
             Some(items) if node.type_name() == "array" => items,
             _ => node,
         };
-        Some(Box::new(SchemaMeta(Some(node))))
+        Some(Box::new(SchemaMeta {
+            node: Some(node),
+            is_root: false,
+        }))
     }
 
     /// Custom resources take no strategic merge patch (the apiserver refuses it).

@@ -12,6 +12,8 @@ use crate::Strategy;
 pub struct CustomResourceDefinitionStrategy;
 
 const SCOPES: &[&str] = &["Cluster", "Namespaced"];
+/// The annotation a CRD in a `k8s.io`/`kubernetes.io` group must carry (upstream's API review).
+const APPROVAL: &str = "api-approved.kubernetes.io";
 
 impl Strategy for CustomResourceDefinitionStrategy {
     fn default(&self, obj: &mut Value) {
@@ -85,6 +87,24 @@ impl Strategy for CustomResourceDefinitionStrategy {
                 "should be a domain with at least one dot",
             ));
         }
+        if !group.is_empty() && crate::catalog::preferred_version(group).is_some() {
+            errs.push(FieldError::invalid(
+                path.child("group"),
+                group,
+                "a built-in API group cannot be extended by a CustomResourceDefinition",
+            ));
+        }
+        let protected = ["k8s.io", "kubernetes.io"]
+            .iter()
+            .any(|d| group == *d || group.ends_with(&format!(".{d}")));
+        if protected
+            && crate::strategies::json::get(obj, &["metadata", "annotations", APPROVAL]).is_none()
+        {
+            errs.push(FieldError::required(
+                format!("metadata.annotations[{APPROVAL}]"),
+                format!("protected groups must have approval annotation \"{APPROVAL}\", see https://github.com/kubernetes/enhancements/pull/1111"),
+            ));
+        }
         let scope = str_at(spec, &["scope"]);
         if scope.is_empty() {
             errs.push(FieldError::required(path.child("scope"), ""));
@@ -122,13 +142,30 @@ impl Strategy for CustomResourceDefinitionStrategy {
             }
         }
         for (i, v) in versions.iter().enumerate() {
-            errs.extend(validate_version(v, &path.child("versions").index(i)));
+            let vpath = path.child("versions").index(i);
+            let name = str_at(v, &["name"]);
+            if versions[..i].iter().any(|w| str_at(w, &["name"]) == name) {
+                errs.push(FieldError::duplicate(vpath.child("name"), name));
+            }
+            errs.extend(validate_version(v, &vpath));
         }
         errs
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> FieldErrors {
         let mut errs = self.validate(new);
+        // Objects may be stored in any stored version: each must stay in the spec.
+        let versions = array_at(new, &["spec", "versions"]);
+        for stored in array_at(old, &["status", "storedVersions"]) {
+            let stored = stored.as_str().unwrap_or("");
+            if !versions.iter().any(|v| str_at(v, &["name"]) == stored) {
+                errs.push(FieldError::invalid(
+                    "status.storedVersions",
+                    Value::Array(array_at(old, &["status", "storedVersions"]).to_vec()),
+                    format!("must appear in spec.versions: {stored}"),
+                ));
+            }
+        }
         errs.extend(immutable(
             new,
             old,
@@ -172,11 +209,40 @@ fn validate_version(v: &Value, path: &Path) -> FieldErrors {
             }
         }
     }
+    if let Some(scale) = v.pointer("/subresources/scale").filter(|s| s.is_object()) {
+        let sp = path.child("subresources").child("scale");
+        for (key, under) in [
+            ("specReplicasPath", ".spec."),
+            ("statusReplicasPath", ".status."),
+        ] {
+            let p = str_at(scale, &[key]);
+            if p.is_empty() {
+                errs.push(FieldError::required(sp.child(key), ""));
+            } else if !p.starts_with(under)
+                || JsonPath::parse(p)
+                    .ok()
+                    .and_then(|j| j.fields().map(|_| ()))
+                    .is_none()
+            {
+                errs.push(FieldError::invalid(
+                    sp.child(key),
+                    p,
+                    format!(
+                        "should be a json path under {}",
+                        under.trim_end_matches('.')
+                    ),
+                ));
+            }
+        }
+    }
     for (j, c) in array_at(v, &["additionalPrinterColumns"])
         .iter()
         .enumerate()
     {
         let p = path.child("additionalPrinterColumns").index(j);
+        if str_at(c, &["name"]).is_empty() {
+            errs.push(FieldError::required(p.child("name"), ""));
+        }
         let json_path = str_at(c, &["jsonPath"]);
         if json_path.is_empty() {
             errs.push(FieldError::required(p.child("jsonPath"), ""));
@@ -282,5 +348,59 @@ mod tests {
             spec.versions[0].additionalPrinterColumns[0].jsonPath: Invalid value: "spec.a": must be a simple json path
             spec.versions[0].additionalPrinterColumns[1].type: Unsupported value: "float": supported values: "boolean", "date", "integer", "number", "string""#]]
         .assert_eq(&messages(&CustomResourceDefinitionStrategy.validate(&crd)));
+    }
+
+    #[test]
+    fn groups_versions_and_scale_paths() {
+        let base = |group: &str| {
+            json!({"metadata": {"name": format!("things.{group}")}, "spec": {"group": group, "scope": "Namespaced",
+                "names": {"plural": "things", "kind": "Thing"},
+                "versions": [
+                    {"name": "v1", "served": true, "storage": true, "schema": {"openAPIV3Schema": {"type": "object"}},
+                     "subresources": {"scale": {"specReplicasPath": ".status.replicas", "statusReplicasPath": ""}}},
+                    {"name": "v1", "served": true, "storage": false, "schema": {"openAPIV3Schema": {"type": "object"}}}]}})
+        };
+        let mut out = Vec::new();
+        for group in ["apps", "x.k8s.io", "example.com"] {
+            out.push(messages(
+                &CustomResourceDefinitionStrategy.validate(&base(group)),
+            ));
+        }
+        let mut approved = base("x.k8s.io");
+        approved["metadata"]["annotations"] =
+            json!({"api-approved.kubernetes.io": "https://example.com/pr/1"});
+        out.push(messages(
+            &CustomResourceDefinitionStrategy.validate(&approved),
+        ));
+        let mut old = base("example.com");
+        old["status"] = json!({"storedVersions": ["v1beta1"]});
+        out.push(messages(
+            &CustomResourceDefinitionStrategy.validate_update(&base("example.com"), &old),
+        ));
+        expect![[r#"
+            spec.group: Invalid value: "apps": should be a domain with at least one dot
+            spec.group: Invalid value: "apps": a built-in API group cannot be extended by a CustomResourceDefinition
+            spec.versions[0].subresources.scale.specReplicasPath: Invalid value: ".status.replicas": should be a json path under .spec
+            spec.versions[0].subresources.scale.statusReplicasPath: Required value
+            spec.versions[1].name: Duplicate value: "v1"
+            ---
+            metadata.annotations[api-approved.kubernetes.io]: Required value: protected groups must have approval annotation "api-approved.kubernetes.io", see https://github.com/kubernetes/enhancements/pull/1111
+            spec.versions[0].subresources.scale.specReplicasPath: Invalid value: ".status.replicas": should be a json path under .spec
+            spec.versions[0].subresources.scale.statusReplicasPath: Required value
+            spec.versions[1].name: Duplicate value: "v1"
+            ---
+            spec.versions[0].subresources.scale.specReplicasPath: Invalid value: ".status.replicas": should be a json path under .spec
+            spec.versions[0].subresources.scale.statusReplicasPath: Required value
+            spec.versions[1].name: Duplicate value: "v1"
+            ---
+            spec.versions[0].subresources.scale.specReplicasPath: Invalid value: ".status.replicas": should be a json path under .spec
+            spec.versions[0].subresources.scale.statusReplicasPath: Required value
+            spec.versions[1].name: Duplicate value: "v1"
+            ---
+            spec.versions[0].subresources.scale.specReplicasPath: Invalid value: ".status.replicas": should be a json path under .spec
+            spec.versions[0].subresources.scale.statusReplicasPath: Required value
+            spec.versions[1].name: Duplicate value: "v1"
+            status.storedVersions: Invalid value: ["v1beta1"]: must appear in spec.versions: v1beta1"#]]
+        .assert_eq(&out.join("\n---\n"));
     }
 }
