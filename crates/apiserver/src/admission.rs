@@ -1,16 +1,27 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
-//! DefaultIngressClass, StorageObjectInUseProtection), and the requestor of a CertificateSigningRequest.
+//! DefaultIngressClass, StorageObjectInUseProtection, LimitRanger, PodSecurity,
+//! ResourceQuota), and the requestor of a CertificateSigningRequest.
 //! (Webhooks and policies arrive with API extension.)
+//!
+//! Plugins run in upstream's order: the mutating ones first, then PodSecurity, then
+//! ResourceQuota last, so a quota is charged only for a request every other plugin admits.
 
 mod certificates;
 mod default_ingress_class;
 mod default_storage_class;
+mod limit_ranger;
+mod pod_security;
 mod priority;
+mod quantity;
+mod resource_quota;
 mod service_account;
 mod storage_protection;
+mod warnings;
 
 use serde_json::{json, Value};
+
+pub use warnings::collect as collect_warnings;
 
 use crate::error::{ApiError, ApiResult};
 use crate::rest::Scope;
@@ -24,7 +35,13 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
                 .map_err(|why| forbidden(scope, obj, why))?;
             default_tolerations(obj);
             priority::admit_pod_create(obj, &priority_classes(scope))
-                .map_err(|why| forbidden(scope, obj, why))
+                .map_err(|why| forbidden(scope, obj, why))?;
+            limit_ranger::admit_pod_create(obj, &limit_ranges(scope))
+                .map_err(|why| forbidden(scope, obj, why))?;
+            let warned = pod_security::admit_pod(&pod_security_policy(scope), obj)
+                .map_err(|why| forbidden(scope, obj, why))?;
+            warnings::add(warned);
+            resource_quota::admit_create(scope, obj).await
         }
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(obj, &priority_classes(scope), false)
@@ -35,7 +52,9 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
             default_storage_class::admit_claim_create(obj, &classes);
             storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
-            Ok(())
+            limit_ranger::admit_claim_create(obj, &limit_ranges(scope))
+                .map_err(|why| forbidden(scope, obj, why))?;
+            resource_quota::admit_create(scope, obj).await
         }
         ("networking.k8s.io", "ingresses") => {
             let (classes, _) = scope.api.cache.list("/registry/ingressclasses/");
@@ -51,7 +70,13 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             certificates::record_requestor(obj, scope.user);
             Ok(())
         }
-        _ => Ok(()),
+        (group, plural) => {
+            if pod_security::is_workload(group, plural) {
+                let policy = pod_security_policy(scope);
+                warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
+            }
+            resource_quota::admit_create(scope, obj).await
+        }
     }
 }
 
@@ -65,6 +90,14 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(new, &priority_classes(scope), true)
                 .map_err(|why| forbidden(scope, new, why))
+        }
+        (group, plural) if pod_security::is_workload(group, plural) => {
+            // Upstream warns again only when the pod template changed.
+            if pod_security::template_changed(group, plural, new, old) {
+                let policy = pod_security_policy(scope);
+                warnings::add(pod_security::admit_workload(&policy, group, plural, new));
+            }
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -90,6 +123,26 @@ pub fn on_delete(scope: &Scope<'_>, name: &str) -> ApiResult<()> {
 fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
     let (items, _) = scope.api.cache.list("/registry/priorityclasses/");
     items.iter().map(|o| o.value()).collect()
+}
+
+/// The LimitRanges of the request's namespace, from the watch cache as upstream's
+/// plugin reads its informer.
+fn limit_ranges(scope: &Scope<'_>) -> Vec<Value> {
+    let ns = scope.namespace.as_deref().unwrap_or("");
+    let (items, _) = scope.api.cache.list(&format!("/registry/limitranges/{ns}/"));
+    items.iter().map(|o| o.value()).collect()
+}
+
+/// The PodSecurity policy of the request's namespace, from its labels.
+fn pod_security_policy(scope: &Scope<'_>) -> pod_security::Policy {
+    let ns = scope.namespace.as_deref().unwrap_or("");
+    let namespace = scope
+        .api
+        .cache
+        .get(&format!("/registry/namespaces/{ns}"))
+        .map(|o| o.value())
+        .unwrap_or(Value::Null);
+    pod_security::policy(&namespace)
 }
 
 /// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`.
