@@ -26,8 +26,14 @@ pub use warnings::collect as collect_warnings;
 use crate::error::{ApiError, ApiResult};
 use crate::rest::Scope;
 
-/// Admission on create, before defaulting and validation.
+/// Admission on create, before defaulting and validation. ResourceQuota runs last, on
+/// every kind, so it charges what the other plugins let through, as they left it.
 pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
+    create_plugins(scope, obj).await?;
+    resource_quota::admit_create(scope, obj).await
+}
+
+async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
     match (scope.info.group, scope.info.plural) {
         ("", "pods") => {
             service_account::admit(scope, obj)
@@ -36,12 +42,12 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             default_tolerations(obj);
             priority::admit_pod_create(obj, &priority_classes(scope))
                 .map_err(|why| forbidden(scope, obj, why))?;
-            limit_ranger::admit_pod_create(obj, &limit_ranges(scope))
+            limit_ranger::admit_pod_create(obj, &limit_ranges(scope).await?)
                 .map_err(|why| forbidden(scope, obj, why))?;
-            let warned = pod_security::admit_pod(&pod_security_policy(scope), obj)
+            let warned = pod_security::admit_pod(&pod_security_policy(scope).await?, obj)
                 .map_err(|why| forbidden(scope, obj, why))?;
             warnings::add(warned);
-            resource_quota::admit_create(scope, obj).await
+            Ok(())
         }
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(obj, &priority_classes(scope), false)
@@ -52,9 +58,8 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
             default_storage_class::admit_claim_create(obj, &classes);
             storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
-            limit_ranger::admit_claim_create(obj, &limit_ranges(scope))
-                .map_err(|why| forbidden(scope, obj, why))?;
-            resource_quota::admit_create(scope, obj).await
+            limit_ranger::admit_claim_create(obj, &limit_ranges(scope).await?)
+                .map_err(|why| forbidden(scope, obj, why))
         }
         ("networking.k8s.io", "ingresses") => {
             let (classes, _) = scope.api.cache.list("/registry/ingressclasses/");
@@ -70,13 +75,12 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             certificates::record_requestor(obj, scope.user);
             Ok(())
         }
-        (group, plural) => {
-            if pod_security::is_workload(group, plural) {
-                let policy = pod_security_policy(scope);
-                warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
-            }
-            resource_quota::admit_create(scope, obj).await
+        (group, plural) if pod_security::is_workload(group, plural) => {
+            let policy = pod_security_policy(scope).await?;
+            warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
+            Ok(())
         }
+        _ => Ok(()),
     }
 }
 
@@ -94,7 +98,7 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
         (group, plural) if pod_security::is_workload(group, plural) => {
             // Upstream warns again only when the pod template changed.
             if pod_security::template_changed(group, plural, new, old) {
-                let policy = pod_security_policy(scope);
+                let policy = pod_security_policy_cached(scope);
                 warnings::add(pod_security::admit_workload(&policy, group, plural, new));
             }
             Ok(())
@@ -125,24 +129,48 @@ fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
     items.iter().map(|o| o.value()).collect()
 }
 
-/// The LimitRanges of the request's namespace, from the watch cache as upstream's
-/// plugin reads its informer.
-fn limit_ranges(scope: &Scope<'_>) -> Vec<Value> {
-    let ns = scope.namespace.as_deref().unwrap_or("");
-    let (items, _) = scope.api.cache.list(&format!("/registry/limitranges/{ns}/"));
-    items.iter().map(|o| o.value()).collect()
+/// The LimitRanges of the request's namespace, from the watch cache as upstream's plugin
+/// reads its informer; when the cache has none, from the store, as upstream looks up
+/// live then, so a LimitRange created a moment ago is not missed.
+async fn limit_ranges(scope: &Scope<'_>) -> ApiResult<Vec<Value>> {
+    let prefix = format!(
+        "/registry/limitranges/{}/",
+        scope.namespace.as_deref().unwrap_or("")
+    );
+    let (items, _) = scope.api.cache.list(&prefix);
+    if !items.is_empty() {
+        return Ok(items.iter().map(|o| o.value()).collect());
+    }
+    let listed = scope.api.store.list(&prefix, Default::default()).await?;
+    Ok(listed
+        .kvs
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect())
 }
 
-/// The PodSecurity policy of the request's namespace, from its labels.
-fn pod_security_policy(scope: &Scope<'_>) -> pod_security::Policy {
-    let ns = scope.namespace.as_deref().unwrap_or("");
-    let namespace = scope
-        .api
-        .cache
-        .get(&format!("/registry/namespaces/{ns}"))
-        .map(|o| o.value())
+/// The PodSecurity policy of the request's namespace, from its labels as stored: a label
+/// set a moment ago already applies.
+async fn pod_security_policy(scope: &Scope<'_>) -> ApiResult<pod_security::Policy> {
+    let key = format!(
+        "/registry/namespaces/{}",
+        scope.namespace.as_deref().unwrap_or("")
+    );
+    let (kv, _) = scope.api.store.get(&key).await?;
+    let namespace = kv
+        .and_then(|kv| serde_json::from_slice(&kv.value).ok())
         .unwrap_or(Value::Null);
-    pod_security::policy(&namespace)
+    Ok(pod_security::policy(&namespace))
+}
+
+/// The same from the watch cache, for the update hook, which cannot wait on the store.
+fn pod_security_policy_cached(scope: &Scope<'_>) -> pod_security::Policy {
+    let key = format!(
+        "/registry/namespaces/{}",
+        scope.namespace.as_deref().unwrap_or("")
+    );
+    let namespace = scope.api.cache.get(&key).map(|o| o.value());
+    pod_security::policy(&namespace.unwrap_or(Value::Null))
 }
 
 /// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`.

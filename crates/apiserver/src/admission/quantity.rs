@@ -26,62 +26,11 @@ impl Amount {
         }
     }
 
-    /// Parsed exactly (no floating point, so `0.7` plus `0.2` is `900m`), rounded up to a
-    /// thousandth as upstream rounds.
+    /// Parsed exactly, rounded up to a thousandth as upstream rounds.
     pub fn parse(s: &str) -> Option<Amount> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-            .unwrap_or(s.len());
-        let (num, suffix) = s.split_at(split);
-        let (negative, num) = match num.as_bytes().first() {
-            Some(b'-') => (true, &num[1..]),
-            Some(b'+') => (false, &num[1..]),
-            _ => (false, num),
-        };
-        let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
-        if whole.is_empty() && frac.is_empty() {
-            return None;
-        }
-        let digits = format!("{whole}{frac}");
-        if !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        let mantissa: i128 = digits.parse().ok()?;
-        let scale = i32::try_from(frac.len()).ok()?;
-        // The value is mantissa * 10^pow10 * 1024^pow1024 / 10^scale, in units; times 1000.
-        let (pow10, pow1024) = match suffix {
-            "" => (0, 0),
-            "n" => (-9, 0),
-            "u" => (-6, 0),
-            "m" => (-3, 0),
-            "k" => (3, 0),
-            "M" => (6, 0),
-            "G" => (9, 0),
-            "T" => (12, 0),
-            "P" => (15, 0),
-            "E" => (18, 0),
-            "Ki" => (0, 1),
-            "Mi" => (0, 2),
-            "Gi" => (0, 3),
-            "Ti" => (0, 4),
-            "Pi" => (0, 5),
-            "Ei" => (0, 6),
-            exp if exp.starts_with(['e', 'E']) => (exp[1..].parse::<i32>().ok()?, 0),
-            _ => return None,
-        };
-        let mut numerator = mantissa.checked_mul(1024i128.checked_pow(pow1024)?)?;
-        let p = pow10 + 3 - scale;
-        let milli = if p >= 0 {
-            numerator.checked_mul(10i128.checked_pow(u32::try_from(p).ok()?)?)?
-        } else {
-            let divisor = 10i128.checked_pow(u32::try_from(-p).ok()?)?;
-            numerator = numerator.checked_add(divisor - 1)?;
-            numerator / divisor
-        };
         Some(Amount {
-            milli: if negative { -milli } else { milli },
-            binary: suffix.ends_with('i'),
+            milli: apimachinery::quantity::parse_milli(s)?,
+            binary: s.trim_end().ends_with('i'),
         })
     }
 
