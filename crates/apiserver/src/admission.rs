@@ -95,6 +95,13 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
             priority::admit_priority_class(new, &priority_classes(scope), true)
                 .map_err(|why| forbidden(scope, new, why))
         }
+        ("", "namespaces") => {
+            let name = crate::objects::name(new);
+            let (pods, _) = scope.api.cache.list(&format!("/registry/pods/{name}/"));
+            let pods: Vec<Value> = pods.iter().map(|o| o.value()).collect();
+            warnings::add(pod_security::namespace_update_warnings(new, old, &pods));
+            Ok(())
+        }
         (group, plural) if pod_security::is_workload(group, plural) => {
             // Upstream warns again only when the pod template changed.
             if pod_security::template_changed(group, plural, new, old) {

@@ -37,11 +37,22 @@ fn absent(k: &Kubectl, ns: &str, kind_name: &str) {
 fn wait_quota_ready(k: &Kubectl, ns: &str, name: &str, jsonpath: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got = k.ok(&["get", "quota", name, "-n", ns, "-o", &format!("jsonpath={jsonpath}")]);
+        let got = k.ok(&[
+            "get",
+            "quota",
+            name,
+            "-n",
+            ns,
+            "-o",
+            &format!("jsonpath={jsonpath}"),
+        ]);
         if got == want {
             return;
         }
-        assert!(Instant::now() < deadline, "quota {name}: {got:?}, want {want:?}");
+        assert!(
+            Instant::now() < deadline,
+            "quota {name}: {got:?}, want {want:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -71,7 +82,14 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
 
     // Racing creates: the quota's compare-and-swap lets exactly three through.
     k.ok(&["create", "namespace", "race"]);
-    k.ok(&["create", "quota", "q", "-n", "race", "--hard=pods=3,count/configmaps=100"]);
+    k.ok(&[
+        "create",
+        "quota",
+        "q",
+        "-n",
+        "race",
+        "--hard=pods=3,count/configmaps=100",
+    ]);
     wait_quota_ready(&k, "race", "q", "{.status.used.pods}", "0");
     let admitted: usize = std::thread::scope(|t| {
         let runs: Vec<_> = (0..8)
@@ -93,7 +111,15 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
     let pods = k.ok(&["get", "pods", "-n", "race", "-o", "name"]);
     assert_eq!(pods.lines().count(), 3, "{pods}");
     assert_eq!(
-        k.ok(&["get", "quota", "q", "-n", "race", "-o", "jsonpath={.status.used.pods}"]),
+        k.ok(&[
+            "get",
+            "quota",
+            "q",
+            "-n",
+            "race",
+            "-o",
+            "jsonpath={.status.used.pods}"
+        ]),
         "3"
     );
 
@@ -108,7 +134,11 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
     );
     absent(&k, "cpu", "pod/bare");
     let sized = |name: &str, cpu: &str| {
-        pod(name, "cpu", &format!("    resources: {{requests: {{cpu: {cpu}}}}}\n"))
+        pod(
+            name,
+            "cpu",
+            &format!("    resources: {{requests: {{cpu: {cpu}}}}}\n"),
+        )
     };
     k.ok_stdin(&["create", "-f", "-"], &sized("small", "700m"));
     refused(
@@ -118,7 +148,15 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
     );
     absent(&k, "cpu", "pod/big");
     assert_eq!(
-        k.ok(&["get", "quota", "q", "-n", "cpu", "-o", "jsonpath={.status.used.requests\\.cpu}"]),
+        k.ok(&[
+            "get",
+            "quota",
+            "q",
+            "-n",
+            "cpu",
+            "-o",
+            "jsonpath={.status.used.requests\\.cpu}"
+        ]),
         "700m"
     );
 }
@@ -169,7 +207,11 @@ fn pod_security_enforces_and_warns() {
     ]);
     refused(
         &k,
-        &pod("priv", "secure", "    securityContext: {privileged: true}\n"),
+        &pod(
+            "priv",
+            "secure",
+            "    securityContext: {privileged: true}\n",
+        ),
         concat!(
             r#"pods "priv" is forbidden: violates PodSecurity "restricted:latest": "#,
             r#"allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), "#,
@@ -212,6 +254,22 @@ fn pod_security_enforces_and_warns() {
         stderr(&out).contains(r#"Warning: would violate PodSecurity "baseline:latest": privileged (container "app" must not set securityContext.privileged=true)"#),
         "{}",
         stderr(&out)
+    );
+    k.ok(&["get", "pod", "priv", "-n", "loose"]);
+
+    // Raising enforce names the existing pods the new level would refuse; they stay.
+    let out = k.run(&[
+        "label",
+        "namespace",
+        "loose",
+        "pod-security.kubernetes.io/enforce=baseline",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"Warning: existing pods in namespace "loose" violate the new PodSecurity enforce level "baseline:latest""#)
+            && err.contains("Warning: priv: privileged"),
+        "{err}"
     );
     k.ok(&["get", "pod", "priv", "-n", "loose"]);
 }

@@ -30,7 +30,10 @@ struct Item {
 }
 
 fn map(v: &Value, key: &str) -> Map<String, Value> {
-    v.get(key).and_then(Value::as_object).cloned().unwrap_or_default()
+    v.get(key)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn items(ranges: &[Value]) -> Vec<Item> {
@@ -39,7 +42,11 @@ fn items(ranges: &[Value]) -> Vec<Item> {
         let limits = range.pointer("/spec/limits").and_then(Value::as_array);
         for l in limits.into_iter().flatten() {
             let mut item = Item {
-                kind: l.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+                kind: l
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 min: map(l, "min"),
                 max: map(l, "max"),
                 ratio: map(l, "maxLimitRequestRatio"),
@@ -100,7 +107,10 @@ fn default_container(c: &mut Value, item: &Item) -> (Vec<String>, Vec<String>) {
 
 fn apply_defaults(pod: &mut Value, items: &[Item]) {
     let mut notes = Vec::new();
-    for (key, what) in [("initContainers", "init container"), ("containers", "container")] {
+    for (key, what) in [
+        ("initContainers", "init container"),
+        ("containers", "container"),
+    ] {
         let Some(list) = pod
             .pointer_mut(&format!("/spec/{key}"))
             .and_then(Value::as_array_mut)
@@ -108,7 +118,11 @@ fn apply_defaults(pod: &mut Value, items: &[Item]) {
             continue;
         };
         for c in list.iter_mut() {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+            let name = c
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let mut requests = Vec::new();
             let mut limits = Vec::new();
             for item in items.iter().filter(|i| i.kind == "Container") {
@@ -253,7 +267,9 @@ fn check(kind: &str, item: &Item, usage: &Usage, errs: &mut Vec<String>) {
         }
     }
     for (r, v) in &item.ratio {
-        let Some(max_ratio) = Amount::of(v) else { continue };
+        let Some(max_ratio) = Amount::of(v) else {
+            continue;
+        };
         let shown = canonical(v);
         let (Some(req), Some(lim)) = (usage.requests.get(r), usage.limits.get(r)) else {
             errs.push(format!(
@@ -298,7 +314,9 @@ pub fn admit_pod_create(pod: &mut Value, ranges: &[Value]) -> Result<(), String>
         match item.kind.as_str() {
             "Container" => {
                 for key in ["initContainers", "containers"] {
-                    let list = pod.pointer(&format!("/spec/{key}")).and_then(Value::as_array);
+                    let list = pod
+                        .pointer(&format!("/spec/{key}"))
+                        .and_then(Value::as_array);
                     for c in list.into_iter().flatten() {
                         let usage = usage_of(c.get("resources").unwrap_or(&Value::Null));
                         check("Container", item, &usage, &mut errs);

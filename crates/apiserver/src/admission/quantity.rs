@@ -37,7 +37,11 @@ impl Amount {
     pub fn add(self, other: Amount) -> Amount {
         Amount {
             milli: self.milli + other.milli,
-            binary: if self.milli == 0 { other.binary } else { self.binary },
+            binary: if self.milli == 0 {
+                other.binary
+            } else {
+                self.binary
+            },
         }
     }
 
@@ -77,7 +81,6 @@ impl Amount {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::Amount;
@@ -98,7 +101,11 @@ mod tests {
         ] {
             let a = Amount::parse(input);
             assert_eq!(a.map(|a| a.milli), Some(milli), "{input}");
-            assert_eq!(a.map(Amount::canonical).as_deref(), Some(canonical), "{input}");
+            assert_eq!(
+                a.map(Amount::canonical).as_deref(),
+                Some(canonical),
+                "{input}"
+            );
         }
         assert_eq!(Amount::parse("x"), None);
         assert_eq!(Amount::parse("1Q"), None);

@@ -29,7 +29,10 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
         let listed = scope
             .api
             .store
-            .list(&format!("/registry/resourcequotas/{ns}/"), Default::default())
+            .list(
+                &format!("/registry/resourcequotas/{ns}/"),
+                Default::default(),
+            )
             .await?;
         let mut updates = Vec::new();
         for kv in &listed.kvs {

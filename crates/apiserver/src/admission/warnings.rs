@@ -13,7 +13,10 @@ tokio::task_local! {
 pub async fn collect<F: Future>(request: F) -> (F::Output, Vec<String>) {
     let sink = Arc::new(Mutex::new(Vec::new()));
     let out = SINK.scope(sink.clone(), request).await;
-    let warnings = sink.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+    let warnings = sink
+        .lock()
+        .map(|mut w| std::mem::take(&mut *w))
+        .unwrap_or_default();
     (out, warnings)
 }
 

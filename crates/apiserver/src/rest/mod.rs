@@ -84,10 +84,9 @@ pub async fn handle(
     body: hyper::body::Incoming,
 ) -> Response<Body> {
     let custom = api.custom.find(&req.group, &req.version, &req.resource);
-    let (result, warnings) = crate::admission::collect_warnings(dispatch(
-        api, method, req, query, headers, user, body,
-    ))
-    .await;
+    let (result, warnings) =
+        crate::admission::collect_warnings(dispatch(api, method, req, query, headers, user, body))
+            .await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => body::error_response(&e),

@@ -44,7 +44,9 @@ fn quotas_in<K: Resource>(store: &Store<ResourceQuota>, obj: &K) -> Vec<ObjectRe
 fn limits_changed(q: &ResourceQuota) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&q.spec).unwrap_or_default().hash(&mut h);
+    serde_json::to_string(&q.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
     let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref());
     (q.status.as_ref().and_then(|s| s.hard.as_ref()) == hard).hash(&mut h);
     Some(h.finish())
@@ -65,11 +67,14 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
     // A quota's own changes count only when its limits do (upstream: spec.hard differs
     // from status.hard): admission charges `status.used` with every create, and a recount
     // started by that charge could run before the charged object is stored.
-    let quotas = watcher(Api::<ResourceQuota>::all(client.clone()), watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(limits_changed, PredicateConfig::default());
+    let quotas = watcher(
+        Api::<ResourceQuota>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(limits_changed, PredicateConfig::default());
     let controller = Controller::for_stream(quotas, reader);
     let store = controller.store();
     let (s1, s2, s3, s4, s5) = (

@@ -19,7 +19,11 @@ fn check(limits: Value, containers: Value, want: Expect) {
                     .unwrap_or("-")
             )];
             for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
-                lines.push(format!("{}: {}", c["name"].as_str().unwrap_or(""), c["resources"]));
+                lines.push(format!(
+                    "{}: {}",
+                    c["name"].as_str().unwrap_or(""),
+                    c["resources"]
+                ));
             }
             lines.join("\n")
         }
@@ -92,15 +96,17 @@ fn pod_bounds() {
 
 #[test]
 fn claims() {
-    let lr = range(json!([{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "2Gi"}}]));
+    let lr = [range(
+        json!([{"type": "PersistentVolumeClaim", "min": {"storage": "1Gi"}, "max": {"storage": "2Gi"}}]),
+    )];
     let claim = |size: &str| json!({"spec": {"resources": {"requests": {"storage": size}}}});
-    assert_eq!(admit_claim_create(&claim("1Gi"), &[lr.clone()]), Ok(()));
+    assert_eq!(admit_claim_create(&claim("1Gi"), &lr), Ok(()));
     assert_eq!(
-        admit_claim_create(&claim("5Gi"), &[lr.clone()]),
+        admit_claim_create(&claim("5Gi"), &lr),
         Err("maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi".into())
     );
     assert_eq!(
-        admit_claim_create(&claim("500Mi"), &[lr]),
+        admit_claim_create(&claim("500Mi"), &lr),
         Err("minimum storage usage per PersistentVolumeClaim is 1Gi, but request is 500Mi".into())
     );
 }

@@ -96,16 +96,15 @@ pub fn host_ports(pod: &PodView) -> Option<Violation> {
     let mut names = Vec::new();
     let mut ports = Vec::new();
     for c in pod.containers() {
-        let used: Vec<String> = c
-            .c
-            .get("ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.get("hostPort").and_then(Value::as_i64))
-            .filter(|p| *p != 0)
-            .map(|p| p.to_string())
-            .collect();
+        let used: Vec<String> =
+            c.c.get("ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("hostPort").and_then(Value::as_i64))
+                .filter(|p| *p != 0)
+                .map(|p| p.to_string())
+                .collect();
         if !used.is_empty() {
             names.push(c.name);
             ports.extend(used);
@@ -244,7 +243,8 @@ pub fn seccomp(pod: &PodView) -> Option<Violation> {
     let unconfined = |v: Option<&Value>| v.and_then(Value::as_str) == Some("Unconfined");
     let mut details = Vec::new();
     if unconfined(pod.sc("/seccompProfile/type")) {
-        details.push("pod must not set securityContext.seccompProfile.type to \"Unconfined\"".into());
+        details
+            .push("pod must not set securityContext.seccompProfile.type to \"Unconfined\"".into());
     }
     let names: Vec<&str> = pod
         .containers()
@@ -290,8 +290,7 @@ pub fn sysctls(pod: &PodView) -> Option<Violation> {
 }
 
 pub fn windows_host_process(pod: &PodView) -> Option<Violation> {
-    let host_process =
-        |v: Option<&Value>| v.and_then(Value::as_bool) == Some(true);
+    let host_process = |v: Option<&Value>| v.and_then(Value::as_bool) == Some(true);
     let names: Vec<&str> = pod
         .containers()
         .iter()

@@ -74,7 +74,12 @@ const CHECKS: &[(&str, Level, Option<&str>, Check)] = &[
         None,
         restricted::allow_privilege_escalation,
     ),
-    ("appArmorProfile", Level::Baseline, None, baseline::app_armor),
+    (
+        "appArmorProfile",
+        Level::Baseline,
+        None,
+        baseline::app_armor,
+    ),
     (
         "capabilities_baseline",
         Level::Baseline,
@@ -114,7 +119,12 @@ const CHECKS: &[(&str, Level, Option<&str>, Check)] = &[
         None,
         restricted::run_as_non_root,
     ),
-    ("runAsUser", Level::Restricted, None, restricted::run_as_user),
+    (
+        "runAsUser",
+        Level::Restricted,
+        None,
+        restricted::run_as_user,
+    ),
     ("seLinuxOptions", Level::Baseline, None, baseline::selinux),
     (
         "seccompProfile_baseline",
@@ -291,4 +301,55 @@ pub fn admit_workload(policy: &Policy, group: &str, plural: &str, obj: &Value) -
 /// Whether an update changed a workload's pod template.
 pub fn template_changed(group: &str, plural: &str, new: &Value, old: &Value) -> bool {
     template_pointer(group, plural).is_some_and(|p| new.pointer(p) != old.pointer(p))
+}
+
+/// A namespace whose `enforce` level was raised: upstream's warnings naming the existing
+/// pods the new level would refuse (they keep running), pods with the same violations in
+/// one line (`a (and 2 other pods): privileged, hostPort`).
+pub fn namespace_update_warnings(new: &Value, old: &Value, pods: &[Value]) -> Vec<String> {
+    let (now, before) = (policy(new).enforce, policy(old).enforce);
+    if now == before || now.level == Level::Privileged {
+        return Vec::new();
+    }
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut sorted: Vec<&Value> = pods.iter().collect();
+    sorted.sort_by_key(|p| p.pointer("/metadata/name").and_then(Value::as_str));
+    for pod in sorted {
+        let meta = pod.get("metadata").unwrap_or(&Value::Null);
+        let spec = pod.get("spec").unwrap_or(&Value::Null);
+        let found = evaluate(now.level, meta, spec);
+        if found.is_empty() {
+            continue;
+        }
+        let reasons = found
+            .iter()
+            .map(|v| v.reason.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
+        match groups.iter_mut().find(|(r, _)| *r == reasons) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((reasons, vec![name])),
+        }
+    }
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let ns = new
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let mut out = vec![format!(
+        "existing pods in namespace {ns:?} violate the new PodSecurity enforce level {:?}",
+        now.label()
+    )];
+    for (reasons, names) in groups {
+        let who = match names.len() {
+            1 => names[0].to_string(),
+            2 => format!("{} (and 1 other pod)", names[0]),
+            n => format!("{} (and {} other pods)", names[0], n - 1),
+        };
+        out.push(format!("{who}: {reasons}"));
+    }
+    out
 }

@@ -86,7 +86,7 @@ pub fn run_as_non_root(pod: &PodView) -> Option<Violation> {
             None => {
                 // A non-zero user is as good as runAsNonRoot: it cannot be root.
                 let user = c.sc("/runAsUser").and_then(Value::as_i64).or(pod_user);
-                if pod_value != Some(true) && !user.is_some_and(|u| u != 0) {
+                if pod_value != Some(true) && user.is_none_or(|u| u == 0) {
                     unset.push(c.name);
                 }
             }
@@ -104,7 +104,11 @@ pub fn run_as_non_root(pod: &PodView) -> Option<Violation> {
             containers_phrase(&unset)
         ));
     }
-    Violation::new("runAsNonRoot != true", details.join(", "), !details.is_empty())
+    Violation::new(
+        "runAsNonRoot != true",
+        details.join(", "),
+        !details.is_empty(),
+    )
 }
 
 pub fn run_as_user(pod: &PodView) -> Option<Violation> {

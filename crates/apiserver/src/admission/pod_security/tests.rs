@@ -86,12 +86,16 @@ fn restricted_checks() {
     check(
         Level::Restricted,
         pod,
-        expect![[r#"restricted volume types (volumes "h", "n" use restricted volume types "hostPath", "nfs")"#]],
+        expect![[
+            r#"restricted volume types (volumes "h", "n" use restricted volume types "hostPath", "nfs")"#
+        ]],
     );
     check(
         Level::Restricted,
-        app(json!({"allowPrivilegeEscalation": false, "runAsNonRoot": false, "runAsUser": 0,
-            "seccompProfile": {"type": "Unconfined"}, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]}})),
+        app(
+            json!({"allowPrivilegeEscalation": false, "runAsNonRoot": false, "runAsUser": 0,
+            "seccompProfile": {"type": "Unconfined"}, "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "SYS_ADMIN"]}}),
+        ),
         expect![[r#"
             unrestricted capabilities (container "app" must not include "SYS_ADMIN" in securityContext.capabilities.add)
             runAsNonRoot != true (container "app" must not set securityContext.runAsNonRoot=false)
@@ -145,7 +149,9 @@ fn policy_from_labels() {
 
 #[test]
 fn admission_outcomes() {
-    let restricted = policy(&ns(json!({"pod-security.kubernetes.io/enforce": "restricted"})));
+    let restricted = policy(&ns(
+        json!({"pod-security.kubernetes.io/enforce": "restricted"}),
+    ));
     let privileged_pod = app(json!({"privileged": true}));
     expect![[r#"Err("violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"]), privileged (container \"app\" must not set securityContext.privileged=true), runAsNonRoot != true (pod or container \"app\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"app\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")")"#]]
         .assert_eq(&format!("{:?}", admit_pod(&restricted, &privileged_pod)));
@@ -160,4 +166,28 @@ fn admission_outcomes() {
     expect![[r#"["would violate PodSecurity \"baseline:latest\": privileged (container \"app\" must not set securityContext.privileged=true)"]"#]]
         .assert_eq(&format!("{:?}", admit_workload(&policy(&ns(json!({"pod-security.kubernetes.io/enforce": "baseline"}))), "apps", "deployments", &deploy)));
     assert!(admit_workload(&restricted, "", "services", &deploy).is_empty());
+}
+
+#[test]
+fn raising_enforce_warns_about_existing_pods() {
+    let old = ns(json!({}));
+    let new = ns(json!({"pod-security.kubernetes.io/enforce": "baseline"}));
+    let named = |name: &str, sc: Value| {
+        let mut p = app(sc);
+        p["metadata"]["name"] = json!(name);
+        p
+    };
+    let pods = [
+        named("c", json!({"privileged": true})),
+        named("a", json!({"privileged": true})),
+        named("b", json!({})),
+        named("d", json!({"privileged": true, "procMount": "Unmasked"})),
+    ];
+    expect![[r#"
+        existing pods in namespace "ns" violate the new PodSecurity enforce level "baseline:latest"
+        a (and 1 other pod): privileged
+        d: privileged, procMount"#]]
+    .assert_eq(&namespace_update_warnings(&new, &old, &pods).join("\n"));
+    assert!(namespace_update_warnings(&new, &new, &pods).is_empty());
+    assert!(namespace_update_warnings(&old, &new, &pods).is_empty());
 }

@@ -33,7 +33,10 @@ fn container_amount(c: &Value, kind: &str, resource: &str) -> Option<Amount> {
 }
 
 fn containers<'a>(spec: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
-    spec.get(key).and_then(Value::as_array).into_iter().flatten()
+    spec.get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// Upstream's pod request/limit: app containers plus restartable init containers, at least
@@ -93,8 +96,14 @@ pub fn delta(group: &str, plural: &str, obj: &Value) -> BTreeMap<String, Amount>
         }
         ("", "services") => {
             let spec = obj.get("spec").unwrap_or(&Value::Null);
-            let kind = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP");
-            let ports = spec.get("ports").and_then(Value::as_array).map_or(0, Vec::len);
+            let kind = spec
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP");
+            let ports = spec
+                .get("ports")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             d.insert("services".into(), Amount::count(1));
             d.insert(
                 "services.loadbalancers".into(),
@@ -104,7 +113,9 @@ pub fn delta(group: &str, plural: &str, obj: &Value) -> BTreeMap<String, Amount>
             // load balancer opts out, which needs no quota).
             let allocates = kind == "NodePort"
                 || (kind == "LoadBalancer"
-                    && spec.get("allocateLoadBalancerNodePorts").and_then(Value::as_bool)
+                    && spec
+                        .get("allocateLoadBalancerNodePorts")
+                        .and_then(Value::as_bool)
                         != Some(false));
             d.insert(
                 "services.nodeports".into(),
@@ -122,7 +133,10 @@ pub fn delta(group: &str, plural: &str, obj: &Value) -> BTreeMap<String, Amount>
                 d.insert(format!("{prefix}requests.storage"), storage);
             };
             put(String::new());
-            if let Some(class) = obj.pointer("/spec/storageClassName").and_then(Value::as_str) {
+            if let Some(class) = obj
+                .pointer("/spec/storageClassName")
+                .and_then(Value::as_str)
+            {
                 put(format!("{class}.storageclass.storage.k8s.io/"));
             }
         }
@@ -203,7 +217,12 @@ fn pretty(pairs: &BTreeMap<&String, String>) -> String {
 /// are never tracked by a scoped quota.
 fn in_scope(quota: &Value, plural: &str, obj: &Value) -> bool {
     let mut reqs: Vec<(String, String, Vec<String>)> = Vec::new();
-    for s in quota.pointer("/spec/scopes").and_then(Value::as_array).into_iter().flatten() {
+    for s in quota
+        .pointer("/spec/scopes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         reqs.push((s.as_str().unwrap_or("").into(), "Exists".into(), Vec::new()));
     }
     let selected = quota

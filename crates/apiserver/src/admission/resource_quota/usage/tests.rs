@@ -23,7 +23,13 @@ fn check(quota: Value, group: &str, plural: &str, obj: Value, want: Expect) {
 #[test]
 fn counts() {
     let app = pod(json!([{"name": "app", "image": "i"}]));
-    check(quota(json!({"pods": "2"}), json!({"pods": "1"})), "", "pods", app.clone(), expect![[r#"used: {"pods":"2"}"#]]);
+    check(
+        quota(json!({"pods": "2"}), json!({"pods": "1"})),
+        "",
+        "pods",
+        app.clone(),
+        expect![[r#"used: {"pods":"2"}"#]],
+    );
     check(
         quota(json!({"pods": "2"}), json!({"pods": "2"})),
         "",
@@ -46,7 +52,13 @@ fn counts() {
         app.clone(),
         expect!["not constrained"],
     );
-    check(quota(json!({"services": "5"}), json!({"services": "0"})), "", "pods", app, expect!["not constrained"]);
+    check(
+        quota(json!({"services": "5"}), json!({"services": "0"})),
+        "",
+        "pods",
+        app,
+        expect!["not constrained"],
+    );
     check(
         quota(json!({"count/deployments.apps": "1", "configmaps": "3"}), json!({"count/deployments.apps": "1", "configmaps": "0"})),
         "apps",
@@ -55,7 +67,10 @@ fn counts() {
         expect!["error: exceeded quota: q, requested: count/deployments.apps=1, used: count/deployments.apps=1, limited: count/deployments.apps=1"],
     );
     check(
-        quota(json!({"configmaps": "3", "count/configmaps": "3"}), json!({"configmaps": "1", "count/configmaps": "1"})),
+        quota(
+            json!({"configmaps": "3", "count/configmaps": "3"}),
+            json!({"configmaps": "1", "count/configmaps": "1"}),
+        ),
         "",
         "configmaps",
         json!({}),
@@ -80,7 +95,9 @@ fn compute() {
         q.clone(),
         "",
         "pods",
-        pod(json!([{"name": "app", "image": "i", "resources": {"requests": {"cpu": "200m"}, "limits": {"memory": "256Mi"}}}])),
+        pod(
+            json!([{"name": "app", "image": "i", "resources": {"requests": {"cpu": "200m"}, "limits": {"memory": "256Mi"}}}]),
+        ),
         expect![[r#"used: {"limits.memory":"768Mi","requests.cpu":"900m"}"#]],
     );
     check(
@@ -94,8 +111,12 @@ fn compute() {
         q.clone(),
         "",
         "pods",
-        pod(json!([{"name": "app", "image": "i"}, {"name": "b", "image": "i", "resources": {"limits": {"cpu": "1m", "memory": "1Mi"}}}])),
-        expect!["error: failed quota: q: must specify limits.memory for: app; requests.cpu for: app"],
+        pod(
+            json!([{"name": "app", "image": "i"}, {"name": "b", "image": "i", "resources": {"limits": {"cpu": "1m", "memory": "1Mi"}}}]),
+        ),
+        expect![
+            "error: failed quota: q: must specify limits.memory for: app; requests.cpu for: app"
+        ],
     );
 }
 
