@@ -80,7 +80,8 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
     absent(&k, "team", "pod/p3");
     wait_quota_ready(&k, "team", "q", "{.status.used.pods}", "2");
 
-    // Racing creates: the quota's compare-and-swap lets exactly three through.
+    // Racing creates: the quota's compare-and-swap lets exactly three through (the
+    // namespace's kube-root-ca.crt is its first config map).
     k.ok(&["create", "namespace", "race"]);
     k.ok(&[
         "create",
@@ -88,28 +89,43 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
         "q",
         "-n",
         "race",
-        "--hard=pods=3,count/configmaps=100",
+        "--hard=pods=3,count/configmaps=4",
     ]);
-    wait_quota_ready(&k, "race", "q", "{.status.used.pods}", "0");
-    let admitted: usize = std::thread::scope(|t| {
-        let runs: Vec<_> = (0..8)
-            .map(|i| {
-                let k = &k;
-                t.spawn(move || {
+    let used = "{.status.used.pods}/{.status.used.count/configmaps}";
+    wait_quota_ready(&k, "race", "q", used, "0/1");
+    let race = |what: &[&str]| -> usize {
+        std::thread::scope(|t| {
+            let runs: Vec<_> = (0..8)
+                .map(|i| {
+                    let k = &k;
                     let name = format!("r{i}");
-                    k.run(&["run", &name, "-n", "race", "--image=nginx"])
-                        .status
-                        .success()
+                    // `NAME` in the command line is each racer's object name.
+                    let args: Vec<String> = what
+                        .iter()
+                        .map(|a| {
+                            if *a == "NAME" {
+                                name.clone()
+                            } else {
+                                a.to_string()
+                            }
+                        })
+                        .collect();
+                    t.spawn(move || {
+                        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                        k.run(&args).status.success()
+                    })
                 })
-            })
-            .collect();
-        runs.into_iter()
-            .map(|r| usize::from(r.join().unwrap_or(false)))
-            .sum()
-    });
-    assert_eq!(admitted, 3);
-    let pods = k.ok(&["get", "pods", "-n", "race", "-o", "name"]);
-    assert_eq!(pods.lines().count(), 3, "{pods}");
+                .collect();
+            runs.into_iter()
+                .map(|r| usize::from(r.join().unwrap_or(false)))
+                .sum()
+        })
+    };
+    let pods = race(&["run", "NAME", "-n", "race", "--image=nginx"]);
+    let maps = race(&["create", "configmap", "NAME", "-n", "race"]);
+    assert_eq!((pods, maps), (3, 3));
+    let listed = k.ok(&["get", "pods,configmaps", "-n", "race", "-o", "name"]);
+    assert_eq!(listed.lines().count(), 3 + 4, "{listed}");
     assert_eq!(
         k.ok(&[
             "get",
@@ -118,9 +134,9 @@ fn resource_quota_refuses_what_exceeds_hard_and_charges_atomically() {
             "-n",
             "race",
             "-o",
-            "jsonpath={.status.used.pods}"
+            &format!("jsonpath={used}")
         ]),
-        "3"
+        "3/4"
     );
 
     // A quota on requests.cpu makes every container name its request.

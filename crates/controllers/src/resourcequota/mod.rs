@@ -52,6 +52,28 @@ fn limits_changed(q: &ResourceQuota) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Deletions of one kind, which give quota back (upstream's replenishment); creates are
+/// charged by admission, and other changes wait for the periodic resync.
+fn deletions<K>(api: Api<K>) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource
+        + Clone
+        + std::fmt::Debug
+        + k8s_openapi::serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .filter_map(|event| async move {
+            match event {
+                Ok(watcher::Event::Delete(o)) => Some(Ok(o)),
+                // The backoff retries the watch; a failed attempt triggers nothing.
+                _ => None,
+            }
+        })
+}
+
 /// Whether a pod change can lower usage: the pod finished, is being deleted, or is gone
 /// (upstream's replenishment). A new pod is charged by admission before it is stored; a
 /// recount on its creation could run in between, not see it, and give its charge away, so
@@ -85,7 +107,6 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
         store,
     );
     let pods = informers.pods.store();
-    let cfg = watcher::Config::default;
     controller
         .watches_shared_stream(informers.pods.subscribe(), move |o| {
             if gives_back(&pods, o.as_ref()) {
@@ -94,18 +115,17 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
                 Vec::new()
             }
         })
-        .watches(Api::<ConfigMap>::all(client.clone()), cfg(), move |o| {
+        .watches_stream(deletions(Api::<ConfigMap>::all(client.clone())), move |o| {
             quotas_in(&s2, &o)
         })
-        .watches(Api::<Secret>::all(client.clone()), cfg(), move |o| {
+        .watches_stream(deletions(Api::<Secret>::all(client.clone())), move |o| {
             quotas_in(&s3, &o)
         })
-        .watches(Api::<Service>::all(client.clone()), cfg(), move |o| {
+        .watches_stream(deletions(Api::<Service>::all(client.clone())), move |o| {
             quotas_in(&s4, &o)
         })
-        .watches(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            cfg(),
+        .watches_stream(
+            deletions(Api::<PersistentVolumeClaim>::all(client.clone())),
             move |o| quotas_in(&s5, &o),
         )
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
