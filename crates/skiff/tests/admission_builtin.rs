@@ -288,4 +288,29 @@ fn pod_security_enforces_and_warns() {
         "{err}"
     );
     k.ok(&["get", "pod", "priv", "-n", "loose"]);
+
+    // A label that names no level is refused, and the namespace keeps its labels.
+    let out = k.run(&[
+        "label",
+        "--overwrite",
+        "namespace",
+        "loose",
+        "pod-security.kubernetes.io/enforce=strict",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(r#"namespaces "loose" is invalid: metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted"#),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "namespace",
+            "loose",
+            "-o",
+            "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}"
+        ]),
+        "baseline"
+    );
 }

@@ -353,3 +353,25 @@ pub fn namespace_update_warnings(new: &Value, old: &Value, pods: &[Value]) -> Ve
     }
     out
 }
+
+/// A namespace's PodSecurity labels that name no level, as upstream refuses them when the
+/// namespace is created or updated (a typo would otherwise silently enforce restricted).
+pub fn invalid_labels(namespace: &Value) -> Vec<apimachinery::field::FieldError> {
+    let labels = namespace
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object);
+    ["enforce", "warn", "audit"]
+        .iter()
+        .filter_map(|mode| {
+            let key = format!("{LABEL_PREFIX}{mode}");
+            let value = labels?.get(&key)?.as_str()?;
+            Level::parse(value).is_none().then(|| {
+                apimachinery::field::FieldError::invalid(
+                    format!("metadata.labels[{key}]"),
+                    value,
+                    "must be one of privileged, baseline, restricted",
+                )
+            })
+        })
+        .collect()
+}

@@ -191,3 +191,14 @@ fn raising_enforce_warns_about_existing_pods() {
     assert!(namespace_update_warnings(&new, &new, &pods).is_empty());
     assert!(namespace_update_warnings(&old, &new, &pods).is_empty());
 }
+
+#[test]
+fn label_values_must_name_a_level() {
+    let errs = invalid_labels(&ns(json!({
+        "pod-security.kubernetes.io/enforce": "strict",
+        "pod-security.kubernetes.io/warn": "baseline",
+        "pod-security.kubernetes.io/warn-version": "whenever",
+    })));
+    expect![[r#"metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "strict": must be one of privileged, baseline, restricted"#]]
+        .assert_eq(&errs.iter().map(|e| e.message()).collect::<Vec<_>>().join("\n"));
+}
