@@ -230,9 +230,9 @@ fn pod_security_enforces_and_warns() {
         ),
         concat!(
             r#"pods "priv" is forbidden: violates PodSecurity "restricted:latest": "#,
+            r#"privileged (container "app" must not set securityContext.privileged=true), "#,
             r#"allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false), "#,
             r#"unrestricted capabilities (container "app" must set securityContext.capabilities.drop=["ALL"]), "#,
-            r#"privileged (container "app" must not set securityContext.privileged=true), "#,
             r#"runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true), "#,
             r#"seccompProfile (pod or container "app" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost")"#,
         ),

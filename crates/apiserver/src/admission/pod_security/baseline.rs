@@ -68,6 +68,7 @@ pub fn capabilities(pod: &PodView) -> Option<Violation> {
             }
         }
     }
+    caps.sort_unstable();
     Violation::new(
         "non-default capabilities",
         format!(

@@ -65,15 +65,10 @@ impl Violation {
 
 type Check = fn(&PodView) -> Option<Violation>;
 
-/// Every check with upstream's check ID and the lowest level that runs it; a Restricted
-/// check that replaces a Baseline one names it. Sorted by ID, the order upstream reports in.
+/// Every check with upstream's check ID and the level that runs it; a Restricted check that
+/// replaces a Baseline one names it. Baseline's checks come first, then Restricted's, each
+/// sorted by ID: the order upstream reports violations in.
 const CHECKS: &[(&str, Level, Option<&str>, Check)] = &[
-    (
-        "allowPrivilegeEscalation",
-        Level::Restricted,
-        None,
-        restricted::allow_privilege_escalation,
-    ),
     (
         "appArmorProfile",
         Level::Baseline,
@@ -85,12 +80,6 @@ const CHECKS: &[(&str, Level, Option<&str>, Check)] = &[
         Level::Baseline,
         None,
         baseline::capabilities,
-    ),
-    (
-        "capabilities_restricted",
-        Level::Restricted,
-        Some("capabilities_baseline"),
-        restricted::capabilities,
     ),
     (
         "hostNamespaces",
@@ -107,6 +96,32 @@ const CHECKS: &[(&str, Level, Option<&str>, Check)] = &[
     ("hostPorts", Level::Baseline, None, baseline::host_ports),
     ("privileged", Level::Baseline, None, baseline::privileged),
     ("procMount", Level::Baseline, None, baseline::proc_mount),
+    ("seLinuxOptions", Level::Baseline, None, baseline::selinux),
+    (
+        "seccompProfile_baseline",
+        Level::Baseline,
+        None,
+        baseline::seccomp,
+    ),
+    ("sysctls", Level::Baseline, None, baseline::sysctls),
+    (
+        "windowsHostProcess",
+        Level::Baseline,
+        None,
+        baseline::windows_host_process,
+    ),
+    (
+        "allowPrivilegeEscalation",
+        Level::Restricted,
+        None,
+        restricted::allow_privilege_escalation,
+    ),
+    (
+        "capabilities_restricted",
+        Level::Restricted,
+        Some("capabilities_baseline"),
+        restricted::capabilities,
+    ),
     (
         "restrictedVolumes",
         Level::Restricted,
@@ -125,25 +140,11 @@ const CHECKS: &[(&str, Level, Option<&str>, Check)] = &[
         None,
         restricted::run_as_user,
     ),
-    ("seLinuxOptions", Level::Baseline, None, baseline::selinux),
-    (
-        "seccompProfile_baseline",
-        Level::Baseline,
-        None,
-        baseline::seccomp,
-    ),
     (
         "seccompProfile_restricted",
         Level::Restricted,
         Some("seccompProfile_baseline"),
         restricted::seccomp,
-    ),
-    ("sysctls", Level::Baseline, None, baseline::sysctls),
-    (
-        "windowsHostProcess",
-        Level::Baseline,
-        None,
-        baseline::windows_host_process,
     ),
 ];
 

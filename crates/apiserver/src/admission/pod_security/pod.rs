@@ -36,6 +36,11 @@ impl<'a> PodView<'a> {
         self.spec.pointer(&format!("/securityContext{pointer}"))
     }
 
+    /// Windows pods are exempt from the Linux-only Restricted checks.
+    pub fn is_windows(&self) -> bool {
+        self.spec.pointer("/os/name").and_then(Value::as_str) == Some("windows")
+    }
+
     pub fn flag(&self, key: &str) -> bool {
         self.spec.get(key).and_then(Value::as_bool).unwrap_or(false)
     }

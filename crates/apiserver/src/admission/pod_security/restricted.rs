@@ -54,6 +54,9 @@ pub fn volume_types(pod: &PodView) -> Option<Violation> {
 }
 
 pub fn allow_privilege_escalation(pod: &PodView) -> Option<Violation> {
+    if pod.is_windows() {
+        return None;
+    }
     let names: Vec<&str> = pod
         .containers()
         .iter()
@@ -133,6 +136,9 @@ pub fn run_as_user(pod: &PodView) -> Option<Violation> {
 }
 
 pub fn seccomp(pod: &PodView) -> Option<Violation> {
+    if pod.is_windows() {
+        return None;
+    }
     let allowed = |t: &str| t == "RuntimeDefault" || t == "Localhost";
     let pod_type = pod.sc("/seccompProfile/type").and_then(Value::as_str);
     let mut details = Vec::new();
@@ -174,6 +180,9 @@ pub fn seccomp(pod: &PodView) -> Option<Violation> {
 }
 
 pub fn capabilities(pod: &PodView) -> Option<Violation> {
+    if pod.is_windows() {
+        return None;
+    }
     let mut no_drop = Vec::new();
     let mut adders = Vec::new();
     let mut added: Vec<&str> = Vec::new();
@@ -195,6 +204,7 @@ pub fn capabilities(pod: &PodView) -> Option<Violation> {
             }
         }
     }
+    added.sort_unstable();
     let mut details = Vec::new();
     if !no_drop.is_empty() {
         details.push(format!(

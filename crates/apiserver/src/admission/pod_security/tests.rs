@@ -102,6 +102,14 @@ fn restricted_checks() {
             runAsUser=0 (container "app" must not set runAsUser=0)
             seccompProfile (container "app" must not set securityContext.seccompProfile.type to "Unconfined")"#]],
     );
+    // Windows pods skip the Linux-only checks, not runAsNonRoot.
+    check(
+        Level::Restricted,
+        json!({"metadata": {}, "spec": {"os": {"name": "windows"}, "containers": [{"name": "app", "image": "i"}]}}),
+        expect![[
+            r#"runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)"#
+        ]],
+    );
     // A non-zero user satisfies runAsNonRoot; a container-level seccomp profile is enough.
     check(
         Level::Restricted,
@@ -153,7 +161,7 @@ fn admission_outcomes() {
         json!({"pod-security.kubernetes.io/enforce": "restricted"}),
     ));
     let privileged_pod = app(json!({"privileged": true}));
-    expect![[r#"Err("violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"]), privileged (container \"app\" must not set securityContext.privileged=true), runAsNonRoot != true (pod or container \"app\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"app\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")")"#]]
+    expect![[r#"Err("violates PodSecurity \"restricted:latest\": privileged (container \"app\" must not set securityContext.privileged=true), allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"app\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"app\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")")"#]]
         .assert_eq(&format!("{:?}", admit_pod(&restricted, &privileged_pod)));
     assert_eq!(admit_pod(&restricted, &compliant()), Ok(vec![]));
 
