@@ -95,7 +95,8 @@ pub fn host_path_volumes(pod: &PodView) -> Option<Violation> {
 
 pub fn host_ports(pod: &PodView) -> Option<Violation> {
     let mut names = Vec::new();
-    let mut ports = Vec::new();
+    // Each port once, in string order, as upstream lists them.
+    let mut ports = std::collections::BTreeSet::new();
     for c in pod.containers() {
         let used: Vec<String> =
             c.c.get("ports")
@@ -118,7 +119,7 @@ pub fn host_ports(pod: &PodView) -> Option<Violation> {
             containers_phrase(&names),
             pluralize(names.len(), "uses", "use"),
             pluralize(ports.len(), "hostPort", "hostPorts"),
-            ports.join(", ")
+            ports.into_iter().collect::<Vec<_>>().join(", ")
         ),
         !names.is_empty(),
     )
@@ -127,32 +128,28 @@ pub fn host_ports(pod: &PodView) -> Option<Violation> {
 const APPARMOR_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
 
 pub fn app_armor(pod: &PodView) -> Option<Violation> {
-    let mut bad = Vec::new();
-    for (k, v) in pod.annotations() {
-        let allowed = v.is_empty() || v == "runtime/default" || v.starts_with("localhost/");
-        if k.starts_with(APPARMOR_ANNOTATION) && !allowed {
-            bad.push(format!("annotation {k}={v:?}"));
-        }
-    }
-    let forbidden = |p: Option<&Value>| {
-        p.and_then(Value::as_str)
-            .is_some_and(|t| t != "RuntimeDefault" && t != "Localhost")
-    };
-    if forbidden(pod.sc("/appArmorProfile/type")) {
-        bad.push(format!(
-            "pod must not set securityContext.appArmorProfile.type to {:?}",
-            pod.sc("/appArmorProfile/type")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-        ));
+    let mut annotations: Vec<(&str, &str)> = pod
+        .annotations()
+        .filter(|(k, v)| {
+            k.starts_with(APPARMOR_ANNOTATION)
+                && !(v.is_empty() || *v == "runtime/default" || v.starts_with("localhost/"))
+        })
+        .collect();
+    annotations.sort_unstable();
+    let mut bad: Vec<String> = annotations
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    let unconfined =
+        |p: Option<&Value>| p.and_then(Value::as_str).is_some_and(|t| t == "Unconfined");
+    if unconfined(pod.sc("/appArmorProfile/type")) {
+        bad.push("pod must not set AppArmor profile type to \"Unconfined\"".into());
     }
     for c in pod.containers() {
-        let t = c.sc("/appArmorProfile/type");
-        if forbidden(t) {
+        if unconfined(c.sc("/appArmorProfile/type")) {
             bad.push(format!(
-                "container {:?} must not set securityContext.appArmorProfile.type to {:?}",
-                c.name,
-                t.and_then(Value::as_str).unwrap_or("")
+                "container {:?} must not set AppArmor profile type to \"Unconfined\"",
+                c.name
             ));
         }
     }
@@ -176,64 +173,100 @@ const SELINUX_TYPES: &[&str] = &[
     "container_engine_t",
 ];
 
-fn selinux_problems(opts: Option<&Value>) -> Vec<String> {
-    let Some(opts) = opts else {
-        return Vec::new();
-    };
-    let field = |k: &str| opts.get(k).and_then(Value::as_str).unwrap_or("");
-    let mut bad = Vec::new();
-    if !SELINUX_TYPES.contains(&field("type")) {
-        bad.push(format!("type {:?}", field("type")));
-    }
-    for k in ["user", "role"] {
-        if !field(k).is_empty() {
-            bad.push(format!("{k} {:?}", field(k)));
+/// What is wrong with the SELinux options of the pod and its containers, all together.
+#[derive(Default)]
+struct SelinuxFindings {
+    types: std::collections::BTreeSet<String>,
+    user: bool,
+    role: bool,
+}
+
+impl SelinuxFindings {
+    /// Records the problems of one set of options; whether it had any.
+    fn record(&mut self, opts: Option<&Value>) -> bool {
+        let Some(opts) = opts else {
+            return false;
+        };
+        let field = |k: &str| opts.get(k).and_then(Value::as_str).unwrap_or("");
+        let mut bad = false;
+        if !SELINUX_TYPES.contains(&field("type")) {
+            self.types.insert(field("type").to_string());
+            bad = true;
         }
+        if !field("user").is_empty() {
+            self.user = true;
+            bad = true;
+        }
+        if !field("role").is_empty() {
+            self.role = true;
+            bad = true;
+        }
+        bad
     }
-    bad
 }
 
 pub fn selinux(pod: &PodView) -> Option<Violation> {
-    let mut details = Vec::new();
-    let pod_bad = selinux_problems(pod.sc("/seLinuxOptions"));
-    if !pod_bad.is_empty() {
-        details.push(format!(
-            "pod set forbidden securityContext.seLinuxOptions: {}",
-            pod_bad.join("; ")
+    let mut found = SelinuxFindings::default();
+    let mut setters = Vec::new();
+    if found.record(pod.sc("/seLinuxOptions")) {
+        setters.push("pod".to_string());
+    }
+    let names: Vec<&str> = pod
+        .containers()
+        .iter()
+        .filter(|c| found.record(c.sc("/seLinuxOptions")))
+        .map(|c| c.name)
+        .collect();
+    if !names.is_empty() {
+        setters.push(containers_phrase(&names));
+    }
+    let mut what = Vec::new();
+    if !found.types.is_empty() {
+        let types: Vec<&str> = found.types.iter().map(String::as_str).collect();
+        what.push(format!(
+            "{} {}",
+            pluralize(types.len(), "type", "types"),
+            quoted(&types)
         ));
     }
-    for c in pod.containers() {
-        let bad = selinux_problems(c.sc("/seLinuxOptions"));
-        if !bad.is_empty() {
-            details.push(format!(
-                "container {:?} set forbidden securityContext.seLinuxOptions: {}",
-                c.name,
-                bad.join("; ")
-            ));
-        }
+    if found.user {
+        what.push("user may not be set".to_string());
     }
-    Violation::new("seLinuxOptions", details.join(", "), !details.is_empty())
+    if found.role {
+        what.push("role may not be set".to_string());
+    }
+    Violation::new(
+        "seLinuxOptions",
+        format!(
+            "{} set forbidden securityContext.seLinuxOptions: {}",
+            setters.join(" and "),
+            what.join("; ")
+        ),
+        !setters.is_empty(),
+    )
 }
 
 pub fn proc_mount(pod: &PodView) -> Option<Violation> {
+    // Since 1.35 a pod in its own user namespace may unmask /proc: it cannot reach the host's.
+    if pod.spec.get("hostUsers").and_then(Value::as_bool) == Some(false) {
+        return None;
+    }
     let mut names = Vec::new();
-    let mut mounts: Vec<&str> = Vec::new();
+    let mut mounts = std::collections::BTreeSet::new();
     for c in pod.containers() {
         if let Some(m) = c.sc("/procMount").and_then(Value::as_str) {
             if m != "Default" {
                 names.push(c.name);
-                if !mounts.contains(&m) {
-                    mounts.push(m);
-                }
+                mounts.insert(m);
             }
         }
     }
+    let mounts: Vec<&str> = mounts.into_iter().collect();
     Violation::new(
         "procMount",
         format!(
-            "{} {} procMount to {}",
+            "{} must not set securityContext.procMount to {}",
             containers_phrase(&names),
-            pluralize(names.len(), "sets", "set"),
             quoted(&mounts)
         ),
         !names.is_empty(),
@@ -242,10 +275,9 @@ pub fn proc_mount(pod: &PodView) -> Option<Violation> {
 
 pub fn seccomp(pod: &PodView) -> Option<Violation> {
     let unconfined = |v: Option<&Value>| v.and_then(Value::as_str) == Some("Unconfined");
-    let mut details = Vec::new();
+    let mut setters = Vec::new();
     if unconfined(pod.sc("/seccompProfile/type")) {
-        details
-            .push("pod must not set securityContext.seccompProfile.type to \"Unconfined\"".into());
+        setters.push("pod".to_string());
     }
     let names: Vec<&str> = pod
         .containers()
@@ -254,12 +286,16 @@ pub fn seccomp(pod: &PodView) -> Option<Violation> {
         .map(|c| c.name)
         .collect();
     if !names.is_empty() {
-        details.push(format!(
-            "{} must not set securityContext.seccompProfile.type to \"Unconfined\"",
-            containers_phrase(&names)
-        ));
+        setters.push(containers_phrase(&names));
     }
-    Violation::new("seccompProfile", details.join(", "), !details.is_empty())
+    Violation::new(
+        "seccompProfile",
+        format!(
+            "{} must not set securityContext.seccompProfile.type to \"Unconfined\"",
+            setters.join(" and ")
+        ),
+        !setters.is_empty(),
+    )
 }
 
 /// Namespaced sysctls that cannot affect other pods on the node.

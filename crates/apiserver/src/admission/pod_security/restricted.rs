@@ -75,42 +75,41 @@ pub fn allow_privilege_escalation(pod: &PodView) -> Option<Violation> {
 
 pub fn run_as_non_root(pod: &PodView) -> Option<Violation> {
     let pod_value = pod.sc("/runAsNonRoot").and_then(Value::as_bool);
-    let pod_user = pod.sc("/runAsUser").and_then(Value::as_i64);
-    let mut details = Vec::new();
-    if pod_value == Some(false) {
-        details.push("pod must not set securityContext.runAsNonRoot=false".to_string());
-    }
     let mut explicit_false = Vec::new();
     let mut unset = Vec::new();
     for c in pod.containers() {
         match c.sc("/runAsNonRoot").and_then(Value::as_bool) {
             Some(false) => explicit_false.push(c.name),
             Some(true) => {}
-            None => {
-                // A non-zero user is as good as runAsNonRoot: it cannot be root.
-                let user = c.sc("/runAsUser").and_then(Value::as_i64).or(pod_user);
-                if pod_value != Some(true) && user.is_none_or(|u| u == 0) {
-                    unset.push(c.name);
-                }
-            }
+            None if pod_value != Some(true) => unset.push(c.name),
+            None => {}
         }
     }
-    if !explicit_false.is_empty() {
-        details.push(format!(
-            "{} must not set securityContext.runAsNonRoot=false",
-            containers_phrase(&explicit_false)
-        ));
+    // An explicit `false` is reported alone: it is what the user must change first.
+    let mut setters = Vec::new();
+    if pod_value == Some(false) {
+        setters.push("pod".to_string());
     }
-    if !unset.is_empty() && pod_value != Some(false) {
-        details.push(format!(
-            "pod or {} must set securityContext.runAsNonRoot=true",
-            containers_phrase(&unset)
-        ));
+    if !explicit_false.is_empty() {
+        setters.push(containers_phrase(&explicit_false));
+    }
+    if !setters.is_empty() {
+        return Violation::new(
+            "runAsNonRoot != true",
+            format!(
+                "{} must not set securityContext.runAsNonRoot=false",
+                setters.join(" and ")
+            ),
+            true,
+        );
     }
     Violation::new(
         "runAsNonRoot != true",
-        details.join(", "),
-        !details.is_empty(),
+        format!(
+            "pod or {} must set securityContext.runAsNonRoot=true",
+            containers_phrase(&unset)
+        ),
+        !unset.is_empty(),
     )
 }
 
@@ -140,43 +139,51 @@ pub fn seccomp(pod: &PodView) -> Option<Violation> {
         return None;
     }
     let allowed = |t: &str| t == "RuntimeDefault" || t == "Localhost";
+    let mut bad_types = std::collections::BTreeSet::new();
+    let mut setters = Vec::new();
     let pod_type = pod.sc("/seccompProfile/type").and_then(Value::as_str);
-    let mut details = Vec::new();
     if let Some(t) = pod_type.filter(|t| !allowed(t)) {
-        details.push(format!(
-            "pod must not set securityContext.seccompProfile.type to {t:?}"
-        ));
+        setters.push("pod".to_string());
+        bad_types.insert(t);
     }
-    let mut bad: Vec<&str> = Vec::new();
-    let mut bad_types: Vec<&str> = Vec::new();
+    let pod_ok = pod_type.is_some_and(allowed);
+    let mut bad = Vec::new();
     let mut unset = Vec::new();
     for c in pod.containers() {
         match c.sc("/seccompProfile/type").and_then(Value::as_str) {
             Some(t) if !allowed(t) => {
                 bad.push(c.name);
-                if !bad_types.contains(&t) {
-                    bad_types.push(t);
-                }
+                bad_types.insert(t);
             }
             Some(_) => {}
-            None if pod_type.is_none() => unset.push(c.name),
+            None if !pod_ok => unset.push(c.name),
             None => {}
         }
     }
     if !bad.is_empty() {
-        details.push(format!(
-            "{} must not set securityContext.seccompProfile.type to {}",
-            containers_phrase(&bad),
-            quoted(&bad_types)
-        ));
+        setters.push(containers_phrase(&bad));
     }
-    if !unset.is_empty() {
-        details.push(format!(
+    // A profile set to a forbidden type is reported alone, as upstream does.
+    if !setters.is_empty() {
+        let types: Vec<&str> = bad_types.into_iter().collect();
+        return Violation::new(
+            "seccompProfile",
+            format!(
+                "{} must not set securityContext.seccompProfile.type to {}",
+                setters.join(" and "),
+                quoted(&types)
+            ),
+            true,
+        );
+    }
+    Violation::new(
+        "seccompProfile",
+        format!(
             "pod or {} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"",
             containers_phrase(&unset)
-        ));
-    }
-    Violation::new("seccompProfile", details.join(", "), !details.is_empty())
+        ),
+        !unset.is_empty(),
+    )
 }
 
 pub fn capabilities(pod: &PodView) -> Option<Violation> {

@@ -56,13 +56,13 @@ fn baseline_checks() {
                 {"name": "b", "securityContext": {"privileged": true, "capabilities": {"add": ["SYS_TIME"]}},
                  "ports": [{"containerPort": 81, "hostPort": 81}, {"containerPort": 82}]}]}}),
         expect![[r#"
-            forbidden AppArmor profile (annotation container.apparmor.security.beta.kubernetes.io/app="unconfined")
+            forbidden AppArmor profile (container.apparmor.security.beta.kubernetes.io/app="unconfined")
             non-default capabilities (containers "a", "b" must not include "NET_ADMIN", "SYS_TIME" in securityContext.capabilities.add)
             host namespaces (hostNetwork=true, hostPID=true)
             hostPath volumes (volume "root")
             hostPort (containers "a", "b" use hostPorts 80, 81)
             privileged (containers "a", "b" must not set securityContext.privileged=true)
-            procMount (container "a" sets procMount to "Unmasked")
+            procMount (container "a" must not set securityContext.procMount to "Unmasked")
             seLinuxOptions (pod set forbidden securityContext.seLinuxOptions: type "spc_t")
             seccompProfile (container "a" must not set securityContext.seccompProfile.type to "Unconfined")
             forbidden sysctls (kernel.msgmax)"#]],
@@ -76,6 +76,59 @@ fn baseline_checks() {
                 "procMount": "Default", "seLinuxOptions": {"type": "container_t"}, "appArmorProfile": {"type": "RuntimeDefault"},
                 "seccompProfile": {"type": "RuntimeDefault"}, "privileged": false}}]}}),
         expect![""],
+    );
+}
+
+#[test]
+fn seccomp_profiles() {
+    let pod = |pod_type: Value, a: Value, b: Value| {
+        json!({"metadata": {}, "spec": {"securityContext": {"seccompProfile": pod_type},
+            "containers": [
+                {"name": "a", "securityContext": {"seccompProfile": a}},
+                {"name": "b", "securityContext": {"seccompProfile": b}}]}})
+    };
+    let only_seccomp = |p: Value| {
+        evaluate(Level::Restricted, &p["metadata"], &p["spec"])
+            .into_iter()
+            .filter(|v| v.reason == "seccompProfile")
+            .map(|v| v.detail)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    expect![[r#"pod and container "a" must not set securityContext.seccompProfile.type to "Unconfined", "bogus""#]]
+        .assert_eq(&only_seccomp(pod(json!({"type": "Unconfined"}), json!({"type": "bogus"}), Value::Null)));
+    expect![[r#"pod or container "b" must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost""#]]
+        .assert_eq(&only_seccomp(pod(Value::Null, json!({"type": "RuntimeDefault"}), Value::Null)));
+    expect![""].assert_eq(&only_seccomp(pod(
+        json!({"type": "Localhost"}),
+        Value::Null,
+        json!({"type": "RuntimeDefault"}),
+    )));
+    check(
+        Level::Baseline,
+        pod(
+            json!({"type": "Unconfined"}),
+            json!({"type": "Unconfined"}),
+            json!({"type": "Unconfined"}),
+        ),
+        expect![[
+            r#"seccompProfile (pod and containers "a", "b" must not set securityContext.seccompProfile.type to "Unconfined")"#
+        ]],
+    );
+}
+
+#[test]
+fn selinux_options() {
+    check(
+        Level::Baseline,
+        json!({"metadata": {}, "spec": {"securityContext": {"seLinuxOptions": {"user": "u"}},
+            "containers": [
+                {"name": "a", "securityContext": {"seLinuxOptions": {"type": "spc_t"}}},
+                {"name": "b", "securityContext": {"seLinuxOptions": {"role": "r", "type": "container_t"}}},
+                {"name": "c", "securityContext": {"seLinuxOptions": {"type": "container_init_t", "level": "s0:c1"}}}]}}),
+        expect![[
+            r#"seLinuxOptions (pod and containers "a", "b" set forbidden securityContext.seLinuxOptions: type "spc_t"; user may not be set; role may not be set)"#
+        ]],
     );
 }
 
@@ -110,11 +163,22 @@ fn restricted_checks() {
             r#"runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)"#
         ]],
     );
-    // A non-zero user satisfies runAsNonRoot; a container-level seccomp profile is enough.
+    // Container-level runAsNonRoot and seccomp profile are enough; a non-zero user is not
+    // a substitute for runAsNonRoot.
     check(
         Level::Restricted,
         app(json!({"allowPrivilegeEscalation": false, "runAsUser": 1000,
-            "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}, "capabilities": {"drop": ["ALL"]}})),
+            "seccompProfile": {"type": "RuntimeDefault"}, "capabilities": {"drop": ["ALL"]}})),
+        expect![[
+            r#"runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)"#
+        ]],
+    );
+    check(
+        Level::Restricted,
+        app(
+            json!({"allowPrivilegeEscalation": false, "runAsNonRoot": true,
+            "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"}, "capabilities": {"drop": ["ALL"]}}),
+        ),
         expect![""],
     );
 }
