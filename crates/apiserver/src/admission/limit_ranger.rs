@@ -4,9 +4,8 @@
 //! and claims outside `min`/`max`/`maxLimitRequestRatio` of types Container, Pod and
 //! PersistentVolumeClaim.
 //!
-//! Admission runs before the pod's own defaulting here, so a container that sets a limit
-//! but no request is left for that defaulting (request = limit) instead of getting the
-//! range's default request, which is what upstream ends up with too.
+//! Admission runs before the pod's own defaulting here, so the one default that matters
+//! (a limit without a request is also the request) is applied first, as upstream has by then.
 //!
 //! Pure: the caller passes the namespace's LimitRanges.
 
@@ -95,14 +94,32 @@ fn default_container(c: &mut Value, item: &Item) -> (Vec<String>, Vec<String>) {
         }
     }
     for (k, v) in &item.default_request {
-        // A limit the client set becomes the request in defaulting; see the module docs.
-        let client_limit = has(resources, "limits", k) && !set_limits.contains(k);
-        if !has(resources, "requests", k) && !client_limit {
+        if !has(resources, "requests", k) {
             insert(resources, "requests", k, v);
             set_requests.push(k.clone());
         }
     }
     (set_requests, set_limits)
+}
+
+/// Upstream's pod defaulting, which runs before admission there and after it here: a
+/// limit without a request is also the request. Done first, so ranges see what upstream's
+/// see (and the range's default request does not replace it).
+fn requests_from_limits(c: &mut Value) {
+    let Some(limits) = c
+        .pointer("/resources/limits")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return;
+    };
+    for (k, v) in limits {
+        if c.pointer(&format!("/resources/requests/{k}")).is_none() {
+            if let Some(resources) = c.get_mut("resources") {
+                insert(resources, "requests", &k, &v);
+            }
+        }
+    }
 }
 
 fn apply_defaults(pod: &mut Value, items: &[Item]) {
@@ -118,6 +135,7 @@ fn apply_defaults(pod: &mut Value, items: &[Item]) {
             continue;
         };
         for c in list.iter_mut() {
+            requests_from_limits(c);
             let name = c
                 .get("name")
                 .and_then(Value::as_str)

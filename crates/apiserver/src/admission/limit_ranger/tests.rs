@@ -43,14 +43,14 @@ fn defaults() {
             side: {"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"cpu":"500m","memory":"128Mi"}}"#]],
     );
     // Only a default limit: the default request follows it (LimitRange defaulting); a
-    // limit the client set is left for pod defaulting to copy into the request.
+    // limit the client set is also its request (pod defaulting), not the range's default.
     check(
         json!([{"type": "Container", "default": {"cpu": "1"}}]),
         json!([{"name": "a", "image": "i"}, {"name": "b", "image": "i", "resources": {"limits": {"cpu": "200m"}}}]),
         expect![[r#"
             annotation: LimitRanger plugin set: cpu request for container a; cpu limit for container a
             a: {"limits":{"cpu":"1"},"requests":{"cpu":"1"}}
-            b: {"limits":{"cpu":"200m"}}"#]],
+            b: {"limits":{"cpu":"200m"},"requests":{"cpu":"200m"}}"#]],
     );
     check(
         json!([{"type": "Container", "default": {"cpu": "1"}}]),
@@ -77,6 +77,12 @@ fn container_bounds() {
         json!([{"type": "Container", "maxLimitRequestRatio": {"cpu": "2"}}]),
         json!([{"name": "app", "image": "i", "resources": {"requests": {"cpu": "100m"}, "limits": {"cpu": "300m"}}}]),
         expect!["error: cpu max limit to request ratio per Container is 2, but provided ratio is 3.000000"],
+    );
+    // A limit alone is also the request, so a minimum is checked against it.
+    check(
+        json!([{"type": "Container", "min": {"cpu": "500m"}}]),
+        json!([{"name": "app", "image": "i", "resources": {"limits": {"cpu": "200m"}}}]),
+        expect!["error: minimum cpu usage per Container is 500m, but request is 200m"],
     );
     check(
         json!([{"type": "Container", "maxLimitRequestRatio": {"cpu": "2"}}]),
