@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ingress::gateway::attach::{self, Attachments, Verdict};
+use ingress::gateway::types::ReferenceGrant;
 use ingress::gateway::{Gateway, GatewayClass, HttpRoute, CONTROLLER};
-use k8s_openapi::api::core::v1::{Node, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::Client;
@@ -81,6 +82,16 @@ pub async fn run(client: Client) {
         changed.clone(),
     );
     let (nodes, w6) = reflect(Api::<Node>::all(client.clone()), all(), changed.clone());
+    let (grants, w7) = reflect(
+        Api::<ReferenceGrant>::all(client.clone()),
+        all(),
+        changed.clone(),
+    );
+    let (namespaces, w8) = reflect(
+        Api::<Namespace>::all(client.clone()),
+        all(),
+        changed.clone(),
+    );
     let sync = async move {
         loop {
             let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
@@ -92,6 +103,8 @@ pub async fn run(client: Client) {
                 services: services.state(),
                 secrets: secrets.state(),
                 nodes: nodes.state(),
+                grants: grants.state(),
+                namespaces: namespaces.state(),
             };
             let now = jiff::Timestamp::now()
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -103,7 +116,7 @@ pub async fn run(client: Client) {
             }
         }
     };
-    tokio::join!(w1, w2, w3, w4, w5, w6, sync);
+    tokio::join!(w1, w2, w3, w4, w5, w6, w7, w8, sync);
 }
 
 /// One status write.
@@ -147,6 +160,8 @@ struct Snapshot {
     services: Vec<Arc<Service>>,
     secrets: Vec<Arc<Secret>>,
     nodes: Vec<Arc<Node>>,
+    grants: Vec<Arc<ReferenceGrant>>,
+    namespaces: Vec<Arc<Namespace>>,
 }
 
 impl Snapshot {
@@ -191,12 +206,27 @@ impl Snapshot {
         let classes: Vec<&GatewayClass> = self.classes.iter().map(|c| c.as_ref()).collect();
         let gateways: Vec<&Gateway> = self.gateways.iter().map(|g| g.as_ref()).collect();
         let routes: Vec<&HttpRoute> = self.routes.iter().map(|r| r.as_ref()).collect();
+        let grants: Vec<&ReferenceGrant> = self.grants.iter().map(|g| g.as_ref()).collect();
+        let namespaces: std::collections::HashMap<&str, &Namespace> = self
+            .namespaces
+            .iter()
+            .filter_map(|n| Some((n.metadata.name.as_deref()?, n.as_ref())))
+            .collect();
+        let namespace_labels = |ns: &str| {
+            namespaces
+                .get(ns)
+                .map(|n| n.metadata.labels.clone().unwrap_or_default())
+        };
         let att = attach::attach(
             &classes,
             &gateways,
             &routes,
-            &|ns, name| secret_keys.contains(&format!("{ns}/{name}")),
-            &|ns, name| service_keys.contains(&format!("{ns}/{name}")),
+            &attach::Lookup {
+                secret_exists: &|ns, name| secret_keys.contains(&format!("{ns}/{name}")),
+                service_exists: &|ns, name| service_keys.contains(&format!("{ns}/{name}")),
+                namespace_labels: &namespace_labels,
+                grants: &grants,
+            },
         );
         for g in &att.gateways {
             let status = gateway_status(g, &att, &addresses, now);
@@ -429,6 +459,8 @@ mod tests {
             nodes: vec![obj(json!({"metadata": {"name": "n1"},
                 "status": {"addresses": [{"type": "InternalIP", "address": "10.9.0.1"}],
                            "conditions": [{"type": "Ready", "status": "True"}]}}))],
+            grants: vec![],
+            namespaces: vec![],
         };
         let now = "2026-01-01T00:00:00Z";
         let show = |patches: Vec<(StatusPatch, String)>| {

@@ -24,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress as IngressObject, IngressClass};
 use kube::Api;
@@ -182,6 +182,15 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
         &optional,
         &changed,
     ));
+    tasks.spawn(watch(&client, all(), &state.grants, &optional, &changed));
+    // For listeners that admit routes by namespace labels.
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.namespaces,
+        &optional,
+        &changed,
+    ));
     // Only TLS Secrets: every node would otherwise hold every Secret of the cluster.
     let tls_only = all().fields("type=kubernetes.io/tls");
     tasks.spawn(watch(
@@ -205,6 +214,8 @@ struct State {
     gateway_classes: Objects<gateway::GatewayClass>,
     gateways: Objects<gateway::Gateway>,
     http_routes: Objects<gateway::HttpRoute>,
+    grants: Objects<gateway::types::ReferenceGrant>,
+    namespaces: Objects<Namespace>,
     /// One flag per watch, set once it has listed.
     listed: Mutex<Vec<Arc<Progress>>>,
 }
@@ -294,12 +305,26 @@ async fn sync(
             .iter()
             .map(|s| gateway::attach::key(&s.metadata))
             .collect();
+        let grants: Vec<gateway::types::ReferenceGrant> =
+            lock(&state.grants).values().cloned().collect();
+        let namespace_labels: HashMap<String, std::collections::BTreeMap<String, String>> =
+            lock(&state.namespaces)
+                .values()
+                .map(|n| {
+                    let name = n.metadata.name.clone().unwrap_or_default();
+                    (name, n.metadata.labels.clone().unwrap_or_default())
+                })
+                .collect();
         let attachments = gateway::attach(
             &gateway_classes.iter().collect::<Vec<_>>(),
             &gateways.iter().collect::<Vec<_>>(),
             &http_routes.iter().collect::<Vec<_>>(),
-            &|ns, name| secret_refs.contains_key(&format!("{ns}/{name}")),
-            &|ns, name| service_keys.contains(&format!("{ns}/{name}")),
+            &gateway::attach::Lookup {
+                secret_exists: &|ns, name| secret_refs.contains_key(&format!("{ns}/{name}")),
+                service_exists: &|ns, name| service_keys.contains(&format!("{ns}/{name}")),
+                namespace_labels: &|ns| namespace_labels.get(ns).cloned(),
+                grants: &grants.iter().collect::<Vec<_>>(),
+            },
         );
 
         let mut backends = backends::Resolver::new(&services, &slices);

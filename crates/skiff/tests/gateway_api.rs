@@ -66,7 +66,9 @@ const GATEWAY: &str = r#"{"apiVersion": "gateway.networking.k8s.io/v1", "kind": 
   "spec": {"gatewayClassName": "skiff", "listeners": [
     {"name": "http", "port": 80, "protocol": "HTTP"},
     {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "secure.test",
-     "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "secure-tls"}]}}]}}"#;
+     "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "secure-tls"}]}},
+    {"name": "team", "port": 80, "protocol": "HTTP", "hostname": "team.test",
+     "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"gateway": "web"}}}}}]}}"#;
 
 const MAIN_ROUTE: &str = r#"{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
   "metadata": {"name": "main"},
@@ -96,6 +98,18 @@ const SECURE_ROUTE: &str = r#"{"apiVersion": "gateway.networking.k8s.io/v1", "ki
   "spec": {
     "parentRefs": [{"name": "web", "sectionName": "https"}],
     "rules": [{"backendRefs": [{"name": "alpha", "port": 80}]}]}}"#;
+
+/// In namespace `team`: its Service `alpha` is in `default`, which a ReferenceGrant allows.
+const TEAM_ROUTE: &str = r#"{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+  "metadata": {"name": "team", "namespace": "team"},
+  "spec": {
+    "parentRefs": [{"name": "web", "namespace": "default", "sectionName": "team"}],
+    "rules": [{"backendRefs": [{"name": "alpha", "namespace": "default", "port": 80}]}]}}"#;
+
+const GRANT: &str = r#"{"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+  "metadata": {"name": "team-to-alpha", "namespace": "default"},
+  "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "team"}],
+           "to": [{"group": "", "kind": "Service", "name": "alpha"}]}}"#;
 
 #[test]
 fn gateway_routes_by_host_path_header_and_weight_terminates_tls_and_reports_status() {
@@ -311,7 +325,7 @@ fn gateway_routes_by_host_path_header_and_weight_terminates_tls_and_reports_stat
         "-o",
         r#"jsonpath={range .status.listeners[*]}{.name}={.attachedRoutes}/{.conditions[?(@.type=="Programmed")].status} {end}"#,
     ]);
-    assert_eq!(listeners.trim(), "http=2/True https=1/True");
+    assert_eq!(listeners.trim(), "http=2/True https=1/True team=0/True");
     let parents = kubectl.ok(&[
         "get",
         "httproute",
@@ -355,6 +369,60 @@ fn gateway_routes_by_host_path_header_and_weight_terminates_tls_and_reports_stat
         |r| r.trim() == "BackendNotFound",
     );
     assert_eq!(resolved.trim(), "BackendNotFound");
+
+    // A route from another namespace: attached once the namespace has the listener's
+    // label, served once a ReferenceGrant allows its cross-namespace backend.
+    kubectl.ok(&["create", "namespace", "team"]);
+    kubectl.ok_stdin(&["apply", "-f", "-"], TEAM_ROUTE);
+    let reasons = |k: &testkit::Kubectl| {
+        k.ok(&[
+            "get",
+            "httproute",
+            "team",
+            "-n",
+            "team",
+            "-o",
+            r#"jsonpath={range .status.parents[0].conditions[*]}{.type}={.reason} {end}"#,
+        ])
+    };
+    let got = eventually(
+        "the team route to be refused by the listener",
+        Duration::from_secs(30),
+        || reasons(&kubectl),
+        |r| r.contains("Accepted=NotAllowedByListeners"),
+    );
+    assert_eq!(
+        got.trim(),
+        "Accepted=NotAllowedByListeners ResolvedRefs=RefNotPermitted"
+    );
+    let (body, code) = get(http, "team.test", "/hostname", &[]);
+    assert_eq!(code, "404", "{body}");
+    kubectl.ok(&["label", "namespace", "team", "gateway=web"]);
+    let (body, code) = eventually(
+        "team.test to answer 500 for the ungranted backend",
+        Duration::from_secs(30),
+        || get(http, "team.test", "/hostname", &[]),
+        |(_, code)| code == "500",
+    );
+    assert!(
+        body.contains("no ReferenceGrant in default"),
+        "{body} {code}"
+    );
+    kubectl.ok_stdin(&["apply", "-f", "-"], GRANT);
+    let (body, code) = eventually(
+        "team.test to reach alpha in default",
+        Duration::from_secs(30),
+        || get(http, "team.test", "/hostname", &[]),
+        |(_, code)| code == "200",
+    );
+    assert!(body.starts_with("alpha-"), "{body} {code}");
+    let got = eventually(
+        "the team route to be Accepted with resolved refs",
+        Duration::from_secs(30),
+        || reasons(&kubectl),
+        |r| r.trim() == "Accepted=Accepted ResolvedRefs=ResolvedRefs",
+    );
+    assert_eq!(got.trim(), "Accepted=Accepted ResolvedRefs=ResolvedRefs");
 
     // Deleting the route stops its routing.
     kubectl.ok(&["delete", "httproute", "main"]);

@@ -2,9 +2,13 @@
 //! serve there, and the reasons when they do not. Pure; the table compiler and the status
 //! writer both read it, so what is served and what status says cannot drift apart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::types::{BackendRef, Gateway, GatewayClass, HttpRoute, Listener, ParentRef, GROUP};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+use super::types::{
+    BackendRef, Gateway, GatewayClass, HttpRoute, Listener, ParentRef, ReferenceGrant, GROUP,
+};
 use super::CONTROLLER;
 
 pub fn is_ours(class: &GatewayClass) -> bool {
@@ -45,6 +49,77 @@ impl Verdict {
     }
 }
 
+/// What attachment looks up besides the Gateway API objects.
+pub struct Lookup<'a> {
+    /// Whether a `kubernetes.io/tls` Secret `(namespace, name)` exists.
+    pub secret_exists: &'a dyn Fn(&str, &str) -> bool,
+    /// Whether a Service `(namespace, name)` exists.
+    pub service_exists: &'a dyn Fn(&str, &str) -> bool,
+    /// A namespace's labels; None for a namespace not known.
+    pub namespace_labels: &'a dyn Fn(&str) -> Option<BTreeMap<String, String>>,
+    pub grants: &'a [&'a ReferenceGrant],
+}
+
+/// Whether a ReferenceGrant in `to_ns` lets a `from_kind` in `from_ns` refer to the core
+/// `to_kind` named `to_name` there.
+fn granted(
+    grants: &[&ReferenceGrant],
+    from_kind: &str,
+    from_ns: &str,
+    to_kind: &str,
+    to_ns: &str,
+    to_name: &str,
+) -> bool {
+    grants
+        .iter()
+        .filter(|g| g.metadata.namespace.as_deref() == Some(to_ns))
+        .any(|g| {
+            g.spec
+                .from
+                .iter()
+                .any(|f| f.group == GROUP && f.kind == from_kind && f.namespace == from_ns)
+                && g.spec.to.iter().any(|t| {
+                    (t.group.is_empty() || t.group == "core")
+                        && t.kind == to_kind
+                        && t.name
+                            .as_deref()
+                            .is_none_or(|n| n.is_empty() || n == to_name)
+                })
+        })
+}
+
+/// Whether `labels` satisfy `selector` (an empty selector takes every namespace).
+fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let by_labels = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    by_labels
+        && selector.match_expressions.iter().flatten().all(|e| {
+            let values = e.values.as_deref().unwrap_or_default();
+            let value = labels.get(&e.key);
+            match e.operator.as_str() {
+                "In" => value.is_some_and(|v| values.contains(v)),
+                "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                // An operator the API would have refused: select nothing rather than all.
+                _ => false,
+            }
+        })
+}
+
+/// A backendRef that can be served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    pub namespace: String,
+    pub name: String,
+    pub port: i32,
+    /// 0 takes no requests.
+    pub weight: u64,
+}
+
 /// One listener of one of our Gateways.
 #[derive(Debug)]
 pub struct ListenerState<'a> {
@@ -75,6 +150,8 @@ pub struct ParentState<'a> {
 pub struct RouteState<'a> {
     pub route: &'a HttpRoute,
     pub parents: Vec<ParentState<'a>>,
+    /// Per rule, per backendRef: the backend, or why it cannot be served.
+    pub backends: Vec<Vec<Result<Backend, Verdict>>>,
     /// ResolvedRefs over all backendRefs.
     pub resolved: Verdict,
 }
@@ -89,16 +166,16 @@ pub struct Attachments<'a> {
     pub routes: Vec<RouteState<'a>>,
 }
 
-/// Why a backendRef cannot be served, or None when it can.
-pub fn backend_problem(
+/// A backendRef of a route in `route_ns` as a [`Backend`], or why it cannot be served.
+pub fn resolve_backend(
     route_ns: &str,
     b: &BackendRef,
-    service_exists: &dyn Fn(&str, &str) -> bool,
-) -> Option<Verdict> {
+    lookup: &Lookup<'_>,
+) -> Result<Backend, Verdict> {
     let group = b.group.as_deref().unwrap_or("");
     let kind = b.kind.as_deref().unwrap_or("Service");
     if !(group.is_empty() || group == "core") || kind != "Service" {
-        return Some(Verdict::no(
+        return Err(Verdict::no(
             "InvalidKind",
             format!(
                 "backend {group}/{kind} {:?}: only Services are served",
@@ -107,28 +184,30 @@ pub fn backend_problem(
         ));
     }
     let ns = b.namespace.as_deref().unwrap_or(route_ns);
-    if ns != route_ns {
-        return Some(Verdict::no(
+    if ns != route_ns && !granted(lookup.grants, "HTTPRoute", route_ns, "Service", ns, &b.name) {
+        return Err(Verdict::no(
             "RefNotPermitted",
-            format!(
-                "backend {ns}/{}: Services in other namespaces are not served (ReferenceGrants are not followed yet)",
-                b.name
-            ),
+            format!("backend {ns}/{}: no ReferenceGrant in {ns} lets HTTPRoutes of {route_ns} refer to it", b.name),
         ));
     }
-    if b.port.is_none() {
-        return Some(Verdict::no(
+    let Some(port) = b.port else {
+        return Err(Verdict::no(
             "UnsupportedValue",
             format!("backend {ns}/{}: a Service backend needs a port", b.name),
         ));
-    }
-    if !service_exists(ns, &b.name) {
-        return Some(Verdict::no(
+    };
+    if !(lookup.service_exists)(ns, &b.name) {
+        return Err(Verdict::no(
             "BackendNotFound",
             format!("service {ns}/{} not found", b.name),
         ));
     }
-    None
+    Ok(Backend {
+        namespace: ns.to_string(),
+        name: b.name.clone(),
+        port,
+        weight: u64::try_from(b.weight.unwrap_or(1)).unwrap_or(0),
+    })
 }
 
 /// The hostnames a route serves on a listener: the more specific of each intersecting
@@ -172,7 +251,7 @@ pub fn intersect(listener: Option<&str>, route: &[String]) -> Option<Vec<String>
     (!out.is_empty()).then_some(out)
 }
 
-fn allows(listener: &Listener, gateway_ns: &str, route_ns: &str) -> bool {
+fn allows(listener: &Listener, gateway_ns: &str, route_ns: &str, lookup: &Lookup<'_>) -> bool {
     let allowed = listener.allowed_routes.as_ref();
     let kinds_ok = allowed.and_then(|a| a.kinds.as_ref()).is_none_or(|kinds| {
         kinds.is_empty()
@@ -180,28 +259,30 @@ fn allows(listener: &Listener, gateway_ns: &str, route_ns: &str) -> bool {
                 .iter()
                 .any(|k| k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GROUP) == GROUP)
     });
-    let from = allowed
-        .and_then(|a| a.namespaces.as_ref())
-        .and_then(|n| n.from.as_deref())
-        .unwrap_or("Same");
-    // Selector needs Namespace labels, which the data path does not watch: such a listener
-    // takes no routes (and says so in its status) rather than the wrong ones.
+    let namespaces = allowed.and_then(|a| a.namespaces.as_ref());
+    let from = namespaces.and_then(|n| n.from.as_deref()).unwrap_or("Same");
     let ns_ok = match from {
         "All" => true,
         "Same" => gateway_ns == route_ns,
+        // A Selector listener without a selector takes nothing: the API requires one.
+        "Selector" => match (
+            namespaces.and_then(|n| n.selector.as_ref()),
+            (lookup.namespace_labels)(route_ns),
+        ) {
+            (Some(selector), Some(labels)) => selects(selector, &labels),
+            _ => false,
+        },
         _ => false,
     };
     kinds_ok && ns_ok
 }
 
-/// Works out the attachments. `secret_exists(ns, name)` says whether a
-/// `kubernetes.io/tls` Secret exists; `service_exists(ns, name)` a Service.
+/// Works out the attachments.
 pub fn attach<'a>(
     classes: &[&'a GatewayClass],
     gateways: &[&'a Gateway],
     routes: &[&'a HttpRoute],
-    secret_exists: &dyn Fn(&str, &str) -> bool,
-    service_exists: &dyn Fn(&str, &str) -> bool,
+    lookup: &Lookup<'_>,
 ) -> Attachments<'a> {
     let ours_by_class: HashMap<&str, bool> = classes
         .iter()
@@ -245,10 +326,12 @@ pub fn attach<'a>(
                         let kind = r.kind.as_deref().unwrap_or("Secret");
                         let group = r.group.as_deref().unwrap_or("");
                         let rns = r.namespace.as_deref().unwrap_or(ns);
-                        if kind != "Secret" || !group.is_empty() || rns != ns {
-                            Some(format!("certificate {rns}/{}: only Secrets in the Gateway's namespace are served", r.name))
-                        } else if !secret_exists(ns, &r.name) {
-                            Some(format!("certificate Secret {ns}/{} (type kubernetes.io/tls) not found", r.name))
+                        if kind != "Secret" || !(group.is_empty() || group == "core") {
+                            Some(format!("certificate {group}/{kind} {:?}: only Secrets are served", r.name))
+                        } else if rns != ns && !granted(lookup.grants, "Gateway", ns, "Secret", rns, &r.name) {
+                            Some(format!("certificate {rns}/{}: no ReferenceGrant in {rns} lets Gateways of {ns} refer to it", r.name))
+                        } else if !(lookup.secret_exists)(rns, &r.name) {
+                            Some(format!("certificate Secret {rns}/{} (type kubernetes.io/tls) not found", r.name))
                         } else {
                             None
                         }
@@ -319,7 +402,7 @@ pub fn attach<'a>(
                     continue;
                 }
                 let gw_ns = ls.gateway.metadata.namespace.as_deref().unwrap_or("");
-                if !allows(l, gw_ns, route_ns) {
+                if !allows(l, gw_ns, route_ns, lookup) {
                     continue;
                 }
                 allowed += 1;
@@ -358,18 +441,26 @@ pub fn attach<'a>(
         if parents.is_empty() {
             continue;
         }
-        let problem = route
+        let backends: Vec<Vec<Result<Backend, Verdict>>> = route
             .spec
             .rules
             .iter()
             .flatten()
-            .flat_map(|r| &r.backend_refs)
-            .find_map(|b| backend_problem(route_ns, b, service_exists));
-        let resolved =
-            problem.unwrap_or_else(|| Verdict::yes("ResolvedRefs", "all backends resolved"));
+            .map(|r| {
+                r.backend_refs
+                    .iter()
+                    .map(|b| resolve_backend(route_ns, b, lookup))
+                    .collect()
+            })
+            .collect();
+        let problem = backends.iter().flatten().find_map(|b| b.as_ref().err());
+        let resolved = problem
+            .cloned()
+            .unwrap_or_else(|| Verdict::yes("ResolvedRefs", "all backends resolved"));
         out.routes.push(RouteState {
             route,
             parents,
+            backends,
             resolved,
         });
     }

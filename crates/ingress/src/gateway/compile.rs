@@ -9,7 +9,7 @@ use http::header::{HeaderName, HeaderValue};
 use http::Method;
 use k8s_openapi::api::networking::v1::{IngressBackend, IngressServiceBackend, ServiceBackendPort};
 
-use super::attach::{backend_problem, Attachments};
+use super::attach::{Attachments, Backend, Verdict};
 use super::types::{Filter, RouteRule};
 use crate::backends::Resolver;
 use crate::routes::{Action, Conditions, Forward, HeaderModifier, Match, Redirect, Route, Table};
@@ -18,12 +18,16 @@ use crate::routes::{Action, Conditions, Forward, HeaderModifier, Match, Redirect
 /// path an HTTPRoute also names).
 pub fn add_routes(table: &mut Table, att: &Attachments<'_>, resolver: &mut Resolver<'_>) {
     for rs in &att.routes {
-        let ns = rs.route.metadata.namespace.as_deref().unwrap_or("default");
         let default_rules = [RouteRule::default()];
         let rules = rs.route.spec.rules.as_deref().unwrap_or(&default_rules);
+        let no_backends = Vec::new();
         let actions: Vec<Arc<Action>> = rules
             .iter()
-            .map(|r| Arc::new(action(ns, r, resolver)))
+            .enumerate()
+            .map(|(i, r)| {
+                let backends = rs.backends.get(i).unwrap_or(&no_backends);
+                Arc::new(action(r, backends, resolver))
+            })
             .collect();
         // A route reached through two listeners of one scheme and host goes in once.
         let mut placed: HashSet<(String, bool)> = HashSet::new();
@@ -119,8 +123,13 @@ fn header_list(list: &[super::types::NameValue]) -> Vec<(HeaderName, HeaderValue
 }
 
 /// What a rule does: a redirect, or forwarding to its valid backends by weight; a rule
-/// skiff cannot serve answers 500 with the reason.
-fn action(ns: &str, rule: &RouteRule, resolver: &mut Resolver<'_>) -> Action {
+/// skiff cannot serve answers 500 with the reason. Invalid backends are left out (Gateway
+/// API would have their share of requests answered 500; here the valid ones take it).
+fn action(
+    rule: &RouteRule,
+    backends: &[Result<Backend, Verdict>],
+    resolver: &mut Resolver<'_>,
+) -> Action {
     let mut headers = HeaderModifier::default();
     let mut redirect = None;
     for Filter {
@@ -156,34 +165,33 @@ fn action(ns: &str, rule: &RouteRule, resolver: &mut Resolver<'_>) -> Action {
     if let Some(r) = redirect {
         return Action::Redirect(r);
     }
-    if rule.backend_refs.is_empty() {
+    if backends.is_empty() {
         return Action::Fail("the rule has no backendRefs".into());
     }
-    // Existence is the resolver's to report (a 503 that names the Service); the rest here.
-    let mut backends = Vec::new();
+    let mut valid = Vec::new();
     let mut problems = Vec::new();
-    for b in &rule.backend_refs {
-        if let Some(p) = backend_problem(ns, b, &|_, _| true) {
-            problems.push(p.message);
-            continue;
+    for b in backends {
+        match b {
+            Ok(b) => {
+                let backend = IngressBackend {
+                    service: Some(IngressServiceBackend {
+                        name: b.name.clone(),
+                        port: Some(ServiceBackendPort {
+                            number: Some(b.port),
+                            name: None,
+                        }),
+                    }),
+                    resource: None,
+                };
+                valid.push((resolver.resolve(&b.namespace, &backend), b.weight));
+            }
+            Err(v) => problems.push(v.message.clone()),
         }
-        let backend = IngressBackend {
-            service: Some(IngressServiceBackend {
-                name: b.name.clone(),
-                port: Some(ServiceBackendPort {
-                    number: b.port,
-                    name: None,
-                }),
-            }),
-            resource: None,
-        };
-        let weight = u64::try_from(b.weight.unwrap_or(1)).unwrap_or(0);
-        backends.push((resolver.resolve(ns, &backend), weight));
     }
-    if backends.is_empty() {
+    if valid.is_empty() {
         return Action::Fail(format!("no valid backend: {}", problems.join("; ")));
     }
-    let forward = Forward::weighted(backends, headers);
+    let forward = Forward::weighted(valid, headers);
     if forward.backends().next().is_none() {
         return Action::Fail("every backend has weight 0".into());
     }
@@ -207,7 +215,8 @@ pub fn add_certs(
             .unwrap_or("default");
         let hosts: Vec<String> = ls.listener.hostname.iter().cloned().collect();
         for r in ls.listener.tls.iter().flat_map(|t| &t.certificate_refs) {
-            certs.add(&format!("{ns}/{}", r.name), &hosts, secrets, parsed);
+            let rns = r.namespace.as_deref().unwrap_or(ns);
+            certs.add(&format!("{rns}/{}", r.name), &hosts, secrets, parsed);
         }
     }
 }

@@ -36,6 +36,17 @@ fn http(name: &str, hostname: Option<&str>) -> Value {
     l
 }
 
+/// `granting` lets HTTPRoutes of `default` use its Service `a`, and Gateways of
+/// `default` its Secrets.
+fn grants() -> Vec<types::ReferenceGrant> {
+    vec![serde_json::from_value(json!({
+        "metadata": {"name": "g", "namespace": "granting"},
+        "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": "default"},
+                          {"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": "default"}],
+                 "to": [{"group": "", "kind": "Service", "name": "a"}, {"group": "", "kind": "Secret"}]}}))
+    .unwrap()]
+}
+
 fn classes() -> Vec<GatewayClass> {
     vec![
         class("skiff", CONTROLLER),
@@ -52,8 +63,15 @@ fn attached<'a>(
         &classes.iter().collect::<Vec<_>>(),
         &gateways.iter().collect::<Vec<_>>(),
         &routes.iter().collect::<Vec<_>>(),
-        &|_, name| name == "good-tls",
-        &|_, name| ["a", "b", "c", "named", "empty"].contains(&name),
+        &attach::Lookup {
+            secret_exists: &|_, name| name == "good-tls",
+            service_exists: &|_, name| ["a", "b", "c", "named", "empty"].contains(&name),
+            namespace_labels: &|ns| {
+                let team = [("team".to_string(), ns.to_string())].into_iter().collect();
+                (ns != "unknown").then_some(team)
+            },
+            grants: &grants().leak().iter().collect::<Vec<_>>(),
+        },
     )
 }
 
@@ -259,7 +277,12 @@ fn attachment_verdicts() {
                  "tls": {"certificateRefs": [{"name": "missing"}]}},
                 {"name": "tcp", "port": 9000, "protocol": "TCP"},
                 {"name": "selector", "port": 80, "protocol": "HTTP", "hostname": "sel.test",
-                 "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {}}}},
+                 "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {
+                     "matchExpressions": [{"key": "team", "operator": "In", "values": ["team", "unknown"]}]}}}},
+                {"name": "granted-tls", "port": 443, "protocol": "HTTPS", "hostname": "g.test",
+                 "tls": {"certificateRefs": [{"name": "good-tls", "namespace": "granting"}]}},
+                {"name": "ungranted-tls", "port": 443, "protocol": "HTTPS", "hostname": "u.test",
+                 "tls": {"certificateRefs": [{"name": "good-tls", "namespace": "elsewhere"}]}},
             ]),
         ),
         gateway("theirs", "other", json!([http("plain", None)])),
@@ -311,6 +334,28 @@ fn attachment_verdicts() {
             json!({"parentRefs": [{"name": "theirs"}]}),
         ),
         r(
+            "selected",
+            "team",
+            json!({"parentRefs": [{"name": "web", "namespace": "default", "sectionName": "selector"}]}),
+        ),
+        r(
+            "unselected",
+            "unknown",
+            json!({"parentRefs": [{"name": "web", "namespace": "default", "sectionName": "selector"}]}),
+        ),
+        r(
+            "granted",
+            "default",
+            json!({"parentRefs": [{"name": "web", "sectionName": "plain"}],
+            "rules": [{"backendRefs": [{"name": "a", "namespace": "granting", "port": 80}]}]}),
+        ),
+        r(
+            "ungranted",
+            "default",
+            json!({"parentRefs": [{"name": "web", "sectionName": "plain"}],
+            "rules": [{"backendRefs": [{"name": "b", "namespace": "granting", "port": 80}]}]}),
+        ),
+        r(
             "kind",
             "default",
             json!({"parentRefs": [{"name": "web", "sectionName": "plain"}],
@@ -352,21 +397,27 @@ fn attachment_verdicts() {
         }
     }
     expect![[r#"
-        listener plain https=false accepted=true/Accepted resolved=true/ResolvedRefs attached=2
+        listener plain https=false accepted=true/Accepted resolved=true/ResolvedRefs attached=4
         listener only-a https=false accepted=true/Accepted resolved=true/ResolvedRefs attached=2
         listener all-ns https=false accepted=true/Accepted resolved=true/ResolvedRefs attached=2
         listener secure https=true accepted=true/Accepted resolved=true/ResolvedRefs attached=1
         listener bad-tls https=true accepted=true/Accepted resolved=false/InvalidCertificateRef attached=1
         listener tcp https=false accepted=false/UnsupportedProtocol resolved=true/ResolvedRefs attached=0
-        listener selector https=false accepted=true/Accepted resolved=true/ResolvedRefs attached=0
+        listener selector https=false accepted=true/Accepted resolved=true/ResolvedRefs attached=2
+        listener granted-tls https=true accepted=true/Accepted resolved=true/ResolvedRefs attached=0
+        listener ungranted-tls https=true accepted=true/Accepted resolved=false/InvalidCertificateRef attached=0
         route by-port -> default/web: accepted=true/Accepted resolved=true/ResolvedRefs all-ns["shared.test"]
+        route granted -> default/web: accepted=true/Accepted resolved=true/ResolvedRefs plain[""]
         route host-miss -> default/web: accepted=false/NoMatchingListenerHostname resolved=true/ResolvedRefs 
         route kind -> default/web: accepted=true/Accepted resolved=false/InvalidKind plain[""]
         route no-section -> default/web: accepted=false/NoMatchingParent resolved=true/ResolvedRefs 
         route section -> default/web: accepted=true/Accepted resolved=false/BackendNotFound only-a["a.test"]
+        route ungranted -> default/web: accepted=true/Accepted resolved=false/RefNotPermitted plain[""]
         route whole -> default/web: accepted=true/Accepted resolved=true/ResolvedRefs plain["a.test"] only-a["a.test"] secure["a.test"] bad-tls["a.test"]
-        route other-ns -> default/web: accepted=true/Accepted resolved=false/RefNotPermitted all-ns["shared.test"]
+        route other-ns -> default/web: accepted=true/Accepted resolved=false/RefNotPermitted all-ns["shared.test"] selector["sel.test"]
         route other-ns-section -> default/web: accepted=false/NotAllowedByListeners resolved=true/ResolvedRefs 
+        route selected -> default/web: accepted=true/Accepted resolved=true/ResolvedRefs selector["sel.test"]
+        route unselected -> default/web: accepted=false/NotAllowedByListeners resolved=true/ResolvedRefs 
     "#]].assert_eq(&out);
 }
 
@@ -432,7 +483,7 @@ fn weights_filters_and_schemes() {
         expect![[r#"
             w.test / -> default/a ["10.0.0.1:8080"]*3 + default/b ["10.0.0.2:8080"]
             w.test /none -> 500 every backend has weight 0
-            w.test /bad -> 500 no valid backend: backend elsewhere/a: Services in other namespaces are not served (ReferenceGrants are not followed yet)
+            w.test /bad -> 500 no valid backend: backend elsewhere/a: no ReferenceGrant in elsewhere lets HTTPRoutes of default refer to it
             w.test /empty -> 500 the rule has no backendRefs
             w.test /headers -> default/a ["10.0.0.1:8080"] + headers HeaderModifier { set: [("x-set", "1")], add: [("x-add", "2")], remove: ["x-drop"] }
             w.test /moved -> redirect Redirect { scheme: Some("https"), hostname: Some("s.test"), port: None, status: 301 }

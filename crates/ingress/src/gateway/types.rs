@@ -12,6 +12,9 @@ pub const GROUP: &str = "gateway.networking.k8s.io";
 
 macro_rules! resource {
     ($ty:ident, $kind:literal, $plural:literal, $scope:ty) => {
+        resource!($ty, $kind, $plural, $scope, "v1");
+    };
+    ($ty:ident, $kind:literal, $plural:literal, $scope:ty, $version:literal) => {
         impl kube::Resource for $ty {
             type DynamicType = ();
             type Scope = $scope;
@@ -23,10 +26,10 @@ macro_rules! resource {
                 Cow::Borrowed(GROUP)
             }
             fn version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed("v1")
+                Cow::Borrowed($version)
             }
             fn api_version(_: &()) -> Cow<'_, str> {
-                Cow::Borrowed("gateway.networking.k8s.io/v1")
+                Cow::Borrowed(concat!("gateway.networking.k8s.io/", $version))
             }
             fn plural(_: &()) -> Cow<'_, str> {
                 Cow::Borrowed($plural)
@@ -135,6 +138,8 @@ pub struct AllowedRoutes {
 #[serde(rename_all = "camelCase")]
 pub struct RouteNamespaces {
     pub from: Option<String>,
+    /// For `from: Selector`: the labels of the namespaces whose routes may attach.
+    pub selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -281,4 +286,52 @@ pub struct BackendRef {
     pub namespace: Option<String>,
     pub port: Option<i32>,
     pub weight: Option<i32>,
+}
+
+/// Lets objects of the `from` kinds in the `from` namespaces refer to the `to` objects in
+/// the grant's own namespace.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceGrant {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: ReferenceGrantSpec,
+}
+resource!(
+    ReferenceGrant,
+    "ReferenceGrant",
+    "referencegrants",
+    k8s_openapi::NamespaceResourceScope,
+    "v1beta1"
+);
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferenceGrantSpec {
+    #[serde(default)]
+    pub from: Vec<GrantFrom>,
+    #[serde(default)]
+    pub to: Vec<GrantTo>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantFrom {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantTo {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub kind: String,
+    pub name: Option<String>,
 }
