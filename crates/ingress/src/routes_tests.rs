@@ -280,3 +280,38 @@ fn a_named_host_is_routed_within_its_own_rules() {
         "#]],
     );
 }
+
+#[test]
+fn redirect_locations() {
+    let r = |scheme: Option<&str>, hostname: Option<&str>, port: Option<u16>| Redirect {
+        scheme: scheme.map(str::to_string),
+        hostname: hostname.map(str::to_string),
+        port,
+        status: 302,
+    };
+    let cases = [
+        (r(None, Some("b.test"), None), "http", "a.test", Some(8080)),
+        (r(None, Some("b.test"), None), "http", "a.test", None),
+        (r(Some("https"), None, None), "http", "a.test", Some(8080)),
+        (
+            r(Some("https"), None, Some(8443)),
+            "http",
+            "a.test",
+            Some(8080),
+        ),
+        (r(Some("http"), None, Some(80)), "https", "a.test", None),
+        (r(None, None, Some(443)), "https", "::1", None),
+    ];
+    let out: Vec<String> = cases
+        .iter()
+        .map(|(r, scheme, host, port)| r.location(scheme, host, *port, "/p?q=1"))
+        .collect();
+    expect![[r#"
+        http://b.test:8080/p?q=1
+        http://b.test/p?q=1
+        https://a.test/p?q=1
+        https://a.test:8443/p?q=1
+        http://a.test/p?q=1
+        https://[::1]/p?q=1"#]]
+    .assert_eq(&out.join("\n"));
+}
