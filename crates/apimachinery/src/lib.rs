@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod duration;
+pub mod duplicate_fields;
 pub mod field;
 pub mod patch;
 pub mod protobuf;
