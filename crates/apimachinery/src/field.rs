@@ -152,7 +152,7 @@ impl FieldError {
                 _,
                 ErrorType::Required
                 | ErrorType::Forbidden
-                | ErrorType::TooMany
+                | ErrorType::TooLong
                 | ErrorType::Internal,
             ) => {}
             (Some(v), _) => {
@@ -170,7 +170,8 @@ impl FieldError {
 }
 
 /// Upstream prints strings quoted, numbers and booleans bare, and other values as Go would;
-/// we print JSON for those.
+/// we print JSON for those. (Upstream's body omits the value of Required, Forbidden,
+/// TooLong and Internal errors, and keeps TooMany's count.)
 fn render_value(v: &Value) -> String {
     match v {
         Value::String(s) => format!("{s:?}"),

@@ -4,6 +4,7 @@
 //! function here is tested with data tables.
 
 pub mod apply;
+pub mod duplicate_fields;
 pub mod duration;
 pub mod field;
 pub mod patch;

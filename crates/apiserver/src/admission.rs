@@ -1,22 +1,39 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
-//! DefaultIngressClass, StorageObjectInUseProtection), and the requestor of a CertificateSigningRequest.
+//! DefaultIngressClass, StorageObjectInUseProtection, LimitRanger, PodSecurity,
+//! ResourceQuota), and the requestor of a CertificateSigningRequest.
 //! (Webhooks and policies arrive with API extension.)
+//!
+//! Plugins run in upstream's order: the mutating ones first, then PodSecurity, then
+//! ResourceQuota last, so a quota is charged only for a request every other plugin admits.
 
 mod certificates;
 mod default_ingress_class;
 mod default_storage_class;
+mod limit_ranger;
+mod pod_security;
 mod priority;
+mod quantity;
+mod resource_quota;
 mod service_account;
 mod storage_protection;
+mod warnings;
 
 use serde_json::{json, Value};
+
+pub use warnings::collect as collect_warnings;
 
 use crate::error::{ApiError, ApiResult};
 use crate::rest::Scope;
 
-/// Admission on create, before defaulting and validation.
+/// Admission on create, before defaulting and validation. ResourceQuota runs last, on
+/// every kind, so it charges what the other plugins let through, as they left it.
 pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
+    create_plugins(scope, obj).await?;
+    resource_quota::admit_create(scope, obj).await
+}
+
+async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
     match (scope.info.group, scope.info.plural) {
         ("", "pods") => {
             service_account::admit(scope, obj)
@@ -24,7 +41,13 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
                 .map_err(|why| forbidden(scope, obj, why))?;
             default_tolerations(obj);
             priority::admit_pod_create(obj, &priority_classes(scope))
-                .map_err(|why| forbidden(scope, obj, why))
+                .map_err(|why| forbidden(scope, obj, why))?;
+            limit_ranger::admit_pod_create(obj, &limit_ranges(scope).await?)
+                .map_err(|why| forbidden(scope, obj, why))?;
+            let warned = pod_security::admit_pod(&pod_security_policy(scope).await?, obj)
+                .map_err(|why| forbidden(scope, obj, why))?;
+            warnings::add(warned);
+            Ok(())
         }
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(obj, &priority_classes(scope), false)
@@ -35,7 +58,8 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
             default_storage_class::admit_claim_create(obj, &classes);
             storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
-            Ok(())
+            limit_ranger::admit_claim_create(obj, &limit_ranges(scope).await?)
+                .map_err(|why| forbidden(scope, obj, why))
         }
         ("networking.k8s.io", "ingresses") => {
             let (classes, _) = scope.api.cache.list("/registry/ingressclasses/");
@@ -49,6 +73,12 @@ pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
         }
         ("certificates.k8s.io", "certificatesigningrequests") => {
             certificates::record_requestor(obj, scope.user);
+            Ok(())
+        }
+        ("", "namespaces") => check_pod_security_labels(obj),
+        (group, plural) if pod_security::is_workload(group, plural) => {
+            let policy = pod_security_policy(scope).await?;
+            warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
             Ok(())
         }
         _ => Ok(()),
@@ -65,6 +95,29 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(new, &priority_classes(scope), true)
                 .map_err(|why| forbidden(scope, new, why))
+        }
+        ("", "namespaces") => {
+            // A bad label already there does not block unrelated updates.
+            let messages = |ns: &Value| -> Vec<String> {
+                let errs = pod_security::invalid_labels(ns);
+                errs.iter().map(|e| e.message()).collect()
+            };
+            if messages(new) != messages(old) {
+                check_pod_security_labels(new)?;
+            }
+            let name = crate::objects::name(new);
+            let (pods, _) = scope.api.cache.list(&format!("/registry/pods/{name}/"));
+            let pods: Vec<Value> = pods.iter().map(|o| o.value()).collect();
+            warnings::add(pod_security::namespace_update_warnings(new, old, &pods));
+            Ok(())
+        }
+        (group, plural) if pod_security::is_workload(group, plural) => {
+            // Upstream warns again only when the pod template changed.
+            if pod_security::template_changed(group, plural, new, old) {
+                let policy = pod_security_policy_cached(scope);
+                warnings::add(pod_security::admit_workload(&policy, group, plural, new));
+            }
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -90,6 +143,68 @@ pub fn on_delete(scope: &Scope<'_>, name: &str) -> ApiResult<()> {
 fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
     let (items, _) = scope.api.cache.list("/registry/priorityclasses/");
     items.iter().map(|o| o.value()).collect()
+}
+
+/// The LimitRanges of the request's namespace, from the watch cache as upstream's plugin
+/// reads its informer; when the cache has none, from the store, as upstream looks up
+/// live then, so a LimitRange created a moment ago is not missed.
+async fn limit_ranges(scope: &Scope<'_>) -> ApiResult<Vec<Value>> {
+    let prefix = format!(
+        "/registry/limitranges/{}/",
+        scope.namespace.as_deref().unwrap_or("")
+    );
+    let (items, _) = scope.api.cache.list(&prefix);
+    if !items.is_empty() {
+        return Ok(items.iter().map(|o| o.value()).collect());
+    }
+    let listed = scope.api.store.list(&prefix, Default::default()).await?;
+    Ok(listed
+        .kvs
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect())
+}
+
+/// The PodSecurity policy of the request's namespace, from its labels as stored: a label
+/// set a moment ago already applies.
+async fn pod_security_policy(scope: &Scope<'_>) -> ApiResult<pod_security::Policy> {
+    let key = format!(
+        "/registry/namespaces/{}",
+        scope.namespace.as_deref().unwrap_or("")
+    );
+    let (kv, _) = scope.api.store.get(&key).await?;
+    let namespace = kv
+        .and_then(|kv| serde_json::from_slice(&kv.value).ok())
+        .unwrap_or(Value::Null);
+    Ok(pod_security::policy(&namespace))
+}
+
+/// The same from the watch cache, for the update hook, which cannot wait on the store.
+fn pod_security_policy_cached(scope: &Scope<'_>) -> pod_security::Policy {
+    let key = format!(
+        "/registry/namespaces/{}",
+        scope.namespace.as_deref().unwrap_or("")
+    );
+    let namespace = scope.api.cache.get(&key).map(|o| o.value());
+    pod_security::policy(&namespace.unwrap_or(Value::Null))
+}
+
+/// PodSecurity's 422 for a namespace whose labels name no level, as upstream's plugin
+/// answers it: `namespaces "x" is invalid: ...`, with no per-field details.
+fn check_pod_security_labels(namespace: &Value) -> ApiResult<()> {
+    let errs = pod_security::invalid_labels(namespace);
+    let list: Vec<String> = errs.iter().map(|e| e.message()).collect();
+    let why = match list.as_slice() {
+        [] => return Ok(()),
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    let name = crate::objects::name(namespace);
+    Err(ApiError::new(
+        422,
+        "Invalid",
+        format!("namespaces \"{name}\" is invalid: {why}"),
+    ))
 }
 
 /// Upstream's `admission.NewForbidden`: `<resource> "<name>" is forbidden: <why>`.

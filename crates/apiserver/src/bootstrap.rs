@@ -3,7 +3,8 @@
 //! `kube-system/kube-dns` Service (every node agent serves DNS and publishes its own
 //! endpoint for it), the built-in PriorityClasses and the default StorageClass
 //! `local-path` (the built-in local-path provisioner's, as k3s ships it) and the default
-//! IngressClass `skiff` (the ingress controller every node agent runs).
+//! IngressClass `skiff` (the ingress controller every node agent runs); then the Gateway
+//! API CRDs and the GatewayClass `skiff` ([`crate::gateway_api`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -118,5 +119,5 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
             "spec": {"controller": "skiff.io/ingress"},
         })).await?;
     }
-    Ok(())
+    crate::gateway_api::ensure(api).await
 }

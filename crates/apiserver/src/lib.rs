@@ -15,6 +15,7 @@ mod discovery;
 mod error;
 mod event_ttl;
 mod filter;
+mod gateway_api;
 mod node_proxy;
 mod objects;
 mod openapi;

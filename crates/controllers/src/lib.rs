@@ -14,6 +14,7 @@ pub mod endpointslice;
 pub(crate) mod event_recorder;
 pub(crate) mod events;
 pub mod garbage_collector;
+pub mod gateway_status;
 pub(crate) mod history;
 pub mod informers;
 pub mod ingress_status;
@@ -100,6 +101,7 @@ pub async fn run(client: Client, config: Config) {
         serviceaccount::run(client.clone()),
         servicelb::run(client.clone()),
         ingress_status::run(client.clone()),
+        gateway_status::run(client.clone()),
         csr::run(client.clone(), config.ca_pem.clone(), config.ca_key_pem),
         root_ca::run(client.clone(), config.ca_pem),
         job::run(client.clone(), &informers),

@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use crate::routes::Table;
+use crate::routes::{Action, Redirect, RequestHead, Table};
 
 pub type Body = Either<Incoming, Full<Bytes>>;
 
@@ -82,6 +82,26 @@ fn join_cookies(headers: &mut HeaderMap) {
     if let Ok(v) = HeaderValue::from_bytes(&joined.join(&b"; "[..])) {
         headers.insert(header::COOKIE, v);
     }
+}
+
+/// The answer of a RequestRedirect rule: the same path and query elsewhere.
+fn redirect<B>(r: &Redirect, req: &Request<B>, host: &str, scheme: Scheme) -> Response<Body> {
+    let port = req.uri().port_u16().or_else(|| {
+        let h = req.headers().get(header::HOST)?.to_str().ok()?;
+        h.rsplit_once(':')
+            .filter(|(_, p)| !p.ends_with(']'))?
+            .1
+            .parse()
+            .ok()
+    });
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = r.location(scheme.as_str(), host, port, path);
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::FOUND);
+    let mut resp = reply(status, format!("{status}: {location}\n"));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
 }
 
 fn reply(status: StatusCode, text: String) -> Response<Body> {
@@ -199,7 +219,15 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let table = crate::read(&shared.table).clone();
     let host = host_of(&req);
-    let Some(target) = table.route(&host, req.uri().path()) else {
+    let head = RequestHead {
+        host: &host,
+        path: req.uri().path(),
+        query: req.uri().query(),
+        method: req.method(),
+        headers: req.headers(),
+        https: matches!(scheme, Scheme::Https),
+    };
+    let Some(action) = table.route(&head) else {
         if !table.listed {
             return Ok(reply(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -213,6 +241,22 @@ pub async fn handle(
                 "404 Not Found: no ingress rule for host {host:?} and path {:?}\n",
                 req.uri().path()
             ),
+        ));
+    };
+    let forward = match action.as_ref() {
+        Action::Forward(f) => f,
+        Action::Redirect(r) => return Ok(redirect(r, &req, &host, scheme)),
+        Action::Fail(why) => {
+            return Ok(reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("500 Internal Server Error: {why}\n"),
+            ))
+        }
+    };
+    let Some(target) = forward.pick() else {
+        return Ok(reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "500 Internal Server Error: the rule has no backend to send to\n".into(),
         ));
     };
     let addr = match (target.pick(), &target.endpoints) {
@@ -287,6 +331,7 @@ pub async fn handle(
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, upgrade);
+    forward.headers.apply(headers);
     let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
         // The usual case: the connection's address, formatted once per connection.

@@ -1,9 +1,10 @@
 //! The built-in ingress controller, run by every node agent: an HTTP/1.1 and HTTP/2
 //! reverse proxy on the node's ports (80 and 443 by default) for the Ingresses of the
-//! `skiff` IngressClass. It watches Ingresses, IngressClasses, Services, EndpointSlices
-//! and Secrets, compiles them into a routing table and a certificate set within 20 ms of a
-//! change, and swaps both in whole; requests go straight to ready pods over pooled
-//! connections.
+//! `skiff` IngressClass and the HTTPRoutes attached to Gateways of skiff's GatewayClasses
+//! ([`gateway`]). It watches Ingresses, IngressClasses, Gateway API objects, Services,
+//! EndpointSlices and Secrets, compiles them into a routing table and a certificate set
+//! within 20 ms of a change, and swaps both in whole; requests go straight to ready pods
+//! over pooled connections.
 //!
 //! **API Boundary**: [`run`] with a `kube::Client` and [`Config`]; [`Ingress::shutdown`]
 //! closes the listeners and drops open connections.
@@ -11,6 +12,7 @@
 pub mod backends;
 pub mod class;
 pub mod forward;
+pub mod gateway;
 pub mod routes;
 pub mod tls;
 
@@ -22,7 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress as IngressObject, IngressClass};
 use kube::Api;
@@ -162,6 +164,33 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
         &state.listed,
         &changed,
     ));
+    // The Gateway API kinds are custom resources that may be missing (an administrator
+    // removed the CRDs): their watches retry on their own and do not hold back `listed`.
+    let optional = Mutex::new(Vec::new());
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.gateway_classes,
+        &optional,
+        &changed,
+    ));
+    tasks.spawn(watch(&client, all(), &state.gateways, &optional, &changed));
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.http_routes,
+        &optional,
+        &changed,
+    ));
+    tasks.spawn(watch(&client, all(), &state.grants, &optional, &changed));
+    // For listeners that admit routes by namespace labels.
+    tasks.spawn(watch(
+        &client,
+        all(),
+        &state.namespaces,
+        &optional,
+        &changed,
+    ));
     // Only TLS Secrets: every node would otherwise hold every Secret of the cluster.
     let tls_only = all().fields("type=kubernetes.io/tls");
     tasks.spawn(watch(
@@ -182,6 +211,11 @@ struct State {
     services: Objects<Service>,
     slices: Objects<EndpointSlice>,
     secrets: Objects<Secret>,
+    gateway_classes: Objects<gateway::GatewayClass>,
+    gateways: Objects<gateway::Gateway>,
+    http_routes: Objects<gateway::HttpRoute>,
+    grants: Objects<gateway::types::ReferenceGrant>,
+    namespaces: Objects<Namespace>,
     /// One flag per watch, set once it has listed.
     listed: Mutex<Vec<Arc<Progress>>>,
 }
@@ -260,16 +294,52 @@ async fn sync(
                 i.metadata.name.clone(),
             )
         });
-        let mut backends = backends::Resolver::new(&services, &slices);
-        let mut table = routes::compile(&ours, &mut backends);
-        table.listed = state.all_listed();
+        let gateway_classes: Vec<gateway::GatewayClass> =
+            lock(&state.gateway_classes).values().cloned().collect();
+        let gateways: Vec<gateway::Gateway> = lock(&state.gateways).values().cloned().collect();
+        let http_routes: Vec<gateway::HttpRoute> =
+            lock(&state.http_routes).values().cloned().collect();
         let secret_refs: HashMap<String, &Secret> =
             secrets.iter().map(|(k, s)| (k.clone(), s)).collect();
-        let certs = tls::compile(&ours, &secret_refs, &mut parsed);
+        let service_keys: std::collections::HashSet<String> = services
+            .iter()
+            .map(|s| gateway::attach::key(&s.metadata))
+            .collect();
+        let grants: Vec<gateway::types::ReferenceGrant> =
+            lock(&state.grants).values().cloned().collect();
+        let namespace_labels: HashMap<String, std::collections::BTreeMap<String, String>> =
+            lock(&state.namespaces)
+                .values()
+                .map(|n| {
+                    let name = n.metadata.name.clone().unwrap_or_default();
+                    (name, n.metadata.labels.clone().unwrap_or_default())
+                })
+                .collect();
+        let attachments = gateway::attach(
+            &gateway_classes.iter().collect::<Vec<_>>(),
+            &gateways.iter().collect::<Vec<_>>(),
+            &http_routes.iter().collect::<Vec<_>>(),
+            &gateway::attach::Lookup {
+                secret_exists: &|ns, name| secret_refs.contains_key(&format!("{ns}/{name}")),
+                service_exists: &|ns, name| service_keys.contains(&format!("{ns}/{name}")),
+                namespace_labels: &|ns| namespace_labels.get(ns).cloned(),
+                grants: &grants.iter().collect::<Vec<_>>(),
+            },
+        );
+
+        let mut backends = backends::Resolver::new(&services, &slices);
+        let mut table = routes::Table::default();
+        routes::add_ingresses(&mut table, &ours, &mut backends);
+        gateway::compile::add_routes(&mut table, &attachments, &mut backends);
+        table.order();
+        table.listed = state.all_listed();
+        let mut certs = tls::compile(&ours, &secret_refs, &mut parsed);
+        gateway::compile::add_certs(&mut certs, &attachments, &secret_refs, &mut parsed);
         write(&shared.table, Arc::new(table));
         write(&resolver.certs, Arc::new(certs));
         tracing::debug!(
             ingresses = ours.len(),
+            http_routes = attachments.routes.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
             "ingress table rebuilt"
         );

@@ -34,9 +34,9 @@ fn path(p: &str, kind: &str, svc: &str) -> Value {
     json!({"path": p, "pathType": kind, "backend": backend(svc, json!({"number": 80}))})
 }
 
-/// Routes each `host path` request line and prints where it goes.
-fn check(ingresses: &[Ingress], requests: &str, want: Expect) {
-    let services = [
+/// Services a, b, c (one ready pod each), `named` (two named ports) and `empty`.
+pub(crate) fn fixtures() -> (Vec<Service>, Vec<EndpointSlice>) {
+    let services = vec![
         service("a", json!([{"port": 80}])),
         service("b", json!([{"port": 80}])),
         service("c", json!([{"port": 80}])),
@@ -47,7 +47,7 @@ fn check(ingresses: &[Ingress], requests: &str, want: Expect) {
         service("empty", json!([{"port": 80}])),
     ];
     let one = |ip: &str| json!([{"addresses": [ip], "conditions": {"ready": true}}]);
-    let slices = [
+    let slices = vec![
         slice("a", json!([{"port": 8080}]), one("10.0.0.1")),
         slice("b", json!([{"port": 8080}]), one("10.0.0.2")),
         slice("c", json!([{"port": 8080}]), one("10.0.0.3")),
@@ -60,23 +60,69 @@ fn check(ingresses: &[Ingress], requests: &str, want: Expect) {
         ),
         slice("empty", json!([{"port": 8080}]), json!([])),
     ];
+    (services, slices)
+}
+
+/// Where a request goes, in one line: the service and its endpoints (weighted backends
+/// as `service*weight`), a redirect, a failure, or 404.
+pub(crate) fn describe(action: Option<&Arc<Action>>) -> String {
+    let target = |t: &Target| match &t.endpoints {
+        Ok(eps) => format!(
+            "{} {:?}",
+            t.service,
+            eps.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+        ),
+        Err(why) => format!("{} 503 {why}", t.service),
+    };
+    match action.map(|a| a.as_ref()) {
+        None => "404".to_string(),
+        Some(Action::Fail(why)) => format!("500 {why}"),
+        Some(Action::Redirect(r)) => format!("redirect {r:?}"),
+        Some(Action::Forward(f)) => {
+            let mut parts: Vec<String> = f
+                .backends()
+                .map(|(t, w)| {
+                    if w == 1 {
+                        target(t)
+                    } else {
+                        format!("{}*{w}", target(t))
+                    }
+                })
+                .collect();
+            let h = &f.headers;
+            if !(h.set.is_empty() && h.add.is_empty() && h.remove.is_empty()) {
+                parts.push(format!("headers {h:?}"));
+            }
+            parts.join(" + ")
+        }
+    }
+}
+
+/// A GET of `host path` over plain HTTP, with no headers.
+pub(crate) fn get<'t>(table: &'t Table, host: &str, path: &str) -> Option<&'t Arc<Action>> {
+    let (path, query) = path
+        .split_once('?')
+        .map_or((path, None), |(p, q)| (p, Some(q)));
+    table.route(&RequestHead {
+        host,
+        path,
+        query,
+        method: &Method::GET,
+        headers: &HeaderMap::new(),
+        https: false,
+    })
+}
+
+/// Routes each `host path` request line and prints where it goes.
+fn check(ingresses: &[Ingress], requests: &str, want: Expect) {
+    let (services, slices) = fixtures();
     let mut resolver = Resolver::new(&services, &slices);
     let refs: Vec<&Ingress> = ingresses.iter().collect();
     let table = compile(&refs, &mut resolver);
     let mut out = String::new();
     for line in requests.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (host, p) = line.split_once(' ').unwrap();
-        let got = match table.route(host, p) {
-            None => "404".to_string(),
-            Some(t) => match &t.endpoints {
-                Ok(eps) => format!(
-                    "{} {:?}",
-                    t.service,
-                    eps.iter().map(|e| e.to_string()).collect::<Vec<_>>()
-                ),
-                Err(why) => format!("{} 503 {why}", t.service),
-            },
-        };
+        let got = describe(get(&table, host, p));
         out.push_str(&format!("{line} -> {got}\n"));
     }
     want.assert_eq(&out);
@@ -233,4 +279,39 @@ fn a_named_host_is_routed_within_its_own_rules() {
             unknown.example /other -> default/b ["10.0.0.2:8080"]
         "#]],
     );
+}
+
+#[test]
+fn redirect_locations() {
+    let r = |scheme: Option<&str>, hostname: Option<&str>, port: Option<u16>| Redirect {
+        scheme: scheme.map(str::to_string),
+        hostname: hostname.map(str::to_string),
+        port,
+        status: 302,
+    };
+    let cases = [
+        (r(None, Some("b.test"), None), "http", "a.test", Some(8080)),
+        (r(None, Some("b.test"), None), "http", "a.test", None),
+        (r(Some("https"), None, None), "http", "a.test", Some(8080)),
+        (
+            r(Some("https"), None, Some(8443)),
+            "http",
+            "a.test",
+            Some(8080),
+        ),
+        (r(Some("http"), None, Some(80)), "https", "a.test", None),
+        (r(None, None, Some(443)), "https", "::1", None),
+    ];
+    let out: Vec<String> = cases
+        .iter()
+        .map(|(r, scheme, host, port)| r.location(scheme, host, *port, "/p?q=1"))
+        .collect();
+    expect![[r#"
+        http://b.test:8080/p?q=1
+        http://b.test/p?q=1
+        https://a.test/p?q=1
+        https://a.test:8443/p?q=1
+        http://a.test/p?q=1
+        https://[::1]/p?q=1"#]]
+    .assert_eq(&out.join("\n"));
 }

@@ -94,33 +94,46 @@ pub fn compile(
             let Some(name) = tls.secret_name.as_deref().filter(|n| !n.is_empty()) else {
                 continue;
             };
-            let key = format!("{ns}/{name}");
-            let Some(secret) = secrets.get(&key) else {
-                tracing::debug!(secret = %key, "TLS secret not found");
-                continue;
-            };
-            let ck = match parsed.get(&key, secret) {
-                Ok(ck) => ck,
-                Err(e) => {
-                    tracing::warn!(error = %e, "ingress TLS certificate unusable");
-                    continue;
-                }
-            };
             let hosts = tls.hosts.as_deref().unwrap_or_default();
-            if hosts.is_empty() && certs.fallback.is_none() {
-                certs.fallback = Some(ck.clone());
-            }
-            for h in hosts {
-                let h = h.to_ascii_lowercase();
-                let map = match h.strip_prefix("*.") {
-                    Some(parent) => certs.wildcard.entry(parent.to_string()),
-                    None => certs.exact.entry(h),
-                };
-                map.or_insert_with(|| ck.clone());
-            }
+            certs.add(&format!("{ns}/{name}"), hosts, secrets, parsed);
         }
     }
     certs
+}
+
+impl Certs {
+    /// Adds Secret `key`'s certificate for `hosts` (none: for names no other certificate
+    /// covers), unless an earlier one has them.
+    pub fn add(
+        &mut self,
+        key: &str,
+        hosts: &[String],
+        secrets: &HashMap<String, &Secret>,
+        parsed: &mut ParsedSecrets,
+    ) {
+        let Some(secret) = secrets.get(key) else {
+            tracing::debug!(secret = %key, "TLS secret not found");
+            return;
+        };
+        let ck = match parsed.get(key, secret) {
+            Ok(ck) => ck,
+            Err(e) => {
+                tracing::warn!(error = %e, "ingress TLS certificate unusable");
+                return;
+            }
+        };
+        if hosts.is_empty() && self.fallback.is_none() {
+            self.fallback = Some(ck.clone());
+        }
+        for h in hosts {
+            let h = h.to_ascii_lowercase();
+            let map = match h.strip_prefix("*.") {
+                Some(parent) => self.wildcard.entry(parent.to_string()),
+                None => self.exact.entry(h),
+            };
+            map.or_insert_with(|| ck.clone());
+        }
+    }
 }
 
 /// Picks the certificate by SNI from the current [`Certs`].

@@ -144,7 +144,7 @@ pub fn prepare_update(
     }
     strategy.default(new);
     strategy.prepare_for_update(new, old);
-    if strategy.tracks_generation() && spec_changed(new, old) {
+    if strategy.tracks_generation() && spec_changed(new, old, strategy.has_status()) {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -180,12 +180,15 @@ pub fn prepare_status_update(new: &Value, old: &Value) -> Value {
 }
 
 /// Everything but metadata and status counts as spec for generation tracking.
-fn spec_changed(new: &Value, old: &Value) -> bool {
+/// Whether anything but metadata (and status, when a status subresource owns it) changed.
+fn spec_changed(new: &Value, old: &Value, status_apart: bool) -> bool {
     let strip = |v: &Value| -> Value {
         let mut v = v.clone();
         if let Some(o) = v.as_object_mut() {
             o.remove("metadata");
-            o.remove("status");
+            if status_apart {
+                o.remove("status");
+            }
             o.remove("apiVersion");
             o.remove("kind");
         }

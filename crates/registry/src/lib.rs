@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod crd_schema;
 pub mod crd_serving;
 pub mod generic;
 pub mod meta;
@@ -125,6 +126,12 @@ pub trait Strategy: Sync {
     /// Where the `scale` subresource reads and writes; built-in workloads share one layout.
     fn scale_paths(&self) -> Option<crd_serving::ScalePaths> {
         Some(crd_serving::ScalePaths::workload())
+    }
+
+    /// List and map semantics for server-side apply when they do not come from the built-in
+    /// schemas (`patch_meta`): custom resources read them from their structural schema.
+    fn apply_meta(&self) -> Option<Box<dyn apimachinery::patch::PatchMeta + '_>> {
+        None
     }
 
     /// Printer columns decided at run time (custom resources); built-in kinds print through

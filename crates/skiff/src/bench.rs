@@ -147,14 +147,14 @@ pub(crate) fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-struct Run {
-    name: String,
-    lat: Vec<Duration>,
-    wall: Duration,
+pub(crate) struct Run {
+    pub name: String,
+    pub lat: Vec<Duration>,
+    pub wall: Duration,
 }
 
 impl Run {
-    fn row(&mut self) -> String {
+    pub(crate) fn row(&mut self) -> String {
         self.lat.sort();
         format!(
             "| {} | {} | {} | {} | {:.0} |",
@@ -167,7 +167,7 @@ impl Run {
     }
 }
 
-fn req(
+pub(crate) fn req(
     method: &str,
     uri: &str,
     body: Option<&Value>,
@@ -190,7 +190,12 @@ fn pod(name: &str) -> Value {
 }
 
 /// `clients` tasks each doing `per` calls of `f(client_index, call_index)`.
-async fn closed_loop<F, Fut>(name: &str, clients: usize, per: usize, f: F) -> anyhow::Result<Run>
+pub(crate) async fn closed_loop<F, Fut>(
+    name: &str,
+    clients: usize,
+    per: usize,
+    f: F,
+) -> anyhow::Result<Run>
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<()>> + Send,

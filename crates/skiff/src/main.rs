@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod agent_cmd;
 mod bench;
+mod bench_crd;
 mod bench_density;
 mod bench_dns;
 mod bench_ingress;
@@ -55,6 +56,8 @@ enum Command {
 enum BenchCommand {
     /// API server latency, throughput, memory and watch fan-out.
     Api(bench::ApiArgs),
+    /// Custom resources against ConfigMaps: stored-collection memory, create cost with schema and CEL, server-side apply.
+    Crd(bench_crd::CrdArgs),
     /// Durable creates into the embedded store, against the disk's raw commit rate.
     Store(bench_store::StoreArgs),
     /// Simulated pods brought to Running: time, control-plane memory and CPU.
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
         }
         Command::Server(args) => run_server(args),
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
+        Command::Bench(BenchCommand::Crd(args)) => block_on(bench_crd::crd(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
         Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),

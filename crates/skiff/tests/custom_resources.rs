@@ -314,4 +314,208 @@ spec:
         err.contains("the server doesn't have a resource type \"gizmos\""),
         "{err}"
     );
+
+    // Renaming the gizmos' short name frees them; a later clash by an established CRD
+    // keeps it served under the names it was accepted with.
+    k.ok(&[
+        "patch",
+        "crd",
+        "gizmos.example.com",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"names":{"shortNames":["gz"]}}}"#,
+    ]);
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gizmos.example.com",
+        "--timeout=20s",
+    ]);
+    k.ok(&[
+        "patch",
+        "crd",
+        "gizmos.example.com",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"names":{"shortNames":["gd"]}}}"#,
+    ]);
+    let got = eventually(
+        "the new clash to be reported",
+        Duration::from_secs(10),
+        || {
+            k.ok(&["get", "crd", "gizmos.example.com", "-o", "jsonpath={.status.conditions[?(@.type==\"NamesAccepted\")].status}|{.status.conditions[?(@.type==\"Established\")].status}|{.status.acceptedNames.shortNames}"])
+        },
+        |r| r.starts_with("False"),
+    );
+    assert_eq!(got, r#"False|True|["gz"]"#);
+    k.ok(&["get", "gz"]);
+
+    // Finalizers of a custom resource are a set for server-side apply: two appliers each
+    // keep their own.
+    for (manager, finalizer) in [("one", "example.com/one"), ("two", "example.com/two")] {
+        k.ok_stdin(
+            &["apply", "--server-side", &format!("--field-manager={manager}"), "-f", "-"],
+            &format!("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: g1, finalizers: [{finalizer}]}}\n"),
+        );
+    }
+    assert_eq!(
+        k.ok(&["get", "gd", "g1", "-o", "jsonpath={.metadata.finalizers}"]),
+        r#"["example.com/one","example.com/two"]"#
+    );
+    k.ok(&[
+        "patch",
+        "gd",
+        "g1",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+}
+
+#[test]
+fn schema_validation_pruning_defaults_and_cel_rules() {
+    let s = server();
+    let k = s.kubectl();
+    k.ok_stdin(&["apply", "-f", "-"], CRD);
+    established(&k, "widgets.example.com");
+
+    // Defaults fill in; unknown fields are pruned with a warning (fieldValidation=Warn;
+    // kubectl's default is Strict).
+    let out = k.run_stdin(
+        &["create", "--validate=warn", "-f", "-"],
+        &widget("d1", "  color: green\n  size: {}\n  extra: 1\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(r#"unknown field "spec.extra""#),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = k.ok(&["get", "wd", "d1", "-o", "jsonpath={.spec}"]);
+    let spec: serde_json::Value = serde_json::from_str(&got).expect("spec json");
+    assert_eq!(
+        spec,
+        serde_json::json!({"color": "green", "replicas": 1, "maxReplicas": 10, "size": {"width": 3, "unit": "cm"}})
+    );
+
+    // Strict refuses unknown fields and stores nothing.
+    let err = String::from_utf8_lossy(
+        &k.run_stdin(
+            &["create", "--validate=strict", "-f", "-"],
+            &widget("d2", "  color: red\n  extra: 1\n"),
+        )
+        .stderr,
+    )
+    .into_owned();
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "spec.extra""#),
+        "{err}"
+    );
+    assert!(!k.run(&["get", "wd", "d2"]).status.success());
+
+    // Invalid objects: 422 naming the field and the rule, nothing stored.
+    let cases = [
+        ("  color: purple\n", r#"spec.color: Unsupported value: "purple": supported values: "red", "green", "blue""#),
+        ("  replicas: 2\n", "spec.color: Required value"),
+        ("  color: red\n  replicas: many\n", r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#),
+        ("  color: red\n  maxReplicas: 200\n", "spec.maxReplicas: Invalid value: 200: spec.maxReplicas in body should be less than or equal to 100"),
+        ("  color: red\n  size: {unit: mm}\n", r#"spec.size.unit: Invalid value: "mm": spec.size.unit in body should match '^(cm|in)$'"#),
+        ("  color: red\n  tags: [a, a]\n", r#"spec.tags[1]: Duplicate value: "a""#),
+        ("  color: red\n  replicas: 20\n  maxReplicas: 5\n", "spec: Invalid value: replicas may not exceed maxReplicas"),
+    ];
+    for (body, want) in cases {
+        let out = k.run_stdin(&["create", "-f", "-"], &widget("bad", body));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{body} was accepted");
+        assert!(
+            err.contains("is invalid") && err.contains(want),
+            "{body}: {err}"
+        );
+        assert!(!k.run(&["get", "wd", "bad"]).status.success());
+    }
+
+    // The rule holds on update too, and through a patch.
+    let err = k.fails(&[
+        "patch",
+        "wd",
+        "d1",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"replicas":11}}"#,
+    ]);
+    assert!(err.contains("replicas may not exceed maxReplicas"), "{err}");
+    // Status writes are validated against the schema as well.
+    let err = k.fails(&[
+        "patch",
+        "wd",
+        "d1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"replicas":"x"}}"#,
+    ]);
+    assert!(
+        err.contains("status.replicas in body must be of type integer"),
+        "{err}"
+    );
+    // Custom resources take no strategic merge patch.
+    let err = k.fails(&[
+        "patch",
+        "wd",
+        "d1",
+        "--type=strategic",
+        "-p",
+        r#"{"spec":{"replicas":2}}"#,
+    ]);
+    assert!(
+        err.contains("unknown format")
+            || err.contains("UnsupportedMediaType")
+            || err.contains("415"),
+        "{err}"
+    );
+
+    // Server-side apply of a custom resource: the set-typed list is merged per item.
+    k.ok_stdin(
+        &["apply", "--server-side", "--field-manager=a", "-f", "-"],
+        &widget("d1", "  color: green\n  tags: [alpha]\n"),
+    );
+    k.ok_stdin(
+        &["apply", "--server-side", "--field-manager=b", "-f", "-"],
+        &widget("d1", "  color: green\n  tags: [beta]\n"),
+    );
+    assert_eq!(
+        k.ok(&["get", "wd", "d1", "-o", "jsonpath={.spec.tags}"]),
+        r#"["alpha","beta"]"#
+    );
+    let out = k.run_stdin(
+        &["apply", "--server-side", "--field-manager=b", "-f", "-"],
+        &widget("d1", "  color: blue\n"),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(".spec.color"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A CRD whose schema is not structural, or whose rule does not compile, is refused.
+    let bad = CRD
+        .replace("name: widgets.example.com", "name: things.example.com")
+        .replace("plural: widgets", "plural: things")
+        .replace("singular: widget", "singular: thing")
+        .replace("kind: Widget", "kind: Thing")
+        .replace("shortNames: [wd]", "shortNames: [th]")
+        .replace(
+            "rule: self.replicas <= self.maxReplicas",
+            "rule: self.replicas <=",
+        );
+    let err =
+        String::from_utf8_lossy(&k.run_stdin(&["create", "-f", "-"], &bad).stderr).into_owned();
+    assert!(
+        err.contains("x-kubernetes-validations[0].rule") && err.contains("compilation failed"),
+        "{err}"
+    );
 }

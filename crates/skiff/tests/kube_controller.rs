@@ -70,9 +70,15 @@ async fn reconcile(echo: Arc<Echo>, client: Arc<Client>) -> Result<Action, kube:
     )
     .await?;
     let echoes: Api<Echo> = Api::namespaced((*client).clone(), &ns);
-    let status = json!({"status": {"written": echo.spec.replicas, "observed_generation": echo.metadata.generation}});
+    // Status through server-side apply on the status subresource, as kube-rs examples do.
+    let status = json!({"apiVersion": "demo.skiff.dev/v1", "kind": "Echo",
+        "status": {"written": echo.spec.replicas, "observed_generation": echo.metadata.generation}});
     echoes
-        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .patch_status(
+            &name,
+            &PatchParams::apply("echo-controller").force(),
+            &Patch::Apply(&status),
+        )
         .await?;
     Ok(Action::requeue(Duration::from_secs(300)))
 }

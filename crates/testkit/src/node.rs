@@ -612,10 +612,16 @@ impl Drop for NodeHost {
         for a in &mut self.agents {
             stop_child(&mut a.child);
         }
-        // The server's own agent stops its containerd on SIGTERM.
-        if let Some(mut server) = self.own_server.take() {
+        // The server's own agent stops its containerd on SIGTERM. The server (and so its
+        // temp dir) is dropped only at the end, once nothing is mounted under its dir:
+        // removing a dir with live mounts fails and leaves it behind.
+        let mut own_server = self.own_server.take();
+        if let Some(server) = own_server.as_mut() {
             server.terminate();
         }
+        let own_dir = own_server
+            .as_ref()
+            .map(|s| s.data_dir().to_string_lossy().to_string());
         let dir = self.dir.path().to_string_lossy().to_string();
         // Containers of our pods whose runtime is already gone (a test stopped the agent
         // while pods ran): their processes sit in the pods' cgroups; the pod uids are in the
@@ -640,7 +646,10 @@ impl Drop for NodeHost {
             .agents
             .iter()
             .map(|a| a.data_dir.to_string_lossy().to_string());
-        for d in std::iter::once(dir.clone()).chain(agent_dirs) {
+        for d in std::iter::once(dir.clone())
+            .chain(own_dir.clone())
+            .chain(agent_dirs)
+        {
             for pid in pids_mentioning(&d) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }
@@ -660,11 +669,15 @@ impl Drop for NodeHost {
             .agents
             .iter()
             .map(|a| a.data_dir.to_string_lossy().to_string());
-        for d in std::iter::once(dir.clone()).chain(agent_dirs) {
+        for d in std::iter::once(dir.clone())
+            .chain(own_dir.clone())
+            .chain(agent_dirs)
+        {
             for mount in mounts_under(&d) {
                 let _ = Command::new("umount").args(["-l", &mount]).status();
             }
         }
+        drop(own_server);
         for ns in netns() {
             if ns.starts_with("cni-") && !self.netns_before.contains(&ns) {
                 let path = format!("/var/run/netns/{ns}");

@@ -223,14 +223,21 @@ fn desired(crd: &Value, conflict: Option<&str>) -> Value {
                 message,
                 &now,
             ));
-            conditions.push(condition(
-                old("Established"),
-                "Established",
-                "False",
-                "NotAccepted",
-                "not all names are accepted",
-                &now,
-            ));
+            // Once established, a CRD stays served under the names it was accepted with
+            // (`status.acceptedNames` is left as it is), as upstream's naming controller does.
+            match old("Established") {
+                Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => {
+                    conditions.push(c.clone())
+                }
+                _ => conditions.push(condition(
+                    old("Established"),
+                    "Established",
+                    "False",
+                    "NotAccepted",
+                    "not all names are accepted",
+                    &now,
+                )),
+            }
             if out.pointer("/status/acceptedNames").is_none() {
                 out["status"]["acceptedNames"] = json!({"plural": "", "kind": ""});
             }
@@ -263,11 +270,24 @@ async fn write(api: &Api, name: &str, new: &Value, old: &Value) -> Result<(), st
 /// waited for); once none is left, drops the cleanup finalizer so the CRD goes.
 async fn clean_up(api: &Api, crd: &Value) -> Result<(), store::Error> {
     let name = str_at(crd, "/metadata/name");
-    let prefix = format!(
-        "/registry/{}/{}/",
+    let storage = registry::crd_serving::storage_prefix(
         str_at(crd, "/spec/group"),
-        str_at(crd, "/spec/names/plural")
+        str_at(crd, "/spec/names/plural"),
     );
+    let key = format!("{PREFIX}{name}");
+    let rev = crate::objects::resource_version(crd)
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    // Never delete what a built-in resource stores (validation refuses such CRDs; this
+    // guards against stored leftovers): only the finalizer goes.
+    if registry::catalog::all()
+        .iter()
+        .any(|r| !r.storage_prefix.is_empty() && r.storage_prefix == storage)
+    {
+        return drop_finalizer(api, crd, &key, rev).await;
+    }
+    let prefix = format!("/registry/{storage}/");
     let (objects, _) = api.cache.list(&prefix);
     let now = crate::objects::now_rfc3339();
     let mut waiting = 0usize;
@@ -332,27 +352,41 @@ async fn clean_up(api: &Api, crd: &Value) -> Result<(), store::Error> {
         new["status"] = json!({});
     }
     new["status"]["conditions"] = Value::Array(conditions);
-    let key = format!("{PREFIX}{name}");
-    let rev = crate::objects::resource_version(crd)
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    if !objects.is_empty() {
+    // The cache may lag a create committed just now: the store has the last word on
+    // whether anything is left.
+    let left_in_store = api
+        .store
+        .list(
+            &prefix,
+            store::ListOptions {
+                start_after: None,
+                limit: Some(1),
+                revision: None,
+            },
+        )
+        .await?;
+    if !objects.is_empty() || !left_in_store.kvs.is_empty() {
         if new != *crd {
             api.store.update(&key, encode(&new), rev).await?;
         }
         return Ok(());
     }
+    drop_finalizer(api, &new, &key, rev).await
+}
+
+/// Removes the cleanup finalizer; the CRD goes if it was the last.
+async fn drop_finalizer(api: &Api, crd: &Value, key: &str, rev: i64) -> Result<(), store::Error> {
     let rest: Vec<Value> = crate::objects::finalizers(crd)
         .into_iter()
         .filter(|f| f != CLEANUP_FINALIZER)
         .map(Value::String)
         .collect();
     if rest.is_empty() {
-        api.store.delete(&key, Some(rev)).await?;
+        api.store.delete(key, Some(rev)).await?;
     } else {
+        let mut new = crd.clone();
         new["metadata"]["finalizers"] = Value::Array(rest);
-        api.store.update(&key, encode(&new), rev).await?;
+        api.store.update(key, encode(&new), rev).await?;
     }
     Ok(())
 }

@@ -70,8 +70,9 @@ impl Snapshot {
 #[derive(Default)]
 pub struct CustomResources {
     current: RwLock<Arc<Snapshot>>,
-    /// Leaked entries by content, so an unchanged version is never leaked twice.
-    interned: Mutex<HashMap<String, Served>>,
+    /// Leaked entries per CRD uid, generation and accepted names, so an unchanged CRD is
+    /// never leaked twice: the memory kept is one set of entries per CRD spec change.
+    interned: Mutex<HashMap<String, Vec<Served>>>,
 }
 
 const CUSTOM_VERBS: &[&str] = &[
@@ -179,14 +180,33 @@ impl CustomResources {
             return;
         };
         for crd in crds.iter().filter(|c| crd_serving::is_established(c)) {
-            for v in crd_serving::served_versions(crd) {
-                if registry::catalog::find(&v.group, &v.version, &v.plural).is_some() {
-                    continue;
-                }
-                let key = format!("{v:?}");
-                let entry = *interned.entry(key).or_insert_with(|| leak(&v));
-                served.push(entry);
+            let group = crd
+                .pointer("/spec/group")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            // A built-in group is never served from a CRD (validation refuses such CRDs;
+            // this guards against stored leftovers).
+            if registry::catalog::preferred_version(group).is_some() {
+                continue;
             }
+            // What a CRD serves changes with its spec (generation) and accepted names only:
+            // status writes reuse the entries, and schemas are parsed once per generation.
+            let key = format!(
+                "{}/{}/{}",
+                crd.pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                crd.pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+                crd.pointer("/status/acceptedNames")
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+            );
+            let entries = interned
+                .entry(key)
+                .or_insert_with(|| crd_serving::served_versions(crd).iter().map(leak).collect());
+            served.extend(entries.iter().copied());
         }
         drop(interned);
         served.sort_by(|a, b| {

@@ -49,7 +49,9 @@ pub fn track(
     subresource: Option<&str>,
 ) -> ApiResult<Value> {
     let manager = manager(scope)?;
-    let meta = registry::patch_meta::patch_meta_for(scope.info);
+    let builtin = registry::patch_meta::patch_meta_for(scope.info);
+    let custom = scope.strategy.apply_meta();
+    let meta: &dyn apimachinery::patch::PatchMeta = custom.as_deref().unwrap_or(&builtin);
     let ignored = reset_fields(scope, subresource);
     Ok(apply::track_update_with(
         old,
@@ -57,7 +59,7 @@ pub fn track(
         &manager,
         &scope.info.api_version(),
         &objects::now_rfc3339(),
-        &meta,
+        meta,
         WriteOptions {
             subresource,
             ignored: Some(&ignored),
@@ -65,12 +67,14 @@ pub fn track(
     ))
 }
 
-/// Server-side apply of `config` to `live` (`None`: the object does not exist yet).
+/// Server-side apply of `config` to `live` (`None`: the object does not exist yet), to the
+/// main resource or through a subresource (`status`).
 pub fn apply(
     scope: &Scope<'_>,
     name: &str,
     live: Option<&Value>,
     config: &Value,
+    subresource: Option<&str>,
 ) -> ApiResult<Value> {
     let Some(manager) = scope.param("fieldManager").filter(|m| !m.is_empty()) else {
         return Err(ApiError::bad_request(
@@ -82,8 +86,10 @@ pub fn apply(
     let force = scope
         .param("force")
         .is_some_and(|f| f == "true" || f == "1");
-    let meta = registry::patch_meta::patch_meta_for(scope.info);
-    let ignored = reset_fields(scope, None);
+    let builtin = registry::patch_meta::patch_meta_for(scope.info);
+    let custom = scope.strategy.apply_meta();
+    let meta: &dyn apimachinery::patch::PatchMeta = custom.as_deref().unwrap_or(&builtin);
+    let ignored = reset_fields(scope, subresource);
     apply::apply_with(
         live,
         config,
@@ -91,9 +97,9 @@ pub fn apply(
         force,
         &scope.info.api_version(),
         &objects::now_rfc3339(),
-        &meta,
+        meta,
         WriteOptions {
-            subresource: None,
+            subresource,
             ignored: Some(&ignored),
         },
     )
@@ -101,7 +107,7 @@ pub fn apply(
 }
 
 fn manager_ok(m: &str) -> ApiResult<()> {
-    if m.chars().count() > MAX_MANAGER_LEN {
+    if m.len() > MAX_MANAGER_LEN {
         return Err(ApiError::bad_request(format!(
             "fieldManager: Too long: may not be more than {MAX_MANAGER_LEN} bytes"
         )));

@@ -86,13 +86,26 @@ pub async fn handle(
     body: hyper::body::Incoming,
 ) -> Response<Body> {
     let custom = api.custom.find(&req.group, &req.version, &req.resource);
-    let mut resp = match dispatch(api, method, req, query, headers, user, body).await {
+    let (result, warnings) =
+        crate::admission::collect_warnings(dispatch(api, method, req, query, headers, user, body))
+            .await;
+    let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => body::error_response(&e),
     };
+    // Admission's warnings (PodSecurity's `warn` mode) go out with success and refusal alike.
+    for warning in warnings {
+        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
     // Every request to a deprecated custom resource version carries the CRD's warning.
     if let Some(warning) = custom.and_then(|c| c.deprecation_warning) {
-        let text = format!("299 - \"{}\"", warning.replace('"', "\\\""));
+        let text = format!(
+            "299 - \"{}\"",
+            warning.replace('\\', "\\\\").replace('"', "\\\"")
+        );
         if let Ok(v) = http::HeaderValue::from_str(&text) {
             resp.headers_mut().append("warning", v);
         }
@@ -141,19 +154,6 @@ async fn dispatch(
             info.group,
             info.plural,
             verb,
-        ));
-    }
-    if *method == Method::POST
-        && req.subresource.is_none()
-        && api
-            .custom
-            .snapshot()
-            .is_terminating(info.group, info.plural)
-    {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "create not allowed while custom resource definition is terminating",
         ));
     }
     if info.storage_prefix.is_empty() {

@@ -246,21 +246,58 @@ pub async fn list(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         );
         return Ok(body::json_response(200, &t));
     }
-    // Objects are kept serialized; the list is spliced together without re-encoding them.
+    // Objects are kept serialized; the list is spliced together without re-encoding them,
+    // and streamed in bounded chunks rather than built whole (a list of 10k pods is ~8 MB).
     let head = json!({ "kind": format!("{}List", scope.info.kind), "apiVersion": scope.info.api_version(), "metadata": list_meta });
-    let head = serde_json::to_vec(&head).unwrap_or_default();
-    let size: usize = items.iter().map(|o| o.json.len() + 1).sum();
-    let mut out = BytesMut::with_capacity(head.len() + size + 16);
-    out.put_slice(&head[..head.len() - 1]);
-    out.put_slice(b",\"items\":[");
-    for (i, o) in items.iter().enumerate() {
-        if i > 0 {
-            out.put_u8(b',');
+    let mut head = serde_json::to_vec(&head).unwrap_or_default();
+    head.pop();
+    head.extend_from_slice(b",\"items\":[");
+    Ok(stream_list(head, items, scope.info))
+}
+
+/// Bytes per streamed chunk of a list.
+const LIST_CHUNK: usize = 64 * 1024;
+
+/// `head`, the items' JSON separated by commas, then `]}`, as a chunked body whose chunks
+/// are built as the client reads them.
+fn stream_list(
+    head: Vec<u8>,
+    items: Vec<Arc<CachedObject>>,
+    info: &'static registry::ResourceInfo,
+) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let state = (Some(head), items.into_iter().enumerate(), false);
+    let chunks = futures::stream::unfold(state, move |(head, mut items, done)| async move {
+        if done {
+            return None;
         }
-        out.put_slice(&o.json_for(scope.info));
-    }
-    out.put_slice(b"]}");
-    Ok(body::bytes_response(200, "application/json", out.freeze()))
+        let mut out = BytesMut::with_capacity(LIST_CHUNK + 4096);
+        if let Some(h) = head {
+            out.put_slice(&h);
+        }
+        let mut finished = true;
+        for (i, o) in items.by_ref() {
+            if i > 0 {
+                out.put_u8(b',');
+            }
+            out.put_slice(&o.json_for(info));
+            if out.len() >= LIST_CHUNK {
+                finished = false;
+                break;
+            }
+        }
+        if finished {
+            out.put_slice(b"]}");
+        }
+        let frame = hyper::body::Frame::data(out.freeze());
+        Some((Ok::<_, std::io::Error>(frame), (None, items, finished)))
+    });
+    let mut resp = Response::new(http_body_util::StreamBody::new(chunks).boxed());
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// Reads matching objects from the store at revision `rev`, after `start`, until `limit`

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use registry::crd_serving::{JsonPath, ScalePaths};
 
 use super::read::respond_object;
-use super::write::{apply_patch, current, persist, with_warnings, written_response};
+use super::write::{current, patch_current, persist, with_warnings, written_response};
 use super::Scope;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +31,9 @@ pub async fn handle(
             if scope.info.plural == "certificatesigningrequests" =>
         {
             super::csr_approval::handle_status(scope, method, name, &raw).await
+        }
+        ("status", &Method::PATCH) if super::write::is_apply(scope) => {
+            apply_status(scope, name, &raw).await
         }
         ("status", &Method::PUT | &Method::PATCH) => write_status(scope, method, name, &raw).await,
         ("scale", &Method::GET) => {
@@ -64,14 +67,9 @@ pub async fn handle(
 /// The new full object a PUT or PATCH on a subresource describes.
 fn requested(scope: &Scope<'_>, method: &Method, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     if *method == Method::PATCH {
-        // Patched without its resourceVersion, as the main resource's PATCH is: a version in
-        // the result came from the patch and is a precondition; without one, a racing write
-        // means read and patch again rather than 409.
-        let mut base = old.clone();
-        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        apply_patch(scope, &base, raw)
+        // As the main resource's PATCH: only a version the patch itself sets is a
+        // precondition.
+        patch_current(scope, old, raw)
     } else {
         body::decode_object(scope.headers, raw)
     }
@@ -85,6 +83,7 @@ async fn write_status(
 ) -> ApiResult<Response<Body>> {
     write_part(scope, method, name, "status", raw, |req, old| {
         let mut new = registry::generic::prepare_status_update(req, old);
+        scope.strategy.default(&mut new);
         let errs = scope.strategy.validate_status_update(&new, old);
         if !errs.is_empty() {
             return Err(ApiError::invalid(
@@ -100,6 +99,53 @@ async fn write_status(
         Ok(new)
     })
     .await
+}
+
+/// Server-side apply through `status`: the applied configuration's status (only) becomes
+/// the object's, and the applier owns it under subresource `status`.
+async fn apply_status(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<Body>> {
+    let config = super::write::named_config(body::parse_yaml(raw)?, name)?;
+    super::write::check_type(scope, &config)?;
+    let precondition = objects::resource_version(&config)?;
+    for _ in 0..16 {
+        let (old, rev) = current(scope, name).await?;
+        if precondition.is_some_and(|p| p != rev) {
+            return Err(ApiError::stale(scope.group(), scope.info.plural, name));
+        }
+        let mut base = old.clone();
+        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        let applied =
+            super::field_manager::apply(scope, name, Some(&base), &config, Some("status"))?;
+        let mut new = registry::generic::prepare_status_update(&applied, &old);
+        scope.strategy.default(&mut new);
+        let errs = scope.strategy.validate_status_update(&new, &old);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(
+                scope.group(),
+                scope.info.kind,
+                name,
+                &errs,
+            ));
+        }
+        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            match applied.pointer("/metadata/managedFields") {
+                Some(mf) => m.insert("managedFields".into(), mf.clone()),
+                None => m.remove("managedFields"),
+            };
+        }
+        match persist(scope, name, new, &old, rev).await {
+            Ok(w) => return written_response(scope, w),
+            Err(store::Error::Conflict { .. }) if precondition.is_none() => continue,
+            Err(store::Error::Conflict { .. }) => {
+                return Err(ApiError::stale(scope.group(), scope.info.plural, name))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::stale(scope.group(), scope.info.plural, name))
 }
 
 /// `pods/ephemeralcontainers`: only the pod's ephemeral containers change, and only by

@@ -14,7 +14,7 @@ use crate::watch_cache::CachedObject;
 use crate::webhooks::{self, Operation};
 
 /// Checks `apiVersion`/`kind` of a body against the endpoint, as upstream's decoder does.
-fn check_type(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
+pub(super) fn check_type(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind.is_empty() {
@@ -74,7 +74,7 @@ fn decode(scope: &Scope<'_>, obj: Value) -> ApiResult<(Value, Vec<String>)> {
 
 pub(super) fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
     for w in warnings {
-        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
         if let Ok(v) = http::HeaderValue::from_str(&text) {
             resp.headers_mut().append("warning", v);
         }
@@ -163,6 +163,19 @@ async fn create_decoded(
     if scope.info.namespaced {
         check_namespace_accepts(scope, scope.namespace.as_deref().unwrap_or(""), &name).await?;
     }
+    // Every create path (POST, PUT creating, server-side apply creating) meets this.
+    if scope
+        .api
+        .custom
+        .snapshot()
+        .is_terminating(scope.info.group, scope.info.plural)
+    {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "create not allowed while custom resource definition is terminating",
+        ));
+    }
     crate::alloc::on_create(scope, &mut obj).await?;
     // Validating admission sees the object as it will be stored, allocations included.
     match webhooks::validate(scope, Operation::Create, "", &name, Some(&obj), None).await {
@@ -173,6 +186,8 @@ async fn create_decoded(
         }
     }
     if scope.dry_run() {
+        // Nothing is stored, so nothing stays allocated.
+        crate::alloc::release(scope, &obj).await;
         return Ok(with_warnings(respond_object(scope, 201, &obj)?, &warnings));
     }
     let key = scope.key(&name);
@@ -369,6 +384,29 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
 }
 
+/// Applies the request's patch to the current object `old`. A resourceVersion in the result
+/// that came from the patch is a precondition; without one, a racing write means read and
+/// patch again. So merge patches see the object without its version, and a JSON patch sees
+/// it (kubectl's managed-fields migration tests and replaces it) but a version it leaves as
+/// it was is no precondition.
+pub fn patch_current(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
+    let json_patch = body::content_type(scope.headers) == "application/json-patch+json";
+    let current_rv = old.pointer("/metadata/resourceVersion").cloned();
+    let mut base = old.clone();
+    if !json_patch {
+        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+    }
+    let mut patched = apply_patch(scope, &base, raw)?;
+    if json_patch && patched.pointer("/metadata/resourceVersion") == current_rv.as_ref() {
+        if let Some(m) = patched.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+    }
+    Ok(patched)
+}
+
 /// Applies a patch document of the request's content type to `old`.
 pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Value> {
     let ct = body::content_type(scope.headers);
@@ -387,6 +425,17 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
             let p = body::parse_json(raw)?;
             apimachinery::patch::merge_patch(old, &p).map_err(patch_err)
         }
+        "application/strategic-merge-patch+json"
+            if registry::catalog::find(scope.info.group, scope.info.version, scope.info.plural)
+                .is_none() =>
+        {
+            // Custom resources have no patch strategies to merge by, as upstream says.
+            Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+            ))
+        }
         "application/strategic-merge-patch+json" => {
             let p = body::parse_json(raw)?;
             let meta = registry::patch_meta::patch_meta_for(scope.info);
@@ -401,7 +450,7 @@ pub fn apply_patch(scope: &Scope<'_>, old: &Value, raw: &[u8]) -> ApiResult<Valu
     }
 }
 
-fn is_apply(scope: &Scope<'_>) -> bool {
+pub(super) fn is_apply(scope: &Scope<'_>) -> bool {
     matches!(
         body::content_type(scope.headers).as_str(),
         "application/apply-patch+yaml"
@@ -410,7 +459,7 @@ fn is_apply(scope: &Scope<'_>) -> bool {
 
 /// The name in an applied configuration must be the URL's; a configuration without one
 /// takes the URL's.
-fn named_config(config: Value, name: &str) -> ApiResult<Value> {
+pub(super) fn named_config(config: Value, name: &str) -> ApiResult<Value> {
     let mut config = config;
     if !config.is_object() {
         return Err(ApiError::bad_request(
@@ -445,7 +494,7 @@ async fn server_side_apply(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResu
                 if precondition.is_some() {
                     return Err(e);
                 }
-                let obj = field_manager::apply(scope, name, None, &config)?;
+                let obj = field_manager::apply(scope, name, None, &config, None)?;
                 let (obj, warnings) = decode(scope, obj)?;
                 return create_decoded(scope, obj, &warnings, true).await;
             }
@@ -458,7 +507,7 @@ async fn server_side_apply(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResu
         if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
         }
-        let applied = field_manager::apply(scope, name, Some(&base), &config)?;
+        let applied = field_manager::apply(scope, name, Some(&base), &config, None)?;
         let (new, warnings) = decode(scope, applied)?;
         if let Some((w, admitted)) =
             update_once(scope, name, new, &old, rev, precondition, true).await?
@@ -478,13 +527,7 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
     }
     for _ in 0..RETRIES {
         let (old, rev) = current(scope, name).await?;
-        // Patched without its resourceVersion, so one in the result came from the patch
-        // and is a precondition; without one, a racing write means read and patch again.
-        let mut base = old.clone();
-        if let Some(m) = base.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        let patched = apply_patch(scope, &base, &raw)?;
+        let patched = patch_current(scope, &old, &raw)?;
         if !patched.is_object() {
             return Err(ApiError::bad_request(
                 "the patched object is not a JSON object",

@@ -18,7 +18,7 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::core::GroupVersionKind;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, PredicateConfig, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 
 use crate::Error;
@@ -40,9 +40,64 @@ fn quotas_in<K: Resource>(store: &Store<ResourceQuota>, obj: &K) -> Vec<ObjectRe
         .collect()
 }
 
+/// What a quota's recount depends on: its spec, and whether its status mirrors it yet.
+fn limits_changed(q: &ResourceQuota) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&q.spec)
+        .unwrap_or_default()
+        .hash(&mut h);
+    let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref());
+    (q.status.as_ref().and_then(|s| s.hard.as_ref()) == hard).hash(&mut h);
+    Some(h.finish())
+}
+
+/// Deletions of one kind, which give quota back (upstream's replenishment); creates are
+/// charged by admission, and other changes wait for the periodic resync.
+fn deletions<K>(api: Api<K>) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send
+where
+    K: Resource
+        + Clone
+        + std::fmt::Debug
+        + k8s_openapi::serde::de::DeserializeOwned
+        + Send
+        + 'static,
+{
+    watcher(api, watcher::Config::default())
+        .default_backoff()
+        .filter_map(|event| async move {
+            match event {
+                Ok(watcher::Event::Delete(o)) => Some(Ok(o)),
+                // The backoff retries the watch; a failed attempt triggers nothing.
+                _ => None,
+            }
+        })
+}
+
+/// Whether a pod change can lower usage: the pod finished, is being deleted, or is gone
+/// (upstream's replenishment). A new pod is charged by admission before it is stored; a
+/// recount on its creation could run in between, not see it, and give its charge away, so
+/// creates wait for the periodic resync as upstream's do.
+fn gives_back(pods: &Store<Pod>, pod: &Pod) -> bool {
+    crate::podinfo::is_terminal(pod)
+        || pod.metadata.deletion_timestamp.is_some()
+        || pods.get(&ObjectRef::from_obj(pod)).is_none()
+}
+
 pub async fn run(client: Client, informers: &crate::informers::Informers) {
-    let quotas: Api<ResourceQuota> = Api::all(client.clone());
-    let controller = Controller::new(quotas, watcher::Config::default());
+    let (reader, writer) = kube::runtime::reflector::store();
+    // A quota's own changes count only when its limits do (upstream: spec.hard differs
+    // from status.hard): admission charges `status.used` with every create, and a recount
+    // started by that charge could run before the charged object is stored.
+    let quotas = watcher(
+        Api::<ResourceQuota>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(limits_changed, PredicateConfig::default());
+    let controller = Controller::for_stream(quotas, reader);
     let store = controller.store();
     let (s1, s2, s3, s4, s5) = (
         store.clone(),
@@ -51,23 +106,26 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
         store.clone(),
         store,
     );
-    let cfg = watcher::Config::default;
+    let pods = informers.pods.store();
     controller
         .watches_shared_stream(informers.pods.subscribe(), move |o| {
-            quotas_in(&s1, o.as_ref())
+            if gives_back(&pods, o.as_ref()) {
+                quotas_in(&s1, o.as_ref())
+            } else {
+                Vec::new()
+            }
         })
-        .watches(Api::<ConfigMap>::all(client.clone()), cfg(), move |o| {
+        .watches_stream(deletions(Api::<ConfigMap>::all(client.clone())), move |o| {
             quotas_in(&s2, &o)
         })
-        .watches(Api::<Secret>::all(client.clone()), cfg(), move |o| {
+        .watches_stream(deletions(Api::<Secret>::all(client.clone())), move |o| {
             quotas_in(&s3, &o)
         })
-        .watches(Api::<Service>::all(client.clone()), cfg(), move |o| {
+        .watches_stream(deletions(Api::<Service>::all(client.clone())), move |o| {
             quotas_in(&s4, &o)
         })
-        .watches(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            cfg(),
+        .watches_stream(
+            deletions(Api::<PersistentVolumeClaim>::all(client.clone())),
             move |o| quotas_in(&s5, &o),
         )
         .run(reconcile, error_policy, Arc::new(Ctx { client }))

@@ -24,11 +24,10 @@ pub fn format_of(s: &str) -> Format {
     }
 }
 
-/// The quantity in thousandths, rounded up as upstream rounds to milli precision.
+/// The quantity in thousandths, exactly and rounded up as upstream rounds to milli
+/// precision (the apiserver's quota admission charges with the same arithmetic).
 pub fn parse_milli(s: &str) -> Option<i128> {
-    let v = apimachinery::quantity::parse_str(s)?;
-    let milli = (v * 1000.0).ceil();
-    milli.is_finite().then_some(milli as i128)
+    apimachinery::quantity::parse_milli(s)
 }
 
 impl Sum {

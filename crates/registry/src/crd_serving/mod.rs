@@ -121,16 +121,27 @@ pub fn condition_status<'a>(crd: &'a Value, kind: &str) -> Option<&'a str> {
 pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
     let spec = crd.get("spec").unwrap_or(&Value::Null);
     let group = str_at(spec, &["group"]);
-    let kind = str_at(spec, &["names", "kind"]);
-    let plural = str_at(spec, &["names", "plural"]);
+    // Upstream serves the names the naming controller accepted: a later change of
+    // `spec.names` that clashes with another CRD leaves the served names as they were.
+    let names = match crd.pointer("/status/acceptedNames") {
+        Some(accepted)
+            if !str_at(accepted, &["plural"]).is_empty()
+                && !str_at(accepted, &["kind"]).is_empty() =>
+        {
+            accepted
+        }
+        _ => spec.get("names").unwrap_or(&Value::Null),
+    };
+    let kind = str_at(names, &["kind"]);
+    let plural = str_at(names, &["plural"]);
     if group.is_empty() || kind.is_empty() || plural.is_empty() {
         return Vec::new();
     }
-    let singular = match str_at(spec, &["names", "singular"]) {
+    let singular = match str_at(names, &["singular"]) {
         "" => kind.to_lowercase(),
         s => s.to_string(),
     };
-    let list_kind = match str_at(spec, &["names", "listKind"]) {
+    let list_kind = match str_at(names, &["listKind"]) {
         "" => format!("{kind}List"),
         s => s.to_string(),
     };
@@ -171,19 +182,24 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
                 plural: plural.to_string(),
                 singular: singular.clone(),
                 namespaced: str_at(spec, &["scope"]) != "Cluster",
-                short_names: strings_at(spec, &["names", "shortNames"]),
-                categories: strings_at(spec, &["names", "categories"]),
+                short_names: strings_at(names, &["shortNames"]),
+                categories: strings_at(names, &["categories"]),
                 storage: v.get("storage").and_then(Value::as_bool) == Some(true),
                 status: subresources.get("status").is_some_and(Value::is_object),
                 scale,
                 columns: columns::for_version(v),
                 schema: v.pointer("/schema/openAPIV3Schema").cloned(),
                 deprecation_warning,
-                storage_prefix: format!("{group}/{plural}"),
+                storage_prefix: storage_prefix(group, plural),
                 version,
             }
         })
         .collect()
+}
+
+/// Where a CRD's objects live under `/registry/` (upstream's etcd layout).
+pub fn storage_prefix(group: &str, plural: &str) -> String {
+    format!("{group}/{plural}")
 }
 
 /// Upstream's order of versions within a group: GA before beta before alpha, higher

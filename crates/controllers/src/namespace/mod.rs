@@ -2,12 +2,15 @@
 //! `kubernetes` finalizer removed through the `finalize` subresource, after which the
 //! apiserver removes the namespace itself.
 
+mod conditions;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::{verbs, Discovery, Scope};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -52,9 +55,10 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     }
     let name = ns.name_any();
     let remaining = delete_content(&ctx.client, &name).await?;
-    if remaining > 0 {
+    report(&ctx.client, &ns, &remaining).await;
+    if !remaining.resources.is_empty() {
         // Objects with finalizers of their own: wait for their controllers.
-        tracing::info!(namespace = %name, remaining, "waiting for namespace content to go");
+        tracing::info!(namespace = %name, remaining = ?remaining.resources, "waiting for namespace content to go");
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
     let mut done = (*ns).clone();
@@ -70,10 +74,47 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     Ok(Action::await_change())
 }
 
-/// Deletes every namespaced object in `ns`; returns how many are still there.
-async fn delete_content(client: &Client, ns: &str) -> Result<usize, Error> {
+/// Writes the deletion conditions into the namespace's status when they changed (best
+/// effort: the next pass writes them again).
+async fn report(client: &Client, ns: &Namespace, remaining: &conditions::Remaining) {
+    let old = ns
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let now = Time(jiff::Timestamp::now());
+    let new = conditions::update(&old, remaining, &now);
+    if new == old {
+        return;
+    }
+    let api: Api<Namespace> = Api::all(client.clone());
+    let patch = serde_json::json!({"status": {"conditions": new}});
+    if let Err(e) = api
+        .patch_status(
+            &ns.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        tracing::debug!(namespace = %ns.name_any(), error = %e, "writing namespace deletion conditions");
+    }
+}
+
+/// `resource.group`, or `resource` for the core group, as upstream names resources.
+fn group_resource(group: &str, plural: &str) -> String {
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
+}
+
+/// Deletes every namespaced object in `ns`; returns what is still there and the finalizers
+/// holding it.
+async fn delete_content(client: &Client, ns: &str) -> Result<conditions::Remaining, Error> {
     let discovery = Discovery::new(client.clone()).run_aggregated().await?;
-    let mut remaining = 0;
+    let mut remaining = conditions::Remaining::default();
     for group in discovery.groups() {
         for (ar, caps) in group.recommended_resources() {
             if caps.scope != Scope::Namespaced || !caps.supports_operation(verbs::LIST) {
@@ -81,10 +122,26 @@ async fn delete_content(client: &Client, ns: &str) -> Result<usize, Error> {
             }
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
             if caps.supports_operation(verbs::DELETE_COLLECTION) {
-                api.delete_collection(&DeleteParams::background(), &ListParams::default())
-                    .await?;
+                if let Err(e) = api
+                    .delete_collection(&DeleteParams::background(), &ListParams::default())
+                    .await
+                {
+                    remaining.delete_error =
+                        Some(format!("{}: {e}", group_resource(&ar.group, &ar.plural)));
+                }
             }
-            remaining += api.list_metadata(&ListParams::default()).await?.items.len();
+            let left = api.list_metadata(&ListParams::default()).await?.items;
+            if left.is_empty() {
+                continue;
+            }
+            remaining
+                .resources
+                .insert(group_resource(&ar.group, &ar.plural), left.len());
+            for o in &left {
+                for f in o.metadata.finalizers.iter().flatten() {
+                    *remaining.finalizers.entry(f.clone()).or_insert(0) += 1;
+                }
+            }
         }
     }
     Ok(remaining)
