@@ -2,7 +2,7 @@
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
 //! DefaultIngressClass, StorageObjectInUseProtection, LimitRanger, PodSecurity,
 //! ResourceQuota), and the requestor of a CertificateSigningRequest.
-//! (Webhooks and policies arrive with API extension.)
+//! Webhooks and policies are `crate::webhooks`.
 //!
 //! Plugins run in upstream's order: the mutating ones first, then PodSecurity, then
 //! ResourceQuota last, so a quota is charged only for a request every other plugin admits.
@@ -26,10 +26,15 @@ pub use warnings::collect as collect_warnings;
 use crate::error::{ApiError, ApiResult};
 use crate::rest::Scope;
 
-/// Admission on create, before defaulting and validation. ResourceQuota runs last, on
-/// every kind, so it charges what the other plugins let through, as they left it.
+/// Admission on create, before defaulting and validation.
 pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
-    create_plugins(scope, obj).await?;
+    create_plugins(scope, obj).await
+}
+
+/// ResourceQuota, on every kind, after all other admission (webhooks and policies
+/// included), as upstream orders it: it charges only what the rest let through, as they
+/// left it.
+pub async fn charge_quota(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
     resource_quota::admit_create(scope, obj).await
 }
 

@@ -292,12 +292,29 @@ fn webhooks_mutate_validate_and_fail() {
     ]);
     assert_eq!(label, r#"{"webhook.skiff.test/seen":"true"}"#);
 
+    // A quota on ConfigMaps: what a webhook refuses is never charged (ResourceQuota runs
+    // after all other admission, as upstream orders it).
+    k.ok(&["create", "quota", "cms", "--hard=count/configmaps=100"]);
+    let used = || {
+        k.ok(&[
+            "get",
+            "quota",
+            "cms",
+            "-o",
+            "jsonpath={.status.used.count/configmaps}",
+        ])
+    };
+    let before = testkit::eventually("the quota's usage", Duration::from_secs(15), used, |u| {
+        !u.is_empty()
+    });
+
     // Denied with the webhook's code and message, on create and on update, dry run too.
     let out = k.run_stdin(
         &["create", "-f", "-"],
         &configmap("bad", json!({"forbidden": "x"})),
     );
     assert!(!out.status.success());
+    assert_eq!(used(), before, "a refused create was charged to the quota");
     assert!(
         stderr(&out).contains(r#"admission webhook "deny.skiff.test" denied the request: data.forbidden is not allowed"#),
         "{}",

@@ -185,6 +185,10 @@ async fn create_decoded(
             return Err(e);
         }
     }
+    if let Err(e) = crate::admission::charge_quota(scope, &obj).await {
+        crate::alloc::release(scope, &obj).await;
+        return Err(e);
+    }
     if scope.dry_run() {
         // Nothing is stored, so nothing stays allocated.
         crate::alloc::release(scope, &obj).await;
