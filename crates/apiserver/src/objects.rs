@@ -104,15 +104,6 @@ fn unknown_fields(input: &Value, decoded: &Value, path: &str, out: &mut Vec<Stri
     }
 }
 
-/// The strict-decoding error upstream returns for unknown fields.
-pub fn strict_error(unknown: &[String]) -> ApiError {
-    let list: Vec<String> = unknown
-        .iter()
-        .map(|f| format!("unknown field \"{f}\""))
-        .collect();
-    ApiError::bad_request(format!("strict decoding error: {}", list.join(", ")))
-}
-
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)

@@ -562,3 +562,44 @@ fn oversized_body_via_kubectl_is_413() {
     let err = k.fails(&["get", "cm", "big", "-n", "default"]);
     assert!(err.contains("NotFound"), "{err}");
 }
+
+/// A body that repeats a key: `fieldValidation=Strict` refuses it naming the field (with the
+/// unknown ones), `Warn` stores it (last value wins, as JSON decoders do) with a warning.
+#[test]
+fn duplicate_fields_are_refused_with_strict_and_warned_about_with_warn() {
+    let s = server();
+    let k = s.kubectl();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("cm.json");
+    std::fs::write(
+        &file,
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup"},"data":{"a":"1","a":"2"},"extra":1}"#,
+    )
+    .expect("write body");
+    let file = file.to_str().expect("utf-8 path");
+    let out = k.run(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+        "-f",
+        file,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "extra", duplicate field "metadata.name", duplicate field "data.a""#),
+        "{err}"
+    );
+    assert!(!k.run(&["get", "cm", "dup"]).status.success());
+    let out = k.run(&[
+        "create",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?fieldValidation=Warn",
+        "-f",
+        file,
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(r#"duplicate field "data.a""#), "{err}");
+    assert_eq!(k.ok(&["get", "cm", "dup", "-o", "jsonpath={.data.a}"]), "2");
+}

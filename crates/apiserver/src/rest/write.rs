@@ -57,17 +57,40 @@ fn compact(v: &Value) -> String {
 
 /// Typed decode plus `fieldValidation` handling; returns the object and warnings.
 fn decode(scope: &Scope<'_>, obj: Value) -> ApiResult<(Value, Vec<String>)> {
+    decode_with(scope, obj, &[])
+}
+
+/// Keys a JSON request body repeats (upstream's strict decoding reports them); YAML and
+/// protobuf bodies are not looked at.
+fn duplicates(scope: &Scope<'_>, raw: &[u8]) -> Vec<String> {
+    match body::content_type(scope.headers).as_str() {
+        ""
+        | "*/*"
+        | "application/json"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json" => {
+            apimachinery::duplicate_fields::duplicate_fields(raw)
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// [`decode`], with the body's repeated keys: refused with `Strict`, warned about with
+/// `Warn` (the default), as unknown fields are.
+fn decode_with(scope: &Scope<'_>, obj: Value, dups: &[String]) -> ApiResult<(Value, Vec<String>)> {
     let mode = FieldValidation::parse(scope.param("fieldValidation"))?;
     let (decoded, unknown) = decode_typed(scope.info, scope.strategy, obj)?;
+    let problems: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .chain(dups.iter().map(|f| format!("duplicate field \"{f}\"")))
+        .collect();
     match mode {
-        FieldValidation::Strict if !unknown.is_empty() => Err(objects::strict_error(&unknown)),
-        FieldValidation::Warn => Ok((
-            decoded,
-            unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect(),
-        )),
+        FieldValidation::Strict if !problems.is_empty() => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            problems.join(", ")
+        ))),
+        FieldValidation::Warn => Ok((decoded, problems)),
         _ => Ok((decoded, Vec::new())),
     }
 }
@@ -98,7 +121,7 @@ fn with_rv(mut obj: Value, rev: i64) -> Value {
 pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> {
     let obj = body::decode_object(scope.headers, &raw)?;
     check_type(scope, &obj)?;
-    let (obj, warnings) = decode(scope, obj)?;
+    let (obj, warnings) = decode_with(scope, obj, &duplicates(scope, &raw))?;
     create_decoded(scope, obj, &warnings, false).await
 }
 
@@ -359,7 +382,7 @@ pub async fn update(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Resp
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
-    let (obj, warnings) = decode(scope, obj)?;
+    let (obj, warnings) = decode_with(scope, obj, &duplicates(scope, &raw))?;
     let precondition = objects::resource_version(&obj)?;
     for _ in 0..RETRIES {
         let (old, rev) = match current(scope, name).await {
@@ -538,7 +561,7 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
             ));
         }
         check_type(scope, &patched)?;
-        let (new, warnings) = decode(scope, patched)?;
+        let (new, warnings) = decode_with(scope, patched, &duplicates(scope, &raw))?;
         let precondition = objects::resource_version(&new)?;
         if precondition.is_some_and(|p| p != rev) {
             return Err(ApiError::stale(scope.group(), scope.info.plural, name));
