@@ -17,9 +17,40 @@ pub struct OpenApiCache {
     v3: Mutex<(u64, HashMap<String, Bytes>)>,
 }
 
-/// Clients cache documents by this hash; a new build or a CRD change may change them.
-fn hash(custom: &Snapshot) -> String {
-    format!("skiff-{}-{}", env!("CARGO_PKG_VERSION"), custom.generation)
+/// Clients cache documents by this hash (kubectl keeps them across runs), so it must change
+/// whenever a document does and only then: built-in group-versions change with the build,
+/// custom ones with what their CRDs serve (a digest of names and schemas, the same across
+/// restarts).
+fn hash(custom: &Snapshot, group: &str, version: &str) -> String {
+    let build = concat!("skiff-", env!("CARGO_PKG_VERSION"));
+    let served: Vec<_> = custom
+        .resources
+        .iter()
+        .filter(|s| s.info.group == group && s.info.version == version)
+        .collect();
+    if served.is_empty() {
+        return build.to_string();
+    }
+    // FNV-1a over every served kind's identity and schema.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for s in served {
+        eat(s.info.plural.as_bytes());
+        eat(s.info.kind.as_bytes());
+        eat(&[u8::from(s.info.namespaced)]);
+        for sub in s.info.subresources {
+            eat(sub.name.as_bytes());
+        }
+        if let Some(schema) = s.schema {
+            eat(schema.to_string().as_bytes());
+        }
+    }
+    format!("{build}-{h:016x}")
 }
 
 impl OpenApiCache {
@@ -66,7 +97,7 @@ impl OpenApiCache {
             let p = registry::openapi::v3_path_key(group, v);
             paths.insert(
                 p.clone(),
-                json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(custom)) }),
+                json!({ "serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(custom, group, v)) }),
             );
         }
         Bytes::from(serde_json::to_vec(&json!({ "paths": paths })).unwrap_or_default())

@@ -519,3 +519,39 @@ fn schema_validation_pruning_defaults_and_cel_rules() {
         "{err}"
     );
 }
+
+/// kubectl caches OpenAPI documents by the hash in `/openapi/v3`: a custom group-version's
+/// hash stays across a server restart and changes when its CRD's schema does, so `kubectl
+/// explain` never shows a stale schema.
+#[test]
+fn openapi_hash_follows_the_crd_schema() {
+    let mut s = server();
+    let k = s.kubectl();
+    k.ok_stdin(&["apply", "-f", "-"], CRD);
+    established(&k, "widgets.example.com");
+    let hash = |k: &Kubectl| {
+        let index: serde_json::Value =
+            serde_json::from_str(&k.ok(&["get", "--raw", "/openapi/v3"])).expect("index json");
+        index["paths"]["apis/example.com/v1"]["serverRelativeURL"]
+            .as_str()
+            .expect("example.com/v1 listed")
+            .to_string()
+    };
+    let first = hash(&k);
+    s.restart();
+    let k = s.kubectl();
+    assert_eq!(hash(&k), first, "the same CRD after a restart");
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        &CRD.replace("How many copies.", "How many copies there are."),
+    );
+    let changed = eventually(
+        "a new hash",
+        Duration::from_secs(10),
+        || hash(&k),
+        |h| *h != first,
+    );
+    assert_ne!(changed, first);
+    let explain = k.ok(&["explain", "widgets.spec.replicas"]);
+    assert!(explain.contains("How many copies there are."), "{explain}");
+}
