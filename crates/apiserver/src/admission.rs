@@ -81,12 +81,39 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             Ok(())
         }
         ("", "namespaces") => check_pod_security_labels(obj),
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            warnings::add(conversion_warning(obj));
+            Ok(())
+        }
         (group, plural) if pod_security::is_workload(group, plural) => {
             let policy = pod_security_policy(scope).await?;
             warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// skiff does not call conversion webhooks: a CRD that asks for one while serving several
+/// versions is served with strategy None, and its writer is told so.
+fn conversion_warning(crd: &Value) -> Vec<String> {
+    let webhook = crd
+        .pointer("/spec/conversion/strategy")
+        .and_then(Value::as_str)
+        == Some("Webhook");
+    let served = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|v| {
+            v.iter()
+                .filter(|x| x.get("served").and_then(Value::as_bool) == Some(true))
+                .count()
+        })
+        .unwrap_or(0);
+    if webhook && served > 1 {
+        vec!["spec.conversion.strategy: Webhook is not supported by this server; objects are served in every version with strategy None (only apiVersion changes)".to_string()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -114,6 +141,10 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
             let (pods, _) = scope.api.cache.list(&format!("/registry/pods/{name}/"));
             let pods: Vec<Value> = pods.iter().map(|o| o.value()).collect();
             warnings::add(pod_security::namespace_update_warnings(new, old, &pods));
+            Ok(())
+        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            warnings::add(conversion_warning(new));
             Ok(())
         }
         (group, plural) if pod_security::is_workload(group, plural) => {

@@ -555,3 +555,54 @@ fn openapi_hash_follows_the_crd_schema() {
     let explain = k.ok(&["explain", "widgets.spec.replicas"]);
     assert!(explain.contains("How many copies there are."), "{explain}");
 }
+
+/// Conversion webhooks are not called: a CRD asking for one while serving two versions is
+/// accepted, its writer is warned, and its objects are served with strategy None.
+#[test]
+fn a_conversion_webhook_crd_is_warned_about() {
+    let s = server();
+    let k = s.kubectl();
+    let crd = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: convs.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: convs, kind: Conv}
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: [v1]
+      clientConfig: {url: "https://127.0.0.1:1/convert"}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+  - {name: v2, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+"#;
+    let out = k.run_stdin(&["create", "-f", "-"], crd);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Webhook is not supported by this server"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    established(&k, "convs.example.com");
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: example.com/v1\nkind: Conv\nmetadata: {name: c}\nspec: {a: 1}\n",
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "convs.v2.example.com",
+            "c",
+            "-o",
+            "jsonpath={.apiVersion} {.spec.a}"
+        ]),
+        "example.com/v2 1"
+    );
+}
