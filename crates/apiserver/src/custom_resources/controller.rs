@@ -76,9 +76,7 @@ async fn reconcile_all(api: &Arc<Api>, mut crds: Vec<Value>) -> bool {
         let conflict = claim_names(crd, &name, &mut taken);
         if crd.pointer("/metadata/deletionTimestamp").is_some() {
             terminating = true;
-            if let Err(e) = clean_up(api, crd).await {
-                tracing::warn!(crd = %name, error = %e, "cleaning up custom objects");
-            }
+            spawn_clean_up(api, crd, &name);
             continue;
         }
         let desired = desired(crd, conflict.as_deref());
@@ -264,6 +262,27 @@ async fn write(api: &Api, name: &str, new: &Value, old: &Value) -> Result<(), st
         .update(&format!("{PREFIX}{name}"), encode(new), rev)
         .await
         .map(|_| ())
+}
+
+/// One cleanup pass per CRD at a time, each in its own task, so deleting a large
+/// collection never holds up naming and establishing other CRDs.
+fn spawn_clean_up(api: &Arc<Api>, crd: &Value, name: &str) {
+    let Ok(mut running) = api.custom.cleaning.lock() else {
+        return;
+    };
+    if running.iter().any(|n| n == name) {
+        return;
+    }
+    running.push(name.to_string());
+    let (api, crd, name) = (api.clone(), crd.clone(), name.to_string());
+    tokio::spawn(async move {
+        if let Err(e) = clean_up(&api, &crd).await {
+            tracing::warn!(crd = %name, error = %e, "cleaning up custom objects");
+        }
+        if let Ok(mut running) = api.custom.cleaning.lock() {
+            running.retain(|n| *n != name);
+        }
+    });
 }
 
 /// Deletes the CRD's objects (objects with finalizers get a deletionTimestamp and are

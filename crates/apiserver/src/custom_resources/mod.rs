@@ -73,6 +73,8 @@ pub struct CustomResources {
     /// Leaked entries per CRD uid, generation and accepted names, so an unchanged CRD is
     /// never leaked twice: the memory kept is one set of entries per CRD spec change.
     interned: Mutex<HashMap<String, Vec<Served>>>,
+    /// Names of the CRDs whose cleanup pass is running (see `controller`).
+    pub(crate) cleaning: Mutex<Vec<String>>,
 }
 
 const CUSTOM_VERBS: &[&str] = &[
