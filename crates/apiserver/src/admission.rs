@@ -38,6 +38,12 @@ pub async fn charge_quota(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
     resource_quota::admit_create(scope, obj).await
 }
 
+/// ResourceQuota on an update: what the update adds (a claim's storage growing, a service
+/// becoming a NodePort), after all other admission.
+pub async fn charge_quota_update(scope: &Scope<'_>, new: &Value, old: &Value) -> ApiResult<()> {
+    resource_quota::admit_update(scope, new, old).await
+}
+
 async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
     match (scope.info.group, scope.info.plural) {
         ("", "pods") => {

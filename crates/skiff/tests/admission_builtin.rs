@@ -314,3 +314,78 @@ fn pod_security_enforces_and_warns() {
         "baseline"
     );
 }
+
+/// An update is charged what it adds: turning a ClusterIP service into a NodePort one past
+/// `services.nodeports` is refused and changes nothing.
+#[test]
+fn resource_quota_charges_updates() {
+    let s = server();
+    let k = s.kubectl();
+    k.ok(&["create", "namespace", "upd"]);
+    k.ok(&[
+        "create",
+        "quota",
+        "ports",
+        "-n",
+        "upd",
+        "--hard=services.nodeports=1",
+    ]);
+    wait_quota_ready(
+        &k,
+        "upd",
+        "ports",
+        "{.status.used.services\\.nodeports}",
+        "0",
+    );
+    k.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "taken",
+        "-n",
+        "upd",
+        "--tcp=80:80",
+    ]);
+    k.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "plain",
+        "-n",
+        "upd",
+        "--tcp=80:80",
+    ]);
+    wait_quota_ready(
+        &k,
+        "upd",
+        "ports",
+        "{.status.used.services\\.nodeports}",
+        "1",
+    );
+    let err = k.fails(&[
+        "patch",
+        "service",
+        "plain",
+        "-n",
+        "upd",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"type":"NodePort"}}"#,
+    ]);
+    assert!(
+        err.contains("exceeded quota: ports, requested: services.nodeports=1, used: services.nodeports=1, limited: services.nodeports=1"),
+        "{err}"
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "service",
+            "plain",
+            "-n",
+            "upd",
+            "-o",
+            "jsonpath={.spec.type}"
+        ]),
+        "ClusterIP"
+    );
+}

@@ -1,6 +1,6 @@
-//! Upstream's `ResourceQuota` admission plugin: a create that would take a namespace past
-//! a quota's `hard` is refused (403), and an admitted one is charged to the quota's
-//! `status.used` before it is stored. The charge is a compare-and-swap on the quota's
+//! Upstream's `ResourceQuota` admission plugin: a create (or an update, for what it adds)
+//! that would take a namespace past a quota's `hard` is refused (403), and an admitted one
+//! is charged to the quota's `status.used` before it is stored. The charge is a compare-and-swap on the quota's
 //! revision, retried on conflict, so two racing creates cannot both take the last unit.
 //! The ResourceQuota controller later recounts `used` from what exists, which also gives
 //! back a charge whose create failed after admission (as upstream).
@@ -19,6 +19,28 @@ use crate::rest::Scope;
 const RETRIES: usize = 16;
 
 pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
+    let delta = usage::delta(scope.info.group, scope.info.plural, obj);
+    charge(scope, obj, &delta, true).await
+}
+
+/// An update is charged what it adds (see `usage::update_delta`); it runs after the
+/// update's validation and the other admission, so nothing needs checking first.
+pub async fn admit_update(scope: &Scope<'_>, new: &Value, old: &Value) -> ApiResult<()> {
+    let delta = usage::update_delta(scope.info.group, scope.info.plural, new, old);
+    if delta.is_empty() {
+        return Ok(());
+    }
+    charge(scope, new, &delta, false).await
+}
+
+/// Checks `delta` of `obj` against every quota of the namespace and charges it. With
+/// `check_store`, a create that would fail anyway (invalid, name taken) is not charged.
+async fn charge(
+    scope: &Scope<'_>,
+    obj: &Value,
+    delta: &std::collections::BTreeMap<String, super::quantity::Amount>,
+    check_store: bool,
+) -> ApiResult<()> {
     let Some(ns) = scope.namespace.as_deref().filter(|_| scope.info.namespaced) else {
         return Ok(());
     };
@@ -51,7 +73,7 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
             if charged.contains(&name) {
                 continue;
             }
-            if let Some(used) = usage::admit(&quota, group, plural, obj)
+            if let Some(used) = usage::admit_delta(&quota, group, plural, obj, delta)
                 .map_err(|why| forbidden(scope, obj, why))?
             {
                 updates.push((kv.key.clone(), kv.mod_revision, name, quota, used));
@@ -60,7 +82,7 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
         if updates.is_empty() || scope.dry_run() {
             return Ok(());
         }
-        if !would_store(scope, obj) {
+        if check_store && !would_store(scope, obj) {
             // The create fails later anyway; a charge now would linger until the recount.
             return Ok(());
         }

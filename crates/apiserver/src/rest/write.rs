@@ -361,6 +361,7 @@ async fn update_once(
     warnings.extend(
         webhooks::validate(scope, Operation::Update, "", name, Some(&new), Some(old)).await?,
     );
+    crate::admission::charge_quota_update(scope, &new, old).await?;
     crate::alloc::on_update(scope, &mut new, old).await?;
     match persist(scope, name, new, old, rev).await {
         Ok(w) => Ok(Some((w, warnings))),

@@ -285,13 +285,53 @@ fn in_scope(quota: &Value, plural: &str, obj: &Value) -> bool {
     })
 }
 
+/// What an update adds under each quota key: the increases only (upstream charges what
+/// grows — a claim's storage, a service becoming a NodePort or LoadBalancer — and lets the
+/// controller give back what shrinks). Object counts do not change on update.
+pub fn update_delta(
+    group: &str,
+    plural: &str,
+    new: &Value,
+    old: &Value,
+) -> BTreeMap<String, Amount> {
+    let before = delta(group, plural, old);
+    delta(group, plural, new)
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("count/") && k != "pods")
+        .filter_map(|(k, now)| {
+            let was = before.get(&k).map(|a| a.milli).unwrap_or(0);
+            (now.milli > was).then(|| {
+                (
+                    k,
+                    Amount {
+                        milli: now.milli - was,
+                        binary: now.binary,
+                    },
+                )
+            })
+        })
+        .collect()
+}
+
 /// One quota's verdict on a create: `Ok(None)` when it does not constrain the object,
 /// `Ok(Some(used))` with its new `status.used`, `Err` with upstream's reason.
+#[cfg(test)]
 pub fn admit(
     quota: &Value,
     group: &str,
     plural: &str,
     obj: &Value,
+) -> Result<Option<BTreeMap<String, String>>, String> {
+    admit_delta(quota, group, plural, obj, &delta(group, plural, obj))
+}
+
+/// [`admit`] for a given usage `delta` (a create's whole usage, or an update's increase).
+pub fn admit_delta(
+    quota: &Value,
+    group: &str,
+    plural: &str,
+    obj: &Value,
+    delta: &BTreeMap<String, Amount>,
 ) -> Result<Option<BTreeMap<String, String>>, String> {
     let name = quota
         .pointer("/metadata/name")
@@ -300,7 +340,6 @@ pub fn admit(
     // Like upstream, the quota binds through `status.hard`, written by the controller.
     let hard = quantities(quota, "/status/hard");
     let used = quantities(quota, "/status/used");
-    let delta = delta(group, plural, obj);
     let keys: Vec<&String> = hard.keys().filter(|k| delta.contains_key(*k)).collect();
     if keys.is_empty() || !in_scope(quota, plural, obj) {
         return Ok(None);

@@ -149,3 +149,51 @@ fn claims_and_scopes() {
         expect!["error: exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0"],
     );
 }
+
+#[test]
+fn updates_are_charged_what_they_add() {
+    let svc = |kind: &str| json!({"spec": {"type": kind, "ports": [{"port": 80}]}});
+    let claim = |size: &str| json!({"spec": {"resources": {"requests": {"storage": size}}}});
+    let show = |d: BTreeMap<String, Amount>| -> String {
+        d.iter()
+            .map(|(k, a)| format!("{k}={}", a.canonical()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        show(update_delta(
+            "",
+            "services",
+            &svc("NodePort"),
+            &svc("ClusterIP")
+        )),
+        "services.nodeports=1"
+    );
+    assert_eq!(
+        show(update_delta(
+            "",
+            "services",
+            &svc("ClusterIP"),
+            &svc("NodePort")
+        )),
+        ""
+    );
+    assert_eq!(
+        show(update_delta(
+            "",
+            "persistentvolumeclaims",
+            &claim("3Gi"),
+            &claim("1Gi")
+        )),
+        "requests.storage=2Gi"
+    );
+    assert_eq!(
+        show(update_delta(
+            "",
+            "configmaps",
+            &json!({"data": {}}),
+            &json!({})
+        )),
+        ""
+    );
+}
