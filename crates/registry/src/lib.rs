@@ -134,6 +134,12 @@ pub trait Strategy: Sync {
         None
     }
 
+    /// The `apiVersion` objects are stored in when it is not the request's: custom
+    /// resources are stored in their CRD's storage version (built-in kinds keep theirs).
+    fn storage_api_version(&self) -> Option<&str> {
+        None
+    }
+
     /// Printer columns decided at run time (custom resources); built-in kinds print through
     /// [`printers`].
     fn printer_columns(&self) -> Option<&[crd_serving::PrinterColumn]> {

@@ -605,4 +605,33 @@ spec:
         ]),
         "example.com/v2 1"
     );
+    // Written through the other version (stored in the storage version), read through both.
+    k.ok_stdin(
+        &["create", "-f", "-"],
+        "apiVersion: example.com/v2\nkind: Conv\nmetadata: {name: d}\nspec: {b: 2}\n",
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "convs.v1.example.com",
+            "d",
+            "-o",
+            "jsonpath={.apiVersion} {.spec.b}"
+        ]),
+        "example.com/v1 2"
+    );
+    let got = k.ok(&[
+        "get",
+        "convs.v2.example.com",
+        "d",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&got).expect("json");
+    assert_eq!(got["apiVersion"], "example.com/v2");
+    assert_eq!(
+        got["metadata"]["managedFields"][0]["apiVersion"],
+        "example.com/v2"
+    );
 }

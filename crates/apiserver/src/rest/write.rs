@@ -105,10 +105,16 @@ pub(super) fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Re
     resp
 }
 
-fn encode(obj: &Value) -> Bytes {
+/// The stored form of `obj`: without its resourceVersion (the store's revision is it), and
+/// in the storage version where the resource has one apart (custom resources; their
+/// conversion is None, so only `apiVersion` changes).
+fn encode(scope: &Scope<'_>, obj: &Value) -> Bytes {
     let mut v = obj.clone();
     if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
+    }
+    if let Some(storage) = scope.strategy.storage_api_version() {
+        v["apiVersion"] = Value::String(storage.to_string());
     }
     Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
 }
@@ -218,7 +224,7 @@ async fn create_decoded(
         return Ok(with_warnings(respond_object(scope, 201, &obj)?, &warnings));
     }
     let key = scope.key(&name);
-    let kv = match scope.api.store.create(&key, encode(&obj)).await {
+    let kv = match scope.api.store.create(&key, encode(scope, &obj)).await {
         Ok(kv) => kv,
         Err(store::Error::AlreadyExists(_)) => {
             crate::alloc::release(scope, &obj).await;
@@ -317,7 +323,11 @@ pub async fn persist(
         crate::alloc::release(scope, &new).await;
         return Ok(Written::Deleted(with_rv(new, kv.mod_revision)));
     }
-    let kv = scope.api.store.update(&key, encode(&new), rev).await?;
+    let kv = scope
+        .api
+        .store
+        .update(&key, encode(scope, &new), rev)
+        .await?;
     Ok(Written::Updated(with_rv(new, kv.mod_revision)))
 }
 

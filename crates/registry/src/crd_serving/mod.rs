@@ -48,6 +48,8 @@ pub struct ServedVersion {
     pub categories: Vec<String>,
     /// Whether objects are stored in this version.
     pub storage: bool,
+    /// The version objects are stored in (upstream writes every object in it).
+    pub storage_version: String,
     pub status: bool,
     pub scale: Option<ScalePaths>,
     /// Printer columns, upstream's default (Age) when the CRD declares none.
@@ -150,6 +152,11 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or(&[]);
+    let storage_version = versions
+        .iter()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .map(|v| str_at(v, &["name"]).to_string())
+        .unwrap_or_default();
     versions
         .iter()
         .filter(|v| v.get("served").and_then(Value::as_bool) == Some(true))
@@ -185,6 +192,7 @@ pub fn served_versions(crd: &Value) -> Vec<ServedVersion> {
                 short_names: strings_at(names, &["shortNames"]),
                 categories: strings_at(names, &["categories"]),
                 storage: v.get("storage").and_then(Value::as_bool) == Some(true),
+                storage_version: storage_version.clone(),
                 status: subresources.get("status").is_some_and(Value::is_object),
                 scale,
                 columns: columns::for_version(v),

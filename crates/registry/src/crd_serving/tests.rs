@@ -31,9 +31,9 @@ fn served_versions_of_a_crd() {
         .iter()
         .map(|v| {
             format!(
-                "{}/{} {} list={} singular={} ns={} short={:?} cats={:?} storage={} status={} scale={:?} columns={:?} warning={:?} prefix={}",
+                "{}/{} {} list={} singular={} ns={} short={:?} cats={:?} storage={} ({}) status={} scale={:?} columns={:?} warning={:?} prefix={}",
                 v.group, v.version, v.kind, v.list_kind, v.singular, v.namespaced, v.short_names,
-                v.categories, v.storage, v.status,
+                v.categories, v.storage, v.storage_version, v.status,
                 v.scale.as_ref().map(|s| (&s.spec_replicas, &s.status_replicas, &s.label_selector)),
                 v.columns.iter().map(|c| (&c.name, &c.type_, c.priority)).collect::<Vec<_>>(),
                 v.deprecation_warning, v.storage_prefix
@@ -41,8 +41,8 @@ fn served_versions_of_a_crd() {
         })
         .collect();
     expect![[r#"
-        example.com/v1 Widget list=WidgetList singular=widget ns=true short=["wd"] cats=["all"] storage=true status=true scale=Some((".spec.replicas", ".status.replicas", Some(".status.selector"))) columns=[("Replicas", "integer", 0), ("Ready", "string", 1)] warning=None prefix=example.com/widgets
-        example.com/v1beta1 Widget list=WidgetList singular=widget ns=true short=["wd"] cats=["all"] storage=false status=false scale=None columns=[("Age", "date", 0)] warning=Some("example.com/v1beta1 Widget is deprecated") prefix=example.com/widgets"#]]
+        example.com/v1 Widget list=WidgetList singular=widget ns=true short=["wd"] cats=["all"] storage=true (v1) status=true scale=Some((".spec.replicas", ".status.replicas", Some(".status.selector"))) columns=[("Replicas", "integer", 0), ("Ready", "string", 1)] warning=None prefix=example.com/widgets
+        example.com/v1beta1 Widget list=WidgetList singular=widget ns=true short=["wd"] cats=["all"] storage=false (v1) status=false scale=None columns=[("Age", "date", 0)] warning=Some("example.com/v1beta1 Widget is deprecated") prefix=example.com/widgets"#]]
     .assert_eq(&summary.join("\n"));
     assert!(served_versions(&json!({"spec": {}})).is_empty());
 }

@@ -17,6 +17,8 @@ pub struct CustomResourceStrategy {
     columns: Vec<PrinterColumn>,
     /// `None`: the CRD has no schema (only possible for stored leftovers) — anything goes.
     schema: Option<Structural>,
+    /// `group/version` of the CRD's storage version.
+    storage_api_version: String,
 }
 
 impl CustomResourceStrategy {
@@ -26,6 +28,7 @@ impl CustomResourceStrategy {
             scale: served.scale.clone(),
             columns: served.columns.clone(),
             schema: served.schema.as_ref().map(Structural::from_openapi),
+            storage_api_version: format!("{}/{}", served.group, served.storage_version),
         }
     }
 
@@ -86,6 +89,10 @@ impl Strategy for CustomResourceStrategy {
 
     fn printer_columns(&self) -> Option<&[PrinterColumn]> {
         Some(&self.columns)
+    }
+
+    fn storage_api_version(&self) -> Option<&str> {
+        (!self.storage_api_version.ends_with('/')).then_some(self.storage_api_version.as_str())
     }
 
     /// From the schema's `x-kubernetes-list-type` / `x-kubernetes-map-type`.
