@@ -545,11 +545,11 @@ fn cache_shares_compiled_rules_and_stays_bounded() {
         .expect("evaluates"));
 }
 
-/// Prints the cost of one evaluation of a typical CRD rule on a small object, the figure
-/// BENCHMARKS.md quotes as "CEL rule evaluation cost per object". Run with
-/// `cargo test -p cel@0.1.0 --release -- --ignored --nocapture eval_cost`.
+/// Evaluates typical rules many times and prints the cost of one evaluation, the figure
+/// BENCHMARKS.md quotes as "CEL rule evaluation cost per object" (measure with
+/// `cargo test -p cel@0.1.0 --release -- --nocapture eval_cost`; a debug run does a
+/// hundredth of the iterations, so the suite stays fast and still checks the rules hold).
 #[test]
-#[ignore = "timing, not a check: run by hand"]
 fn eval_cost() {
     let rule = Rule::compile("self.replicas <= self.maxReplicas").expect("compiles");
     let obj = json!({"replicas": 3, "maxReplicas": 5, "name": "web", "image": "nginx:1.27"});
@@ -600,6 +600,11 @@ fn eval_cost() {
 
 #[cfg(test)]
 fn time(what: &str, iterations: u32, mut f: impl FnMut()) {
+    let iterations = if cfg!(debug_assertions) {
+        (iterations / 100).max(1)
+    } else {
+        iterations
+    };
     let start = std::time::Instant::now();
     for _ in 0..iterations {
         f();

@@ -57,8 +57,6 @@ async fn run(api: Arc<Api>) {
 
 /// Returns whether some CRD is still being deleted.
 async fn reconcile_all(api: &Arc<Api>, mut crds: Vec<Value>) -> bool {
-    api.custom.rebuild(&crds);
-    api.openapi.invalidate(api.custom.snapshot().generation);
     // Older CRDs keep their names when a newer one asks for the same.
     crds.sort_by(|a, b| {
         let ts = |v: &Value| {
@@ -71,17 +69,29 @@ async fn reconcile_all(api: &Arc<Api>, mut crds: Vec<Value>) -> bool {
     });
     let mut taken: HashMap<(String, String), String> = HashMap::new();
     let mut terminating = false;
+    let mut wanted: Vec<Value> = Vec::with_capacity(crds.len());
     for crd in &crds {
         let name = str_at(crd, "/metadata/name").to_string();
         let conflict = claim_names(crd, &name, &mut taken);
+        if crd.pointer("/metadata/deletionTimestamp").is_some() {
+            wanted.push(crd.clone());
+        } else {
+            wanted.push(desired(crd, conflict.as_deref()));
+        }
+    }
+    // Served before `Established=True` is written: a client that waits for the condition
+    // may use the resource the moment it sees it.
+    api.custom.rebuild(&wanted);
+    api.openapi.invalidate(api.custom.snapshot().generation);
+    for (crd, desired) in crds.iter().zip(&wanted) {
+        let name = str_at(crd, "/metadata/name").to_string();
         if crd.pointer("/metadata/deletionTimestamp").is_some() {
             terminating = true;
             spawn_clean_up(api, crd, &name);
             continue;
         }
-        let desired = desired(crd, conflict.as_deref());
-        if desired != *crd {
-            if let Err(e) = write(api, &name, &desired, crd).await {
+        if desired != crd {
+            if let Err(e) = write(api, &name, desired, crd).await {
                 tracing::debug!(crd = %name, error = %e, "updating CRD status (will retry on the next event)");
             }
         }
