@@ -82,23 +82,29 @@ async fn write_status(
     raw: &[u8],
 ) -> ApiResult<Response<Body>> {
     write_part(scope, method, name, "status", raw, |req, old| {
-        let mut new = registry::generic::prepare_status_update(req, old);
-        scope.strategy.default(&mut new);
-        let errs = scope.strategy.validate_status_update(&new, old);
-        if !errs.is_empty() {
-            return Err(ApiError::invalid(
-                scope.group(),
-                scope.info.kind,
-                name,
-                &errs,
-            ));
-        }
-        if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        Ok(new)
+        prepared_status(scope, name, req, old)
     })
     .await
+}
+
+/// `old` with the status of `req` (only), defaulted and validated as the status
+/// subresource's write, without a resourceVersion (the store's revision is it).
+fn prepared_status(scope: &Scope<'_>, name: &str, req: &Value, old: &Value) -> ApiResult<Value> {
+    let mut new = registry::generic::prepare_status_update(req, old);
+    scope.strategy.default(&mut new);
+    let errs = scope.strategy.validate_status_update(&new, old);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(
+            scope.group(),
+            scope.info.kind,
+            name,
+            &errs,
+        ));
+    }
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    Ok(new)
 }
 
 /// Server-side apply through `status`: the applied configuration's status (only) becomes
@@ -118,19 +124,9 @@ async fn apply_status(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Re
         }
         let applied =
             super::field_manager::apply(scope, name, Some(&base), &config, Some("status"))?;
-        let mut new = registry::generic::prepare_status_update(&applied, &old);
-        scope.strategy.default(&mut new);
-        let errs = scope.strategy.validate_status_update(&new, &old);
-        if !errs.is_empty() {
-            return Err(ApiError::invalid(
-                scope.group(),
-                scope.info.kind,
-                name,
-                &errs,
-            ));
-        }
+        let mut new = prepared_status(scope, name, &applied, &old)?;
+        // The applier's ownership comes with the applied object.
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
             match applied.pointer("/metadata/managedFields") {
                 Some(mf) => m.insert("managedFields".into(), mf.clone()),
                 None => m.remove("managedFields"),
