@@ -6,11 +6,15 @@
 //! kube-rs's own shared reflector does not pass deletions on to subscribers, and a
 //! ReplicaSet must hear that its pod was deleted; hence this small wrapper around
 //! `watcher` and a reflector `Store`.
+//!
+//! The pod informer is shared beyond the controller manager: the scheduler runs in the same
+//! process and reads the same cache through [`Informer::events`], so each pod is decoded and
+//! held once (at 30,000 pods each copy costs a quarter of a gigabyte).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::serde::de::DeserializeOwned;
 use kube::api::Api;
@@ -29,10 +33,29 @@ where
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     store: Store<K>,
-    changes: broadcast::Sender<Arc<K>>,
+    changes: broadcast::Sender<Change<K>>,
     /// The watch task, ended with the informer: a controller manager that loses its lease
     /// drops its informers, and a new term must not find the old watches still running.
     watch: tokio::task::AbortHandle,
+}
+
+/// One entry of an informer's change feed.
+enum Change<K> {
+    Applied(Arc<K>),
+    Deleted(Arc<K>),
+    /// The watch (re)listed: deletions missed while disconnected are only visible by
+    /// comparing with the cache.
+    Relisted,
+}
+
+impl<K> Clone for Change<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Change::Applied(o) => Change::Applied(o.clone()),
+            Change::Deleted(o) => Change::Deleted(o.clone()),
+            Change::Relisted => Change::Relisted,
+        }
+    }
 }
 
 impl<K: Resource + 'static> Drop for Informer<K>
@@ -78,17 +101,14 @@ where
                 match event {
                     watcher::Event::Apply(o) => {
                         let cached = store.get(&ObjectRef::from_obj(&o));
-                        let _ = changes.send(cached.unwrap_or_else(|| Arc::new(o)));
+                        let _ =
+                            changes.send(Change::Applied(cached.unwrap_or_else(|| Arc::new(o))));
                     }
                     watcher::Event::Delete(o) => {
-                        let _ = changes.send(Arc::new(o));
+                        let _ = changes.send(Change::Deleted(Arc::new(o)));
                     }
-                    // After a (re)list, everyone looks at everything again, as client-go's
-                    // resync does: deletions missed while disconnected surface this way.
                     watcher::Event::InitDone => {
-                        for o in store.state() {
-                            let _ = changes.send(o);
-                        }
+                        let _ = changes.send(Change::Relisted);
                     }
                     watcher::Event::Init | watcher::Event::InitApply(_) => {}
                 }
@@ -105,31 +125,113 @@ where
         self.store.clone()
     }
 
-    /// Every change from now on. A subscriber that falls more than `BACKLOG` changes
-    /// behind gets every cached object instead, so it never silently misses one.
+    /// Every changed object from now on. After a relist, and when a subscriber falls
+    /// more than `BACKLOG` changes behind, it gets every cached object instead, as
+    /// client-go's resync does, so it never silently misses one.
     pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
-        let rx = self.changes.subscribe();
-        let store = self.store.clone();
-        futures::stream::unfold(
-            (rx, VecDeque::<Arc<K>>::new()),
-            move |(mut rx, mut backlog)| {
-                let store = store.clone();
-                async move {
-                    loop {
-                        if let Some(o) = backlog.pop_front() {
-                            return Some((o, (rx, backlog)));
-                        }
-                        match rx.recv().await {
-                            Ok(o) => return Some((o, (rx, backlog))),
-                            Err(broadcast::error::RecvError::Lagged(_)) => {
-                                backlog = store.state().into();
-                            }
-                            Err(broadcast::error::RecvError::Closed) => return None,
-                        }
-                    }
-                }
+        self.feed(
+            self.changes.subscribe(),
+            |store, change, out| match change {
+                Some(Change::Applied(o) | Change::Deleted(o)) => out.push_back(o),
+                Some(Change::Relisted) | None => out.extend(store.state()),
             },
         )
+    }
+
+    /// Every change as watch events, starting with the whole cache (`Init`, `InitApply`
+    /// each, `InitDone`), for a consumer that keeps its own state and must learn of
+    /// deletions: after a relist or a lag it gets the whole cache again in the same shape,
+    /// and what is missing from it is gone. The stream holds the informer alive.
+    pub fn events(self: &Arc<Self>) -> impl Stream<Item = watcher::Event<Arc<K>>> + Send + 'static {
+        let owner = self.clone();
+        let relist = |store: &Store<K>, out: &mut VecDeque<watcher::Event<Arc<K>>>| {
+            out.push_back(watcher::Event::Init);
+            out.extend(store.state().into_iter().map(watcher::Event::InitApply));
+            out.push_back(watcher::Event::InitDone);
+        };
+        // Subscribed before looking at the cache, so nothing falls between the two; a
+        // cache not yet filled sends its first relist through the feed.
+        let rx = self.changes.subscribe();
+        let mut first = VecDeque::new();
+        if self
+            .store
+            .wait_until_ready()
+            .now_or_never()
+            .is_some_and(|r| r.is_ok())
+        {
+            relist(&self.store, &mut first);
+        }
+        let rest = self.feed(rx, move |store, change, out| {
+            let _alive = &owner;
+            match change {
+                Some(Change::Applied(o)) => out.push_back(watcher::Event::Apply(o)),
+                Some(Change::Deleted(o)) => out.push_back(watcher::Event::Delete(o)),
+                Some(Change::Relisted) | None => relist(store, out),
+            }
+        });
+        futures::stream::iter(first).chain(rest)
+    }
+
+    /// The change feed turned into a stream by `expand`, which is given `None` when the
+    /// subscriber lagged and must catch up from the cache.
+    fn feed<T, F>(
+        &self,
+        rx: broadcast::Receiver<Change<K>>,
+        expand: F,
+    ) -> impl Stream<Item = T> + Send + 'static
+    where
+        T: Send + 'static,
+        F: Fn(&Store<K>, Option<Change<K>>, &mut VecDeque<T>) + Send + Sync + 'static,
+    {
+        let store = self.store.clone();
+        let expand = Arc::new(expand);
+        futures::stream::unfold((rx, VecDeque::<T>::new()), move |(mut rx, mut backlog)| {
+            let (store, expand) = (store.clone(), expand.clone());
+            async move {
+                loop {
+                    if let Some(o) = backlog.pop_front() {
+                        return Some((o, (rx, backlog)));
+                    }
+                    match rx.recv().await {
+                        Ok(c) => expand(&store, Some(c), &mut backlog),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            expand(&store, None, &mut backlog)
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The process's pod informer, started by whichever component asks first and stopped
+/// when none holds it any more: the controller manager and the scheduler are elected
+/// separately, and a process leading neither should not keep every pod in memory.
+pub struct SharedPods {
+    client: Client,
+    current: Mutex<Weak<Informer<Pod>>>,
+}
+
+impl SharedPods {
+    pub fn new(client: Client) -> SharedPods {
+        SharedPods {
+            client,
+            current: Mutex::new(Weak::new()),
+        }
+    }
+
+    pub fn get(&self) -> Arc<Informer<Pod>> {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(informer) = current.upgrade() {
+            return informer;
+        }
+        let informer = Informer::start(Api::all(self.client.clone()), trim_pod);
+        *current = Arc::downgrade(&informer);
+        informer
     }
 }
 
@@ -139,10 +241,8 @@ pub struct Informers {
 }
 
 impl Informers {
-    pub fn start(client: &Client) -> Informers {
-        Informers {
-            pods: Informer::start(Api::all(client.clone()), trim_pod),
-        }
+    pub fn new(pods: Arc<Informer<Pod>>) -> Informers {
+        Informers { pods }
     }
 }
 

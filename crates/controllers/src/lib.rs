@@ -73,8 +73,13 @@ pub struct Config {
 
 /// Runs every controller until the process ends. Each appears exactly once: two copies of
 /// one controller race each other (two ReplicaSet syncs each create the missing pods).
-pub async fn run(client: Client, config: Config) {
-    let informers = informers::Informers::start(&client);
+/// `pods` is the process's shared pod informer (`informers::SharedPods`).
+pub async fn run(
+    client: Client,
+    config: Config,
+    pods: std::sync::Arc<informers::Informer<k8s_openapi::api::core::v1::Pod>>,
+) {
+    let informers = informers::Informers::new(pods);
     let storage = persistentvolume::Informers::start(&client);
     tokio::join!(
         deployment::run(client.clone()),

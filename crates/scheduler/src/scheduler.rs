@@ -36,7 +36,7 @@ const MAX_CONCURRENT_REPORTS: usize = 16;
 const MAX_QUEUED_EVENTS: usize = 1000;
 
 enum Msg {
-    Pod(Box<watcher::Event<Pod>>),
+    Pod(watcher::Event<Arc<Pod>>),
     Node(Box<watcher::Event<Node>>),
     /// A storage object changed (claims, volumes, classes): pods VolumeBinding turned away
     /// may fit now.
@@ -48,13 +48,25 @@ enum Msg {
     },
 }
 
-pub async fn run(client: Client) {
+/// Schedules until the process ends. `pods` is the cache of every pod and `pod_events`
+/// its changes as watch events, both from the process's shared pod informer: the
+/// scheduler keeps no pod cache of its own beyond what its node infos reference.
+pub async fn run<S>(client: Client, pods: Store<Pod>, pod_events: S)
+where
+    S: futures::Stream<Item = watcher::Event<Arc<Pod>>> + Send + 'static,
+{
     let (tx, rx) = mpsc::unbounded_channel();
+    let pod_tx = tx.clone();
+    tokio::spawn(async move {
+        futures::pin_mut!(pod_events);
+        while let Some(event) = pod_events.next().await {
+            if pod_tx.send(Msg::Pod(event)).is_err() {
+                return;
+            }
+        }
+    });
     let stores = Stores {
-        pods: follow(
-            Api::all(client.clone()),
-            Some((tx.clone(), |e| Msg::Pod(Box::new(e)))),
-        ),
+        pods,
         nodes: follow(
             Api::all(client.clone()),
             Some((tx.clone(), |e| Msg::Node(Box::new(e)))),
@@ -292,7 +304,7 @@ impl Scheduler {
 
     fn handle_msg(&mut self, m: Msg) {
         match m {
-            Msg::Pod(ev) => match *ev {
+            Msg::Pod(ev) => match ev {
                 watcher::Event::Apply(p) => self.on_pod(p),
                 watcher::Event::Delete(p) => self.on_pod_deleted(&p),
                 watcher::Event::Init => self.relist_pods = Some(HashSet::new()),
@@ -360,8 +372,8 @@ impl Scheduler {
         }
     }
 
-    fn on_pod(&mut self, p: Pod) {
-        let pod = Arc::new(PodInfo::new(p));
+    fn on_pod(&mut self, p: Arc<Pod>) {
+        let pod = Arc::new(PodInfo::from_arc(p));
         let uid = pod.uid.clone();
         let terminal = is_terminal(&pod.pod);
         let nominated = pod.nominated_node_name().to_string();

@@ -251,10 +251,13 @@ fn spawn_elected(
     let identity = format!("{host}_{:08x}", fnv32(dir.to_string_lossy().as_bytes()));
     let timing = controllers::leader_election::Timing::default();
     let config = std::sync::Arc::new(config);
-    let (c, id) = (client.clone(), identity.clone());
+    // One pod cache for both: they run in this process and each would otherwise hold
+    // every pod.
+    let pods = std::sync::Arc::new(controllers::informers::SharedPods::new(client.clone()));
+    let (c, id, p) = (client.clone(), identity.clone(), pods.clone());
     tokio::spawn(async move {
         controllers::leader_election::run(c.clone(), "kube-controller-manager", &id, timing, || {
-            controllers::run(c.clone(), (*config).clone())
+            controllers::run(c.clone(), (*config).clone(), p.get())
         })
         .await
     });
@@ -264,7 +267,10 @@ fn spawn_elected(
             "kube-scheduler",
             &identity,
             timing,
-            || scheduler::run(scheduler_client.clone()),
+            || {
+                let pods = pods.get();
+                scheduler::run(scheduler_client.clone(), pods.store(), pods.events())
+            },
         )
         .await
     });
