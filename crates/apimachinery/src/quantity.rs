@@ -41,6 +41,33 @@ pub fn parse_str(s: &str) -> Option<f64> {
     Some(base * mult)
 }
 
+/// Upstream's canonical string for an amount in thousandths (`1500m`, `2`, `3k`, `64Mi`):
+/// the largest suffix that keeps the number whole, in powers of two when `binary` and the
+/// amount is whole bytes, else in powers of ten.
+pub fn canonical_milli(milli: i128, binary: bool) -> String {
+    if milli == 0 {
+        return "0".into();
+    }
+    let sign = if milli < 0 { "-" } else { "" };
+    let abs = milli.unsigned_abs();
+    if binary && abs.is_multiple_of(1000) {
+        const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+        let (mut v, mut i) = (abs / 1000, 0);
+        while v.is_multiple_of(1024) && i < SUFFIXES.len() - 1 {
+            v /= 1024;
+            i += 1;
+        }
+        return format!("{sign}{v}{}", SUFFIXES[i]);
+    }
+    const SUFFIXES: [&str; 8] = ["m", "", "k", "M", "G", "T", "P", "E"];
+    let (mut v, mut i) = (abs, 0);
+    while v.is_multiple_of(1000) && i < SUFFIXES.len() - 1 {
+        v /= 1000;
+        i += 1;
+    }
+    format!("{sign}{v}{}", SUFFIXES[i])
+}
+
 /// The quantity in thousandths, exactly (no floating point, so `0.7` is 700 and `0.7`
 /// plus `0.2` is 900), rounded up as upstream rounds to milli precision; `None` if
 /// malformed or too large.

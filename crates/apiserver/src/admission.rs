@@ -8,6 +8,7 @@
 //! ResourceQuota last, so a quota is charged only for a request every other plugin admits.
 
 mod certificates;
+mod default_class;
 mod default_ingress_class;
 mod default_storage_class;
 mod limit_ranger;

@@ -11,31 +11,9 @@ use serde_json::{json, Value};
 const IS_DEFAULT: &str = "ingressclass.kubernetes.io/is-default-class";
 const LEGACY_CLASS: &str = "kubernetes.io/ingress.class";
 
-fn is_default(class: &Value) -> bool {
-    class
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(IS_DEFAULT))
-        .and_then(Value::as_str)
-        .is_some_and(|v| v == "true")
-}
-
-fn meta_str<'a>(obj: &'a Value, key: &str) -> &'a str {
-    obj.pointer(&format!("/metadata/{key}"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
 /// The default class's name, if any class is marked default.
 fn default_class(classes: &[Value]) -> Option<&str> {
-    classes
-        .iter()
-        .filter(|c| is_default(c))
-        // RFC 3339 timestamps in UTC compare as strings.
-        .max_by(|a, b| {
-            (meta_str(a, "creationTimestamp"), meta_str(b, "name"))
-                .cmp(&(meta_str(b, "creationTimestamp"), meta_str(a, "name")))
-        })
-        .map(|c| meta_str(c, "name"))
+    super::default_class::newest_default(classes, &[IS_DEFAULT])
 }
 
 pub fn admit_ingress_create(ingress: &mut Value, classes: &[Value]) {

@@ -12,33 +12,9 @@ const BETA_IS_DEFAULT: &str = "storageclass.beta.kubernetes.io/is-default-class"
 /// The annotation that predates `storageClassName` and still names a class.
 const BETA_CLASS: &str = "volume.beta.kubernetes.io/storage-class";
 
-fn is_default(class: &Value) -> bool {
-    let annotations = class.pointer("/metadata/annotations");
-    [IS_DEFAULT, BETA_IS_DEFAULT].iter().any(|k| {
-        annotations
-            .and_then(|a| a.get(k))
-            .and_then(Value::as_str)
-            .is_some_and(|v| v == "true")
-    })
-}
-
-fn meta_str<'a>(obj: &'a Value, key: &str) -> &'a str {
-    obj.pointer(&format!("/metadata/{key}"))
-        .and_then(Value::as_str)
-        .unwrap_or("")
-}
-
 /// The default class's name, if any class is marked default.
 pub fn default_class(classes: &[Value]) -> Option<&str> {
-    classes
-        .iter()
-        .filter(|c| is_default(c))
-        // RFC 3339 timestamps in UTC compare as strings.
-        .max_by(|a, b| {
-            (meta_str(a, "creationTimestamp"), meta_str(b, "name"))
-                .cmp(&(meta_str(b, "creationTimestamp"), meta_str(a, "name")))
-        })
-        .map(|c| meta_str(c, "name"))
+    super::default_class::newest_default(classes, &[IS_DEFAULT, BETA_IS_DEFAULT])
 }
 
 pub fn admit_claim_create(claim: &mut Value, classes: &[Value]) {

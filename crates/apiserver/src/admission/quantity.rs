@@ -55,29 +55,7 @@ impl Amount {
 
     /// Upstream's canonical form: the largest suffix that keeps the number whole.
     pub fn canonical(self) -> String {
-        if self.milli == 0 {
-            return "0".into();
-        }
-        let sign = if self.milli < 0 { "-" } else { "" };
-        let abs = self.milli.unsigned_abs();
-        if self.binary && abs.is_multiple_of(1000) {
-            let mut v = abs / 1000;
-            let mut i = 0;
-            const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-            while v.is_multiple_of(1024) && i < SUFFIXES.len() - 1 {
-                v /= 1024;
-                i += 1;
-            }
-            return format!("{sign}{v}{}", SUFFIXES[i]);
-        }
-        const SUFFIXES: [&str; 8] = ["m", "", "k", "M", "G", "T", "P", "E"];
-        let mut v = abs;
-        let mut i = 0;
-        while v.is_multiple_of(1000) && i < SUFFIXES.len() - 1 {
-            v /= 1000;
-            i += 1;
-        }
-        format!("{sign}{v}{}", SUFFIXES[i])
+        apimachinery::quantity::canonical_milli(self.milli, self.binary)
     }
 }
 

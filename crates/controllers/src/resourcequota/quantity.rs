@@ -71,32 +71,10 @@ impl Sum {
     }
 }
 
-/// Upstream's canonical string: the largest suffix that keeps the number whole; binary
-/// amounts that are not whole bytes fall back to decimal.
+/// Upstream's canonical string; binary amounts that are not whole bytes fall back to
+/// decimal.
 pub fn canonical(milli: i128, format: Format) -> String {
-    if milli == 0 {
-        return "0".into();
-    }
-    let sign = if milli < 0 { "-" } else { "" };
-    let abs = milli.unsigned_abs();
-    if format == Format::Binary && abs.is_multiple_of(1000) {
-        let mut v = abs / 1000;
-        let mut i = 0;
-        const SUFFIXES: [&str; 7] = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-        while v.is_multiple_of(1024) && i < SUFFIXES.len() - 1 {
-            v /= 1024;
-            i += 1;
-        }
-        return format!("{sign}{v}{}", SUFFIXES[i]);
-    }
-    const SUFFIXES: [&str; 8] = ["m", "", "k", "M", "G", "T", "P", "E"];
-    let mut v = abs;
-    let mut i = 0;
-    while v.is_multiple_of(1000) && i < SUFFIXES.len() - 1 {
-        v /= 1000;
-        i += 1;
-    }
-    format!("{sign}{v}{}", SUFFIXES[i])
+    apimachinery::quantity::canonical_milli(milli, format == Format::Binary)
 }
 
 #[cfg(test)]
