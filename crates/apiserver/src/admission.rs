@@ -1,7 +1,8 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
 //! DefaultIngressClass, StorageObjectInUseProtection, LimitRanger, PodSecurity,
-//! ResourceQuota), and the requestor of a CertificateSigningRequest.
+//! ResourceQuota), the requestor of a CertificateSigningRequest, and RBAC's escalation
+//! checks on Role and binding writes (`crate::authz::escalation`).
 //! Webhooks and policies are `crate::webhooks`.
 //!
 //! Plugins run in upstream's order: the mutating ones first, then PodSecurity, then
@@ -91,6 +92,12 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             warnings::add(conversion_warning(obj));
             Ok(())
         }
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => {
+            crate::authz::escalation::check_role(scope, obj, None)
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            crate::authz::escalation::check_binding(scope, obj, None)
+        }
         (group, plural) if pod_security::is_workload(group, plural) => {
             let policy = pod_security_policy(scope).await?;
             warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
@@ -152,6 +159,12 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             warnings::add(conversion_warning(new));
             Ok(())
+        }
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => {
+            crate::authz::escalation::check_role(scope, new, Some(old))
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            crate::authz::escalation::check_binding(scope, new, Some(old))
         }
         (group, plural) if pod_security::is_workload(group, plural) => {
             // Upstream warns again only when the pod template changed.

@@ -17,7 +17,10 @@ pub async fn route(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Bod
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = request::parse_query(req.uri().query());
-    let resp = match crate::auth::authenticate_request(&api, req).await {
+    let resp = match crate::auth::authenticate_request(&api, req)
+        .await
+        .and_then(|req| crate::authz::filter(&api, req, &path, &query))
+    {
         Ok(req) => dispatch(&api, req, &path, &query).await,
         Err(refused) => refused,
     };
