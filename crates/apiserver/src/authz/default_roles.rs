@@ -265,6 +265,12 @@ pub fn cluster_roles() -> Vec<Value> {
         cluster_role("system:aggregate-to-admin", &admin, admin_rules()),
         cluster_role("system:aggregate-to-edit", &edit, edit_rules()),
         cluster_role("system:aggregate-to-view", &view, view_rules()),
+        // skiff serves metrics.k8s.io itself; upstream's metrics-server ships this role.
+        cluster_role(
+            "system:aggregated-metrics-reader",
+            &view,
+            vec![rule(&["metrics.k8s.io"], &["pods", "nodes"], READ)],
+        ),
         cluster_role(
             "system:discovery",
             &[],
@@ -383,4 +389,111 @@ pub fn cluster_role_bindings() -> Vec<Value> {
             &[("Group", "system:nodes")],
         ),
     ]
+}
+
+/// Whether an administrator left a default object to the server (upstream's annotation).
+pub fn autoupdate(existing: &Value) -> bool {
+    existing
+        .pointer("/metadata/annotations/rbac.authorization.kubernetes.io~1autoupdate")
+        .and_then(Value::as_str)
+        == Some("true")
+}
+
+fn add_missing(existing: &mut Value, desired: &Value, field: &str) -> bool {
+    let want = desired
+        .get(field)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if want.is_empty() {
+        return false;
+    }
+    if !existing.get(field).is_some_and(Value::is_array) {
+        existing[field] = json!([]);
+    }
+    let mut changed = false;
+    if let Some(have) = existing.get_mut(field).and_then(Value::as_array_mut) {
+        for item in want {
+            if !have.contains(&item) {
+                have.push(item);
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// Upstream's start-up reconciliation of an `autoupdate` default (pure): missing rules,
+/// aggregation selectors, labels and binding subjects are added; nothing is removed, so an
+/// administrator's additions stay. `None` when nothing is missing.
+pub fn reconcile(existing: &Value, desired: &Value) -> Option<Value> {
+    let mut next = existing.clone();
+    let mut changed = false;
+    if desired.get("aggregationRule").is_some() {
+        let mut rule = next
+            .get("aggregationRule")
+            .filter(|r| r.is_object())
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        changed |= add_missing(
+            &mut rule,
+            &desired["aggregationRule"],
+            "clusterRoleSelectors",
+        );
+        next["aggregationRule"] = rule;
+    } else {
+        changed |= add_missing(&mut next, desired, "rules");
+    }
+    changed |= add_missing(&mut next, desired, "subjects");
+    if let Some(labels) = desired
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+    {
+        for (k, v) in labels {
+            if next.pointer("/metadata/labels").and_then(|l| l.get(k)) != Some(v) {
+                if !next["metadata"]["labels"].is_object() {
+                    next["metadata"]["labels"] = json!({});
+                }
+                next["metadata"]["labels"][k] = v.clone();
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use expect_test::expect;
+
+    #[test]
+    fn reconciliation_adds_and_never_removes() {
+        let desired = cluster_role(
+            "r",
+            &[("x", "1")],
+            vec![rule(&[""], &["pods"], READ), rule(&[""], &["nodes"], READ)],
+        );
+        let existing = json!({"metadata": {"name": "r", "labels": {"mine": "yes"},
+            "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["x.io"], "resources": ["widgets"], "verbs": ["get"]}]});
+        assert!(autoupdate(&existing));
+        let next = reconcile(&existing, &desired).expect("changed");
+        expect![[r#"{"metadata":{"name":"r","labels":{"mine":"yes","kubernetes.io/bootstrapping":"rbac-defaults","x":"1"},"annotations":{"rbac.authorization.kubernetes.io/autoupdate":"true"}},"rules":[{"apiGroups":[""],"resources":["pods"],"verbs":["get","list","watch"]},{"apiGroups":["x.io"],"resources":["widgets"],"verbs":["get"]},{"apiGroups":[""],"resources":["nodes"],"verbs":["get","list","watch"]}]}"#]]
+            .assert_eq(&next.to_string());
+        assert_eq!(reconcile(&next, &desired), None);
+        // Aggregated roles keep the controller's rules; their selectors are checked.
+        let view = aggregated("view", &[], "view");
+        let filled = json!({"metadata": {"name": "view", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}}]},
+            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+        assert_eq!(reconcile(&filled, &view), None);
+        // Bindings gain missing subjects.
+        let b = binding("b", "r", &[("Group", "g1"), ("Group", "g2")]);
+        let mut have = b.clone();
+        have["subjects"] = json!([{"kind": "User", "apiGroup": RBAC, "name": "extra"}]);
+        let next = reconcile(&have, &b).expect("changed");
+        assert_eq!(next["subjects"].as_array().map(Vec::len), Some(3));
+    }
 }

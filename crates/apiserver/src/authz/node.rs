@@ -138,11 +138,16 @@ fn readable_everywhere(a: &Attributes) -> bool {
     }
 }
 
+/// The namespace's pods bound to `node`. The cached JSON is compact, so a byte search for
+/// the `nodeName` field skips parsing the other nodes' pods (an agent asks this for every
+/// Secret, ConfigMap and token its pods use).
 fn pods_on<'a>(api: &Api, node: &'a str, namespace: &str) -> impl Iterator<Item = Value> + 'a {
     let (pods, _) = api
         .cache
         .list(&format!("{}{namespace}/", storage_prefix("", "pods")));
+    let needle = format!("\"nodeName\":{}", Value::String(node.to_string())).into_bytes();
     pods.into_iter()
+        .filter(move |p| p.json.windows(needle.len()).any(|w| w == needle.as_slice()))
         .map(|p| p.value())
         .filter(move |p| str_at(p, "/spec/nodeName") == Some(node))
 }

@@ -327,7 +327,7 @@ fn rules_review() {
     .assert_eq(&in_b.to_string());
     assert_eq!(
         count(&in_a, "resourceRules"),
-        count(&in_b, "resourceRules") + 9
+        count(&in_b, "resourceRules") + 10
     );
     let node = user("system:node:n1", &["system:nodes", "system:authenticated"]);
     assert_eq!(
