@@ -159,16 +159,10 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
         })).await?;
     }
     for role in crate::authz::default_roles::cluster_roles() {
-        ensure(api, "rbac.authorization.k8s.io", "clusterroles", role).await?;
+        ensure_rbac_default(api, "clusterroles", role).await?;
     }
     for binding in crate::authz::default_roles::cluster_role_bindings() {
-        ensure(
-            api,
-            "rbac.authorization.k8s.io",
-            "clusterrolebindings",
-            binding,
-        )
-        .await?;
+        ensure_rbac_default(api, "clusterrolebindings", binding).await?;
     }
     crate::gateway_api::ensure(api).await
 }

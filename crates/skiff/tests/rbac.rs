@@ -293,7 +293,7 @@ fn rbac_bindings_decide_and_refusals_read_as_upstream() {
 
 #[test]
 fn escalation_is_refused_without_bind_or_escalate() {
-    let s = server();
+    let mut s = server();
     let admin = s.kubectl();
     admin.ok(&["create", "namespace", "a"]);
     admin.ok(&[
@@ -423,6 +423,32 @@ fn escalation_is_refused_without_bind_or_escalate() {
         "--clusterrole=cluster-admin",
         "--user=bob",
     ]);
+
+    // A restart keeps the defaults (reconciled, not replaced) and an administrator's own
+    // additions to an autoupdate role.
+    admin.ok(&["patch", "clusterrole", "system:basic-user", "--type=json", "-p",
+        r#"[{"op": "add", "path": "/rules/-", "value": {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list"]}}]"#]);
+    s.restart();
+    let rules = admin.ok(&[
+        "get",
+        "clusterrole",
+        "system:basic-user",
+        "-o",
+        "jsonpath={.rules[*].resources}",
+    ]);
+    contains(&rules, "namespaces");
+    contains(&rules, "selfsubjectaccessreviews");
+    assert_eq!(
+        stdout_of(
+            &carol,
+            &["auth", "can-i", "create", "rolebindings", "-n", "a"]
+        ),
+        "yes"
+    );
+    assert_eq!(
+        stdout_of(&bob, &["auth", "can-i", "list", "namespaces"]),
+        "yes"
+    );
 }
 
 #[test]

@@ -63,10 +63,13 @@ pub struct Decision {
     pub reason: String,
 }
 
+/// Per RBAC kind: how many objects, their highest and summed revisions.
+type Fingerprint = Vec<(usize, i64, i64)>;
+
 /// The parsed RBAC policy, rebuilt when the RBAC objects in the watch cache change.
 #[derive(Default)]
 pub struct Authorizer {
-    cached: Mutex<Option<(Vec<(usize, i64, i64)>, Arc<rbac::Policy>)>>,
+    cached: Mutex<Option<(Fingerprint, Arc<rbac::Policy>)>>,
 }
 
 const KINDS: [&str; 4] = [
@@ -90,7 +93,7 @@ impl Authorizer {
             .iter()
             .map(|k| cache.list(&storage_prefix(rbac_group(), k)).0)
             .collect();
-        let fingerprint: Vec<(usize, i64, i64)> = lists
+        let fingerprint: Fingerprint = lists
             .iter()
             .map(|l| {
                 let max = l.iter().map(|o| o.mod_revision).max().unwrap_or(0);
@@ -228,7 +231,7 @@ pub fn filter(
     mut req: http::Request<hyper::body::Incoming>,
     path: &str,
     query: &std::collections::HashMap<String, String>,
-) -> Result<http::Request<hyper::body::Incoming>, http::Response<crate::body::Body>> {
+) -> Result<http::Request<hyper::body::Incoming>, ApiError> {
     if always_public(path) {
         return Ok(req);
     }
@@ -243,7 +246,7 @@ pub fn filter(
             req.extensions_mut().insert(user.clone());
         }
         Ok(None) => {}
-        Err(e) => return Err(crate::body::error_response(&e)),
+        Err(e) => return Err(e),
     }
     let a = attributes::from_request(req.method(), path, query);
     let d = authorize(api, &user, &a);
@@ -251,9 +254,7 @@ pub fn filter(
         return Ok(req);
     }
     tracing::debug!(user = %user.name, verb = %a.verb, resource = %a.resource, path, "forbidden");
-    Err(crate::body::error_response(&forbidden(
-        &user, &a, &d.reason,
-    )))
+    Err(forbidden(&user, &a, &d.reason))
 }
 
 #[cfg(test)]

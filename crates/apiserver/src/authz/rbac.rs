@@ -110,7 +110,7 @@ pub fn binding_from(obj: &Value) -> Binding {
 pub fn subject_matches(subject: &Subject, binding_ns: &str, user: &UserInfo) -> bool {
     match subject.kind.as_str() {
         "User" => subject.name == user.name,
-        "Group" => user.groups.iter().any(|g| *g == subject.name),
+        "Group" => user.groups.contains(&subject.name),
         "ServiceAccount" => {
             let ns = if subject.namespace.is_empty() {
                 binding_ns
@@ -153,7 +153,7 @@ pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
     });
     resource_ok
         && (rule.resource_names.is_empty()
-            || (!a.name.is_empty() && rule.resource_names.iter().any(|n| *n == a.name)))
+            || (!a.name.is_empty() && rule.resource_names.contains(&a.name)))
 }
 
 impl Policy {
