@@ -169,6 +169,32 @@ fn rbac_bindings_decide_and_refusals_read_as_upstream() {
         r#"configmaps "settings" is forbidden: User "alice" cannot delete resource "configmaps" in API group "" in the namespace "a""#,
     );
 
+    // A WebSocket exec is a GET but needs `create` too.
+    admin.ok(&["run", "web", "-n", "a", "--image=busybox"]);
+    admin.ok(&[
+        "create",
+        "role",
+        "exec-get",
+        "-n",
+        "a",
+        "--verb=get",
+        "--resource=pods,pods/exec",
+    ]);
+    admin.ok(&[
+        "create",
+        "rolebinding",
+        "dave-exec",
+        "-n",
+        "a",
+        "--role=exec-get",
+        "--user=dave",
+    ]);
+    let dave = user_kubectl(&s, "dave", &[]);
+    contains(
+        &dave.fails(&["exec", "web", "-n", "a", "--", "true"]),
+        r#"pods "web" is forbidden: User "dave" cannot create resource "pods/exec" in API group "" in the namespace "a""#,
+    );
+
     // A group binding and a removed binding take effect at once.
     admin.ok(&[
         "create",

@@ -251,6 +251,22 @@ pub fn filter(
     let a = attributes::from_request(req.method(), path, query);
     let d = authorize(api, &user, &a);
     if d.allowed {
+        // A WebSocket exec, attach or port-forward starts as a GET, yet runs something:
+        // it also needs `create`, as upstream checks since 1.35.
+        let streaming = a.resource_request
+            && a.api_group.is_empty()
+            && a.resource == "pods"
+            && matches!(a.subresource.as_str(), "exec" | "attach" | "portforward");
+        if streaming && a.verb == "get" {
+            let create = Attributes {
+                verb: "create".into(),
+                ..a
+            };
+            let d = authorize(api, &user, &create);
+            if !d.allowed {
+                return Err(forbidden(&user, &create, &d.reason));
+            }
+        }
         return Ok(req);
     }
     tracing::debug!(user = %user.name, verb = %a.verb, resource = %a.resource, path, "forbidden");
