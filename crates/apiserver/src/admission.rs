@@ -1,8 +1,9 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
 //! DefaultIngressClass, StorageObjectInUseProtection, LimitRanger, PodSecurity,
-//! ResourceQuota), the requestor of a CertificateSigningRequest, and RBAC's escalation
-//! checks on Role and binding writes (`crate::authz::escalation`).
+//! ResourceQuota), the requestor of a CertificateSigningRequest, NodeRestriction's checks
+//! on what a node creates (`admission/node_restriction.rs`), and RBAC's escalation checks
+//! on Role and binding writes (`crate::authz::escalation`).
 //! Webhooks and policies are `crate::webhooks`.
 //!
 //! Plugins run in upstream's order: the mutating ones first, then PodSecurity, then
@@ -12,6 +13,7 @@ mod certificates;
 mod default_ingress_class;
 mod default_storage_class;
 mod limit_ranger;
+mod node_restriction;
 mod pod_security;
 mod priority;
 mod quantity;
@@ -29,6 +31,11 @@ use crate::rest::Scope;
 
 /// Admission on create, before defaulting and validation.
 pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
+    if let Some(node) = crate::authz::node::node_name(scope.user) {
+        let ns = scope.namespace.as_deref().unwrap_or("");
+        node_restriction::admit_create(node, scope.info.group, scope.info.plural, ns, obj)
+            .map_err(|why| forbidden(scope, obj, why))?;
+    }
     create_plugins(scope, obj).await
 }
 

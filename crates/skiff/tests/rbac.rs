@@ -571,4 +571,23 @@ fn service_account_tokens_and_nodes_are_authorized() {
         r#"pods "web" is forbidden: User "system:node:n2" cannot delete resource "pods""#,
     );
     n1.ok(&["auth", "can-i", "--list"]);
+    // NodeRestriction: a node registers only itself and labels only itself.
+    let node = |name: &str| {
+        format!(r#"{{"apiVersion": "v1", "kind": "Node", "metadata": {{"name": "{name}"}}}}"#)
+    };
+    n1.ok_stdin(&["create", "-f", "-"], &node("n1"));
+    contains(
+        &n1.run_stdin(&["create", "-f", "-"], &node("n2"))
+            .stderr
+            .iter()
+            .map(|b| *b as char)
+            .collect::<String>(),
+        r#"nodes "n2" is forbidden: node "n1" is not allowed to modify node "n2""#,
+    );
+    admin.ok_stdin(&["create", "-f", "-"], &node("n2"));
+    n1.ok(&["label", "node", "n1", "zone=a"]);
+    contains(
+        &n1.fails(&["label", "node", "n2", "zone=a"]),
+        r#"nodes "n2" is forbidden: User "system:node:n1" cannot patch resource "nodes" in API group "" at the cluster scope"#,
+    );
 }
