@@ -1,7 +1,9 @@
 //! Built-in admission that upstream enables by default (ServiceAccount in
 //! `admission/service_account.rs`, DefaultTolerationSeconds, Priority, DefaultStorageClass,
 //! DefaultIngressClass, StorageObjectInUseProtection, LimitRanger, PodSecurity,
-//! ResourceQuota), and the requestor of a CertificateSigningRequest.
+//! ResourceQuota), the requestor of a CertificateSigningRequest, NodeRestriction's checks
+//! on what a node creates (`admission/node_restriction.rs`), and RBAC's escalation checks
+//! on Role and binding writes (`crate::authz::escalation`).
 //! Webhooks and policies are `crate::webhooks`.
 //!
 //! Plugins run in upstream's order: the mutating ones first, then PodSecurity, then
@@ -12,6 +14,7 @@ mod default_class;
 mod default_ingress_class;
 mod default_storage_class;
 mod limit_ranger;
+mod node_restriction;
 mod pod_security;
 mod priority;
 mod quantity;
@@ -29,6 +32,11 @@ use crate::rest::Scope;
 
 /// Admission on create, before defaulting and validation.
 pub async fn on_create(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
+    if let Some(node) = crate::authz::node::node_name(scope.user) {
+        let ns = scope.namespace.as_deref().unwrap_or("");
+        node_restriction::admit_create(node, scope.info.group, scope.info.plural, ns, obj)
+            .map_err(|why| forbidden(scope, obj, why))?;
+    }
     create_plugins(scope, obj).await
 }
 
@@ -92,6 +100,12 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             warnings::add(conversion_warning(obj));
             Ok(())
         }
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => {
+            crate::authz::escalation::check_role(scope, obj, None)
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            crate::authz::escalation::check_binding(scope, obj, None)
+        }
         (group, plural) if pod_security::is_workload(group, plural) => {
             let policy = pod_security_policy(scope).await?;
             warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
@@ -153,6 +167,12 @@ pub fn on_update(scope: &Scope<'_>, new: &mut Value, old: &Value) -> ApiResult<(
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             warnings::add(conversion_warning(new));
             Ok(())
+        }
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => {
+            crate::authz::escalation::check_role(scope, new, Some(old))
+        }
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => {
+            crate::authz::escalation::check_binding(scope, new, Some(old))
         }
         (group, plural) if pod_security::is_workload(group, plural) => {
             // Upstream warns again only when the pod template changed.

@@ -1,7 +1,7 @@
 //! Who is calling: the identity in a client certificate that chains to the cluster CA
 //! (rustls has verified the chain), else a bearer token (service account tokens and
-//! bootstrap tokens, `bearer.rs`). Authorization arrives with access control; until then
-//! every authenticated or anonymous caller may do everything.
+//! bootstrap tokens, `bearer.rs`). What the caller may do is `crate::authz`'s to decide,
+//! right after this.
 
 pub mod bearer;
 pub mod bootstrap_token;

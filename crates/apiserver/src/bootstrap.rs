@@ -3,8 +3,9 @@
 //! `kube-system/kube-dns` Service (every node agent serves DNS and publishes its own
 //! endpoint for it), the built-in PriorityClasses and the default StorageClass
 //! `local-path` (the built-in local-path provisioner's, as k3s ships it) and the default
-//! IngressClass `skiff` (the ingress controller every node agent runs); then the Gateway
-//! API CRDs and the GatewayClass `skiff` ([`crate::gateway_api`]).
+//! IngressClass `skiff` (the ingress controller every node agent runs); the default RBAC
+//! ClusterRoles and bindings ([`crate::authz::default_roles`]); then the Gateway API CRDs
+//! and the GatewayClass `skiff` ([`crate::gateway_api`]).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -54,6 +55,44 @@ pub(crate) async fn ensure(
         Ok(_) | Err(store::Error::AlreadyExists(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// A default RBAC object: created when missing, else (marked `autoupdate`) given what it
+/// lacks, as upstream's apiserver reconciles its bootstrap policy on every start.
+async fn ensure_rbac_default(
+    api: &Arc<Api>,
+    plural: &str,
+    desired: Value,
+) -> Result<(), store::Error> {
+    let group = "rbac.authorization.k8s.io";
+    let key = format!(
+        "{}{}",
+        crate::authz::storage_prefix(group, plural),
+        objects::name(&desired)
+    );
+    let (existing, _) = api.store.get(&key).await?;
+    let Some(kv) = existing else {
+        return ensure(api, group, plural, desired).await;
+    };
+    let Ok(have) = serde_json::from_slice::<Value>(&kv.value) else {
+        return Ok(());
+    };
+    if !crate::authz::default_roles::autoupdate(&have) {
+        return Ok(());
+    }
+    if let Some(next) = crate::authz::default_roles::reconcile(&have, &desired) {
+        let bytes = bytes::Bytes::from(serde_json::to_vec(&next).unwrap_or_default());
+        match api.store.update(&key, bytes, kv.mod_revision).await {
+            Ok(_) => tracing::info!(
+                plural,
+                name = objects::name(&next),
+                "default RBAC object reconciled"
+            ),
+            // Someone wrote it meanwhile; the next start looks again.
+            Err(e) => tracing::warn!(plural, error = %e, "default RBAC object not reconciled"),
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), store::Error> {
@@ -118,6 +157,12 @@ pub async fn run(api: &Arc<Api>, advertise: IpAddr, port: u16) -> Result<(), sto
             "metadata": {"name": "skiff", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
             "spec": {"controller": "skiff.io/ingress"},
         })).await?;
+    }
+    for role in crate::authz::default_roles::cluster_roles() {
+        ensure_rbac_default(api, "clusterroles", role).await?;
+    }
+    for binding in crate::authz::default_roles::cluster_role_bindings() {
+        ensure_rbac_default(api, "clusterrolebindings", binding).await?;
     }
     crate::gateway_api::ensure(api).await
 }

@@ -7,6 +7,7 @@
 mod admission;
 mod alloc;
 mod auth;
+mod authz;
 mod body;
 mod bootstrap;
 mod certs;
@@ -41,6 +42,8 @@ pub struct Api {
     pub(crate) server_address: String,
     pub(crate) openapi: openapi::OpenApiCache,
     pub(crate) authn: auth::Authn,
+    /// The RBAC policy, parsed from the watch cache.
+    pub(crate) authz: authz::Authorizer,
     /// HTTPS to node agents (logs, exec, port-forward, metrics).
     pub(crate) node_client: node_proxy::NodeClient,
     /// Resources that CustomResourceDefinitions add.

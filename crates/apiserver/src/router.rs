@@ -18,7 +18,10 @@ pub async fn route(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Bod
     let path = req.uri().path().to_string();
     let query = request::parse_query(req.uri().query());
     let resp = match crate::auth::authenticate_request(&api, req).await {
-        Ok(req) => dispatch(&api, req, &path, &query).await,
+        Ok(req) => match crate::authz::filter(&api, req, &path, &query) {
+            Ok(req) => dispatch(&api, req, &path, &query).await,
+            Err(refused) => body::error_response(&refused),
+        },
         Err(refused) => refused,
     };
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");

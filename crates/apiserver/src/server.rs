@@ -118,6 +118,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         server_address: format!("{advertise}:{}", addr.port()),
         openapi: openapi::OpenApiCache::default(),
         authn: crate::auth::Authn::new(sa_key, &config.cluster_domain, pki.ca_cert_pem.clone()),
+        authz: Default::default(),
         node_client: node_proxy::NodeClient::new(
             &pki.kubelet_client_cert_pem,
             &pki.kubelet_client_key_pem,

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** controllers reach cluster state only through the Kubernetes
 //! API (a `kube::Client`), never the store, even when they run in the server's process.
 
+pub mod clusterrole_aggregation;
 pub mod cronjob;
 pub mod csr;
 pub mod daemonset;
@@ -109,6 +110,7 @@ pub async fn run(
         gateway_status::run(client.clone()),
         csr::run(client.clone(), config.ca_pem.clone(), config.ca_key_pem),
         root_ca::run(client.clone(), config.ca_pem),
+        clusterrole_aggregation::run(client.clone()),
         job::run(client.clone(), &informers),
         cronjob::run(client.clone()),
         ttl_after_finished::run(client.clone()),

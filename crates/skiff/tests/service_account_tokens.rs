@@ -56,7 +56,25 @@ fn kubectl_create_token_authenticates_as_the_account() {
     );
     let uid = k.ok(&["get", "sa", "builder", "-o", "jsonpath={.metadata.uid}"]);
     assert_eq!(user["uid"], uid.as_str());
-    t.ok(&["--token", &token, "get", "pods"]);
+    // Authenticated is not authorized: the account needs a binding to read pods.
+    let err = t.fails(&["--token", &token, "get", "pods"]);
+    assert!(
+        err.contains("pods is forbidden: User \"system:serviceaccount:default:builder\" cannot list resource \"pods\""),
+        "{err}"
+    );
+    k.ok(&[
+        "create",
+        "rolebinding",
+        "builder-view",
+        "--clusterrole=view",
+        "--serviceaccount=default:builder",
+    ]);
+    testkit::eventually(
+        "the view binding to take effect",
+        std::time::Duration::from_secs(30),
+        || t.run(&["--token", &token, "get", "pods"]).status.success(),
+        |ok| *ok,
+    );
 
     // What is not a valid token here is refused outright.
     for bad in ["garbage", "a.b.c", &format!("{token}x")] {

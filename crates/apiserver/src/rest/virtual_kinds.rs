@@ -40,19 +40,43 @@ pub async fn handle(scope: &Scope<'_>, method: &Method, raw: Bytes) -> ApiResult
     }
 }
 
-/// Until authorization lands every caller may do everything, and the reviews say so.
+/// Access reviews, answered by the authorizer; `selfsubjectreviews` says who the caller is.
 fn review(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<Response<Body>> {
+    use crate::authz::{rules_review, Attributes};
     let mut obj = body::decode_object(scope.headers, raw)?;
     let user = scope.user;
+    let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
     let status = match scope.info.plural {
-        "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {
-            json!({ "allowed": true, "reason": "skiff: no authorization policy is configured; every request is allowed" })
+        "selfsubjectaccessreviews" => {
+            let a = rules_review::attributes_of(&spec)?;
+            rules_review::access_status(scope.api, user, &a)
         }
-        "selfsubjectrulesreviews" => json!({
-            "resourceRules": [{ "verbs": ["*"], "apiGroups": ["*"], "resources": ["*"] }],
-            "nonResourceRules": [{ "verbs": ["*"], "nonResourceURLs": ["*"] }],
-            "incomplete": false,
-        }),
+        "subjectaccessreviews" => {
+            let a = rules_review::attributes_of(&spec)?;
+            rules_review::access_status(scope.api, &rules_review::subject_of(&spec), &a)
+        }
+        "localsubjectaccessreviews" => {
+            let ns = scope.namespace.clone().unwrap_or_default();
+            let mut a = rules_review::attributes_of(&spec)?;
+            if !a.resource_request {
+                return Err(ApiError::bad_request(
+                    "spec.nonResourceAttributes: disallowed on this kind of request",
+                ));
+            }
+            if !a.namespace.is_empty() && a.namespace != ns {
+                return Err(ApiError::bad_request(format!(
+                    "spec.resourceAttributes.namespace must match metadata.namespace: {:?}",
+                    a.namespace
+                )));
+            }
+            a = Attributes { namespace: ns, ..a };
+            rules_review::access_status(scope.api, &rules_review::subject_of(&spec), &a)
+        }
+        "selfsubjectrulesreviews" => {
+            let ns = spec.get("namespace").and_then(Value::as_str).unwrap_or("");
+            let policy = scope.api.authz.policy(&scope.api.cache);
+            rules_review::rules_review(&policy, user, ns)
+        }
         "selfsubjectreviews" => json!({ "userInfo": user_info(user) }),
         _ => {
             return Err(ApiError::method_not_supported(

@@ -1,8 +1,9 @@
 //! Upstream's csrapproving controller, for what it approves by default: kubelet client
-//! certificates (signer `kubernetes.io/kube-apiserver-client-kubelet`) asked for by a
-//! bootstrapping node or by the node itself. Upstream asks a SubjectAccessReview for
-//! `certificatesigningrequests/nodeclient`; until authorization exists, membership of
-//! `system:bootstrappers` (or the node's own name) stands in for that permission.
+//! certificates (signer `kubernetes.io/kube-apiserver-client-kubelet`). A request shaped
+//! as one (pure, [`candidate`]) is approved when a SubjectAccessReview says its requestor
+//! may create `certificatesigningrequests/selfnodeclient` (a node renewing its own) or
+//! `certificatesigningrequests/nodeclient` (a bootstrap token joining a node), as the
+//! default roles grant to `system:nodes` and `system:bootstrappers`.
 
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 
@@ -46,8 +47,36 @@ pub fn has_condition(csr: &CertificateSigningRequest, kind: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == kind && c.status == "True"))
 }
 
-/// The approval message, when the controller approves this CSR.
-pub fn decide(csr: &CertificateSigningRequest, subject: Option<&Subject>) -> Option<&'static str> {
+/// Which permissions would approve a request, in the order upstream asks for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The requestor is the node the certificate names.
+    pub is_self: bool,
+}
+
+impl Candidate {
+    /// `(subresource of certificatesigningrequests, approval message)`, in order.
+    pub fn checks(&self) -> Vec<(&'static str, &'static str)> {
+        let node = (
+            "nodeclient",
+            "Auto approving kubelet client certificate after SubjectAccessReview.",
+        );
+        if self.is_self {
+            vec![
+                (
+                    "selfnodeclient",
+                    "Auto approving self kubelet client certificate after SubjectAccessReview.",
+                ),
+                node,
+            ]
+        } else {
+            vec![node]
+        }
+    }
+}
+
+/// Whether this CSR is a kubelet client request still waiting for a decision.
+pub fn candidate(csr: &CertificateSigningRequest, subject: Option<&Subject>) -> Option<Candidate> {
     let spec = &csr.spec;
     if spec.signer_name != KUBELET_CLIENT
         || has_condition(csr, "Approved")
@@ -57,15 +86,9 @@ pub fn decide(csr: &CertificateSigningRequest, subject: Option<&Subject>) -> Opt
     }
     let subject = subject?;
     is_kubelet_client(subject, spec.usages.as_deref().unwrap_or_default()).ok()?;
-    let groups = spec.groups.as_deref().unwrap_or_default();
-    let in_group = |g: &str| groups.iter().any(|x| x == g);
-    if spec.username.as_deref() == Some(subject.common_name.as_str()) {
-        Some("Auto approving self kubelet client certificate after SubjectAccessReview.")
-    } else if in_group("system:bootstrappers") || in_group("system:masters") {
-        Some("Auto approving kubelet client certificate after SubjectAccessReview.")
-    } else {
-        None
-    }
+    Some(Candidate {
+        is_self: spec.username.as_deref() == Some(subject.common_name.as_str()),
+    })
 }
 
 #[cfg(test)]
@@ -129,25 +152,26 @@ mod tests {
                 "bootstrapper",
                 csr(KUBELET_CLIENT, "system:bootstrap:abcdef", &boot, &client),
                 Some(&node),
-                true,
+                Some(false),
             ),
             (
                 "node renews itself",
                 csr(KUBELET_CLIENT, "system:node:n1", &["system:nodes"], &client),
                 Some(&node),
-                true,
+                Some(true),
             ),
+            // Whether these may is the SubjectAccessReview's to say.
             (
                 "another node",
                 csr(KUBELET_CLIENT, "system:node:n2", &["system:nodes"], &client),
                 Some(&node),
-                false,
+                Some(false),
             ),
             (
                 "plain user",
                 csr(KUBELET_CLIENT, "alice", &["devs"], &client),
                 Some(&node),
-                false,
+                Some(false),
             ),
             (
                 "other signer",
@@ -158,7 +182,7 @@ mod tests {
                     &client,
                 ),
                 Some(&node),
-                false,
+                None,
             ),
             (
                 "server usage",
@@ -169,7 +193,7 @@ mod tests {
                     &["client auth", "server auth"],
                 ),
                 Some(&node),
-                false,
+                None,
             ),
             (
                 "no client auth",
@@ -180,36 +204,37 @@ mod tests {
                     &["digital signature"],
                 ),
                 Some(&node),
-                false,
+                None,
             ),
             (
                 "not a node name",
                 csr(KUBELET_CLIENT, "system:bootstrap:abcdef", &boot, &client),
                 Some(&other_cn),
-                false,
+                None,
             ),
             (
                 "wrong organization",
                 csr(KUBELET_CLIENT, "system:bootstrap:abcdef", &boot, &client),
                 Some(&wrong_org),
-                false,
+                None,
             ),
             (
                 "alternative names",
                 csr(KUBELET_CLIENT, "system:bootstrap:abcdef", &boot, &client),
                 Some(&with_sans),
-                false,
+                None,
             ),
             (
                 "unreadable request",
                 csr(KUBELET_CLIENT, "system:bootstrap:abcdef", &boot, &client),
                 None,
-                false,
+                None,
             ),
-            ("already denied", denied, Some(&node), false),
+            ("already denied", denied, Some(&node), None),
         ];
         for (what, c, subject, want) in cases {
-            assert_eq!(decide(&c, subject).is_some(), want, "{what}");
+            let got = candidate(&c, subject).map(|c| c.is_self);
+            assert_eq!(got, want, "{what}");
         }
     }
 }

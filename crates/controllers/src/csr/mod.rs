@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::certificates::v1::{
     CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestStatus,
 };
@@ -23,6 +26,7 @@ use kube::{Client, ResourceExt};
 use crate::Error;
 
 struct Ctx {
+    client: Client,
     api: Api<CertificateSigningRequest>,
     signer: Option<sign::Signer>,
 }
@@ -40,9 +44,17 @@ pub async fn run(client: Client, ca_pem: String, ca_key_pem: String) {
             }
         }
     };
-    let api: Api<CertificateSigningRequest> = Api::all(client);
+    let api: Api<CertificateSigningRequest> = Api::all(client.clone());
     Controller::new(api.clone(), watcher::Config::default())
-        .run(reconcile, error_policy, Arc::new(Ctx { api, signer }))
+        .run(
+            reconcile,
+            error_policy,
+            Arc::new(Ctx {
+                client,
+                api,
+                signer,
+            }),
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -50,6 +62,40 @@ pub async fn run(client: Client, ca_pem: String, ca_key_pem: String) {
 fn error_policy(csr: Arc<CertificateSigningRequest>, err: &Error, _: Arc<Ctx>) -> Action {
     tracing::warn!(csr = %csr.name_any(), error = %err, "certificate signing request not handled; retrying");
     Action::requeue(Duration::from_secs(5))
+}
+
+/// The first of the candidate's permissions a SubjectAccessReview grants the requestor.
+async fn approval(
+    client: &Client,
+    csr: &CertificateSigningRequest,
+    candidate: &approve::Candidate,
+) -> Result<Option<&'static str>, Error> {
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let spec = &csr.spec;
+    for (subresource, message) in candidate.checks() {
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: spec.username.clone(),
+                uid: spec.uid.clone(),
+                groups: spec.groups.clone(),
+                extra: spec.extra.clone(),
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some("certificates.k8s.io".into()),
+                    resource: Some("certificatesigningrequests".into()),
+                    subresource: Some(subresource.into()),
+                    verb: Some("create".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let answer = reviews.create(&PostParams::default(), &review).await?;
+        if answer.status.is_some_and(|s| s.allowed) {
+            return Ok(Some(message));
+        }
+    }
+    Ok(None)
 }
 
 fn condition(kind: &str, reason: &str, message: &str) -> CertificateSigningRequestCondition {
@@ -76,7 +122,11 @@ async fn reconcile(csr: Arc<CertificateSigningRequest>, ctx: Arc<Ctx>) -> Result
     let name = csr.name_any();
     let pem = String::from_utf8_lossy(&csr.spec.request.0).to_string();
     let parsed = sign::parse(&pem);
-    if let Some(message) = approve::decide(&csr, parsed.as_ref().map(|(_, s)| s)) {
+    let approval = match approve::candidate(&csr, parsed.as_ref().map(|(_, s)| s)) {
+        Some(c) => approval(&ctx.client, &csr, &c).await?,
+        None => None,
+    };
+    if let Some(message) = approval {
         let mut next = (*csr).clone();
         push_condition(&mut next, condition("Approved", "AutoApproved", message));
         ctx.api
