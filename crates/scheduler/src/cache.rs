@@ -183,6 +183,16 @@ impl Cache {
             if let Some(s) = self.pods.get_mut(&pod.uid) {
                 s.assumed = false;
                 s.deadline = None;
+                // Hold the watch's version, not the one this replaces: the informer has
+                // dropped that one, and keeping it here would keep a second copy of every
+                // pod alive (an assumed pod is its pending version).
+                if !Arc::ptr_eq(&s.pod.pod, &pod.pod) {
+                    let old = std::mem::replace(&mut s.pod, pod);
+                    if let Some(e) = self.nodes.get_mut(&node) {
+                        Arc::make_mut(&mut e.info).replace_pod(&old, s.pod.clone());
+                        self.dirty.insert(node);
+                    }
+                }
             }
             return action;
         }
@@ -213,9 +223,11 @@ impl Cache {
         }
     }
 
-    /// Places `pod` (already carrying its node name) before its binding is done.
-    pub fn assume_pod(&mut self, pod: Arc<PodInfo>) {
-        let node = pod.node_name().to_string();
+    /// Places `pod` on `node` before its binding is done. The pod is its pending version
+    /// (no node name): nothing here reads a placed pod's own node name, and copying the
+    /// pod to set it would cost a whole pod per assumption.
+    pub fn assume_pod(&mut self, pod: Arc<PodInfo>, node: &str) {
+        let node = node.to_string();
         if let Some(old) = self.pods.remove(&pod.uid) {
             self.unplace(&pod.uid, &old.node);
         }
@@ -382,26 +394,29 @@ mod tests {
         // A heartbeat that changes nothing is no event.
         assert_eq!(c.add_or_update_node(node("a1", "a")), None);
 
-        c.assume_pod(pod("p1", "a1", "500m"));
+        c.assume_pod(pod("p1", "", "500m"), "a1");
         c.update_snapshot(&mut s);
         assert_eq!(cpu_by_node(&s)[0], ("a1".into(), 500, 1));
         assert!(c.is_assumed("p1"));
 
-        // The watch confirms it.
-        c.add_or_update_pod(pod("p1", "a1", "500m"));
+        // The watch confirms it, and its version replaces the assumed one everywhere.
+        let confirmed = pod("p1", "a1", "500m");
+        c.add_or_update_pod(confirmed.clone());
         assert!(!c.is_assumed("p1"));
         c.update_snapshot(&mut s);
         assert_eq!(cpu_by_node(&s)[0], ("a1".into(), 500, 1));
+        let held = s.get("a1").map(|n| n.pods[0].clone());
+        assert!(held.is_some_and(|p| Arc::ptr_eq(&p.pod, &confirmed.pod)));
 
         // A failed binding forgets an assumed pod.
-        c.assume_pod(pod("p2", "b1", "1"));
+        c.assume_pod(pod("p2", "", "1"), "b1");
         c.forget_pod("p2");
         c.update_snapshot(&mut s);
         assert_eq!(cpu_by_node(&s)[1], ("b1".into(), 0, 0));
 
         // A finished binding that the watch never confirms expires.
         let now = Instant::now();
-        c.assume_pod(pod("p3", "a2", "1"));
+        c.assume_pod(pod("p3", "", "1"), "a2");
         c.finish_binding("p3", now);
         assert_eq!(c.cleanup_expired(now), 0);
         assert_eq!(c.cleanup_expired(now + ASSUMED_POD_TTL), 1);

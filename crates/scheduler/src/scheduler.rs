@@ -490,8 +490,7 @@ impl Scheduler {
 
     fn assume_and_bind(&mut self, mut qpi: QueuedPodInfo, mut state: CycleState, node: String) {
         let pod = qpi.pod.clone();
-        let assumed = Arc::new(pod.with_node(&node));
-        self.cache.assume_pod(assumed);
+        self.cache.assume_pod(pod.clone(), &node);
         let s = self.fw.run_reserve(&mut state, &pod, &node);
         if !s.is_success() {
             self.fw.run_unreserve(&state, &pod, &node);

@@ -131,6 +131,11 @@ pub async fn create(scope: &Scope<'_>, raw: Bytes) -> ApiResult<Response<Body>> 
     create_decoded(scope, obj, &warnings, false).await
 }
 
+/// A generated name that is taken is drawn again this many times before the create fails
+/// with AlreadyExists, as upstream's apiserver retries (RetryGenerateName, GA in 1.32): with
+/// 27^5 suffixes, a ReplicaSet of 30,000 pods otherwise meets a few dozen collisions.
+const GENERATED_NAME_RETRIES: usize = 7;
+
 /// Kinds whose PUT creates a missing object, as upstream's `AllowCreateOnUpdate` (clients
 /// such as leader election and endpoint reconcilers rely on it).
 fn allow_create_on_update(scope: &Scope<'_>) -> bool {
@@ -176,6 +181,8 @@ async fn create_decoded(
     crate::admission::on_create(scope, &mut obj).await?;
     let mut warnings = warnings.to_vec();
     warnings.extend(webhooks::mutate(scope, Operation::Create, "", &mut obj, None).await?);
+    let generated = objects::meta_str(&obj, "name").is_none_or(str::is_empty)
+        && objects::meta_str(&obj, "generateName").is_some_and(|g| !g.is_empty());
     let errs = registry::generic::prepare_create(scope.info, scope.strategy, &mut obj, &ctx);
     let name = objects::name(&obj).to_string();
     if !errs.is_empty() {
@@ -223,8 +230,25 @@ async fn create_decoded(
         crate::alloc::release(scope, &obj).await;
         return Ok(with_warnings(respond_object(scope, 201, &obj)?, &warnings));
     }
-    let key = scope.key(&name);
-    let kv = match scope.api.store.create(&key, encode(scope, &obj)).await {
+    let mut name = name;
+    let mut retries = if generated { GENERATED_NAME_RETRIES } else { 0 };
+    let kv = loop {
+        match scope
+            .api
+            .store
+            .create(&scope.key(&name), encode(scope, &obj))
+            .await
+        {
+            Err(store::Error::AlreadyExists(_)) if retries > 0 => {
+                retries -= 1;
+                obj["metadata"]["name"] = Value::String(String::new());
+                registry::generic::resolve_generate_name(&mut obj, &objects::random_suffix());
+                name = objects::name(&obj).to_string();
+            }
+            other => break other,
+        }
+    };
+    let kv = match kv {
         Ok(kv) => kv,
         Err(store::Error::AlreadyExists(_)) => {
             crate::alloc::release(scope, &obj).await;

@@ -100,6 +100,20 @@ impl NodeInfo {
         self.generation += 1;
     }
 
+    /// Puts `new` where `old` (the same pod, equal in all this node counts) was.
+    pub fn replace_pod(&mut self, old: &Arc<PodInfo>, new: Arc<PodInfo>) {
+        for list in [
+            &mut self.pods,
+            &mut self.pods_with_affinity,
+            &mut self.pods_with_required_anti_affinity,
+        ] {
+            if let Some(slot) = list.iter_mut().find(|p| Arc::ptr_eq(p, old)) {
+                *slot = new.clone();
+            }
+        }
+        self.generation += 1;
+    }
+
     /// Removes the pod with `uid`; false if it was not here.
     pub fn remove_pod(&mut self, uid: &str) -> bool {
         let Some(i) = self.pods.iter().position(|p| p.uid == uid) else {

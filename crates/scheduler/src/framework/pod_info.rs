@@ -241,7 +241,8 @@ impl PodInfo {
         self.pod.metadata.deletion_timestamp.is_some()
     }
 
-    /// The same pod placed on `node` (what the cache holds for an assumed pod).
+    /// The same pod placed on `node` (test fixtures of pods on nodes).
+    #[cfg(test)]
     pub fn with_node(&self, node: &str) -> PodInfo {
         let mut pod = (*self.pod).clone();
         if let Some(spec) = pod.spec.as_mut() {
