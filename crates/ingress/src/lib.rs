@@ -15,7 +15,9 @@ pub mod forward;
 pub mod gateway;
 pub mod routes;
 pub mod tls;
+pub mod upstream;
 
+mod idle;
 mod listen;
 
 use std::collections::HashMap;
@@ -132,6 +134,9 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     if ingress.http_addr.is_none() && ingress.https_addr.is_none() {
         return ingress;
     }
+    ingress
+        .tasks
+        .spawn(sweep_idle(shared.upstreams.clone(), stopped.clone()));
     let state = State::default();
     let changed = Arc::new(Notify::new());
     let tasks = &mut ingress.tasks;
@@ -202,6 +207,22 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     ));
     ingress.tasks.spawn(sync(state, changed, shared, resolver));
     ingress
+}
+
+/// Closes backend connections idle too long, including those to endpoints that are gone
+/// (a connection is otherwise only looked at when a request wants it).
+async fn sweep_idle(
+    upstreams: Arc<upstream::Upstreams>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(idle::IDLE_LIMIT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => upstreams.sweep(),
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 #[derive(Default)]

@@ -57,7 +57,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
-    stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let scheme = if tls.is_some() {
         Scheme::Https
@@ -65,8 +65,16 @@ pub async fn serve(
         Scheme::Http
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // The open connections: dropped (so aborted) on shutdown. Each connection's task then
+    // needs no stop signal of its own, polled at every wake-up.
+    let mut open = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        while open.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of descriptors and the like: wait rather than spin.
@@ -80,8 +88,8 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (shared, tls, mut stopped) = (shared.clone(), tls.clone(), stopped.clone());
-        tokio::spawn(async move {
+        let (shared, tls) = (shared.clone(), tls.clone());
+        open.spawn(async move {
             let _slot = slot;
             let client = forward::Peer::new(peer);
             let service =
@@ -133,11 +141,8 @@ pub async fn serve(
                     }
                 }
             };
-            tokio::select! {
-                r = served => if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "ingress connection");
-                },
-                _ = stopped.wait_for(|s| *s) => {}
+            if let Err(e) = served.await {
+                tracing::debug!(%peer, error = %e, "ingress connection");
             }
         });
     }

@@ -13,6 +13,7 @@ mod bench_crd;
 mod bench_density;
 mod bench_dns;
 mod bench_ingress;
+mod bench_open_loop;
 mod bench_node;
 mod bench_node_cpu;
 mod bench_proxy;
