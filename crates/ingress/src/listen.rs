@@ -46,15 +46,16 @@ async fn sniff_h2(stream: &tokio::net::TcpStream) -> Option<bool> {
         .flatten()
 }
 
-/// Binds `0.0.0.0:port` now, so a taken port is known at start.
-pub fn bind(port: u16) -> std::io::Result<TcpListener> {
+/// Binds `0.0.0.0:port` now, so a taken port is known at start; [`serve`] registers it
+/// with the runtime it runs on.
+pub fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
     let l = std::net::TcpListener::bind(("0.0.0.0", port))?;
     l.set_nonblocking(true)?;
-    TcpListener::from_std(l)
+    Ok(l)
 }
 
 pub async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
@@ -63,6 +64,13 @@ pub async fn serve(
         Scheme::Https
     } else {
         Scheme::Http
+    };
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "ingress listener");
+            return;
+        }
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     // The open connections: dropped (so aborted) on shutdown. Each connection's task then

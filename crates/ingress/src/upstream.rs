@@ -307,7 +307,13 @@ mod tests {
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let upstreams = upstreams.clone();
-                        async move { upstreams.send(to, req).await }
+                        async move {
+                            // As the ingress does with hop-by-hop headers: the backend's
+                            // `Connection: close` is not the client's.
+                            let mut resp = upstreams.send(to, req).await?;
+                            resp.headers_mut().remove(http::header::CONNECTION);
+                            Ok::<_, SendError>(resp)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
