@@ -52,7 +52,9 @@ pub async fn run(
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..connections.min(total) {
         let (host, path) = (host.to_string(), path.to_string());
-        tasks.spawn(async move { one_connection(addr, &host, &path, c, connections, total, start, interval).await });
+        tasks.spawn(async move {
+            one_connection(addr, &host, &path, c, connections, total, start, interval).await
+        });
     }
     let mut latencies = Vec::with_capacity(total as usize);
     let mut out = OpenLoop::default();
