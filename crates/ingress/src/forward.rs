@@ -1,5 +1,6 @@
 //! One request through the proxy: route by host and path on the current table, pick an
-//! endpoint, forward over a pooled HTTP/1.1 connection with the X-Forwarded headers, and
+//! endpoint per request, forward with the X-Forwarded headers over an HTTP/1.1 connection
+//! that this request's task drives ([`crate::upstream`]), and
 //! answer 404/502/503 ourselves with a body that says why. `Upgrade` requests (WebSocket)
 //! are forwarded with their upgrade headers and, on a 101, both sides are spliced.
 
@@ -13,35 +14,18 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 use crate::routes::{Action, Redirect, RequestHead, Table};
+use crate::upstream::{Relayed, Upstreams};
 
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<Relayed, Full<Bytes>>;
 
-/// What every connection shares: the current table and the backend connection pool.
+/// What every connection shares: the current table and the idle backend connections.
+#[derive(Default)]
 pub struct Shared {
     pub table: RwLock<Arc<Table>>,
-    client: Client<HttpConnector, Incoming>,
-}
-
-impl Default for Shared {
-    fn default() -> Shared {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(std::time::Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            // Shorter than common backends' keep-alive (2–5 s), so a pooled connection is
-            // dropped here before the backend closes it under a request.
-            .pool_idle_timeout(std::time::Duration::from_millis(1500))
-            .build(connector);
-        Shared {
-            table: RwLock::default(),
-            client,
-        }
-    }
+    pub upstreams: Arc<Upstreams>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -281,53 +265,42 @@ pub async fn handle(
     let downstream = upgrade.then(|| hyper::upgrade::on(&mut req));
 
     let (mut parts, body) = req.into_parts();
-    // The backend URI from parts: no string to format and parse again per request.
-    let mut uri = http::uri::Parts::default();
-    uri.scheme = Some(http::uri::Scheme::HTTP);
-    uri.authority = match http::uri::Authority::try_from(addr.to_string()) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            return Ok(reply(
-                StatusCode::BAD_GATEWAY,
-                format!("502 Bad Gateway: backend address {addr}: {e}\n"),
-            ))
-        }
-    };
-    uri.path_and_query = Some(
-        parts
+    // The backend gets origin-form (`/path?query`); an HTTP/1.1 client's request nearly
+    // always has it already, and then the URI is passed on untouched.
+    let absolute = parts.uri.scheme().is_some() || parts.uri.authority().is_some();
+    let authority = absolute
+        .then(|| parts.uri.authority())
+        .flatten()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    if absolute || parts.uri.path_and_query().is_none() {
+        let path = parts
             .uri
             .path_and_query()
             .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-    );
-    let uri = match Uri::from_parts(uri) {
-        Ok(u) => u,
-        Err(e) => {
-            return Ok(reply(
-                StatusCode::BAD_REQUEST,
-                format!("400 Bad Request: {e}\n"),
-            ))
-        }
-    };
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        parts.uri = Uri::from(path);
+    }
     // The request was routed by the URI's authority when it has one (HTTP/2, or an
     // absolute-form HTTP/1.1 target): the backend must see that host, not a different Host
     // header, or host-based routing could be sidestepped (RFC 9112 §3.2.2).
-    let authority = parts
-        .uri
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
     let host_value = match (authority, parts.headers.get(header::HOST)) {
         (Some(a), _) => {
             parts.headers.insert(header::HOST, a.clone());
             a
         }
         (None, Some(h)) => h.clone(),
-        (None, None) => HeaderValue::from_static(""),
+        (None, None) => {
+            // HTTP/1.0 without a Host: the backend gets its own address, as an HTTP/1.1
+            // request must name some host.
+            if let Ok(v) = HeaderValue::from_str(&addr.to_string()) {
+                parts.headers.insert(header::HOST, v);
+            }
+            HeaderValue::from_static("")
+        }
     };
     if parts.version == Version::HTTP_2 {
         join_cookies(&mut parts.headers);
     }
-    parts.uri = uri;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
     strip_hop_by_hop(headers, upgrade);
@@ -346,7 +319,14 @@ pub async fn handle(
     );
     headers.insert(X_FORWARDED_HOST.clone(), host_value);
 
-    let sent = shared.client.request(Request::from_parts(parts, body));
+    let req = Request::from_parts(parts, body);
+    let sent = async {
+        if upgrade {
+            Upstreams::send_upgrade(addr, req).await
+        } else {
+            shared.upstreams.send(addr, req).await
+        }
+    };
     // A backend that takes the request and never answers: 504, as ingress-nginx's
     // 60 s proxy read timeout gives.
     let answered = match tokio::time::timeout(BACKEND_TIMEOUT, sent).await {

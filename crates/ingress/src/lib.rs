@@ -15,7 +15,9 @@ pub mod forward;
 pub mod gateway;
 pub mod routes;
 pub mod tls;
+pub mod upstream;
 
+mod idle;
 mod listen;
 
 use std::collections::HashMap;
@@ -55,6 +57,9 @@ fn write<T>(l: &RwLock<T>, value: T) {
 pub struct Ingress {
     tasks: tokio::task::JoinSet<()>,
     stop: tokio::sync::watch::Sender<bool>,
+    /// The runtime of the data path ([`data_path_runtime`]) and its accept loops.
+    data_path: Option<tokio::runtime::Runtime>,
+    listeners: Vec<tokio::task::JoinHandle<()>>,
     /// The addresses actually listened on (None: disabled or the port was taken).
     pub http_addr: Option<SocketAddr>,
     pub https_addr: Option<SocketAddr>,
@@ -64,8 +69,37 @@ impl Ingress {
     /// Stops the watches and listeners and ends open connections.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
+        // The accept loops return at once on the signal, closing the listening sockets
+        // (and aborting their connections), so the ports are free when this returns.
+        for l in self.listeners.drain(..) {
+            let _ = l.await;
+        }
         self.tasks.shutdown().await;
     }
+}
+
+impl Drop for Ingress {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async context forbids; what is left on it
+        // (connections being aborted) ends on its own threads.
+        if let Some(rt) = self.data_path.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The data path's own runtime: the listeners, their client connections and the backend
+/// connections those drive. On the agent's shared runtime every request's wake-up also woke
+/// its other, idle workers to look for work: futex wake-ups and context switches that cost
+/// more CPU than the proxying itself on a small machine (BENCHMARKS.md, ingress). Here a
+/// few workers serve nothing else: one per four CPUs, at least one.
+fn data_path_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads((cpus / 4).max(1))
+        .thread_name("skiff-ingress")
+        .enable_all()
+        .build()
 }
 
 /// Starts the watches, the table builder and the listeners. A port that cannot be bound
@@ -75,12 +109,21 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     let mut ingress = Ingress {
         tasks: tokio::task::JoinSet::new(),
         stop,
+        data_path: None,
+        listeners: Vec::new(),
         http_addr: None,
         https_addr: None,
     };
     if config.http_port == 0 && config.https_port == 0 {
         return ingress;
     }
+    let rt = match data_path_runtime() {
+        Ok(rt) => ingress.data_path.insert(rt).handle().clone(),
+        Err(e) => {
+            tracing::error!(error = %e, "ingress: cannot start its runtime; not serving");
+            return ingress;
+        }
+    };
     let shared = Arc::new(forward::Shared::default());
     let resolver = match tls::SniResolver::new() {
         Ok(r) => Arc::new(r),
@@ -94,9 +137,12 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
         match listen::bind(config.http_port) {
             Ok(l) => {
                 ingress.http_addr = l.local_addr().ok();
-                ingress
-                    .tasks
-                    .spawn(listen::serve(l, None, shared.clone(), stopped.clone()));
+                ingress.listeners.push(rt.spawn(listen::serve(
+                    l,
+                    None,
+                    shared.clone(),
+                    stopped.clone(),
+                )));
             }
             Err(e) => failures.push(format!("port {}: {e}", config.http_port)),
         }
@@ -109,12 +155,12 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
         match bound {
             Ok((l, acceptor)) => {
                 ingress.https_addr = l.local_addr().ok();
-                ingress.tasks.spawn(listen::serve(
+                ingress.listeners.push(rt.spawn(listen::serve(
                     l,
                     Some(acceptor),
                     shared.clone(),
                     stopped.clone(),
-                ));
+                )));
             }
             Err(e) => failures.push(format!("port {}: {e}", config.https_port)),
         }
@@ -132,6 +178,7 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     if ingress.http_addr.is_none() && ingress.https_addr.is_none() {
         return ingress;
     }
+    rt.spawn(sweep_idle(shared.upstreams.clone(), stopped.clone()));
     let state = State::default();
     let changed = Arc::new(Notify::new());
     let tasks = &mut ingress.tasks;
@@ -202,6 +249,22 @@ pub fn run(client: kube::Client, config: Config) -> Ingress {
     ));
     ingress.tasks.spawn(sync(state, changed, shared, resolver));
     ingress
+}
+
+/// Closes backend connections idle too long, including those to endpoints that are gone
+/// (a connection is otherwise only looked at when a request wants it).
+async fn sweep_idle(
+    upstreams: Arc<upstream::Upstreams>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(idle::IDLE_LIMIT);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => upstreams.sweep(),
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 #[derive(Default)]

@@ -46,27 +46,43 @@ async fn sniff_h2(stream: &tokio::net::TcpStream) -> Option<bool> {
         .flatten()
 }
 
-/// Binds `0.0.0.0:port` now, so a taken port is known at start.
-pub fn bind(port: u16) -> std::io::Result<TcpListener> {
+/// Binds `0.0.0.0:port` now, so a taken port is known at start; [`serve`] registers it
+/// with the runtime it runs on.
+pub fn bind(port: u16) -> std::io::Result<std::net::TcpListener> {
     let l = std::net::TcpListener::bind(("0.0.0.0", port))?;
     l.set_nonblocking(true)?;
-    TcpListener::from_std(l)
+    Ok(l)
 }
 
 pub async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
-    stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
     let scheme = if tls.is_some() {
         Scheme::Https
     } else {
         Scheme::Http
     };
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "ingress listener");
+            return;
+        }
+    };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    // The open connections: dropped (so aborted) on shutdown. Each connection's task then
+    // needs no stop signal of its own, polled at every wake-up.
+    let mut open = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        while open.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 // Out of descriptors and the like: wait rather than spin.
@@ -80,8 +96,8 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (shared, tls, mut stopped) = (shared.clone(), tls.clone(), stopped.clone());
-        tokio::spawn(async move {
+        let (shared, tls) = (shared.clone(), tls.clone());
+        open.spawn(async move {
             let _slot = slot;
             let client = forward::Peer::new(peer);
             let service =
@@ -133,11 +149,8 @@ pub async fn serve(
                     }
                 }
             };
-            tokio::select! {
-                r = served => if let Err(e) = r {
-                    tracing::debug!(%peer, error = %e, "ingress connection");
-                },
-                _ = stopped.wait_for(|s| *s) => {}
+            if let Err(e) = served.await {
+                tracing::debug!(%peer, error = %e, "ingress connection");
             }
         });
     }

@@ -76,7 +76,13 @@ pub(crate) fn start_server_opts(
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let mut child = Command::new(std::env::current_exe()?)
+    // SKIFF_BENCH_SERVER_BINARY: another build's server under the same load generator
+    // (A/B comparisons of a data path).
+    let binary = match std::env::var_os("SKIFF_BENCH_SERVER_BINARY") {
+        Some(b) => PathBuf::from(b),
+        None => std::env::current_exe()?,
+    };
+    let mut child = Command::new(binary)
         .arg("server")
         .args((!agent).then_some("--disable-agent"))
         .args([

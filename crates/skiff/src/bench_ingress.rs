@@ -54,6 +54,16 @@ pub struct IngressArgs {
     /// Leave out the HTTPS runs.
     #[arg(long)]
     no_https: bool,
+    /// Fixed request rates (requests/s) of the open-loop runs, direct and through the
+    /// ingress's HTTP port; each should be well below what the ingress sustains.
+    #[arg(long, value_delimiter = ',', default_value = "2000,5000")]
+    rates: Vec<u64>,
+    /// Keep-alive connections sharing an open-loop run's schedule.
+    #[arg(long, default_value_t = 16)]
+    open_connections: u64,
+    /// Only the open-loop runs (no wrk).
+    #[arg(long)]
+    open_only: bool,
     /// Where the data dir goes.
     #[arg(long, default_value = "/var/tmp")]
     dir: PathBuf,
@@ -135,7 +145,12 @@ async fn measure(
          |---|---|---|---|---|---|---|\n"
     );
     let mut summary = String::new();
-    for &c in &args.connections {
+    let closed: &[usize] = if args.open_only {
+        &[]
+    } else {
+        &args.connections
+    };
+    for &c in closed {
         let mut runs = Vec::new();
         for (name, url, host) in &targets {
             let cpu_before = crate::bench_density::cpu_time(server_pid);
@@ -169,7 +184,78 @@ async fn measure(
         "wrk -t{} -c<connections> -d{}s --latency; target: ingress overhead under 20% of a direct request.",
         args.threads, args.seconds
     );
+    if !args.rates.is_empty() {
+        let direct = std::net::SocketAddr::new(pod_ip, BACKEND_PORT);
+        let via = std::net::SocketAddr::from(([127, 0, 0, 1], http_port));
+        println!("{}", open_loop(args, server_pid, direct, via).await?);
+    }
     Ok(())
+}
+
+/// The open-loop runs: at each fixed rate, the pod directly, then through the ingress.
+async fn open_loop(
+    args: &IngressArgs,
+    server_pid: u32,
+    direct: std::net::SocketAddr,
+    via: std::net::SocketAddr,
+) -> anyhow::Result<String> {
+    let mut report = format!(
+        "## Ingress, open loop ({} keep-alive connections, {} s per run; latency from write to \
+         the whole answer read; late: sent over {} ms after due)\n\n\
+         | rate | target | requests | late | errors | p50 | p99 | p99.9 | skiff CPU per 1k requests |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        args.open_connections,
+        args.seconds,
+        crate::bench_open_loop::LATE.as_millis()
+    );
+    let mut summary = String::new();
+    for &rate in &args.rates {
+        let mut runs = Vec::new();
+        for (name, addr) in [("direct to the pod", direct), ("ingress, HTTP", via)] {
+            let cpu_before = crate::bench_density::cpu_time(server_pid);
+            let r = crate::bench_open_loop::run(
+                addr,
+                HOST,
+                &args.path,
+                rate,
+                args.seconds,
+                args.open_connections,
+            )
+            .await?;
+            let cpu = crate::bench_density::cpu_time(server_pid).saturating_sub(cpu_before);
+            let per_k = cpu.as_secs_f64() * 1e6 / r.sent.max(1) as f64;
+            report.push_str(&format!(
+                "| {rate}/s | {name} | {} | {} | {} | {} | {} | {} | {per_k:.1} ms |\n",
+                r.sent,
+                r.late,
+                r.errors,
+                fine(r.p50),
+                fine(r.p99),
+                fine(r.p999),
+            ));
+            runs.push(r);
+        }
+        let (d, i) = (&runs[0], &runs[1]);
+        let added = |via: Duration, direct: Duration| {
+            let a = via.as_secs_f64() - direct.as_secs_f64();
+            format!(
+                "{:+.3} ms ({:+.0}% of direct)",
+                a * 1e3,
+                100.0 * a / direct.as_secs_f64().max(1e-9)
+            )
+        };
+        summary.push_str(&format!(
+            "- {rate}/s: the ingress adds p50 {}, p99 {}\n",
+            added(i.p50, d.p50),
+            added(i.p99, d.p99),
+        ));
+    }
+    Ok(format!("{report}\n{summary}"))
+}
+
+/// Milliseconds to the microsecond: open-loop latencies are well under one.
+fn fine(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn free_port() -> anyhow::Result<u16> {

@@ -15,6 +15,7 @@ mod bench_dns;
 mod bench_ingress;
 mod bench_node;
 mod bench_node_cpu;
+mod bench_open_loop;
 mod bench_proxy;
 mod bench_scheduler;
 mod bench_store;
