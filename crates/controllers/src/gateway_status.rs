@@ -61,7 +61,7 @@ where
     (store, run)
 }
 
-pub async fn run(client: Client) {
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let changed = Arc::new(Notify::new());
     let all = watcher::Config::default;
     let (classes, w1) = reflect(
@@ -81,7 +81,12 @@ pub async fn run(client: Client) {
         all().fields("type=kubernetes.io/tls"),
         changed.clone(),
     );
-    let (nodes, w6) = reflect(Api::<Node>::all(client.clone()), all(), changed.clone());
+    let nodes = informers.nodes.store();
+    let node_changes = changed.clone();
+    let w6 = informers.nodes.subscribe().for_each(move |_| {
+        node_changes.notify_one();
+        async {}
+    });
     let (grants, w7) = reflect(
         Api::<ReferenceGrant>::all(client.clone()),
         all(),

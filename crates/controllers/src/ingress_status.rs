@@ -23,12 +23,9 @@ struct Ctx {
     classes: reflector::Store<IngressClass>,
 }
 
-pub async fn run(client: Client) {
-    let (nodes, node_writer) = reflector::store();
-    let node_changes = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .reflect(node_writer)
-        .applied_objects()
-        .filter_map(|n| async move { n.ok().map(|_| ()) });
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
+    let nodes = informers.nodes.store();
+    let node_changes = informers.nodes.subscribe().map(|_| ());
     let (classes, class_writer) = reflector::store();
     let class_changes = watcher(
         Api::<IngressClass>::all(client.clone()),

@@ -80,7 +80,7 @@ pub async fn run(
     config: Config,
     pods: std::sync::Arc<informers::Informer<k8s_openapi::api::core::v1::Pod>>,
 ) {
-    let informers = informers::Informers::new(pods);
+    let informers = informers::Informers::new(&client, pods);
     let storage = persistentvolume::Informers::start(&client);
     tokio::join!(
         deployment::run(client.clone()),
@@ -88,6 +88,7 @@ pub async fn run(
         namespace::run(client.clone()),
         node_ipam::run(
             client.clone(),
+            &informers,
             config.cluster_cidr,
             config.node_cidr_mask_size
         ),
@@ -105,9 +106,9 @@ pub async fn run(
         ),
         resourcequota::run(client.clone(), &informers),
         serviceaccount::run(client.clone()),
-        servicelb::run(client.clone()),
-        ingress_status::run(client.clone()),
-        gateway_status::run(client.clone()),
+        servicelb::run(client.clone(), &informers),
+        ingress_status::run(client.clone(), &informers),
+        gateway_status::run(client.clone(), &informers),
         csr::run(client.clone(), config.ca_pem.clone(), config.ca_key_pem),
         root_ca::run(client.clone(), config.ca_pem),
         clusterrole_aggregation::run(client.clone()),

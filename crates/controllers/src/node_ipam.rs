@@ -12,7 +12,6 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -88,13 +87,18 @@ struct Ctx {
     recorder: Recorder,
 }
 
-pub async fn run(client: Client, cluster_cidr: String, node_cidr_mask_size: u8) {
+pub async fn run(
+    client: Client,
+    informers: &crate::informers::Informers,
+    cluster_cidr: String,
+    node_cidr_mask_size: u8,
+) {
     let Some(ranges) = Ranges::new(&cluster_cidr, node_cidr_mask_size) else {
         tracing::warn!(%cluster_cidr, "node IPAM disabled: the cluster CIDR is not an IPv4 range larger than a node's");
         return;
     };
-    let api: Api<Node> = Api::all(client.clone());
-    let controller = Controller::new(api, watcher::Config::default());
+    let controller =
+        Controller::for_shared_stream(informers.nodes.subscribe(), informers.nodes.store());
     let reporter = Reporter {
         controller: "node-ipam-controller".into(),
         instance: None,

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Service};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::runtime::{reflector, watcher};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
@@ -26,12 +26,9 @@ struct Ctx {
     reported: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
-pub async fn run(client: Client) {
-    let (nodes, node_writer) = reflector::store();
-    let node_changes = watcher(Api::<Node>::all(client.clone()), watcher::Config::default())
-        .reflect(node_writer)
-        .applied_objects()
-        .filter_map(|n| async move { n.ok().map(|_| ()) });
+pub async fn run(client: Client, informers: &crate::informers::Informers) {
+    let nodes = informers.nodes.store();
+    let node_changes = informers.nodes.subscribe().map(|_| ());
     let controller = Controller::new(
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),

@@ -40,7 +40,6 @@ struct Ctx {
 
 pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let sets: Api<DaemonSet> = Api::all(client.clone());
-    let nodes: Api<Node> = Api::all(client.clone());
     let controller = Controller::new(sets, watcher::Config::default());
     let store = controller.store();
     controller
@@ -48,7 +47,7 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
             crate::informers::owners::<DaemonSet>(&pod.metadata)
         })
         // Any node change may change where every DaemonSet belongs.
-        .watches(nodes, watcher::Config::default(), move |_node: Node| {
+        .watches_shared_stream(informers.nodes.subscribe(), move |_node| {
             store
                 .state()
                 .iter()

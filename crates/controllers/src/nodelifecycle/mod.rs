@@ -67,7 +67,7 @@ struct Monitor {
 }
 
 pub async fn run(client: Client, informers: &crate::informers::Informers, settings: Settings) {
-    let nodes = follow(Api::<Node>::all(client.clone()));
+    let nodes = informers.nodes.store();
     let leases = follow(Api::<Lease>::namespaced(client.clone(), "kube-node-lease"));
     let pods = informers.pods.store();
     for ready in [
