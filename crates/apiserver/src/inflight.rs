@@ -1,7 +1,7 @@
 //! `--max-requests-inflight` and `--max-mutating-requests-inflight`, as upstream's legacy
 //! max-in-flight filter: requests that are not long-running hold a slot of the read-only
 //! or the mutating pool while they are served; with no slot free the answer is 429 with
-//! `Retry-After: 1`. Like upstream, `system:masters` are served even then, and a limit
+//! `Retry-After: 1` and upstream's plain-text body (not a `Status`). Like upstream, `system:masters` are served even then, and a limit
 //! of 0 means no limit.
 
 use std::sync::Arc;
@@ -10,7 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::UserInfo;
 use crate::authz::Attributes;
-use crate::error::ApiError;
+use crate::body::{self, Body};
 
 pub const DEFAULT_MAX_READ: usize = 400;
 pub const DEFAULT_MAX_MUTATING: usize = 200;
@@ -65,12 +65,12 @@ impl Limits {
         }
     }
 
-    /// A slot to hold while the request is served (`None`: not counted), or the 429.
+    /// A slot to hold while the request is served (`None`: not counted), or `Full`.
     pub fn admit(
         &self,
         a: &Attributes,
         user: &UserInfo,
-    ) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+    ) -> Result<Option<OwnedSemaphorePermit>, Full> {
         let pool = match classify(a) {
             Kind::LongRunning => return Ok(None),
             Kind::ReadOnly => &self.read,
@@ -82,21 +82,32 @@ impl Limits {
         match pool.clone().try_acquire_owned() {
             Ok(permit) => Ok(Some(permit)),
             Err(_) if crate::authz::is_master(user) => Ok(None),
-            Err(_) => Err(too_many_requests()),
+            Err(_) => Err(Full),
         }
     }
 }
 
-/// Upstream's answer when every slot is taken.
-pub fn too_many_requests() -> ApiError {
-    ApiError {
-        details: Some(serde_json::json!({ "retryAfterSeconds": 1 })),
-        ..ApiError::new(
-            429,
-            "TooManyRequests",
-            "Too many requests, please try again later.",
-        )
-    }
+/// Every slot of the request's pool is taken.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Upstream's answer when every slot is taken: Go's `http.Error` text, not a `Status`.
+pub fn too_many_requests() -> http::Response<Body> {
+    let mut resp = body::bytes_response(
+        429,
+        "text/plain; charset=utf-8",
+        "Too many requests, please try again later.\n",
+    );
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    h.insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 #[cfg(test)]
@@ -165,8 +176,7 @@ mod tests {
         };
         let held = limits.admit(&a, &alice).unwrap();
         assert!(held.is_some());
-        let refused = limits.admit(&a, &alice).unwrap_err();
-        assert_eq!((refused.code, refused.reason), (429, "TooManyRequests"));
+        assert_eq!(limits.admit(&a, &alice).unwrap_err(), Full);
         let admin = UserInfo {
             name: "admin".into(),
             groups: vec!["system:masters".into()],
@@ -188,6 +198,14 @@ mod tests {
         assert!(limits.admit(&watch, &alice).unwrap().is_none());
         drop(held);
         assert!(limits.admit(&a, &alice).unwrap().is_some());
+    }
+
+    #[test]
+    fn answer_is_upstreams() {
+        let resp = too_many_requests();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()["retry-after"], "1");
+        assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
     }
 
     #[test]

@@ -94,7 +94,9 @@ async fn authenticated(
     }
     let _slot = match api.inflight.admit(attrs, &acting) {
         Ok(slot) => slot,
-        Err(refused) => return finish(record, body::error_response(&refused), false).await,
+        Err(crate::inflight::Full) => {
+            return finish(record, crate::inflight::too_many_requests(), false).await
+        }
     };
     let long_running = crate::inflight::is_long_running(attrs);
     let resp = dispatch(api, req, &attrs.path, query, &mut record).await;
