@@ -124,6 +124,8 @@ fn audit_log_records_requests_by_policy() {
     admin.ok(&["get", "secret", "s1", "-o", "yaml"]);
     let refused = alice.fails(&["get", "configmaps"]);
     assert!(refused.contains("forbidden"), "{refused}");
+    // `no` exits 1; only the request matters here.
+    admin.run(&["--as", "bob", "--as-group", "devs", "auth", "can-i", "list", "pods"]);
     let mut watch = admin.spawn_lines(&["get", "configmaps", "-w"]);
     assert!(watch.wait_for(Duration::from_secs(20), |l| l.contains("cm1")));
 
@@ -230,6 +232,12 @@ fn audit_log_records_requests_by_policy() {
         f["user"]["groups"],
         serde_json::json!(["devs", "testers", "system:authenticated"])
     );
+
+    // Impersonation: the caller is `user`, the one acted as `impersonatedUser`.
+    let acted = find(&all, |e| e["impersonatedUser"]["username"] == "bob");
+    assert!(!acted.is_empty());
+    assert_eq!(acted[0]["user"]["username"], "system:admin");
+    assert_eq!(acted[0]["impersonatedUser"]["groups"][0], "devs");
 
     // The watch: ResponseStarted now, ResponseComplete once kubectl hangs up.
     let started = find(&all, |e| {
