@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 
 use std::collections::HashMap;
 
+use futures::FutureExt;
 use http_body_util::BodyExt;
 
 use crate::audit::{self, policy::Stage};
@@ -26,15 +27,44 @@ pub async fn route(api: Arc<Api>, req: Request<Incoming>) -> Result<Response<Bod
     let audit_id = audit::request_id(req.headers());
     // Computed once: authorization, the audit policy and the in-flight limits read them.
     let attrs = crate::authz::attributes::from_request(&method, &path, &query);
+    let info = api
+        .audit
+        .as_ref()
+        .map(|_| audit::RequestInfo::from_request(&req));
     let mut resp = match crate::auth::authenticate_request(&api, req).await {
-        Ok(req) => authenticated(&api, req, &attrs, &query, &audit_id).await,
-        Err(refused) => refused,
+        Ok(req) => authenticated(&api, req, &attrs, &query, &audit_id, info).await,
+        Err(refused) => {
+            failed_authentication(&api, &attrs, &audit_id, info, &refused);
+            refused
+        }
     };
     if let Ok(v) = http::HeaderValue::from_str(&audit_id) {
         resp.headers_mut().insert("audit-id", v);
     }
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
     Ok(resp)
+}
+
+/// As upstream, a request whose credentials fail is audited with no user, at the
+/// ResponseStarted stage only, with the methods tried as the message.
+fn failed_authentication(
+    api: &Api,
+    attrs: &Attributes,
+    audit_id: &str,
+    info: Option<audit::RequestInfo>,
+    refused: &Response<Body>,
+) {
+    let (Some(auditor), Some(info)) = (&api.audit, info) else {
+        return;
+    };
+    let Some(mut record) = auditor.begin(audit_id, &UserInfo::default(), attrs, &info) else {
+        return;
+    };
+    record.response_message(
+        refused.status().as_u16(),
+        "Authentication failed, attempted: bearer",
+    );
+    record.emit(Stage::ResponseStarted);
 }
 
 fn user_of<B>(req: &Request<B>) -> Arc<UserInfo> {
@@ -52,16 +82,13 @@ async fn authenticated(
     attrs: &Attributes,
     query: &HashMap<String, String>,
     audit_id: &str,
+    info: Option<audit::RequestInfo>,
 ) -> Response<Body> {
     let user = user_of(&req);
-    let mut record = api.audit.as_ref().and_then(|a| {
-        a.begin(
-            audit_id,
-            &user,
-            attrs,
-            &audit::RequestInfo::from_request(&req),
-        )
-    });
+    let mut record = match (&api.audit, info) {
+        (Some(a), Some(info)) => a.begin(audit_id, &user, attrs, &info),
+        _ => None,
+    };
     if let Some(r) = &mut record {
         r.emit(Stage::RequestReceived);
     }
@@ -99,8 +126,30 @@ async fn authenticated(
         }
     };
     let long_running = crate::inflight::is_long_running(attrs);
-    let resp = dispatch(api, req, &attrs.path, query, &mut record).await;
+    let resp =
+        match std::panic::AssertUnwindSafe(dispatch(api, req, &attrs.path, query, &mut record))
+            .catch_unwind()
+            .await
+        {
+            Ok(resp) => resp,
+            Err(panic) => {
+                // The Panic stage, then the panic goes on as before (it ends the connection).
+                if let Some(r) = &mut record {
+                    r.response_message(500, &format!("APIServer panic'd: {}", panic_text(&panic)));
+                    r.emit(Stage::Panic);
+                }
+                std::panic::resume_unwind(panic)
+            }
+        };
     finish(record, resp, long_running).await
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
 }
 
 /// Writes the final stages: a long-running response gets `ResponseStarted` now and

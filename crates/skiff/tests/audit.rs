@@ -125,7 +125,16 @@ fn audit_log_records_requests_by_policy() {
     let refused = alice.fails(&["get", "configmaps"]);
     assert!(refused.contains("forbidden"), "{refused}");
     // `no` exits 1; only the request matters here.
-    admin.run(&["--as", "bob", "--as-group", "devs", "auth", "can-i", "list", "pods"]);
+    admin.run(&[
+        "--as",
+        "bob",
+        "--as-group",
+        "devs",
+        "auth",
+        "can-i",
+        "list",
+        "pods",
+    ]);
     let mut watch = admin.spawn_lines(&["get", "configmaps", "-w"]);
     assert!(watch.wait_for(Duration::from_secs(20), |l| l.contains("cm1")));
 
@@ -150,6 +159,23 @@ fn audit_log_records_requests_by_policy() {
         })
         .unwrap_or_else(|| panic!("no Audit-Id in {headers}"));
 
+    // A token that fails: 401, audited at ResponseStarted with no user.
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-D", "-", "-o", "/dev/null", "--cacert"])
+        .arg(s.server.data_dir().join("tls").join("ca.crt"))
+        .args(["-H", "Authorization: Bearer not-a-known-token"])
+        .arg(format!(
+            "{}/api/v1/namespaces/default/secrets",
+            s.server.url()
+        ))
+        .output()
+        .expect("curl");
+    let headers = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        headers.starts_with("HTTP/2 401") || headers.starts_with("HTTP/1.1 401"),
+        "{headers}"
+    );
+
     let all = eventually(
         "the curl request's event in the audit log",
         Duration::from_secs(10),
@@ -160,6 +186,17 @@ fn audit_log_records_requests_by_policy() {
     assert!(by_id
         .iter()
         .any(|e| e["stage"] == "ResponseComplete" && e["responseStatus"]["code"] == 403));
+
+    let unauthenticated = find(&all, |e| e["responseStatus"]["code"] == 401);
+    assert_eq!(unauthenticated.len(), 1, "{unauthenticated:?}");
+    let u = unauthenticated[0];
+    assert_eq!(u["stage"], "ResponseStarted");
+    assert_eq!(u["user"], serde_json::json!({}));
+    assert_eq!(
+        u["responseStatus"]["message"],
+        "Authentication failed, attempted: bearer"
+    );
+    assert_eq!(u["objectRef"]["resource"], "secrets");
 
     // Each event has upstream's shape.
     for e in &all {

@@ -241,6 +241,15 @@ impl Record {
         }
     }
 
+    /// A response no handler wrote (failed authentication, a panic): its code and why.
+    pub fn response_message(&mut self, code: u16, message: &str) {
+        self.event.response_status = Some(ResponseStatus {
+            code,
+            message: message.to_string(),
+            ..ResponseStatus::default()
+        });
+    }
+
     pub fn emit(&mut self, stage: Stage) {
         if self.omit_stages.contains(&stage) {
             return;
@@ -254,6 +263,7 @@ impl Record {
             let mut e = self.event.clone();
             e.response_object = None;
             if stage == Stage::RequestReceived {
+                // A response status is known only once the response is.
                 e.response_status = None;
             }
             serde_json::to_vec(&e)
@@ -338,6 +348,24 @@ mod tests {
         assert_eq!(complete["responseStatus"]["code"], 201);
         assert_eq!(complete["objectRef"]["resource"], "configmaps");
         assert_eq!(complete["objectRef"]["apiVersion"], "v1");
+    }
+
+    #[test]
+    fn omit_managed_fields_strips_both_bodies() {
+        let (mut r, rx) = record(
+            "RequestResponse\n  omitManagedFields: true",
+            http::Method::POST,
+            "/api/v1/namespaces/a/configmaps",
+        );
+        let body = Bytes::from(
+            r#"{"kind":"ConfigMap","metadata":{"name":"c","managedFields":[{"manager":"m"}]}}"#,
+        );
+        r.request_body(&http::HeaderMap::new(), &body);
+        r.response(201, Some(&body));
+        r.emit(Stage::ResponseComplete);
+        let line = String::from_utf8(rx.recv().unwrap()).unwrap();
+        assert!(!line.contains("managedFields"), "{line}");
+        assert!(line.contains(r#""name":"c""#), "{line}");
     }
 
     #[test]
