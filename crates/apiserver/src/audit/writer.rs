@@ -278,6 +278,31 @@ mod tests {
     }
 
     #[test]
+    fn prunes_backups_by_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let now = SystemTime::now();
+        for (name, age_days) in [
+            ("audit-2026-12-01T00-00-00.000.log", 4),
+            ("audit-2026-12-04T00-00-00.000.log", 1),
+            ("audit-2026-12-05T00-00-00.000.log", 0),
+            ("other.log", 9),
+        ] {
+            let f = File::create(dir.path().join(name)).unwrap();
+            f.set_modified(now - Duration::from_secs(age_days * 24 * 3600 + 60))
+                .unwrap();
+        }
+        prune(&path, 0, 2, now).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        expect![[r#"["audit-2026-12-04T00-00-00.000.log", "audit-2026-12-05T00-00-00.000.log", "other.log"]"#]]
+            .assert_eq(&format!("{names:?}"));
+    }
+
+    #[test]
     fn full_buffer_drops_and_counts() {
         let (tx, _rx) = sync_channel(1);
         let sink = Sink {
