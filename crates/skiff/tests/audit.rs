@@ -187,7 +187,10 @@ fn audit_log_records_requests_by_policy() {
         .iter()
         .any(|e| e["stage"] == "ResponseComplete" && e["responseStatus"]["code"] == 403));
 
-    let unauthenticated = find(&all, |e| e["responseStatus"]["code"] == 401);
+    let unauthenticated = find(&all, |e| {
+        e["responseStatus"]["code"] == 401
+            && e["requestURI"] == "/api/v1/namespaces/default/secrets"
+    });
     assert_eq!(unauthenticated.len(), 1, "{unauthenticated:?}");
     let u = unauthenticated[0];
     assert_eq!(u["stage"], "ResponseStarted");
