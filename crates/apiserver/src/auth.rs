@@ -1,6 +1,6 @@
 //! Who is calling: the identity in a client certificate that chains to the cluster CA
-//! (rustls has verified the chain), else a bearer token (service account tokens and
-//! bootstrap tokens, `bearer.rs`). What the caller may do is `crate::authz`'s to decide,
+//! (rustls has verified the chain), else a bearer token (service account tokens,
+//! bootstrap tokens and `--token-auth-file` tokens, `bearer.rs`). What the caller may do is `crate::authz`'s to decide,
 //! right after this.
 
 pub mod bearer;
@@ -9,6 +9,7 @@ pub mod join;
 pub mod jwt;
 pub mod keys;
 pub mod service_account;
+pub mod token_file;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub struct Authn {
     pub audiences: Vec<String>,
     /// The cluster CA (PEM), served at `/cacerts` for joining agents.
     pub ca_pem: String,
+    /// `--token-auth-file`: token → user.
+    pub static_tokens: std::collections::HashMap<String, UserInfo>,
 }
 
 impl Authn {
@@ -83,6 +86,7 @@ impl Authn {
             audiences: vec![issuer.clone()],
             issuer,
             ca_pem,
+            static_tokens: Default::default(),
         }
     }
 }

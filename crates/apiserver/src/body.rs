@@ -55,6 +55,21 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     resp
 }
 
+/// A request body still to be read, or already read (the audit log wanted it).
+pub enum RequestBody {
+    Incoming(Incoming),
+    Read(Bytes),
+}
+
+impl RequestBody {
+    pub async fn read(self) -> Result<Bytes, ApiError> {
+        match self {
+            RequestBody::Incoming(b) => read(b).await,
+            RequestBody::Read(b) => Ok(b),
+        }
+    }
+}
+
 /// How much of an oversized body is read and thrown away before answering 413: a client
 /// still uploading would otherwise see its connection reset instead of the answer.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;

@@ -6,6 +6,7 @@
 
 mod admission;
 mod alloc;
+mod audit;
 mod auth;
 mod authz;
 mod body;
@@ -17,6 +18,7 @@ mod error;
 mod event_ttl;
 mod filter;
 mod gateway_api;
+mod inflight;
 mod node_proxy;
 mod objects;
 mod openapi;
@@ -30,6 +32,7 @@ mod webhooks;
 
 use std::sync::Arc;
 
+pub use audit::{writer::LogOptions as AuditLogOptions, AuditConfig};
 pub use auth::bootstrap_token::{ca_hash, JoinToken};
 pub use certs::{admin_kubeconfig, host_addresses};
 pub use server::{start, Config, RunningServer, StartError};
@@ -48,6 +51,10 @@ pub struct Api {
     pub(crate) node_client: node_proxy::NodeClient,
     /// Resources that CustomResourceDefinitions add.
     pub(crate) custom: custom_resources::CustomResources,
+    /// `--audit-policy-file`: without one, nothing is audited.
+    pub(crate) audit: Option<audit::Auditor>,
+    /// `--max-requests-inflight` and `--max-mutating-requests-inflight`.
+    pub(crate) inflight: inflight::Limits,
 }
 
 impl Api {

@@ -20,6 +20,13 @@ pub struct Config {
     /// The node join token (`--token`); without one, the token kept in the data dir or a
     /// new one.
     pub join_token: Option<String>,
+    /// `--audit-policy-file` and `--audit-log-*`.
+    pub audit: Option<crate::audit::AuditConfig>,
+    /// `--token-auth-file`.
+    pub token_auth_file: Option<PathBuf>,
+    /// `--max-requests-inflight`, `--max-mutating-requests-inflight` (0: no limit).
+    pub max_requests_inflight: usize,
+    pub max_mutating_requests_inflight: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,10 @@ pub enum StartError {
     Cidr(#[from] alloc::CidrError),
     #[error("tls: {0}")]
     Tls(String),
+    #[error("{0}")]
+    Audit(#[from] crate::audit::AuditError),
+    #[error("token auth file {path}: {why}")]
+    TokenFile { path: PathBuf, why: String },
     #[error("writing {path}: {source}")]
     Kubeconfig {
         path: PathBuf,
@@ -111,13 +122,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     } else {
         config.bind_address
     };
+    let mut authn =
+        crate::auth::Authn::new(sa_key, &config.cluster_domain, pki.ca_cert_pem.clone());
+    if let Some(path) = &config.token_auth_file {
+        let err = |why: String| StartError::TokenFile {
+            path: path.clone(),
+            why,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        authn.static_tokens =
+            crate::auth::token_file::parse(&text).map_err(|e| err(e.to_string()))?;
+    }
+    let audit = config
+        .audit
+        .as_ref()
+        .map(crate::audit::Auditor::start)
+        .transpose()?;
     let api = Arc::new(Api {
         store,
         cache,
         alloc,
         server_address: format!("{advertise}:{}", addr.port()),
         openapi: openapi::OpenApiCache::default(),
-        authn: crate::auth::Authn::new(sa_key, &config.cluster_domain, pki.ca_cert_pem.clone()),
+        authn,
         authz: Default::default(),
         node_client: node_proxy::NodeClient::new(
             &pki.kubelet_client_cert_pem,
@@ -125,6 +152,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )
         .map_err(StartError::Tls)?,
         custom: Default::default(),
+        audit,
+        inflight: crate::inflight::Limits::new(
+            config.max_requests_inflight,
+            config.max_mutating_requests_inflight,
+        ),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);
@@ -236,6 +268,8 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, api: Arc<Api>) {
             let svc =
                 hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(user.clone());
+                    // The audit log's source IP.
+                    req.extensions_mut().insert(peer);
                     router::route(api.clone(), req)
                 });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());

@@ -129,6 +129,30 @@ struct ServerArgs {
     /// Where the local-path provisioner puts volumes' directories on their nodes.
     #[arg(long, default_value = controllers::local_path::DEFAULT_STORAGE_PATH)]
     local_storage_path: String,
+    /// The audit policy (`audit.k8s.io/v1` `Policy`); without it nothing is audited.
+    #[arg(long)]
+    audit_policy_file: Option<PathBuf>,
+    /// Where audit events go, one JSON line each (`-`: stdout); needs --audit-policy-file.
+    #[arg(long)]
+    audit_log_path: Option<PathBuf>,
+    /// Days to keep rotated audit logs (0: whatever their age).
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxage: u32,
+    /// Rotated audit logs to keep (0: all).
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxbackup: u32,
+    /// Megabytes before the audit log rotates (0: never).
+    #[arg(long, default_value_t = 0)]
+    audit_log_maxsize: u32,
+    /// Static bearer tokens: a CSV of token,user,uid,"group1,group2".
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
+    /// Most read-only requests served at once, not counting long-running ones (0: no limit).
+    #[arg(long, default_value_t = 400)]
+    max_requests_inflight: usize,
+    /// Most mutating requests served at once (0: no limit).
+    #[arg(long, default_value_t = 200)]
+    max_mutating_requests_inflight: usize,
 }
 
 fn main() -> ExitCode {
@@ -288,6 +312,26 @@ fn go_duration(s: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("invalid duration {s:?} (e.g. 500ms, 40s, 2m)"))
 }
 
+/// As upstream, the policy and the log path go together: either alone audits nothing.
+fn audit_config(args: &ServerArgs) -> anyhow::Result<Option<apiserver::AuditConfig>> {
+    match (&args.audit_policy_file, &args.audit_log_path) {
+        (Some(policy), Some(path)) => Ok(Some(apiserver::AuditConfig {
+            policy_file: policy.clone(),
+            log: apiserver::AuditLogOptions {
+                path: path.clone(),
+                max_age_days: args.audit_log_maxage,
+                max_backups: args.audit_log_maxbackup,
+                max_size_mb: args.audit_log_maxsize,
+            },
+        })),
+        (None, Some(_)) => {
+            tracing::warn!("--audit-log-path without --audit-policy-file: nothing is audited");
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
+}
+
 fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.datastore_endpoint.is_empty() {
         anyhow::bail!(
@@ -304,6 +348,10 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             service_cidr: args.service_cidr.clone(),
             cluster_domain: args.cluster_domain.clone(),
             join_token: args.token.clone(),
+            audit: audit_config(&args)?,
+            token_auth_file: args.token_auth_file.clone(),
+            max_requests_inflight: args.max_requests_inflight,
+            max_mutating_requests_inflight: args.max_mutating_requests_inflight,
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");

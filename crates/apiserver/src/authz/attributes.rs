@@ -52,6 +52,7 @@ pub fn from_request(method: &Method, path: &str, query: &HashMap<String, String>
         verb: verb.to_string(),
         resource_request: true,
         api_group: r.group,
+        api_version: r.version,
         resource: r.resource,
         subresource: r.subresource.unwrap_or_default(),
         namespace,

@@ -34,6 +34,8 @@ pub struct Attributes {
     /// A request for a resource (else for a non-resource `path`).
     pub resource_request: bool,
     pub api_group: String,
+    /// The version in the path (the audit log's `objectRef.apiVersion`).
+    pub api_version: String,
     pub resource: String,
     pub subresource: String,
     pub namespace: String,
@@ -224,16 +226,19 @@ fn always_public(path: &str) -> bool {
     )
 }
 
+/// A refusal and the authorizer's reason (boxed: it is large).
+pub type Refused = Box<(ApiError, String)>;
+
 /// Runs after authentication, before any handler: impersonation, then the decision; a
 /// refusal ends the request with upstream's 403.
+/// `Ok` carries the allowing reason, `Err` the refusal and why (both for the audit log).
 pub fn filter(
     api: &Api,
     mut req: http::Request<hyper::body::Incoming>,
-    path: &str,
-    query: &std::collections::HashMap<String, String>,
-) -> Result<http::Request<hyper::body::Incoming>, ApiError> {
-    if always_public(path) {
-        return Ok(req);
+    a: &Attributes,
+) -> Result<(http::Request<hyper::body::Incoming>, String), Refused> {
+    if always_public(&a.path) {
+        return Ok((req, String::new()));
     }
     let mut user = req
         .extensions()
@@ -246,10 +251,12 @@ pub fn filter(
             req.extensions_mut().insert(user.clone());
         }
         Ok(None) => {}
-        Err(e) => return Err(e),
+        Err(e) => {
+            let why = e.message.clone();
+            return Err(Box::new((e, why)));
+        }
     }
-    let a = attributes::from_request(req.method(), path, query);
-    let d = authorize(api, &user, &a);
+    let d = authorize(api, &user, a);
     if d.allowed {
         // A WebSocket exec, attach or port-forward starts as a GET, yet runs something:
         // it also needs `create`, as upstream checks since 1.35.
@@ -260,17 +267,17 @@ pub fn filter(
         if streaming && a.verb == "get" {
             let create = Attributes {
                 verb: "create".into(),
-                ..a
+                ..a.clone()
             };
             let d = authorize(api, &user, &create);
             if !d.allowed {
-                return Err(forbidden(&user, &create, &d.reason));
+                return Err(Box::new((forbidden(&user, &create, &d.reason), d.reason)));
             }
         }
-        return Ok(req);
+        return Ok((req, d.reason));
     }
-    tracing::debug!(user = %user.name, verb = %a.verb, resource = %a.resource, path, "forbidden");
-    Err(forbidden(&user, &a, &d.reason))
+    tracing::debug!(user = %user.name, verb = %a.verb, resource = %a.resource, path = %a.path, "forbidden");
+    Err(Box::new((forbidden(&user, a, &d.reason), d.reason)))
 }
 
 #[cfg(test)]

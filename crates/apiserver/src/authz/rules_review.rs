@@ -21,6 +21,7 @@ pub fn attributes_of(spec: &Value) -> Result<Attributes, ApiError> {
             verb: str_at(r, "/verb").to_string(),
             resource_request: true,
             api_group: str_at(r, "/group").to_string(),
+            api_version: str_at(r, "/version").to_string(),
             resource: str_at(r, "/resource").to_string(),
             subresource: str_at(r, "/subresource").to_string(),
             namespace: str_at(r, "/namespace").to_string(),

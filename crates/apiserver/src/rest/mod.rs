@@ -83,7 +83,7 @@ pub async fn handle(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     user: &UserInfo,
-    body: hyper::body::Incoming,
+    body: body::RequestBody,
 ) -> Response<Body> {
     let custom = api.custom.find(&req.group, &req.version, &req.resource);
     let (result, warnings) =
@@ -120,7 +120,7 @@ async fn dispatch(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     user: &UserInfo,
-    body: hyper::body::Incoming,
+    body: body::RequestBody,
 ) -> ApiResult<Response<Body>> {
     let (info, strategy) = api
         .resource(&req.group, &req.version, &req.resource)
@@ -157,7 +157,7 @@ async fn dispatch(
         ));
     }
     if info.storage_prefix.is_empty() {
-        return virtual_kinds::handle(&scope, method, body::read(body).await?).await;
+        return virtual_kinds::handle(&scope, method, body.read().await?).await;
     }
     if let Some(sub) = req.subresource.as_deref() {
         let name = req.name.clone().unwrap_or_default();
@@ -169,13 +169,11 @@ async fn dispatch(
         (&Method::GET, None) if watch => watch::watch(&scope).await,
         (&Method::GET, Some(name)) => read::get(&scope, &name).await,
         (&Method::GET, None) => read::list(&scope).await,
-        (&Method::POST, None) => write::create(&scope, body::read(body).await?).await,
-        (&Method::PUT, Some(name)) => write::update(&scope, &name, body::read(body).await?).await,
-        (&Method::PATCH, Some(name)) => write::patch(&scope, &name, body::read(body).await?).await,
-        (&Method::DELETE, Some(name)) => {
-            delete::delete(&scope, &name, body::read(body).await?).await
-        }
-        (&Method::DELETE, None) => delete::delete_collection(&scope, body::read(body).await?).await,
+        (&Method::POST, None) => write::create(&scope, body.read().await?).await,
+        (&Method::PUT, Some(name)) => write::update(&scope, &name, body.read().await?).await,
+        (&Method::PATCH, Some(name)) => write::patch(&scope, &name, body.read().await?).await,
+        (&Method::DELETE, Some(name)) => delete::delete(&scope, &name, body.read().await?).await,
+        (&Method::DELETE, None) => delete::delete_collection(&scope, body.read().await?).await,
         _ => Err(ApiError::method_not_supported(
             info.group,
             info.plural,
@@ -184,11 +182,11 @@ async fn dispatch(
     }
 }
 
-async fn read_body_if(method: &Method, body: hyper::body::Incoming) -> ApiResult<Bytes> {
+async fn read_body_if(method: &Method, body: body::RequestBody) -> ApiResult<Bytes> {
     if matches!(*method, Method::GET | Method::HEAD) {
         Ok(Bytes::new())
     } else {
-        body::read(body).await
+        body.read().await
     }
 }
 
