@@ -5,6 +5,7 @@
 
 pub mod bearer;
 pub mod bootstrap_token;
+pub mod client_cert;
 pub mod join;
 pub mod jwt;
 pub mod keys;
@@ -107,6 +108,13 @@ pub async fn authenticate_request(
     api: &Api,
     mut req: http::Request<hyper::body::Incoming>,
 ) -> Result<http::Request<hyper::body::Incoming>, http::Response<Body>> {
+    if req
+        .extensions()
+        .get::<client_cert::InvalidClientCert>()
+        .is_some()
+    {
+        return Err(body::error_response(&unauthorized()));
+    }
     let anonymous = req
         .extensions()
         .get::<Arc<UserInfo>>()

@@ -8,6 +8,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::auth::client_cert::DeferredVerifier;
 use crate::auth::UserInfo;
 use crate::{alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, watch_cache, Api};
 
@@ -105,7 +106,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ips,
         cluster_domain: &config.cluster_domain,
     })?;
-    let tls = tls_config(&pki)?;
+    let (tls, verifier) = tls_config(&pki)?;
     let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
 
     let store =
@@ -181,7 +182,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         source,
     })?;
 
-    let serve = tokio::spawn(serve(listener, TlsAcceptor::from(Arc::new(tls)), api));
+    let serve = tokio::spawn(serve(
+        listener,
+        TlsAcceptor::from(Arc::new(tls)),
+        verifier,
+        api,
+    ));
     Ok(RunningServer {
         addr,
         kubeconfig,
@@ -198,7 +204,9 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
-fn tls_config(pki: &certs::Pki) -> Result<rustls::ServerConfig, StartError> {
+fn tls_config(
+    pki: &certs::Pki,
+) -> Result<(rustls::ServerConfig, Arc<DeferredVerifier>), StartError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let tls_err = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
     let certs: Vec<CertificateDer<'static>> =
@@ -218,25 +226,32 @@ fn tls_config(pki: &certs::Pki) -> Result<rustls::ServerConfig, StartError> {
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     // Client certificates are asked for but optional: other credentials arrive with
-    // authentication; a certificate that is presented must chain to the cluster CA.
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+    // authentication; a certificate that is presented must chain to the cluster CA, which
+    // is judged per request (401), as upstream does.
+    let chain = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
     )
     .allow_unauthenticated()
     .build()
     .map_err(|e| tls_err(&e))?;
+    let verifier = Arc::new(DeferredVerifier::new(chain));
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls_err(&e))?
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(certs, key)
         .map_err(|e| tls_err(&e))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(cfg)
+    Ok((cfg, verifier))
 }
 
-async fn serve(listener: TcpListener, acceptor: TlsAcceptor, api: Arc<Api>) {
+async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    verifier: Arc<DeferredVerifier>,
+    api: Arc<Api>,
+) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -248,7 +263,7 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, api: Arc<Api>) {
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let api = api.clone();
+        let (api, verifier) = (api.clone(), verifier.clone());
         tokio::spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(t) => t,
@@ -257,17 +272,18 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, api: Arc<Api>) {
                     return;
                 }
             };
-            let user = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(UserInfo::from_certificate)
-                .unwrap_or_else(UserInfo::anonymous);
-            let user = Arc::new(user);
+            let identity = verifier.identify(tls.get_ref().1.peer_certificates());
+            if identity.is_err() {
+                tracing::debug!(%peer, "client certificate does not authenticate");
+            }
+            let invalid = identity.as_ref().err().copied();
+            let user = Arc::new(identity.ok().flatten().unwrap_or_else(UserInfo::anonymous));
             let svc =
                 hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(user.clone());
+                    if let Some(invalid) = invalid {
+                        req.extensions_mut().insert(invalid);
+                    }
                     // The audit log's source IP.
                     req.extensions_mut().insert(peer);
                     router::route(api.clone(), req)
