@@ -9,7 +9,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::UserInfo;
-use crate::{alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, watch_cache, Api};
+use crate::{
+    alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, tls_options, watch_cache, Api,
+};
 
 pub struct Config {
     pub data_dir: PathBuf,
@@ -27,6 +29,20 @@ pub struct Config {
     /// `--max-requests-inflight`, `--max-mutating-requests-inflight` (0: no limit).
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
+    pub tls: TlsFlags,
+}
+
+/// The serving TLS flags, as given (checked when the server starts).
+#[derive(Debug, Clone, Default)]
+pub struct TlsFlags {
+    /// `--tls-min-version` (`VersionTLS12`, `VersionTLS13`; empty: 1.2).
+    pub min_version: String,
+    /// `--tls-cipher-suites` (empty: rustls's defaults).
+    pub cipher_suites: Vec<String>,
+    /// `--tls-cert-file` and `--tls-private-key-file`: a serving certificate (chain) and
+    /// key to present instead of the one made from the cluster CA.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +98,10 @@ fn check_writable(dir: &Path) -> Result<(), StartError> {
 
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     check_writable(&config.data_dir)?;
+    // Bad TLS flags are refused before anything is started or written.
+    let versions = tls_options::min_version(&config.tls.min_version).map_err(StartError::Tls)?;
+    let suites = tls_options::cipher_suites(&config.tls.cipher_suites).map_err(StartError::Tls)?;
+    let serving = serving_override(&config.tls)?;
     let addr = SocketAddr::new(config.bind_address, config.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -105,7 +125,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ips,
         cluster_domain: &config.cluster_domain,
     })?;
-    let tls = tls_config(&pki)?;
+    let tls = tls_config(&pki, versions, suites.as_deref(), serving)?;
     let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
 
     let store =
@@ -198,25 +218,59 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
-fn tls_config(pki: &certs::Pki) -> Result<rustls::ServerConfig, StartError> {
+/// `--tls-cert-file` and `--tls-private-key-file` read: (chain PEM, key PEM), or `None`
+/// to serve the certificate made from the cluster CA.
+fn serving_override(flags: &TlsFlags) -> Result<Option<(String, String)>, StartError> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| StartError::Tls(format!("{}: {e}", p.display())))
+    };
+    match (&flags.cert_file, &flags.key_file) {
+        (Some(c), Some(k)) => Ok(Some((read(c)?, read(k)?))),
+        (None, None) => Ok(None),
+        _ => Err(StartError::Tls(
+            "--tls-cert-file and --tls-private-key-file go together".into(),
+        )),
+    }
+}
+
+fn tls_config(
+    pki: &certs::Pki,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: Option<&[rustls::CipherSuite]>,
+    serving: Option<(String, String)>,
+) -> Result<rustls::ServerConfig, StartError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let tls_err = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
-    let certs: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes())
-            .chain(rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| tls_err(&e))?;
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())
-            .map_err(|e| tls_err(&e))?
-            .ok_or_else(|| StartError::Tls("serving key missing".into()))?;
+    // Our own certificate goes out with the CA that signed it; a user's file is sent as
+    // its chain stands.
+    let (chain_pem, key_pem) = match serving {
+        Some((c, k)) => (c, k),
+        None => (
+            format!("{}\n{}", pki.serving_cert_pem, pki.ca_cert_pem),
+            pki.serving_key_pem.clone(),
+        ),
+    };
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls_err(&e))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(
+            "no certificate in the serving certificate file".into(),
+        ));
+    }
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .map_err(|e| tls_err(&e))?
+        .ok_or_else(|| StartError::Tls("serving key missing".into()))?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()) {
         roots
             .add(ca.map_err(|e| tls_err(&e))?)
             .map_err(|e| tls_err(&e))?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tls_options::restrict(
+        rustls::crypto::ring::default_provider(),
+        suites,
+    ));
     // Client certificates are asked for but optional: other credentials arrive with
     // authentication; a certificate that is presented must chain to the cluster CA.
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -227,7 +281,7 @@ fn tls_config(pki: &certs::Pki) -> Result<rustls::ServerConfig, StartError> {
     .build()
     .map_err(|e| tls_err(&e))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| tls_err(&e))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
