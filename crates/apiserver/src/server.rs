@@ -125,6 +125,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ips,
         cluster_domain: &config.cluster_domain,
     })?;
+    // A user's serving chain's issuers join the cluster CA in the admin kubeconfig, so that
+    // this process's own clients (and the admin) still verify the server.
+    let trusted_ca = match &serving {
+        Some((chain, _)) => format!("{}\n{}", pki.ca_cert_pem, issuers_pem(chain)?),
+        None => pki.ca_cert_pem.clone(),
+    };
     let tls = tls_config(&pki, versions, suites.as_deref(), serving)?;
     let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
 
@@ -195,7 +201,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         IpAddr::V4(v4) => format!("https://{v4}:{}", addr.port()),
     };
     let kubeconfig = config.data_dir.join("admin.kubeconfig");
-    let kc = certs::admin_kubeconfig(&pki, &server_url);
+    let kc = certs::client_kubeconfig(
+        &trusted_ca,
+        &server_url,
+        "admin",
+        &pki.admin_cert_pem,
+        &pki.admin_key_pem,
+    );
     write_private(&kubeconfig, &kc).map_err(|source| StartError::Kubeconfig {
         path: kubeconfig.clone(),
         source,
@@ -231,6 +243,25 @@ fn serving_override(flags: &TlsFlags) -> Result<Option<(String, String)>, StartE
             "--tls-cert-file and --tls-private-key-file go together".into(),
         )),
     }
+}
+
+/// The certificates of a PEM chain after its first (the leaf), as PEM.
+fn issuers_pem(chain: &str) -> Result<String, StartError> {
+    let mut out = String::new();
+    for (i, cert) in rustls_pemfile::certs(&mut chain.as_bytes()).enumerate() {
+        let der = cert.map_err(|e| StartError::Tls(format!("--tls-cert-file: {e}")))?;
+        if i > 0 {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            out.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                out.push_str(&String::from_utf8_lossy(line));
+                out.push('\n');
+            }
+            out.push_str("-----END CERTIFICATE-----\n");
+        }
+    }
+    Ok(out)
 }
 
 fn tls_config(

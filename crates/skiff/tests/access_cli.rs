@@ -244,3 +244,81 @@ fn tls_min_version_13_refuses_tls_12_clients() {
         text(&out)
     );
 }
+
+/// A CA of the user's own and a serving certificate from it for 127.0.0.1: (chain PEM,
+/// key PEM, CA PEM).
+fn own_serving_cert() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca = rcgen::CertificateParams::default();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "users-own-ca");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca");
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_cert.pem(), ca_key).expect("issuer");
+    let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    leaf.subject_alt_names
+        .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = leaf.signed_by(&key, &issuer).expect("leaf");
+    (
+        format!("{}{}", cert.pem(), ca_cert.pem()),
+        key.serialize_pem(),
+        ca_cert.pem(),
+    )
+}
+
+#[test]
+fn tls_cert_file_replaces_the_serving_certificate() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let (chain, key, ca) = own_serving_cert();
+    let (chain_f, key_f, ca_f) = (
+        files.path().join("serving.crt"),
+        files.path().join("serving.key"),
+        files.path().join("own-ca.crt"),
+    );
+    for (f, t) in [(&chain_f, &chain), (&key_f, &key), (&ca_f, &ca)] {
+        std::fs::write(f, t).expect("write");
+    }
+    let s = Server::start_with(
+        Path::new(env!("CARGO_BIN_EXE_skiff")),
+        &[
+            "--tls-cert-file",
+            &chain_f.to_string_lossy(),
+            "--tls-private-key-file",
+            &key_f.to_string_lossy(),
+        ],
+    );
+    let curl = |cacert: &Path| {
+        Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "--cacert"])
+            .arg(cacert)
+            .arg(format!("{}/version", s.url()))
+            .status()
+            .expect("curl")
+            .success()
+    };
+    assert!(curl(&ca_f), "the user's CA does not verify the server");
+    assert!(
+        !curl(&s.data_dir().join("tls").join("ca.crt")),
+        "the cluster CA still verifies the server"
+    );
+    // The admin kubeconfig trusts the user's CA too, and so do the controllers, which
+    // reach the server through it.
+    let admin = s.kubectl();
+    admin.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=registry.invalid/web",
+    ]);
+    eventually(
+        "the deployment controller made a ReplicaSet",
+        Duration::from_secs(30),
+        || {
+            admin
+                .run(&["get", "replicasets", "-l", "app=web", "-o", "name"])
+                .stdout
+        },
+        |out| !out.is_empty(),
+    );
+}
