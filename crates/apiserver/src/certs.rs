@@ -71,10 +71,59 @@ fn write(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
     Ok(())
 }
 
+const TEN_YEARS: std::time::Duration = std::time::Duration::from_secs(3650 * 24 * 3600);
+
 fn ten_years(params: &mut CertificateParams) {
+    valid_for(params, TEN_YEARS);
+}
+
+/// Valid from an hour ago (clocks drift) for `lifetime`.
+fn valid_for(params: &mut CertificateParams, lifetime: std::time::Duration) {
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::hours(1);
-    params.not_after = now + time::Duration::days(3650);
+    params.not_after = now + lifetime;
+}
+
+/// A client certificate and its new key (PEM) for user `cn` in `groups` (the subject's
+/// O entries, as the apiserver reads them), signed by `issuer`.
+fn sign_client(
+    issuer: &Issuer<'_, KeyPair>,
+    cn: &str,
+    groups: &[&str],
+    lifetime: std::time::Duration,
+) -> Result<(String, String), CertError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    for g in groups {
+        dn.push(DnType::OrganizationName, *g);
+    }
+    params.distinguished_name = dn;
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    valid_for(&mut params, lifetime);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A client certificate for `cn` in `groups` signed by the cluster CA kept in `dir`
+/// (`ca.crt`, `ca.key`): what `skiff kubeconfig create` hands out.
+pub fn issue_client_cert(
+    dir: &Path,
+    cn: &str,
+    groups: &[&str],
+    lifetime: std::time::Duration,
+) -> Result<(String, String), CertError> {
+    let need = |name: &str| {
+        let path = dir.join(name);
+        read(&path)?.ok_or_else(|| CertError::Io {
+            path,
+            source: std::io::ErrorKind::NotFound.into(),
+        })
+    };
+    let (ca_cert_pem, ca_key_pem) = (need("ca.crt")?, need("ca.key")?);
+    let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, KeyPair::from_pem(&ca_key_pem)?)?;
+    sign_client(&issuer, cn, groups, lifetime)
 }
 
 /// Loads the PKI from `spec.dir`, creating whatever is missing.
@@ -149,16 +198,7 @@ pub fn load_or_create(spec: &PkiSpec<'_>) -> Result<Pki, CertError> {
     let (admin_cert_pem, admin_key_pem) = match (read(&p("admin.crt"))?, read(&p("admin.key"))?) {
         (Some(c), Some(k)) => (c, k),
         _ => {
-            let mut params = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, "system:admin");
-            dn.push(DnType::OrganizationName, "system:masters");
-            params.distinguished_name = dn;
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            ten_years(&mut params);
-            let key = KeyPair::generate()?;
-            let cert = params.signed_by(&key, &issuer)?;
-            let (c, k) = (cert.pem(), key.serialize_pem());
+            let (c, k) = sign_client(&issuer, "system:admin", &["system:masters"], TEN_YEARS)?;
             write(&p("admin.key"), &k, true)?;
             write(&p("admin.crt"), &c, false)?;
             (c, k)
@@ -171,16 +211,12 @@ pub fn load_or_create(spec: &PkiSpec<'_>) -> Result<Pki, CertError> {
     ) {
         (Some(c), Some(k)) => (c, k),
         _ => {
-            let mut params = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, KUBELET_CLIENT_CN);
-            dn.push(DnType::OrganizationName, "kubeadm:cluster-admins");
-            params.distinguished_name = dn;
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            ten_years(&mut params);
-            let key = KeyPair::generate()?;
-            let cert = params.signed_by(&key, &issuer)?;
-            let (c, k) = (cert.pem(), key.serialize_pem());
+            let (c, k) = sign_client(
+                &issuer,
+                KUBELET_CLIENT_CN,
+                &["kubeadm:cluster-admins"],
+                TEN_YEARS,
+            )?;
             write(&p("apiserver-kubelet-client.key"), &k, true)?;
             write(&p("apiserver-kubelet-client.crt"), &c, false)?;
             (c, k)
@@ -223,12 +259,30 @@ pub fn host_addresses() -> Vec<IpAddr> {
 
 /// An admin kubeconfig for `server` (e.g. `https://127.0.0.1:6443`).
 pub fn admin_kubeconfig(pki: &Pki, server: &str) -> String {
+    client_kubeconfig(
+        &pki.ca_cert_pem,
+        server,
+        "admin",
+        &pki.admin_cert_pem,
+        &pki.admin_key_pem,
+    )
+}
+
+/// A kubeconfig for `server` that trusts `ca_pem` and authenticates as user `user` with a
+/// client certificate (all PEM, embedded).
+pub fn client_kubeconfig(
+    ca_pem: &str,
+    server: &str,
+    user: &str,
+    cert_pem: &str,
+    key_pem: &str,
+) -> String {
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: skiff\n  context:\n    cluster: skiff\n    user: admin\n    namespace: default\ncurrent-context: skiff\nusers:\n- name: admin\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\npreferences: {{}}\n",
-        ca = b64(&pki.ca_cert_pem),
-        cert = b64(&pki.admin_cert_pem),
-        key = b64(&pki.admin_key_pem),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: skiff\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: skiff\n  context:\n    cluster: skiff\n    user: {user}\n    namespace: default\ncurrent-context: skiff\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\npreferences: {{}}\n",
+        ca = b64(ca_pem),
+        cert = b64(cert_pem),
+        key = b64(key_pem),
     )
 }

@@ -27,15 +27,21 @@ mod rest;
 mod router;
 mod server;
 mod table;
+mod tls_options;
 mod watch_cache;
 mod webhooks;
 
 use std::sync::Arc;
 
 pub use audit::{writer::LogOptions as AuditLogOptions, AuditConfig};
-pub use auth::bootstrap_token::{ca_hash, JoinToken};
-pub use certs::{admin_kubeconfig, host_addresses};
-pub use server::{start, Config, RunningServer, StartError};
+pub use auth::bootstrap_token::{
+    ca_hash, split_bootstrap as split_bootstrap_token, JoinToken,
+    NODE_GROUP as NODE_BOOTSTRAP_GROUP,
+};
+pub use certs::{
+    admin_kubeconfig, client_kubeconfig, host_addresses, issue_client_cert, CertError,
+};
+pub use server::{start, Config, RunningServer, StartError, TlsFlags};
 
 /// Shared state of one apiserver.
 pub struct Api {

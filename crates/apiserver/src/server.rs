@@ -10,7 +10,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::auth::client_cert::DeferredVerifier;
 use crate::auth::UserInfo;
-use crate::{alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, watch_cache, Api};
+use crate::{
+    alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, tls_options, watch_cache, Api,
+};
 
 pub struct Config {
     pub data_dir: PathBuf,
@@ -28,6 +30,20 @@ pub struct Config {
     /// `--max-requests-inflight`, `--max-mutating-requests-inflight` (0: no limit).
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
+    pub tls: TlsFlags,
+}
+
+/// The serving TLS flags, as given (checked when the server starts).
+#[derive(Debug, Clone, Default)]
+pub struct TlsFlags {
+    /// `--tls-min-version` (`VersionTLS12`, `VersionTLS13`; empty: 1.2).
+    pub min_version: String,
+    /// `--tls-cipher-suites` (empty: rustls's defaults).
+    pub cipher_suites: Vec<String>,
+    /// `--tls-cert-file` and `--tls-private-key-file`: a serving certificate (chain) and
+    /// key to present instead of the one made from the cluster CA.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +99,10 @@ fn check_writable(dir: &Path) -> Result<(), StartError> {
 
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     check_writable(&config.data_dir)?;
+    // Bad TLS flags are refused before anything is started or written.
+    let versions = tls_options::min_version(&config.tls.min_version).map_err(StartError::Tls)?;
+    let suites = tls_options::cipher_suites(&config.tls.cipher_suites).map_err(StartError::Tls)?;
+    let serving = serving_override(&config.tls)?;
     let addr = SocketAddr::new(config.bind_address, config.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -106,7 +126,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ips,
         cluster_domain: &config.cluster_domain,
     })?;
-    let (tls, verifier) = tls_config(&pki)?;
+    // A user's serving chain's issuers join the cluster CA in the admin kubeconfig, so that
+    // this process's own clients (and the admin) still verify the server.
+    let trusted_ca = match &serving {
+        Some((chain, _)) => format!("{}\n{}", pki.ca_cert_pem, issuers_pem(chain)?),
+        None => pki.ca_cert_pem.clone(),
+    };
+    let (tls, verifier) = tls_config(&pki, versions, suites.as_deref(), serving)?;
     let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
 
     let store =
@@ -176,7 +202,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         IpAddr::V4(v4) => format!("https://{v4}:{}", addr.port()),
     };
     let kubeconfig = config.data_dir.join("admin.kubeconfig");
-    let kc = certs::admin_kubeconfig(&pki, &server_url);
+    let kc = certs::client_kubeconfig(
+        &trusted_ca,
+        &server_url,
+        "admin",
+        &pki.admin_cert_pem,
+        &pki.admin_key_pem,
+    );
     write_private(&kubeconfig, &kc).map_err(|source| StartError::Kubeconfig {
         path: kubeconfig.clone(),
         source,
@@ -204,27 +236,78 @@ pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> 
     std::fs::rename(&tmp, path)
 }
 
+/// `--tls-cert-file` and `--tls-private-key-file` read: (chain PEM, key PEM), or `None`
+/// to serve the certificate made from the cluster CA.
+fn serving_override(flags: &TlsFlags) -> Result<Option<(String, String)>, StartError> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| StartError::Tls(format!("{}: {e}", p.display())))
+    };
+    match (&flags.cert_file, &flags.key_file) {
+        (Some(c), Some(k)) => Ok(Some((read(c)?, read(k)?))),
+        (None, None) => Ok(None),
+        _ => Err(StartError::Tls(
+            "--tls-cert-file and --tls-private-key-file go together".into(),
+        )),
+    }
+}
+
+/// The certificates of a PEM chain after its first (the leaf), as PEM.
+fn issuers_pem(chain: &str) -> Result<String, StartError> {
+    let mut out = String::new();
+    for (i, cert) in rustls_pemfile::certs(&mut chain.as_bytes()).enumerate() {
+        let der = cert.map_err(|e| StartError::Tls(format!("--tls-cert-file: {e}")))?;
+        if i > 0 {
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            out.push_str("-----BEGIN CERTIFICATE-----\n");
+            for line in b64.as_bytes().chunks(64) {
+                out.push_str(&String::from_utf8_lossy(line));
+                out.push('\n');
+            }
+            out.push_str("-----END CERTIFICATE-----\n");
+        }
+    }
+    Ok(out)
+}
+
 fn tls_config(
     pki: &certs::Pki,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    suites: Option<&[rustls::CipherSuite]>,
+    serving: Option<(String, String)>,
 ) -> Result<(rustls::ServerConfig, Arc<DeferredVerifier>), StartError> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let tls_err = |e: &dyn std::fmt::Display| StartError::Tls(e.to_string());
-    let certs: Vec<CertificateDer<'static>> =
-        rustls_pemfile::certs(&mut pki.serving_cert_pem.as_bytes())
-            .chain(rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| tls_err(&e))?;
-    let key: PrivateKeyDer<'static> =
-        rustls_pemfile::private_key(&mut pki.serving_key_pem.as_bytes())
-            .map_err(|e| tls_err(&e))?
-            .ok_or_else(|| StartError::Tls("serving key missing".into()))?;
+    // Our own certificate goes out with the CA that signed it; a user's file is sent as
+    // its chain stands.
+    let (chain_pem, key_pem) = match serving {
+        Some((c, k)) => (c, k),
+        None => (
+            format!("{}\n{}", pki.serving_cert_pem, pki.ca_cert_pem),
+            pki.serving_key_pem.clone(),
+        ),
+    };
+    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut chain_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| tls_err(&e))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(
+            "no certificate in the serving certificate file".into(),
+        ));
+    }
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .map_err(|e| tls_err(&e))?
+        .ok_or_else(|| StartError::Tls("serving key missing".into()))?;
     let mut roots = rustls::RootCertStore::empty();
     for ca in rustls_pemfile::certs(&mut pki.ca_cert_pem.as_bytes()) {
         roots
             .add(ca.map_err(|e| tls_err(&e))?)
             .map_err(|e| tls_err(&e))?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tls_options::restrict(
+        rustls::crypto::ring::default_provider(),
+        suites,
+    ));
     // Client certificates are asked for but optional: other credentials arrive with
     // authentication; a certificate that is presented must chain to the cluster CA, which
     // is judged per request (401), as upstream does.
@@ -237,7 +320,7 @@ fn tls_config(
     .map_err(|e| tls_err(&e))?;
     let verifier = Arc::new(DeferredVerifier::new(chain));
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| tls_err(&e))?
         .with_client_cert_verifier(verifier.clone())
         .with_single_cert(certs, key)

@@ -20,7 +20,9 @@ mod bench_proxy;
 mod bench_scheduler;
 mod bench_store;
 mod join;
+mod kubeconfig_cmd;
 mod sim_cmd;
+mod token_cmd;
 
 // jemalloc: with many threads, glibc's malloc kept a quarter more memory resident and ran
 // the density benchmark a third slower (BENCHMARKS.md, density).
@@ -41,7 +43,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane (API server on the embedded store).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Print the version.
     Version,
     /// Measure this build (prints a Markdown report).
@@ -51,6 +53,11 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Run the node agent: this machine's pods as real containers through containerd.
     Agent(agent_cmd::AgentArgs),
+    /// Kubeconfigs for users, with client certificates from the cluster CA.
+    #[command(subcommand)]
+    Kubeconfig(kubeconfig_cmd::KubeconfigCommand),
+    /// Bootstrap tokens (as `kubeadm token`).
+    Token(token_cmd::TokenArgs),
 }
 
 #[derive(Subcommand)]
@@ -153,6 +160,19 @@ struct ServerArgs {
     /// Most mutating requests served at once (0: no limit).
     #[arg(long, default_value_t = 200)]
     max_mutating_requests_inflight: usize,
+    /// The oldest TLS version served: VersionTLS12 or VersionTLS13.
+    #[arg(long, default_value = "VersionTLS12")]
+    tls_min_version: String,
+    /// TLS 1.2 cipher suites allowed, by IANA name, comma separated (empty: rustls's
+    /// defaults). TLS 1.3 suites are not configurable.
+    #[arg(long, value_delimiter = ',')]
+    tls_cipher_suites: Vec<String>,
+    /// A serving certificate (PEM, with its chain) to present instead of the one made from
+    /// the cluster CA; needs --tls-private-key-file.
+    #[arg(long)]
+    tls_cert_file: Option<PathBuf>,
+    #[arg(long)]
+    tls_private_key_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -189,7 +209,7 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Server(args) => run_server(args),
+        Command::Server(args) => run_server(*args),
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
         Command::Bench(BenchCommand::Crd(args)) => block_on(bench_crd::crd(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
@@ -201,6 +221,8 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Ingress(args)) => block_on(bench_ingress::ingress(args)),
         Command::Sim(args) => block_on(sim_cmd::run(args)),
         Command::Agent(args) => block_on(agent_cmd::run(args)),
+        Command::Kubeconfig(cmd) => kubeconfig_cmd::run(cmd),
+        Command::Token(args) => block_on(token_cmd::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -352,6 +374,12 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             token_auth_file: args.token_auth_file.clone(),
             max_requests_inflight: args.max_requests_inflight,
             max_mutating_requests_inflight: args.max_mutating_requests_inflight,
+            tls: apiserver::TlsFlags {
+                min_version: args.tls_min_version.clone(),
+                cipher_suites: args.tls_cipher_suites.clone(),
+                cert_file: args.tls_cert_file.clone(),
+                key_file: args.tls_private_key_file.clone(),
+            },
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
