@@ -44,34 +44,13 @@ pub fn attributes_of(spec: &Value) -> Result<Attributes, ApiError> {
 
 /// A SubjectAccessReview's subject.
 pub fn subject_of(spec: &Value) -> UserInfo {
-    let strings = |p: &str| -> Vec<String> {
-        spec.pointer(p)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = |p: &str| crate::objects::strings(spec.pointer(p));
     let extra = spec
         .get("extra")
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
-                .map(|(k, v)| {
-                    let vals = v
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    (k.clone(), vals)
-                })
+                .map(|(k, v)| (k.clone(), crate::objects::strings(Some(v))))
                 .collect()
         })
         .unwrap_or_default();

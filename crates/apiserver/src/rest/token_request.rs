@@ -159,16 +159,8 @@ pub async fn create(scope: &Scope<'_>, name: &str, raw: &Bytes) -> ApiResult<Res
         }
     }
     let authn = &scope.api.authn;
-    let audiences: Vec<String> = req["spec"]
-        .get("audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .filter(|a: &Vec<String>| !a.is_empty())
+    let audiences = Some(crate::objects::strings(req["spec"].get("audiences")))
+        .filter(|a| !a.is_empty())
         .unwrap_or_else(|| authn.audiences.clone());
     req["spec"]["audiences"] = json!(audiences);
     spec.audiences = audiences;

@@ -115,16 +115,7 @@ async fn token_review(scope: &Scope<'_>, raw: &[u8]) -> ApiResult<Response<Body>
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let wanted: Vec<String> = obj
-        .pointer("/spec/audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let wanted = crate::objects::strings(obj.pointer("/spec/audiences"));
     let audiences = if wanted.is_empty() {
         scope.api.authn.audiences.clone()
     } else {
