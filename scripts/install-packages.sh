@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages skiff builds and tests with, when missing (run as root):
-#   build:  gcc libc6-dev (bundled SQLite), protobuf-compiler (CRI and etcd bindings)
+#   build:  gcc libc6-dev (bundled SQLite), protobuf-compiler libprotobuf-dev (CRI and etcd bindings)
 #   agent:  containerd runc containernetworking-plugins, nftables (the service proxy's `nft`)
 #   tests:  umoci skopeo docker-registry (test images and their local registry), curl
 #           (agent_streams.rs knocks on the agent server without the apiserver's certificate)
@@ -9,7 +9,7 @@
 #   bench:  wrk (`skiff bench ingress`'s load generator)
 set -euo pipefail
 
-packages=(gcc libc6-dev protobuf-compiler etcd-server etcd-client containerd runc containernetworking-plugins nftables
+packages=(gcc libc6-dev protobuf-compiler libprotobuf-dev etcd-server etcd-client containerd runc containernetworking-plugins nftables
     umoci skopeo docker-registry curl wrk)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -28,6 +28,18 @@ pub enum Error {
     /// it gets this error and none of them took effect.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The backend cannot be reached or has no quorum; the same request may work later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend did not answer in time; the request may or may not have taken effect.
+    #[error("store timeout: {0}")]
+    Timeout(String),
+    /// Data the store returned is not what this crate writes (e.g. a key that is not UTF-8).
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other error the backend reported.
+    #[error("{0}")]
+    Backend(String),
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("io: {0}")]

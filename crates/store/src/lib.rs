@@ -9,6 +9,8 @@
 //! through the Kubernetes API.
 
 mod error;
+pub mod etcd;
+mod keys;
 pub mod sqlite;
 
 use std::pin::Pin;
@@ -18,6 +20,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use error::{Error, Result};
+pub use etcd::{EtcdOptions, EtcdStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A global store revision. Revisions start at 1 and only ever grow, also across restarts.

@@ -1,6 +1,7 @@
 //! Test harness: starts real `skiff` processes on free ports in their own data dirs and
 //! drives them with real kubectl. Everything it starts is stopped and removed on drop.
 
+pub mod etcd;
 pub mod node;
 pub mod pty;
 

@@ -2,14 +2,13 @@
 //!
 //! Layout: `schema` (file, pragmas, tables), `writer` (the one writer thread with group
 //! commit and chunked compaction), `read` (pooled read connections and the queries), `watch`
-//! (history-then-live streams), `keys` (prefix ranges).
+//! (history-then-live streams); prefix ranges are the crate's `keys`.
 //!
 //! **Architecture Invariant:** only the writer thread writes to the database; reads never
 //! block it (WAL) and it never waits for a reader except in the post-compaction checkpoint.
 
 mod disk_rate;
 pub use disk_rate::raw_commit_rate;
-mod keys;
 mod read;
 mod schema;
 mod watch;

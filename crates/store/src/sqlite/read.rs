@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::keys::{prefix_end, scan_start};
 use super::schema::{meta_value, open_reader, META_COMPACT, META_REVISION};
 use super::SqliteOptions;
+use crate::keys::{prefix_end, scan_start};
 use crate::{Error, Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision};
 
 pub(super) struct ReadPool {

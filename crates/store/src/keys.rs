@@ -8,7 +8,7 @@
 ///
 /// Valid UTF-8 never contains the byte 0xFF, so for the empty prefix `[0xFF]` is an upper
 /// bound of every key.
-pub(super) fn prefix_end(prefix: &str) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();
     while let Some(last) = end.pop() {
         if last < 0xFF {
@@ -20,7 +20,7 @@ pub(super) fn prefix_end(prefix: &str) -> Vec<u8> {
 }
 
 /// Lower bound of a scan: keys `>= prefix` and strictly after `start_after`.
-pub(super) fn scan_start(prefix: &str, start_after: Option<&str>) -> Vec<u8> {
+pub(crate) fn scan_start(prefix: &str, start_after: Option<&str>) -> Vec<u8> {
     match start_after {
         // Appending a NUL byte gives the smallest key strictly greater than `after`.
         Some(after) if after.as_bytes() >= prefix.as_bytes() => {
