@@ -204,3 +204,74 @@ resources:
         "kubeconfig written"
     );
 }
+
+/// Everything encrypted (`*.*` with aesgcm, ConfigMaps with secretbox): the server's own
+/// bootstrap, its controllers and a restart all work through the encrypted store.
+#[test]
+fn whole_store_encrypted() {
+    let cfg_dir = tempfile::tempdir().expect("tempdir");
+    let cfg = cfg_dir.path().join("encryption.json");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"{{"apiVersion": "apiserver.config.k8s.io/v1", "kind": "EncryptionConfiguration",
+                "resources": [
+                  {{"resources": ["configmaps"], "providers": [{{"secretbox": {{"keys": [{{"name": "box", "secret": "{KEY2}"}}]}}}}]}},
+                  {{"resources": ["*.*"], "providers": [{{"aesgcm": {{"keys": [{{"name": "gcm", "secret": "{KEY1}"}}]}}}}]}}
+                ]}}"#
+        ),
+    )
+    .expect("write config");
+    let cfg_arg = cfg.to_str().expect("utf-8 path");
+    let mut server = Server::start_with(
+        Path::new(env!("CARGO_BIN_EXE_skiff")),
+        &["--encryption-provider-config", cfg_arg],
+    );
+    let k = server.kubectl();
+    k.ok(&[
+        "create",
+        "configmap",
+        "c1",
+        &format!("--from-literal=k={CM_VALUE}"),
+    ]);
+    let image = "registry.invalid/encrypted-at-rest-image:4711";
+    k.ok(&["create", "deployment", "web", "--image", image]);
+    // The deployment controller reads and writes through the API as usual.
+    testkit::eventually(
+        "the deployment's replicaset",
+        std::time::Duration::from_secs(20),
+        || k.ok(&["get", "replicasets", "-o", "name"]),
+        |out| out.contains("replicaset.apps/web-"),
+    );
+
+    let raw = raw_store(&server);
+    assert!(
+        !contains(&raw, CM_VALUE),
+        "plaintext configmap in the store"
+    );
+    assert!(!contains(&raw, image), "plaintext deployment in the store");
+    assert!(contains(&raw, "k8s:enc:secretbox:v1:box:"));
+    assert!(contains(&raw, "k8s:enc:aesgcm:v1:gcm:"));
+
+    server.restart();
+    let k = server.kubectl();
+    assert_eq!(
+        k.ok(&["get", "configmap", "c1", "-o", "jsonpath={.data.k}"]),
+        CM_VALUE
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}"
+        ]),
+        image
+    );
+    let roles = k.ok(&["get", "clusterrole", "cluster-admin", "-o", "name"]);
+    assert_eq!(
+        roles.trim(),
+        "clusterrole.rbac.authorization.k8s.io/cluster-admin"
+    );
+}
