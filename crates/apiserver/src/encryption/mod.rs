@@ -18,6 +18,8 @@ mod store;
 mod transform;
 
 #[cfg(test)]
+mod store_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::{Path, PathBuf};
