@@ -1,7 +1,8 @@
-//! `--encryption-provider-config`: Secrets are stored encrypted (the raw SQLite files hold no
-//! plaintext), read back through kubectl, re-encrypted by `kubectl replace` after a key
-//! rotation, refused with a clear error when no configured key fits, and a bad config file
-//! keeps the server from starting.
+//! `--encryption-provider-config`: Secrets written before encryption stay readable through
+//! identity, new ones are stored encrypted (the raw SQLite files hold no plaintext) and read
+//! back through kubectl, `kubectl replace` re-encrypts everything after a key rotation, a
+//! value no configured key fits is a clear error, and a bad config file keeps the server
+//! from starting.
 
 use std::path::Path;
 use std::process::Command;
@@ -79,13 +80,39 @@ fn stored_secret_prefixes(data_dir: &Path) -> Vec<String> {
 fn secrets_are_encrypted_at_rest_and_keys_rotate() {
     let cfg_dir = tempfile::tempdir().expect("tempdir");
     let cfg = cfg_dir.path().join("encryption.yaml");
-    std::fs::write(&cfg, config(&[("key1", KEY1)])).expect("write config");
+    // First nothing is encrypted: a Secret written now is stored plain.
+    std::fs::write(
+        &cfg,
+        "apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers: [{identity: {}}]
+",
+    )
+    .expect("write config");
     let cfg_arg = cfg.to_str().expect("utf-8 path");
     let mut server = Server::start_with(
         Path::new(env!("CARGO_BIN_EXE_skiff")),
         &["--encryption-provider-config", cfg_arg],
     );
+    server.kubectl().ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s0",
+        "--from-literal=old=written-plain",
+    ]);
+    assert!(contains(&raw_store(&server), "d3JpdHRlbi1wbGFpbg=="));
+
+    // Encryption turned on (identity kept second): the plain Secret stays readable.
+    std::fs::write(&cfg, config(&[("key1", KEY1)])).expect("write config");
+    server.restart();
     let k = server.kubectl();
+    assert_eq!(
+        k.ok(&["get", "secret", "s0", "-o", "jsonpath={.data.old}"]),
+        "d3JpdHRlbi1wbGFpbg=="
+    );
     k.ok(&[
         "create",
         "secret",
