@@ -75,10 +75,19 @@ pub fn parse(name: &str) -> Result<Selector, String> {
         return Ok(Selector::Group(group.to_string()));
     }
     let plural = first.to_string();
-    if let Some(info) = built_in(group, &plural) {
-        if info.storage_prefix.is_empty() {
+    match built_in(group, &plural) {
+        Some(info) if info.storage_prefix.is_empty() => {
             return Err("resources which are never stored cannot be encrypted".into());
         }
+        // Custom resources cannot be in the core group: most likely a typo (`secret`).
+        // Accepted as upstream does, but said.
+        None if group.is_empty() => {
+            tracing::warn!(
+                resource = name,
+                "encryption config names no known core resource"
+            );
+        }
+        _ => {}
     }
     Ok(Selector::Resource {
         group: group.to_string(),
