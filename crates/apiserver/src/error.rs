@@ -189,7 +189,10 @@ impl From<store::Error> for ApiError {
                 "Timeout",
                 format!("Too large resource version: {requested}, current: {current}"),
             ),
-            other => ApiError::internal(other),
+            other => match crate::encryption::transform_error(&other) {
+                Some(e) => ApiError::internal(e),
+                None => ApiError::internal(other),
+            },
         }
     }
 }

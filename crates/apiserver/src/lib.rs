@@ -14,6 +14,7 @@ mod bootstrap;
 mod certs;
 mod custom_resources;
 mod discovery;
+mod encryption;
 mod error;
 mod event_ttl;
 mod filter;
@@ -61,6 +62,8 @@ pub struct Api {
     pub(crate) audit: Option<audit::Auditor>,
     /// `--max-requests-inflight` and `--max-mutating-requests-inflight`.
     pub(crate) inflight: inflight::Limits,
+    /// `--encryption-provider-config`: the same store as `store`, for its staleness check.
+    pub(crate) encryption: Option<Arc<encryption::EncryptedStore>>,
 }
 
 impl Api {

@@ -31,6 +31,8 @@ pub struct Config {
     pub max_requests_inflight: usize,
     pub max_mutating_requests_inflight: usize,
     pub tls: TlsFlags,
+    /// `--encryption-provider-config`: upstream's `EncryptionConfiguration` file.
+    pub encryption_provider_config: Option<PathBuf>,
 }
 
 /// The serving TLS flags, as given (checked when the server starts).
@@ -68,6 +70,8 @@ pub enum StartError {
     Tls(String),
     #[error("{0}")]
     Audit(#[from] crate::audit::AuditError),
+    #[error("{0}")]
+    Encryption(#[from] crate::encryption::LoadError),
     #[error("token auth file {path}: {why}")]
     TokenFile { path: PathBuf, why: String },
     #[error("writing {path}: {source}")]
@@ -103,6 +107,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let versions = tls_options::min_version(&config.tls.min_version).map_err(StartError::Tls)?;
     let suites = tls_options::cipher_suites(&config.tls.cipher_suites).map_err(StartError::Tls)?;
     let serving = serving_override(&config.tls)?;
+    let encryption = (config.encryption_provider_config.as_deref())
+        .map(crate::encryption::load)
+        .transpose()?;
     let addr = SocketAddr::new(config.bind_address, config.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -139,6 +146,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         store::sqlite::SqliteStore::open(&config.data_dir.join("db").join("state.db")).await?;
     store.spawn_compactor(std::time::Duration::from_secs(300), 10_000);
     let store: Arc<dyn store::Store> = store;
+    let encryption = encryption.map(|t| crate::encryption::EncryptedStore::new(store.clone(), t));
+    let store = encryption
+        .clone()
+        .map_or(store, |e| e as Arc<dyn store::Store>);
     let cache = watch_cache::WatchCache::start(store.clone()).await?;
 
     let advertise = if config.bind_address.is_unspecified() || config.bind_address.is_loopback() {
@@ -184,6 +195,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.max_requests_inflight,
             config.max_mutating_requests_inflight,
         ),
+        encryption,
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);

@@ -154,6 +154,9 @@ struct ServerArgs {
     /// Static bearer tokens: a CSV of token,user,uid,"group1,group2".
     #[arg(long)]
     token_auth_file: Option<PathBuf>,
+    /// Encryption at rest: an `apiserver.config.k8s.io/v1` `EncryptionConfiguration` file.
+    #[arg(long)]
+    encryption_provider_config: Option<PathBuf>,
     /// Most read-only requests served at once, not counting long-running ones (0: no limit).
     #[arg(long, default_value_t = 400)]
     max_requests_inflight: usize,
@@ -380,6 +383,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 cert_file: args.tls_cert_file.clone(),
                 key_file: args.tls_private_key_file.clone(),
             },
+            encryption_provider_config: args.encryption_provider_config.clone(),
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");

@@ -323,10 +323,10 @@ pub async fn persist(
         }
         v
     };
-    if strip(&new) == strip(old) {
+    let key = scope.key(name);
+    if strip(&new) == strip(old) && !stale_at_rest(scope, &key).await {
         return Ok(Written::Unchanged(with_rv(old.clone(), rev)));
     }
-    let key = scope.key(name);
     // A graceful deletion still pending (a pod whose node agent has not stopped it yet)
     // keeps the object; it goes when the grace period is set to zero.
     let finished = new.pointer("/metadata/deletionTimestamp").is_some()
@@ -353,6 +353,15 @@ pub async fn persist(
         .update(&key, encode(scope, &new), rev)
         .await?;
     Ok(Written::Updated(with_rv(new, kv.mod_revision)))
+}
+
+/// An unchanged object is still written when its stored form uses an older encryption key
+/// or provider: replacing every object is how upstream re-encrypts after a rotation.
+async fn stale_at_rest(scope: &Scope<'_>, key: &str) -> bool {
+    match &scope.api.encryption {
+        Some(e) => e.is_stale(key).await,
+        None => false,
+    }
 }
 
 pub fn written_response(scope: &Scope<'_>, w: Written) -> ApiResult<Response<Body>> {
