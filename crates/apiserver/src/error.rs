@@ -189,6 +189,16 @@ impl From<store::Error> for ApiError {
                 "Timeout",
                 format!("Too large resource version: {requested}, current: {current}"),
             ),
+            store::Error::Unavailable(why) => ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!("the datastore is unavailable: {why}"),
+            ),
+            store::Error::Timeout(why) => ApiError::new(
+                504,
+                "Timeout",
+                format!("Timeout: request did not complete within requested timeout - {why}"),
+            ),
             other => match crate::encryption::transform_error(&other) {
                 Some(e) => ApiError::internal(e),
                 None => ApiError::internal(other),

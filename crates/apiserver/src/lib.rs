@@ -19,6 +19,7 @@ mod error;
 mod event_ttl;
 mod filter;
 mod gateway_api;
+mod health;
 mod inflight;
 mod node_proxy;
 mod objects;
@@ -42,7 +43,7 @@ pub use auth::bootstrap_token::{
 pub use certs::{
     admin_kubeconfig, client_kubeconfig, host_addresses, issue_client_cert, CertError,
 };
-pub use server::{start, Config, RunningServer, StartError, TlsFlags};
+pub use server::{start, Config, Datastore, RunningServer, StartError, TlsFlags};
 
 /// Shared state of one apiserver.
 pub struct Api {
@@ -64,6 +65,8 @@ pub struct Api {
     pub(crate) inflight: inflight::Limits,
     /// `--encryption-provider-config`: the same store as `store`, for its staleness check.
     pub(crate) encryption: Option<Arc<encryption::EncryptedStore>>,
+    /// The datastore check of `/readyz` and `/healthz`.
+    pub(crate) health: health::DatastoreProbe,
 }
 
 impl Api {

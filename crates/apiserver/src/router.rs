@@ -211,10 +211,10 @@ async fn dispatch(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    if let Some(resp) = crate::health::respond(api, path, query).await {
+        return resp;
+    }
     match path {
-        "/healthz" | "/livez" | "/readyz" | "/healthz/" | "/livez/" | "/readyz/" => {
-            return body::bytes_response(200, "text/plain; charset=utf-8", "ok");
-        }
         "/version" | "/version/" => return body::json_response(200, &discovery::version_info()),
         "/openapi/v2"
             if accept

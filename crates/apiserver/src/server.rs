@@ -33,6 +33,18 @@ pub struct Config {
     pub tls: TlsFlags,
     /// `--encryption-provider-config`: upstream's `EncryptionConfiguration` file.
     pub encryption_provider_config: Option<PathBuf>,
+    /// Where the cluster's state is kept.
+    pub datastore: Datastore,
+}
+
+/// The store behind the API.
+#[derive(Debug, Clone, Default)]
+pub enum Datastore {
+    /// The embedded SQLite database in `<data-dir>/db/state.db`.
+    #[default]
+    Sqlite,
+    /// An etcd cluster (`--datastore-endpoint`).
+    Etcd(store::EtcdOptions),
 }
 
 /// The serving TLS flags, as given (checked when the server starts).
@@ -48,8 +60,40 @@ pub struct TlsFlags {
     pub key_file: Option<PathBuf>,
 }
 
+/// Upstream's apiserver compacts every 5 minutes; a window of revisions stays for watchers
+/// that reconnect.
+const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+const COMPACTION_KEEP: i64 = 10_000;
+
+async fn open_datastore(config: &Config) -> Result<Arc<dyn store::Store>, StartError> {
+    Ok(match &config.datastore {
+        Datastore::Sqlite => {
+            let path = config.data_dir.join("db").join("state.db");
+            let store = store::sqlite::SqliteStore::open(&path).await?;
+            store.spawn_compactor(COMPACTION_INTERVAL, COMPACTION_KEEP);
+            store
+        }
+        Datastore::Etcd(opts) => {
+            let store = store::EtcdStore::connect(opts)
+                .await
+                .map(Arc::new)
+                .map_err(|source| StartError::Datastore {
+                    endpoints: opts.endpoints.join(","),
+                    source,
+                })?;
+            store.spawn_compactor(COMPACTION_INTERVAL, COMPACTION_KEEP);
+            store
+        }
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("datastore {endpoints}: {source}")]
+    Datastore {
+        endpoints: String,
+        source: store::Error,
+    },
     #[error("data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -142,10 +186,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (tls, verifier) = tls_config(&pki, versions, suites.as_deref(), serving)?;
     let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
 
-    let store =
-        store::sqlite::SqliteStore::open(&config.data_dir.join("db").join("state.db")).await?;
-    store.spawn_compactor(std::time::Duration::from_secs(300), 10_000);
-    let store: Arc<dyn store::Store> = store;
+    let store = open_datastore(&config).await?;
     let encryption = encryption.map(|t| crate::encryption::EncryptedStore::new(store.clone(), t));
     let store = encryption
         .clone()
@@ -196,6 +237,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.max_mutating_requests_inflight,
         ),
         encryption,
+        health: Default::default(),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);

@@ -159,6 +159,8 @@ fn prefix_end(prefix: &str) -> String {
     s
 }
 
+const REGISTRY: &str = "/registry/";
+
 /// Events to preload on start, so clients that watched the previous process resume from
 /// their resourceVersion instead of relisting.
 const PRELOAD: i64 = 10_000;
@@ -171,7 +173,7 @@ async fn recent_history(store: &dyn Store, upto: i64) -> (VecDeque<Arc<CacheEven
     if from >= upto {
         return (out, upto);
     }
-    let Ok(mut stream) = store.watch("/registry/", from).await else {
+    let Ok(mut stream) = store.watch("", from).await else {
         return (out, upto);
     };
     // The stream goes live after the history; stop at `upto` or when it falls silent.
@@ -182,7 +184,13 @@ async fn recent_history(store: &dyn Store, upto: i64) -> (VecDeque<Arc<CacheEven
         if rev > upto {
             break;
         }
-        if let Some(e) = cache_event(&ev) {
+        if let Some(e) = ev
+            .kv
+            .key
+            .starts_with(REGISTRY)
+            .then(|| cache_event(&ev))
+            .flatten()
+        {
             out.push_back(Arc::new(e));
         }
         if rev == upto {
@@ -250,7 +258,8 @@ impl WatchCache {
 
     async fn follow(self: Arc<Self>, store: Arc<dyn Store>, mut after: i64) {
         loop {
-            let mut stream = match store.watch("/registry/", after).await {
+            // Everything, not just `/registry/`: see `apply`.
+            let mut stream = match store.watch("", after).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(error = %e, "watch cache: store watch failed; retrying");
@@ -276,9 +285,16 @@ impl WatchCache {
 
     fn apply(&self, ev: store::Event) {
         let key = ev.kv.key.clone();
+        if !key.starts_with(REGISTRY) {
+            // A shared etcd also holds skiff's own bookkeeping; its writes carry no object
+            // but still move the store's revision, which consistent reads wait for.
+            self.advance(ev.kv.mod_revision);
+            return;
+        }
         let Some(obj) = CachedObject::from_store(key.clone(), &ev.kv.value, ev.kv.mod_revision)
         else {
             tracing::warn!(%key, "watch cache: undecodable value skipped");
+            self.advance(ev.kv.mod_revision);
             return;
         };
         let obj = Arc::new(obj);
@@ -315,6 +331,19 @@ impl WatchCache {
         };
         let _ = self.events.send(event);
         self.revision.send_replace(rev);
+    }
+
+    fn advance(&self, rev: i64) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.revision = inner.revision.max(rev);
+        }
+        self.revision.send_if_modified(|r| {
+            let newer = rev > *r;
+            if newer {
+                *r = rev;
+            }
+            newer
+        });
     }
 
     pub fn revision(&self) -> i64 {

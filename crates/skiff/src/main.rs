@@ -19,6 +19,7 @@ mod bench_open_loop;
 mod bench_proxy;
 mod bench_scheduler;
 mod bench_store;
+mod datastore_flags;
 mod join;
 mod kubeconfig_cmd;
 mod sim_cmd;
@@ -95,9 +96,6 @@ struct ServerArgs {
     bind_address: IpAddr,
     #[arg(long, default_value_t = 6443)]
     https_listen_port: u16,
-    /// Empty: embedded SQLite in the data dir.
-    #[arg(long, default_value = "")]
-    datastore_endpoint: String,
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: String,
     /// The size of each node's pod range carved from the cluster CIDR.
@@ -157,6 +155,8 @@ struct ServerArgs {
     /// Encryption at rest: an `apiserver.config.k8s.io/v1` `EncryptionConfiguration` file.
     #[arg(long)]
     encryption_provider_config: Option<PathBuf>,
+    #[command(flatten)]
+    datastore: datastore_flags::DatastoreFlags,
     /// Most read-only requests served at once, not counting long-running ones (0: no limit).
     #[arg(long, default_value_t = 400)]
     max_requests_inflight: usize,
@@ -358,12 +358,6 @@ fn audit_config(args: &ServerArgs) -> anyhow::Result<Option<apiserver::AuditConf
 }
 
 fn run_server(args: ServerArgs) -> anyhow::Result<()> {
-    if !args.datastore_endpoint.is_empty() {
-        anyhow::bail!(
-            "--datastore-endpoint {}: only the embedded SQLite store is available in this build",
-            args.datastore_endpoint
-        );
-    }
     block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
@@ -384,6 +378,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 key_file: args.tls_private_key_file.clone(),
             },
             encryption_provider_config: args.encryption_provider_config.clone(),
+            datastore: args.datastore.to_config()?,
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");

@@ -15,6 +15,7 @@ use kube::core::WatchEvent;
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Config, ResourceExt};
 use serde_json::json;
+use testkit::etcd::EtcdCluster;
 use testkit::Server;
 
 fn server() -> Server {
@@ -78,7 +79,24 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_creates_survive_kill9() {
-    let mut s = server();
+    kill9_under_writes(server()).await;
+}
+
+/// The same on a real etcd: the server's acknowledgement means etcd committed the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_creates_survive_kill9_on_etcd() {
+    let etcd = tokio::task::spawn_blocking(|| EtcdCluster::start(1))
+        .await
+        .unwrap();
+    let s = Server::start_with(
+        Path::new(env!("CARGO_BIN_EXE_skiff")),
+        &["--datastore-endpoint", &etcd.endpoints()],
+    );
+    kill9_under_writes(s).await;
+    drop(etcd);
+}
+
+async fn kill9_under_writes(mut s: Server) {
     let acked: Arc<Mutex<BTreeMap<String, Acked>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();

@@ -140,6 +140,9 @@ impl EtcdStore {
         let start = tokio::time::Instant::now();
         let mut i = self.current.load(Ordering::Relaxed) % n;
         let mut tries = 0;
+        // Whether every member so far refused the connection: then nobody is there to hold
+        // an election, and waiting out the deadline would only hide the reason.
+        let mut all_refused = true;
         loop {
             let left = self.timeout.saturating_sub(start.elapsed());
             let e = match tokio::time::timeout(left, call(&self.members[i])).await {
@@ -149,6 +152,7 @@ impl EtcdStore {
                 }
                 Ok(Err(e)) if retry.elsewhere(&e) => {
                     self.avoid(i);
+                    all_refused &= errors::not_delivered(&e);
                     errors::from_etcd(e)
                 }
                 Ok(Err(e)) => {
@@ -170,7 +174,9 @@ impl EtcdStore {
             i = (i + 1) % n;
             let again = match retry {
                 Retry::Write => tries < n,
-                Retry::Read => start.elapsed() + RETRY_PAUSE < self.timeout,
+                Retry::Read => {
+                    !(all_refused && tries >= n) && start.elapsed() + RETRY_PAUSE < self.timeout
+                }
             };
             if !again {
                 return Err(e);
