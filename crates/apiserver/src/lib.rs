@@ -28,6 +28,7 @@ mod request;
 mod rest;
 mod router;
 mod server;
+mod shared_secrets;
 mod table;
 mod tls_options;
 mod watch_cache;

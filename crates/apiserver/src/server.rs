@@ -89,6 +89,8 @@ async fn open_datastore(config: &Config) -> Result<Arc<dyn store::Store>, StartE
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("cluster bootstrap data: {0}")]
+    Bootstrap(String),
     #[error("datastore {endpoints}: {source}")]
     Datastore {
         endpoints: String,
@@ -162,6 +164,34 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
 
+    let raw_store = open_datastore(&config).await?;
+    let token = crate::auth::join::resolve(&config.data_dir, config.join_token.as_deref())?;
+    let shared_datastore = matches!(config.datastore, Datastore::Etcd(_));
+    let had_ca = config.data_dir.join("tls").join("ca.key").exists();
+    let shared = if shared_datastore {
+        crate::shared_secrets::fetch(raw_store.as_ref(), &config.data_dir, &token).await?
+    } else {
+        None
+    };
+    let encryption = match (
+        encryption,
+        shared.as_ref().and_then(|s| s.encryption_config.as_ref()),
+    ) {
+        (Some(own), _) => Some(own),
+        // A later server on a shared datastore uses the cluster's encryption config.
+        (None, Some(text)) => {
+            let path = config
+                .data_dir
+                .join(crate::shared_secrets::ENCRYPTION_CONFIG_FILE);
+            write_private(&path, text).map_err(|source| StartError::DataDir {
+                path: path.clone(),
+                source,
+            })?;
+            Some(crate::encryption::load(&path)?)
+        }
+        (None, None) => None,
+    };
+
     let alloc = alloc::Allocator::new(&config.service_cidr)?;
     let mut ips = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(alloc.first_ip())];
     for ip in certs::host_addresses() {
@@ -185,8 +215,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     };
     let (tls, verifier) = tls_config(&pki, versions, suites.as_deref(), serving)?;
     let sa_key = crate::auth::keys::load_or_create(&config.data_dir.join("tls"))?;
+    if shared_datastore && shared.is_none() {
+        let encryption_config = match &config.encryption_provider_config {
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| StartError::DataDir {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        crate::shared_secrets::publish(
+            raw_store.as_ref(),
+            &config.data_dir,
+            &token,
+            encryption_config,
+            had_ca,
+        )
+        .await?;
+    }
 
-    let store = open_datastore(&config).await?;
+    let store = raw_store;
     let encryption = encryption.map(|t| crate::encryption::EncryptedStore::new(store.clone(), t));
     let store = encryption
         .clone()
@@ -242,8 +293,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);
     crate::custom_resources::controller::spawn(api.clone());
-    let token_file =
-        crate::auth::join::ensure(&api, &config.data_dir, config.join_token.as_deref()).await?;
+    let token_file = crate::auth::join::ensure(&api, &config.data_dir, &token).await?;
     event_ttl::spawn(api.clone(), event_ttl::DEFAULT_TTL);
 
     let host = if config.bind_address.is_unspecified() {

@@ -112,6 +112,16 @@ struct ServerArgs {
     /// The silence allowed to a node that has never reported readiness.
     #[arg(long, default_value = "1m", value_parser = go_duration)]
     node_startup_grace_period: std::time::Duration,
+    /// Leader election of the controllers and the scheduler among the servers of a cluster
+    /// (upstream's defaults): how long a lease is valid without renewal,
+    #[arg(long, default_value = "15s", value_parser = go_duration)]
+    leader_elect_lease_duration: std::time::Duration,
+    /// how long a leader keeps trying to renew before it stops its work,
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    leader_elect_renew_deadline: std::time::Duration,
+    /// and how often leaders renew and candidates try.
+    #[arg(long, default_value = "2s", value_parser = go_duration)]
+    leader_elect_retry_period: std::time::Duration,
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
     #[arg(long)]
@@ -291,6 +301,7 @@ fn spawn_elected(
     scheduler_client: kube::Client,
     config: controllers::Config,
     data_dir: &std::path::Path,
+    timing: controllers::leader_election::Timing,
 ) {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -299,7 +310,6 @@ fn spawn_elected(
         .canonicalize()
         .unwrap_or_else(|_| data_dir.to_path_buf());
     let identity = format!("{host}_{:08x}", fnv32(dir.to_string_lossy().as_bytes()));
-    let timing = controllers::leader_election::Timing::default();
     let config = std::sync::Arc::new(config);
     // One pod cache for both: they run in this process and each would otherwise hold
     // every pod.
@@ -358,6 +368,17 @@ fn audit_config(args: &ServerArgs) -> anyhow::Result<Option<apiserver::AuditConf
 }
 
 fn run_server(args: ServerArgs) -> anyhow::Result<()> {
+    // Upstream's rules: otherwise two servers could both believe they lead.
+    if args.leader_elect_lease_duration <= args.leader_elect_renew_deadline {
+        anyhow::bail!(
+            "--leader-elect-lease-duration must be greater than --leader-elect-renew-deadline"
+        );
+    }
+    if args.leader_elect_renew_deadline <= args.leader_elect_retry_period {
+        anyhow::bail!(
+            "--leader-elect-renew-deadline must be greater than --leader-elect-retry-period"
+        );
+    }
     block_on(async move {
         let started = std::time::Instant::now();
         let server = apiserver::start(apiserver::Config {
@@ -403,7 +424,12 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             terminated_pod_gc_threshold: args.terminated_pod_gc_threshold,
             local_storage_path: args.local_storage_path.clone(),
         };
-        spawn_elected(client, scheduler_client, config, &args.data_dir);
+        let timing = controllers::leader_election::Timing {
+            lease_duration: args.leader_elect_lease_duration,
+            renew_deadline: args.leader_elect_renew_deadline,
+            retry_period: args.leader_elect_retry_period,
+        };
+        spawn_elected(client, scheduler_client, config, &args.data_dir, timing);
         // This machine's own node: its pods run here as real containers.
         let mut node_agent = None;
         if !args.disable_agent {

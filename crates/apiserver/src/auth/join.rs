@@ -9,25 +9,33 @@ use super::bootstrap_token::JoinToken;
 use crate::server::StartError;
 use crate::Api;
 
+/// The join token this server uses: `--token`, else the one kept in `DIR/token`, else a new
+/// one. Known before anything else starts, because it also unlocks the cluster's secrets in a
+/// shared datastore.
+pub fn resolve(data_dir: &Path, given: Option<&str>) -> Result<JoinToken, StartError> {
+    let path = data_dir.join("token");
+    let token = match given.filter(|t| !t.trim().is_empty()) {
+        Some(t) => JoinToken::parse(t),
+        None => match std::fs::read_to_string(&path) {
+            Ok(s) => JoinToken::parse(&s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => return Err(StartError::DataDir { path, source }),
+        },
+    };
+    Ok(token.unwrap_or_else(JoinToken::generate))
+}
+
+/// Writes `token` to `DIR/token` in its full form and makes its bootstrap Secret exist.
 pub async fn ensure(
     api: &Arc<Api>,
     data_dir: &Path,
-    given: Option<&str>,
+    token: &JoinToken,
 ) -> Result<PathBuf, StartError> {
     let path = data_dir.join("token");
     let io = |source| StartError::DataDir {
         path: path.clone(),
         source,
     };
-    let token = match given.filter(|t| !t.trim().is_empty()) {
-        Some(t) => JoinToken::parse(t),
-        None => match std::fs::read_to_string(&path) {
-            Ok(s) => JoinToken::parse(&s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io(e)),
-        },
-    }
-    .unwrap_or_else(JoinToken::generate);
     let ca = &api.authn.ca_pem;
     if token
         .ca_hash
