@@ -45,7 +45,7 @@ fn servers_share_one_etcd() {
     ];
     let mut first_args = vec!["--datastore-endpoint", endpoints.as_str()];
     first_args.extend(election);
-    let mut a = Server::start_with(bin(), &first_args);
+    let a = Server::start_with(bin(), &first_args);
     let token = std::fs::read_to_string(a.data_dir().join("token")).unwrap();
     let token = token.trim().to_string();
 
