@@ -33,6 +33,9 @@ impl Default for Timing {
     }
 }
 
+/// How long after the judged expiry a candidate tries (the check is strictly "older than").
+const EXPIRY_MARGIN: Duration = Duration::from_millis(10);
+
 /// Runs `work` whenever this process holds the lease `kube-system/<name>`, forever.
 pub async fn run<F, Fut>(client: Client, name: &str, identity: &str, timing: Timing, work: F)
 where
@@ -51,7 +54,17 @@ where
                 tracing::warn!(lease = name, identity, "lost leadership; stopping");
                 observed = None;
             }
-            Ok(false) => {}
+            // Expiry is judged from when a renewal was first seen, so a candidate looks more
+            // often than it would try: a renewal seen late would push the takeover back by
+            // up to a whole retry period.
+            Ok(false) => {
+                let poll = timing.retry_period / 10;
+                let until_expiry = observed.as_ref().map_or(poll, |(_, seen)| {
+                    timing.lease_duration.saturating_sub(seen.elapsed()) + EXPIRY_MARGIN
+                });
+                tokio::time::sleep(poll.min(until_expiry)).await;
+                continue;
+            }
             Err(e) => tracing::debug!(lease = name, error = %e, "leader election"),
         }
         tokio::time::sleep(timing.retry_period).await;
@@ -105,12 +118,13 @@ async fn try_acquire(
     observed: &mut Option<(String, Instant)>,
 ) -> Result<bool, kube::Error> {
     let Some(current) = api.get_opt(name).await? else {
-        api.create(
-            &PostParams::default(),
-            &lease_body(name, identity, timing, 0),
-        )
-        .await?;
-        return Ok(true);
+        let body = lease_body(name, identity, timing, 0);
+        return match api.create(&PostParams::default(), &body).await {
+            Ok(_) => Ok(true),
+            // Another candidate created it first; it is a holder like any other.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        };
     };
     let spec = current.spec.clone().unwrap_or_default();
     let holder = spec.holder_identity.clone().unwrap_or_default();

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod agent_cmd;
 mod bench;
 mod bench_crd;
+mod bench_datastore;
 mod bench_density;
 mod bench_dns;
 mod bench_ingress;
@@ -65,6 +66,8 @@ enum Command {
 enum BenchCommand {
     /// API server latency, throughput, memory and watch fan-out.
     Api(bench::ApiArgs),
+    /// Creates and watch delivery through the API on SQLite, one etcd member and three, side by side; lease failover.
+    Datastore(bench_datastore::DatastoreArgs),
     /// Custom resources against ConfigMaps: stored-collection memory, create cost with schema and CEL, server-side apply.
     Crd(bench_crd::CrdArgs),
     /// Durable creates into the embedded store, against the disk's raw commit rate.
@@ -226,6 +229,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Api(args)) => block_on(bench::api(args)),
         Command::Bench(BenchCommand::Crd(args)) => block_on(bench_crd::crd(args)),
         Command::Bench(BenchCommand::Store(args)) => block_on(bench_store::store(args)),
+        Command::Bench(BenchCommand::Datastore(args)) => block_on(bench_datastore::datastore(args)),
         Command::Bench(BenchCommand::Density(args)) => block_on(bench_density::density(args)),
         Command::Bench(BenchCommand::Node(args)) => block_on(bench_node::node(args)),
         Command::Bench(BenchCommand::Scheduler(args)) => block_on(bench_scheduler::scheduler(args)),
@@ -303,13 +307,7 @@ fn spawn_elected(
     data_dir: &std::path::Path,
     timing: controllers::leader_election::Timing,
 ) {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "skiff".into());
-    let dir = data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| data_dir.to_path_buf());
-    let identity = format!("{host}_{:08x}", fnv32(dir.to_string_lossy().as_bytes()));
+    let identity = leader_identity(data_dir);
     let config = std::sync::Arc::new(config);
     // One pod cache for both: they run in this process and each would otherwise hold
     // every pod.
@@ -334,6 +332,17 @@ fn spawn_elected(
         )
         .await
     });
+}
+
+/// This server's leader-election identity: stable for a host and data dir.
+fn leader_identity(data_dir: &std::path::Path) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "skiff".into());
+    let dir = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    format!("{host}_{:08x}", fnv32(dir.to_string_lossy().as_bytes()))
 }
 
 fn fnv32(bytes: &[u8]) -> u32 {

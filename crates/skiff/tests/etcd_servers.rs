@@ -65,7 +65,12 @@ fn servers_share_one_etcd() {
     assert!(err.contains("another token"), "{err}");
     assert!(!dir.path().join("tls/ca.key").exists());
 
-    let mut second_args = vec!["--datastore-endpoint", endpoints.as_str(), "--token", &token];
+    let mut second_args = vec![
+        "--datastore-endpoint",
+        endpoints.as_str(),
+        "--token",
+        &token,
+    ];
     second_args.extend(election);
     let b = Server::start_with(bin(), &second_args);
     for file in ["tls/ca.crt", "tls/ca.key", "tls/service-account.key"] {
@@ -87,7 +92,12 @@ fn servers_share_one_etcd() {
         .arg(&empty)
         .args(["--server", &b.url(), "--token", &sa_token])
         .arg(format!("--certificate-authority={}", ca.display()))
-        .args(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
         .output()
         .unwrap();
     let who = String::from_utf8_lossy(&out.stdout);
@@ -158,7 +168,12 @@ fn servers_share_one_etcd() {
         "failover took {failover:?}, lease duration 6s"
     );
     // The new leader's controllers act: a Deployment gets its ReplicaSet.
-    kl.ok(&["create", "deployment", "after-failover", "--image=registry.invalid/x:1"]);
+    kl.ok(&[
+        "create",
+        "deployment",
+        "after-failover",
+        "--image=registry.invalid/x:1",
+    ]);
     eventually(
         "the new leader's deployment controller",
         Duration::from_secs(30),
@@ -176,6 +191,8 @@ fn identity_suffix(dir: &Path) -> String {
         .to_string_lossy()
         .as_bytes()
         .iter()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193));
+        .fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+        });
     format!("_{h:08x}")
 }

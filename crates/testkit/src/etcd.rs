@@ -33,13 +33,18 @@ pub fn etcd_available() -> bool {
 impl EtcdCluster {
     /// Starts `n` members and waits until every one answers as healthy.
     pub fn start(n: usize) -> EtcdCluster {
+        EtcdCluster::start_in(n, &std::env::temp_dir())
+    }
+
+    /// [`EtcdCluster::start`] with the members' data under `base` (the disk measured).
+    pub fn start_in(n: usize, base: &std::path::Path) -> EtcdCluster {
         assert!(
             etcd_available(),
             "etcd is missing: apt-get install etcd-server etcd-client (scripts/install-packages.sh)"
         );
         let dir = tempfile::Builder::new()
             .prefix("skiff-etcd-")
-            .tempdir()
+            .tempdir_in(base)
             .expect("temp dir");
         let members: Vec<EtcdMember> = (0..n)
             .map(|i| EtcdMember {
