@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::Context;
 use base64::Engine;
 
-/// Longer than any server runs between restarts (each start mints afresh); client
-/// certificate rotation for a server that never restarts is still open.
+/// A year: each start mints afresh, so only a server running a year without a restart
+/// would outlive them (rotating them in a running server is still open).
 const LIFETIME: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// A client of this server for `user` in `groups`, reaching it as the admin kubeconfig

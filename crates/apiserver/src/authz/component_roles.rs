@@ -4,8 +4,9 @@
 //! (in-process or joined) are `system:node:<name>` and answer to the Node authorizer
 //! (`node.rs`), not to a role here.
 //!
-//! The scheduler's roles carry upstream's names and rule sets (`system:kube-scheduler`,
-//! `system:volume-scheduler`). skiff's controller manager runs every controller with one
+//! The scheduler's roles carry upstream's names and their rules
+//! (`system:kube-scheduler`, `system:volume-scheduler`), less what skiff's scheduler never
+//! asks for (Endpoints locks, the authentication ConfigMap a delegating server reads). skiff's controller manager runs every controller with one
 //! identity — upstream would give each its own service account — and runs controllers
 //! upstream's does not (servicelb, ingress and Gateway status, the local-path provisioner),
 //! so it gets a skiff role, `system:skiff:controller-manager`, whose rules were derived
