@@ -2,7 +2,9 @@
 //! max-in-flight filter: requests that are not long-running hold a slot of the read-only
 //! or the mutating pool while they are served; with no slot free the answer is 429 with
 //! `Retry-After: 1` and upstream's plain-text body (not a `Status`). Like upstream, `system:masters` are served even then, and a limit
-//! of 0 means no limit.
+//! of 0 means no limit. Health probes (`GET /healthz`, `/livez`, `/readyz` and their
+//! sub-checks) are never counted, as upstream's `probes` flow schema exempts them: a
+//! flooded server must still tell a kubelet or load balancer that it is alive.
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ pub const DEFAULT_MAX_MUTATING: usize = 200;
 pub enum Kind {
     /// Watches, exec/attach/port-forward, proxies and logs: not counted.
     LongRunning,
+    /// Health probes: not counted, so that they answer while the pools are full.
+    Probe,
     ReadOnly,
     Mutating,
 }
@@ -35,9 +39,22 @@ pub fn is_long_running(a: &Attributes) -> bool {
             ))
 }
 
+/// `GET /healthz`, `/livez`, `/readyz` or one of their named checks (`/readyz/ping`).
+fn is_probe(a: &Attributes) -> bool {
+    !a.resource_request
+        && a.verb == "get"
+        && ["/healthz", "/livez", "/readyz"].iter().any(|p| {
+            a.path
+                .strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
+
 pub fn classify(a: &Attributes) -> Kind {
     if is_long_running(a) {
         Kind::LongRunning
+    } else if is_probe(a) {
+        Kind::Probe
     } else if matches!(a.verb.as_str(), "get" | "list" | "watch") {
         Kind::ReadOnly
     } else {
@@ -72,7 +89,7 @@ impl Limits {
         user: &UserInfo,
     ) -> Result<Option<OwnedSemaphorePermit>, Full> {
         let pool = match classify(a) {
-            Kind::LongRunning => return Ok(None),
+            Kind::LongRunning | Kind::Probe => return Ok(None),
             Kind::ReadOnly => &self.read,
             Kind::Mutating => &self.mutating,
         };
@@ -146,6 +163,9 @@ mod tests {
                 (Method::PATCH, "/api/v1/namespaces/a/pods/p/status"),
                 (Method::DELETE, "/api/v1/namespaces/a/configmaps"),
                 (Method::GET, "/healthz"),
+                (Method::GET, "/readyz/ping"),
+                (Method::GET, "/livez"),
+                (Method::GET, "/healthzz"),
                 (Method::POST, "/logs"),
             ],
             expect![[r#"
@@ -161,7 +181,10 @@ mod tests {
                 POST /api/v1/namespaces/a/configmaps => Mutating
                 PATCH /api/v1/namespaces/a/pods/p/status => Mutating
                 DELETE /api/v1/namespaces/a/configmaps => Mutating
-                GET /healthz => ReadOnly
+                GET /healthz => Probe
+                GET /readyz/ping => Probe
+                GET /livez => Probe
+                GET /healthzz => ReadOnly
                 POST /logs => Mutating"#]],
         );
     }

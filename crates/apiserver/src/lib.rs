@@ -41,6 +41,8 @@ pub use auth::bootstrap_token::{
     ca_hash, split_bootstrap as split_bootstrap_token, JoinToken,
     NODE_GROUP as NODE_BOOTSTRAP_GROUP,
 };
+pub use authz::component_roles::{CONTROLLER_MANAGER_USER, SCHEDULER_USER};
+pub use authz::node::NODES_GROUP;
 pub use certs::{
     admin_kubeconfig, client_kubeconfig, host_addresses, issue_client_cert, CertError,
 };

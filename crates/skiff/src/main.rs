@@ -21,6 +21,7 @@ mod bench_proxy;
 mod bench_scheduler;
 mod bench_store;
 mod datastore_flags;
+mod identities;
 mod join;
 mod kubeconfig_cmd;
 mod sim_cmd;
@@ -250,9 +251,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// A client of this server's own components. `component` is the name the apiserver records
-/// its writes under (managedFields take the user agent's first word), as upstream's
-/// components name themselves.
+/// A client acting as the admin kubeconfig's user (`skiff token` run on the server).
+/// `component` is the name the apiserver records its writes under (managedFields take the
+/// user agent's first word).
 async fn kube_client(
     kubeconfig: &std::path::Path,
     component: &str,
@@ -412,9 +413,24 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
-        // The controllers talk to this apiserver through its API, as any client does.
-        let client = kube_client(&server.kubeconfig, "kube-controller-manager").await?;
-        let scheduler_client = kube_client(&server.kubeconfig, "kube-scheduler").await?;
+        // The controllers talk to this apiserver through its API, as any client does, each
+        // component as itself (`identities.rs`), not as the admin.
+        let client = identities::client_as(
+            &args.data_dir,
+            &server.kubeconfig,
+            apiserver::CONTROLLER_MANAGER_USER,
+            &[],
+            "kube-controller-manager",
+        )
+        .await?;
+        let scheduler_client = identities::client_as(
+            &args.data_dir,
+            &server.kubeconfig,
+            apiserver::SCHEDULER_USER,
+            &[],
+            "kube-scheduler",
+        )
+        .await?;
         let ca_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.crt"))
             .context("reading the cluster CA")?;
         let ca_key_pem = std::fs::read_to_string(args.data_dir.join("tls").join("ca.key"))
@@ -456,7 +472,14 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
                 &args.cluster_domain,
             )?;
             config.cluster_ca_pem = Some(ca_pem);
-            let kubelet_client = kube_client(&server.kubeconfig, "kubelet").await?;
+            let kubelet_client = identities::client_as(
+                &args.data_dir,
+                &server.kubeconfig,
+                &identities::node_user(&config.node_name),
+                &[apiserver::NODES_GROUP],
+                "kubelet",
+            )
+            .await?;
             let agent = agent::start(kubelet_client, config)
                 .await
                 .context("starting the node agent (--disable-agent runs the control plane only)")?;

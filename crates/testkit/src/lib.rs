@@ -238,7 +238,19 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
+        keep_log(&self.log, "server");
     }
+}
+
+/// With `SKIFF_TEST_KEEP_LOGS=DIR`, a copy of a skiff process's log goes into DIR before
+/// its temp dir is removed (e.g. to grep a whole test run for `forbidden`).
+pub fn keep_log(log: &Path, what: &str) {
+    let Some(dir) = std::env::var_os("SKIFF_TEST_KEEP_LOGS") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::copy(log, dir.join(format!("{what}-{}.log", unique_name())));
 }
 
 pub struct Kubectl {

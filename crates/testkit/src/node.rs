@@ -593,6 +593,9 @@ impl Drop for NodeHost {
                 }
             }
         }
+        for a in &self.agents {
+            crate::keep_log(&a.log, &format!("agent-{}", a.node));
+        }
         // Containers the agents did not remove (a failed test): kill their tasks while our
         // containerd still runs, so their shims exit.
         for a in &self.agents {

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 const RBAC: &str = "rbac.authorization.k8s.io";
 const AGG: &str = "rbac.authorization.k8s.io/aggregate-to-";
 
-const READ: &[&str] = &["get", "list", "watch"];
+pub(super) const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
 const ALL_RW: &[&str] = &[
     "create",
@@ -23,7 +23,7 @@ const ALL_RW: &[&str] = &[
     "watch",
 ];
 
-fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
+pub(super) fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
     json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
 }
 
@@ -44,7 +44,7 @@ fn meta(name: &str, labels: &[(&str, &str)]) -> Value {
     })
 }
 
-fn cluster_role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value {
+pub(super) fn cluster_role(name: &str, labels: &[(&str, &str)], rules: Vec<Value>) -> Value {
     json!({
         "apiVersion": format!("{RBAC}/v1"), "kind": "ClusterRole",
         "metadata": meta(name, labels),
@@ -61,7 +61,7 @@ fn aggregated(name: &str, labels: &[(&str, &str)], to: &str) -> Value {
     })
 }
 
-fn binding(name: &str, role: &str, subjects: &[(&str, &str)]) -> Value {
+pub(super) fn binding(name: &str, role: &str, subjects: &[(&str, &str)]) -> Value {
     let subjects: Vec<Value> = subjects
         .iter()
         .map(|(kind, n)| json!({"kind": kind, "apiGroup": RBAC, "name": n}))
@@ -233,8 +233,14 @@ fn admin_rules() -> Vec<Value> {
     ]
 }
 
-/// Every default ClusterRole.
+/// Every default ClusterRole (the components' own from `component_roles.rs` included).
 pub fn cluster_roles() -> Vec<Value> {
+    let mut roles = user_facing_roles();
+    roles.extend(super::component_roles::cluster_roles());
+    roles
+}
+
+fn user_facing_roles() -> Vec<Value> {
     let admin = [("rbac.authorization.k8s.io/aggregate-to-admin", "true")];
     let edit = [
         ("rbac.authorization.k8s.io/aggregate-to-admin", "true"),
@@ -347,6 +353,12 @@ pub fn cluster_roles() -> Vec<Value> {
 
 /// Every default ClusterRoleBinding.
 pub fn cluster_role_bindings() -> Vec<Value> {
+    let mut bindings = user_facing_bindings();
+    bindings.extend(super::component_roles::cluster_role_bindings());
+    bindings
+}
+
+fn user_facing_bindings() -> Vec<Value> {
     vec![
         binding(
             "cluster-admin",

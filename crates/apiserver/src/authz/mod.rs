@@ -3,12 +3,14 @@
 //! allowed when the caller is in `system:masters`, when the Node authorizer allows a node
 //! what its pods need (`node.rs`), or when an RBAC binding grants it (`rbac.rs`, over a
 //! [`rbac::Policy`] read from the watch cache and rebuilt only when an RBAC object
-//! changed). `default_roles.rs` holds the roles and bindings every cluster starts with;
+//! changed). `default_roles.rs` holds the roles and bindings every cluster starts with,
+//! `component_roles.rs` those of skiff's own controller manager and scheduler;
 //! `escalation.rs` keeps Role and binding writes from granting more than the writer holds;
 //! `impersonation.rs` serves `Impersonate-User`/`Impersonate-Group`; `rules_review.rs`
 //! answers the access reviews.
 
 pub mod attributes;
+pub mod component_roles;
 pub mod default_roles;
 pub mod escalation;
 pub mod impersonation;

@@ -335,3 +335,119 @@ fn rules_review() {
         true
     );
 }
+
+#[test]
+fn components_hold_only_their_roles() {
+    let p = default_policy(&[]);
+    let kcm = user(
+        component_roles::CONTROLLER_MANAGER_USER,
+        &["system:authenticated"],
+    );
+    check(
+        &p,
+        &kcm,
+        &[
+            a("create", "", "pods", "a", ""),
+            a("create", "apps", "replicasets", "a", ""),
+            a("update", "apps", "deployments/status", "a", "d"),
+            a("delete", "example.com", "widgets", "a", "w"),
+            a("deletecollection", "", "configmaps", "a", ""),
+            a(
+                "update",
+                "coordination.k8s.io",
+                "leases",
+                "kube-system",
+                "kube-controller-manager",
+            ),
+            a(
+                "update",
+                "coordination.k8s.io",
+                "leases",
+                "kube-system",
+                "kube-scheduler",
+            ),
+            a(
+                "escalate",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                "edit",
+            ),
+            a(
+                "create",
+                "rbac.authorization.k8s.io",
+                "clusterrolebindings",
+                "",
+                "",
+            ),
+            a(
+                "bind",
+                "rbac.authorization.k8s.io",
+                "clusterroles",
+                "",
+                "cluster-admin",
+            ),
+            a("create", "", "secrets", "a", ""),
+            a("create", "", "pods/exec", "a", "p"),
+            a("impersonate", "", "users", "", "system:admin"),
+            a("create", "", "serviceaccounts/token", "a", "default"),
+            path("get", "/logs"),
+        ],
+        expect![[r#"
+            create /pods ns=a: true
+            create apps/replicasets ns=a: true
+            update apps/deployments/status ns=a: true
+            delete example.com/widgets ns=a: true
+            deletecollection /configmaps ns=a: true
+            update coordination.k8s.io/leases ns=kube-system: true
+            update coordination.k8s.io/leases ns=kube-system: false
+            escalate rbac.authorization.k8s.io/clusterroles ns=: true
+            create rbac.authorization.k8s.io/clusterrolebindings ns=: false
+            bind rbac.authorization.k8s.io/clusterroles ns=: false
+            create /secrets ns=a: false
+            create /pods/exec ns=a: false
+            impersonate /users ns=: false
+            create /serviceaccounts/token ns=a: false
+            get /logs: false"#]],
+    );
+    let scheduler = user(component_roles::SCHEDULER_USER, &["system:authenticated"]);
+    check(
+        &p,
+        &scheduler,
+        &[
+            a("create", "", "pods/binding", "a", "p"),
+            a("patch", "", "pods/status", "a", "p"),
+            a("delete", "", "pods", "a", "p"),
+            a("patch", "", "persistentvolumeclaims", "a", "c"),
+            a("list", "storage.k8s.io", "storageclasses", "", ""),
+            a(
+                "update",
+                "coordination.k8s.io",
+                "leases",
+                "kube-system",
+                "kube-scheduler",
+            ),
+            a(
+                "update",
+                "coordination.k8s.io",
+                "leases",
+                "kube-system",
+                "kube-controller-manager",
+            ),
+            a("create", "", "pods", "a", ""),
+            a("get", "", "secrets", "a", "s"),
+            a("patch", "", "nodes", "", "n"),
+        ],
+        expect![[r#"
+            create /pods/binding ns=a: true
+            patch /pods/status ns=a: true
+            delete /pods ns=a: true
+            patch /persistentvolumeclaims ns=a: true
+            list storage.k8s.io/storageclasses ns=: true
+            update coordination.k8s.io/leases ns=kube-system: true
+            update coordination.k8s.io/leases ns=kube-system: false
+            create /pods ns=a: false
+            get /secrets ns=a: false
+            patch /nodes ns=: false"#]],
+    );
+}
