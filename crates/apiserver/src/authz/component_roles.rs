@@ -113,6 +113,12 @@ fn controller_manager_rules() -> Vec<Value> {
                 "kubernetes.io/kube-apiserver-client-kubelet",
             ],
         ),
+        // Serving certificates for kubelets are signed once someone approved them; the
+        // controller manager never approves them itself.
+        named(
+            rule(&["certificates.k8s.io"], &["signers"], &["sign"]),
+            &["kubernetes.io/kubelet-serving"],
+        ),
         // ClusterRole aggregation copies other roles' rules into admin/edit/view, rules
         // this identity does not itself hold.
         rule(

@@ -1,5 +1,5 @@
-//! Upstream's csrsigning controller: approved requests for the built-in client signers
-//! get a certificate from the cluster CA, valid from five minutes ago (clock skew) for the
+//! Upstream's csrsigning controller: approved requests for the built-in signers (the two
+//! client signers and `kubelet-serving`) get a certificate from the cluster CA, valid from five minutes ago (clock skew) for the
 //! requested duration, at most `--cluster-signing-duration` (a year).
 
 use rcgen::{
@@ -10,6 +10,8 @@ use rcgen::{
 use super::approve::{is_kubelet_client, Subject, KUBELET_CLIENT};
 
 pub const API_CLIENT: &str = "kubernetes.io/kube-apiserver-client";
+/// A kubelet's serving certificate; never approved automatically (as upstream).
+pub const KUBELET_SERVING: &str = "kubernetes.io/kubelet-serving";
 pub const MAX_SECONDS: i64 = 365 * 24 * 3600;
 const BACKDATE_SECONDS: i64 = 300;
 
@@ -51,7 +53,40 @@ fn dn_text(v: &rcgen::DnValue) -> String {
 
 /// Whether this controller signs for `signer` at all (others are left to their signers).
 pub fn handles(signer: &str) -> bool {
-    signer == KUBELET_CLIENT || signer == API_CLIENT
+    signer == KUBELET_CLIENT || signer == API_CLIENT || signer == KUBELET_SERVING
+}
+
+/// Upstream's rules for `kubelet-serving`: a node's subject, at least one DNS or IP name and
+/// no other kind, serving usages only.
+fn check_kubelet_serving(
+    subject: &Subject,
+    sans: &[rcgen::SanType],
+    usages: &[String],
+) -> Result<(), Refusal> {
+    let refuse = |why: &str| Err(Refusal(why.to_string()));
+    if !subject.common_name.starts_with("system:node:") || subject.common_name.len() <= 12 {
+        return refuse("subject common name does not begin with \"system:node:\"");
+    }
+    if subject.organizations != ["system:nodes"] {
+        return refuse("subject organization is not system:nodes");
+    }
+    if sans
+        .iter()
+        .any(|s| !matches!(s, rcgen::SanType::DnsName(_) | rcgen::SanType::IpAddress(_)))
+    {
+        return refuse("only DNS and IP subject alternative names are allowed");
+    }
+    if sans.is_empty() {
+        return refuse("DNS or IP subjectAltName is required");
+    }
+    let allowed = ["digital signature", "key encipherment", "server auth"];
+    if let Some(u) = usages.iter().find(|u| !allowed.contains(&u.as_str())) {
+        return Err(Refusal(format!("usage {u:?} is not allowed")));
+    }
+    if !usages.iter().any(|u| u == "server auth") {
+        return refuse("usages must include \"server auth\"");
+    }
+    Ok(())
 }
 
 impl Signer {
@@ -83,6 +118,9 @@ impl Signer {
                     )));
                 }
             }
+            KUBELET_SERVING => {
+                check_kubelet_serving(&subject, &req.params.subject_alt_names, usages)?
+            }
             _ => return Err(Refusal(format!("signer {signer:?} is not handled here"))),
         }
         let seconds = expiration_seconds
@@ -103,8 +141,11 @@ impl Signer {
             .collect();
         p.extended_key_usages = usages
             .iter()
-            .filter(|u| *u == "client auth")
-            .map(|_| ExtendedKeyUsagePurpose::ClientAuth)
+            .filter_map(|u| match u.as_str() {
+                "client auth" => Some(ExtendedKeyUsagePurpose::ClientAuth),
+                "server auth" => Some(ExtendedKeyUsagePurpose::ServerAuth),
+                _ => None,
+            })
             .collect();
         p.serial_number = Some(SerialNumber::from_slice(&rand_serial()));
         p.use_authority_key_identifier_extension = true;
@@ -159,6 +200,7 @@ mod tests {
         let signer = Signer::new(&ca_pem, &ca_key).expect("signer");
         let client: Vec<String> = vec!["digital signature".into(), "client auth".into()];
         let server: Vec<String> = vec!["server auth".into()];
+        let serving: Vec<String> = vec!["digital signature".into(), "server auth".into()];
         let node = request("system:node:n1", "system:nodes", false);
         let cases = [
             (
@@ -195,6 +237,34 @@ mod tests {
                 API_CLIENT,
                 server,
                 Err("usage \"server auth\" is not allowed for this signer"),
+            ),
+            (
+                "kubelet serving",
+                request("system:node:n1", "system:nodes", true),
+                KUBELET_SERVING,
+                serving.clone(),
+                Ok(()),
+            ),
+            (
+                "kubelet serving without names",
+                node.clone(),
+                KUBELET_SERVING,
+                serving.clone(),
+                Err("DNS or IP subjectAltName is required"),
+            ),
+            (
+                "kubelet serving for a client",
+                request("system:node:n1", "system:nodes", true),
+                KUBELET_SERVING,
+                client.clone(),
+                Err("usage \"client auth\" is not allowed"),
+            ),
+            (
+                "kubelet serving not a node",
+                request("alice", "system:nodes", true),
+                KUBELET_SERVING,
+                serving.clone(),
+                Err("subject common name does not begin with \"system:node:\""),
             ),
             (
                 "garbage",
