@@ -327,6 +327,94 @@ fn csr_yaml(name: &str, cn: &str) -> String {
     )
 }
 
+/// A node's serving CSR for the `kubelet-serving` signer (DNS and IP names).
+fn serving_csr_yaml(name: &str, node: &str) -> String {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params =
+        rcgen::CertificateParams::new(vec![format!("{node}.example")]).expect("params");
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress([10, 0, 0, 7].into()));
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("system:node:{node}"));
+    params
+        .distinguished_name
+        .push(rcgen::DnType::OrganizationName, "system:nodes");
+    let pem = params
+        .serialize_request(&key)
+        .expect("csr")
+        .pem()
+        .expect("pem");
+    use base64::Engine;
+    let request = base64::engine::general_purpose::STANDARD.encode(pem);
+    format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {{name: {name}}}\nspec:\n  request: {request}\n  signerName: kubernetes.io/kubelet-serving\n  usages: [digital signature, server auth]\n"
+    )
+}
+
+/// kubelet-serving CSRs wait for a person (never auto-approved, as upstream) and are then
+/// signed by the cluster CA as serving certificates with the requested names.
+#[test]
+fn kubelet_serving_certificates() {
+    let server = Server::start(bin());
+    let kubectl = server.kubectl();
+    kubectl.ok_stdin(
+        &["create", "-f", "-"],
+        &serving_csr_yaml("n1-serving", "n1"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let table = rows(&kubectl.ok(&["get", "csr", "n1-serving", "--no-headers"]));
+    assert_eq!(table[0][5], "Pending", "{table:?}");
+    kubectl.ok(&["certificate", "approve", "n1-serving"]);
+    let cert = eventually(
+        "the serving certificate issued",
+        Duration::from_secs(20),
+        || {
+            kubectl.ok(&[
+                "get",
+                "csr",
+                "n1-serving",
+                "-o",
+                "jsonpath={.status.certificate}",
+            ])
+        },
+        |c| !c.trim().is_empty(),
+    );
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(cert.trim())
+        .expect("base64");
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(
+            String::from_utf8_lossy(&pem)
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>(),
+        )
+        .expect("der");
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).expect("x509");
+    assert_eq!(
+        cert.subject().to_string(),
+        "CN=system:node:n1, O=system:nodes"
+    );
+    let eku = cert
+        .extended_key_usage()
+        .expect("eku")
+        .expect("eku present");
+    assert!(eku.value.server_auth && !eku.value.client_auth);
+    let sans = cert
+        .subject_alternative_name()
+        .expect("san")
+        .expect("san present");
+    let names = format!("{:?}", sans.value.general_names);
+    assert!(
+        names.contains("n1.example") && names.contains("[10, 0, 0, 7]"),
+        "{names}"
+    );
+}
+
 #[test]
 fn kubectl_certificate_approve_and_deny() {
     let server = Server::start(bin());
