@@ -75,6 +75,10 @@ pub struct AgentArgs {
     /// overrides its URL.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// Renew the joined node's client certificate every this long instead of at a random
+    /// 70–90% of its validity (for tests: real certificates live for a year).
+    #[arg(long, hide = true, value_parser = crate::go_duration)]
+    rotate_client_certificate_after: Option<std::time::Duration>,
     #[arg(long, default_value = "/var/lib/skiff/agent")]
     data_dir: PathBuf,
     /// Defaults to the machine's hostname.
@@ -170,7 +174,11 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let client = match (&args.kubeconfig, &args.server) {
         (Some(kubeconfig), server) => crate::sim_cmd::client(kubeconfig, server.as_deref()).await?,
         (None, Some(server)) => {
-            crate::join::client(server, args.token.as_deref(), &node_name, &args.data_dir).await?
+            let node =
+                crate::join::client(server, args.token.as_deref(), &node_name, &args.data_dir)
+                    .await?;
+            node.spawn_rotation(node_name.clone(), args.rotate_client_certificate_after);
+            node.client
         }
         (None, None) => anyhow::bail!("pass --server with --token (or --kubeconfig)"),
     };

@@ -16,6 +16,8 @@ use k8s_openapi::api::certificates::v1::{
 use k8s_openapi::ByteString;
 use kube::api::{Api, ObjectMeta, PostParams};
 
+use crate::node_credentials::NodeClient;
+
 const SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 const ISSUE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -127,13 +129,60 @@ async fn wait_issued(api: &Api<CertificateSigningRequest>, name: &str) -> anyhow
     }
 }
 
+/// The kept kubeconfig with a new certificate and key.
+pub(crate) fn node_kubeconfig(server: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> String {
+    kubeconfig(
+        server,
+        ca_pem,
+        &format!(
+            "    client-certificate-data: {}\n    client-key-data: {}\n",
+            b64(cert_pem.as_bytes()),
+            b64(key_pem.as_bytes())
+        ),
+    )
+}
+
+/// Asks for a client certificate for `system:node:<node>` through `api` (a bootstrap
+/// token's client when joining, the node's own when renewing) and waits for it:
+/// (CSR name, certificate PEM, key PEM).
+pub(crate) async fn request_certificate(
+    api: &Api<CertificateSigningRequest>,
+    node: &str,
+) -> anyhow::Result<(String, String, String)> {
+    let (request, key) = csr_pem(node)?;
+    let csr = CertificateSigningRequest {
+        metadata: ObjectMeta {
+            generate_name: Some("node-csr-".into()),
+            ..Default::default()
+        },
+        spec: CertificateSigningRequestSpec {
+            request: ByteString(request.into_bytes()),
+            signer_name: SIGNER.into(),
+            usages: Some(vec!["digital signature".into(), "client auth".into()]),
+            ..Default::default()
+        },
+        status: None,
+    };
+    let created = match api.create(&PostParams::default(), &csr).await {
+        Ok(c) => c,
+        Err(e) if refused(&e) => {
+            anyhow::bail!("the server refused the join token (401 Unauthorized): check --token")
+        }
+        Err(e) => return Err(e).context("creating the node's certificate signing request"),
+    };
+    let name = created.metadata.name.unwrap_or_default();
+    tracing::info!(csr = %name, "waiting for the node's client certificate");
+    let cert = wait_issued(api, &name).await?;
+    Ok((name, cert, key))
+}
+
 /// A client for the node: from its kept kubeconfig, or by joining with `token`.
 pub async fn client(
     server: &str,
     token: Option<&str>,
     node: &str,
     data_dir: &Path,
-) -> anyhow::Result<kube::Client> {
+) -> anyhow::Result<NodeClient> {
     let path = kubeconfig_path(data_dir);
     if path.exists() {
         match kept(&path, server).await {
@@ -157,60 +206,29 @@ pub async fn client(
         &format!("    token: {}\n", token.bearer()),
     ))
     .await?;
-    let (request, key) = csr_pem(node)?;
     let api: Api<CertificateSigningRequest> = Api::all(bootstrap);
-    let csr = CertificateSigningRequest {
-        metadata: ObjectMeta {
-            generate_name: Some("node-csr-".into()),
-            ..Default::default()
-        },
-        spec: CertificateSigningRequestSpec {
-            request: ByteString(request.into_bytes()),
-            signer_name: SIGNER.into(),
-            usages: Some(vec!["digital signature".into(), "client auth".into()]),
-            ..Default::default()
-        },
-        status: None,
-    };
-    let created = match api.create(&PostParams::default(), &csr).await {
-        Ok(c) => c,
-        Err(e) if refused(&e) => {
-            anyhow::bail!("the server refused the join token (401 Unauthorized): check --token")
-        }
-        Err(e) => return Err(e).context("creating the node's certificate signing request"),
-    };
-    let name = created.metadata.name.unwrap_or_default();
-    tracing::info!(csr = %name, "waiting for the node's client certificate");
-    let cert = wait_issued(&api, &name).await?;
-    let yaml = kubeconfig(
-        server,
-        &ca,
-        &format!(
-            "    client-certificate-data: {}\n    client-key-data: {}\n",
-            b64(cert.as_bytes()),
-            b64(key.as_bytes())
-        ),
-    );
+    let (name, cert, key) = request_certificate(&api, node).await?;
+    let yaml = node_kubeconfig(server, &ca, &cert, &key);
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     write_private(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
     tracing::info!(csr = %name, path = %path.display(), "joined: node credentials issued");
-    client_from_yaml(&yaml).await
+    NodeClient::from_kept(&path, Some(server)).await
 }
 
 /// A client from the kept kubeconfig, once the server has accepted it (the TLS handshake
 /// checks both certificates).
-async fn kept(path: &Path, server: &str) -> anyhow::Result<kube::Client> {
-    let client = crate::sim_cmd::client(path, Some(server)).await?;
-    client
+async fn kept(path: &Path, server: &str) -> anyhow::Result<NodeClient> {
+    let node = NodeClient::from_kept(path, Some(server)).await?;
+    node.client
         .apiserver_version()
         .await
         .with_context(|| format!("{server} with the credentials in {}", path.display()))?;
     tracing::info!(path = %path.display(), "using the node's kept credentials");
-    Ok(client)
+    Ok(node)
 }
 
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, contents)?;

@@ -24,6 +24,7 @@ mod datastore_flags;
 mod identities;
 mod join;
 mod kubeconfig_cmd;
+mod node_credentials;
 mod sim_cmd;
 mod token_cmd;
 
@@ -352,7 +353,7 @@ fn fnv32(bytes: &[u8]) -> u32 {
     })
 }
 
-fn go_duration(s: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn go_duration(s: &str) -> Result<std::time::Duration, String> {
     apimachinery::duration::parse(s)
         .ok_or_else(|| format!("invalid duration {s:?} (e.g. 500ms, 40s, 2m)"))
 }

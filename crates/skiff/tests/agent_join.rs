@@ -165,6 +165,67 @@ fn agent_joins_with_the_server_token() {
         || kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]),
         |p| p == "Running",
     );
+
+    // Client certificate rotation: the agent renews under its own identity (a
+    // `selfnodeclient` CSR, approved automatically), rewrites its kubeconfig, and new
+    // connections present the new certificate.
+    host.stop_agent("joined");
+    let before = std::fs::read_to_string(&node_kc).expect("kubeconfig");
+    host.start_agent_with_token_args(
+        bin(),
+        &server,
+        "joined",
+        &token,
+        &["--rotate-client-certificate-after", "2s"],
+    );
+    eventually(
+        "two rotations",
+        Duration::from_secs(40),
+        || {
+            host.agent_log("joined")
+                .matches("rotated the node's client certificate")
+                .count()
+        },
+        |n| *n >= 2,
+    );
+    host.stop_agent("joined");
+    let after = std::fs::read_to_string(&node_kc).expect("kubeconfig");
+    assert_ne!(before, after, "the kept kubeconfig was not rewritten");
+    let renewals: Vec<Vec<String>> = rows(&kubectl.ok(&["get", "csr", "--no-headers"]))
+        .into_iter()
+        .filter(|r| r[3] == "system:node:joined")
+        .collect();
+    assert!(renewals.len() >= 2, "{renewals:?}");
+    assert!(
+        renewals.iter().all(|r| r[5] == "Approved,Issued"),
+        "{renewals:?}"
+    );
+    let who = Command::new(&kubectl.bin)
+        .arg("--kubeconfig")
+        .arg(&node_kc)
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .output()
+        .expect("kubectl");
+    assert_eq!(String::from_utf8_lossy(&who.stdout), "system:node:joined");
+    // A restart on the rotated credentials, without joining again.
+    host.start_agent_with_token(bin(), &server, "joined", &token);
+    assert_eq!(
+        host.agent_log("joined")
+            .matches("joined: node credentials issued")
+            .count(),
+        2
+    );
+    eventually(
+        "the pod still Running",
+        Duration::from_secs(30),
+        || kubectl.ok(&["get", "pod", "web", "-o", "jsonpath={.status.phase}"]),
+        |p| p == "Running",
+    );
     kubectl.ok(&["delete", "pod", "web"]);
 }
 

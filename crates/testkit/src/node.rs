@@ -374,6 +374,18 @@ impl NodeHost {
     /// agent joins with the token and keeps its own in its data dir), and waits until the
     /// node is Ready with a podCIDR. Again for a node already known, it restarts that agent.
     pub fn start_agent_with_token(&mut self, bin: &Path, server: &Server, node: &str, token: &str) {
+        self.start_agent_with_token_args(bin, server, node, token, &[]);
+    }
+
+    /// [`NodeHost::start_agent_with_token`] with extra `skiff agent` flags.
+    pub fn start_agent_with_token_args(
+        &mut self,
+        bin: &Path,
+        server: &Server,
+        node: &str,
+        token: &str,
+        extra: &[&str],
+    ) {
         let data_dir = self.dir.path().join(format!("agent-{node}"));
         let log = self.dir.path().join(format!("agent-{node}.log"));
         let file = std::fs::OpenOptions::new()
@@ -385,6 +397,7 @@ impl NodeHost {
             .args(["agent", "--server", &server.url(), "--token", token])
             .args(["--node-name", node])
             .args(self.agent_args(&data_dir))
+            .args(extra)
             .env("SKIFF_LOG", crate::log_filter())
             .stdout(Stdio::null())
             .stderr(file)
