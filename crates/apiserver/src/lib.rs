@@ -21,6 +21,7 @@ mod filter;
 mod gateway_api;
 mod health;
 mod inflight;
+mod metrics;
 mod node_proxy;
 mod objects;
 mod openapi;
@@ -70,6 +71,8 @@ pub struct Api {
     pub(crate) encryption: Option<Arc<encryption::EncryptedStore>>,
     /// The datastore check of `/readyz` and `/healthz`.
     pub(crate) health: health::DatastoreProbe,
+    /// `/metrics`: the store's and the apiserver's own.
+    pub(crate) metrics: metrics::ApiMetrics,
 }
 
 impl Api {

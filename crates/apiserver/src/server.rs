@@ -35,6 +35,10 @@ pub struct Config {
     pub encryption_provider_config: Option<PathBuf>,
     /// Where the cluster's state is kept.
     pub datastore: Datastore,
+    /// `--etcd-compaction-interval`: how often history is compacted (zero: never).
+    pub compaction_interval: std::time::Duration,
+    /// Revisions of history each compaction keeps for watchers that reconnect.
+    pub compaction_keep: i64,
 }
 
 /// The store behind the API.
@@ -60,18 +64,19 @@ pub struct TlsFlags {
     pub key_file: Option<PathBuf>,
 }
 
-/// Upstream's apiserver compacts every 5 minutes; a window of revisions stays for watchers
-/// that reconnect.
-const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
-const COMPACTION_KEEP: i64 = 10_000;
+/// The store, and the same store's metrics view.
+type Opened = (Arc<dyn store::Store>, Arc<dyn store::Observe>);
 
-async fn open_datastore(config: &Config) -> Result<Arc<dyn store::Store>, StartError> {
+async fn open_datastore(config: &Config) -> Result<Opened, StartError> {
+    let interval = config.compaction_interval;
     Ok(match &config.datastore {
         Datastore::Sqlite => {
             let path = config.data_dir.join("db").join("state.db");
             let store = store::sqlite::SqliteStore::open(&path).await?;
-            store.spawn_compactor(COMPACTION_INTERVAL, COMPACTION_KEEP);
-            store
+            if !interval.is_zero() {
+                store.spawn_compactor(interval, config.compaction_keep);
+            }
+            (store.clone(), store)
         }
         Datastore::Etcd(opts) => {
             let store = store::EtcdStore::connect(opts)
@@ -81,8 +86,10 @@ async fn open_datastore(config: &Config) -> Result<Arc<dyn store::Store>, StartE
                     endpoints: opts.endpoints.join(","),
                     source,
                 })?;
-            store.spawn_compactor(COMPACTION_INTERVAL, COMPACTION_KEEP);
-            store
+            if !interval.is_zero() {
+                store.spawn_compactor(interval, config.compaction_keep);
+            }
+            (store.clone(), store)
         }
     })
 }
@@ -164,7 +171,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
 
-    let raw_store = open_datastore(&config).await?;
+    let (raw_store, observed) = open_datastore(&config).await?;
     let token = crate::auth::join::resolve(&config.data_dir, config.join_token.as_deref())?;
     let shared_datastore = matches!(config.datastore, Datastore::Etcd(_));
     let had_ca = config.data_dir.join("tls").join("ca.key").exists();
@@ -289,6 +296,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ),
         encryption,
         health: Default::default(),
+        metrics: crate::metrics::ApiMetrics::new(observed),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);

@@ -200,17 +200,25 @@ pub async fn watch(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         }
     }
 
-    tokio::spawn(stream_events(
-        w,
-        sub,
-        initial,
-        history,
-        start_rev,
-        send_initial == Some(true),
-        pending_error,
-        tx,
-        timeout,
-    ));
+    let counted = scope.api.metrics.watch_started(
+        scope.info,
+        scope.namespace.is_some() && scope.info.namespaced,
+    );
+    tokio::spawn(async move {
+        let _counted = counted;
+        stream_events(
+            w,
+            sub,
+            initial,
+            history,
+            start_rev,
+            send_initial == Some(true),
+            pending_error,
+            tx,
+            timeout,
+        )
+        .await
+    });
 
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let body: Body = StreamBody::new(stream).boxed();
