@@ -163,9 +163,9 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, requests = writes.len(), "store write batch failed");
                 self.shared.metrics.commit_failures.inc();
-                let message = e.to_string();
+                let failed = failure(&e);
                 for pending in writes {
-                    let _ = pending.reply.send(Err(Error::Commit(message.clone())));
+                    let _ = pending.reply.send(Err(failed()));
                 }
             }
         }
@@ -264,6 +264,20 @@ impl Writer {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
+        }
+    }
+}
+
+/// The error every request of a failed transaction gets: a full disk is told apart, since
+/// it is the operator's to fix and passes once space is freed.
+fn failure(e: &rusqlite::Error) -> impl Fn() -> Error {
+    let full = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+    let message = e.to_string();
+    move || {
+        if full {
+            Error::NoSpace(message.clone())
+        } else {
+            Error::Commit(message.clone())
         }
     }
 }
