@@ -30,6 +30,7 @@ mod rest;
 mod router;
 mod server;
 mod shared_secrets;
+mod shutdown;
 mod table;
 mod tls_options;
 mod watch_cache;
@@ -73,6 +74,8 @@ pub struct Api {
     pub(crate) health: health::DatastoreProbe,
     /// `/metrics`: the store's and the apiserver's own.
     pub(crate) metrics: metrics::ApiMetrics,
+    /// Resolves once the server shuts down: watches end then.
+    pub(crate) stopping: shutdown::Stopping,
 }
 
 impl Api {

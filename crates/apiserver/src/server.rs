@@ -140,6 +140,18 @@ pub struct RunningServer {
     /// Where the node join token is written (`DIR/token`).
     pub token_file: PathBuf,
     pub serve: tokio::task::JoinHandle<()>,
+    stop: crate::shutdown::Stop,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets requests in flight finish (bounded by
+    /// `shutdown::DRAIN_TIMEOUT`), ends watches cleanly, and returns once that is done.
+    pub async fn shutdown(self) {
+        self.stop.begin();
+        if let Err(e) = self.serve.await {
+            tracing::warn!(error = %e, "server task ended badly");
+        }
+    }
 }
 
 fn check_writable(dir: &Path) -> Result<(), StartError> {
@@ -275,6 +287,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .as_ref()
         .map(crate::audit::Auditor::start)
         .transpose()?;
+    let (stop, stopping) = crate::shutdown::channel();
     let api = Arc::new(Api {
         store,
         cache,
@@ -297,6 +310,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         encryption,
         health: Default::default(),
         metrics: crate::metrics::ApiMetrics::new(observed),
+        stopping: stopping.clone(),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);
@@ -331,12 +345,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         TlsAcceptor::from(Arc::new(tls)),
         verifier,
         api,
+        stopping,
     ));
     Ok(RunningServer {
         addr,
         kubeconfig,
         token_file,
         serve,
+        stop,
     })
 }
 
@@ -446,9 +462,15 @@ async fn serve(
     acceptor: TlsAcceptor,
     verifier: Arc<DeferredVerifier>,
     api: Arc<Api>,
+    mut stopping: crate::shutdown::Stopping,
 ) {
+    let connections = crate::shutdown::Connections::new();
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopping.wait() => break,
+        };
+        let (tcp, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -456,10 +478,13 @@ async fn serve(
                 continue;
             }
         };
+        let open = connections.open();
+        let mut stopping = stopping.clone();
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let (api, verifier) = (api.clone(), verifier.clone());
         tokio::spawn(async move {
+            let _open = open;
             let tls = match acceptor.accept(tcp).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -485,12 +510,28 @@ async fn serve(
                 });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder.http2().max_concurrent_streams(1000);
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
-                .await
-            {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopping.wait() => {
+                    // The request in flight finishes (watches end on the same signal),
+                    // then HTTP/1.1 closes and HTTP/2 sends GOAWAY.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });
+    }
+    drop(listener);
+    tracing::info!("stopped accepting connections; draining requests in flight");
+    if !connections.drained(crate::shutdown::DRAIN_TIMEOUT).await {
+        tracing::warn!(
+            timeout = ?crate::shutdown::DRAIN_TIMEOUT,
+            "connections still open after the drain; closing them"
+        );
     }
 }

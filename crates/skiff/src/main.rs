@@ -397,7 +397,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     }
     block_on(async move {
         let started = std::time::Instant::now();
-        let server = apiserver::start(apiserver::Config {
+        let mut server = apiserver::start(apiserver::Config {
             data_dir: args.data_dir.clone(),
             bind_address: args.bind_address,
             port: args.https_listen_port,
@@ -509,12 +509,19 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
-            r = server.serve => { r.context("server task")?; }
+            r = &mut server.serve => {
+                r.context("server task")?;
+                anyhow::bail!("the API server stopped serving");
+            }
         }
         tracing::info!("shutting down");
         if let Some(agent) = node_agent {
             agent.shutdown().await;
         }
+        // Requests in flight finish and watches end cleanly; acknowledged writes are
+        // already durable.
+        server.shutdown().await;
+        tracing::info!("server stopped");
         Ok(())
     })
 }

@@ -204,9 +204,11 @@ pub async fn watch(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         scope.info,
         scope.namespace.is_some() && scope.info.namespaced,
     );
+    let mut stopping = scope.api.stopping.clone();
     tokio::spawn(async move {
         let _counted = counted;
-        stream_events(
+        // Returning drops the sender: the body ends as a normal end of stream.
+        let events = stream_events(
             w,
             sub,
             initial,
@@ -216,8 +218,11 @@ pub async fn watch(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
             pending_error,
             tx,
             timeout,
-        )
-        .await
+        );
+        tokio::select! {
+            _ = events => {}
+            _ = stopping.wait() => {}
+        }
     });
 
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
