@@ -140,3 +140,50 @@ fn metrics_need_the_monitoring_role() {
         "{allowed}"
     );
 }
+
+/// On etcd the size is the member's database with etcd's cluster id, there is no WAL
+/// series, and a compaction this server claims is counted.
+#[test]
+fn etcd_store_metrics() {
+    let etcd = testkit::etcd::EtcdCluster::start(1);
+    let s = Server::start_with(
+        Path::new(env!("CARGO_BIN_EXE_skiff")),
+        &[
+            "--datastore-endpoint",
+            &etcd.endpoints(),
+            "--etcd-compaction-interval",
+            "1s",
+            "--compaction-keep-revisions",
+            "5",
+        ],
+    );
+    let m = scrape(&s);
+    let (series, size) = m
+        .iter()
+        .find(|(k, _)| k.starts_with("apiserver_storage_size_bytes{"))
+        .unwrap_or_else(|| panic!("no size series: {m:#?}"));
+    assert!(*size > 0.0, "{series} {size}");
+    assert!(
+        !series.contains(r#"storage_cluster_id="sqlite""#),
+        "{series}"
+    );
+    assert!(!series.contains(r#"storage_cluster_id="""#), "{series}");
+    assert!(!m.contains_key("skiff_store_wal_size_bytes"));
+    assert!(get(&m, "skiff_store_commit_duration_seconds_count") > 0.0);
+    assert!(get(&m, "skiff_store_watches") >= 1.0);
+    let k = s.kubectl();
+    for i in 0..10 {
+        k.ok(&["create", "configmap", &format!("e{i}")]);
+    }
+    eventually(
+        "a compaction on etcd",
+        Duration::from_secs(20),
+        || scrape(&s),
+        |m| {
+            m.get("skiff_store_compactions_total")
+                .copied()
+                .unwrap_or(0.0)
+                >= 1.0
+        },
+    );
+}
