@@ -147,6 +147,15 @@ fn writes_fail_cleanly_on_a_full_disk_and_recover() {
         "{again}"
     );
 
+    // /metrics counts the failed transactions.
+    let metrics = k.ok(&["get", "--raw", "/metrics"]);
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("skiff_store_commit_failures_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(failures >= 2.0, "{metrics}");
+
     // Space returns: writes work again.
     std::fs::remove_file(&filler).expect("remove filler");
     k.ok(&["create", "configmap", "after-space", "--from-literal=a=b"]);
