@@ -1,7 +1,8 @@
 //! SIGTERM drains `skiff server`: new connections are refused, a request in flight (a create
-//! whose body is still being uploaded) completes, a watch ends with a clean end of stream
-//! (the final chunk, so curl exits 0 rather than reporting a cut transfer), the process
-//! exits 0, and every acknowledged write is there after a restart.
+//! whose body is still being uploaded) completes, watches end with a clean end of stream
+//! (HTTP/1.1: the final chunk, so curl exits 0 rather than reporting a cut transfer;
+//! HTTP/2: kubectl's `get -w` exits 0 with no error), the process exits 0, and every
+//! acknowledged write is there after a restart.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -92,6 +93,18 @@ fn sigterm_drains_requests_and_ends_watches_cleanly() {
         );
     }
 
+    // kubectl's own watch, over HTTP/2.
+    let mut kwatch = k
+        .cmd(&["get", "configmaps", "-w", "-o", "name"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl watch");
+    let kwatched = lines(&mut kwatch);
+    kwatched
+        .recv_timeout(Duration::from_secs(10))
+        .expect("kubectl watch lists");
+
     // A create whose body is half uploaded when the signal comes.
     let mut slow = curl(&s, "POST", "/api/v1/namespaces/default/configmaps")
         .args(["-T", "-"])
@@ -117,6 +130,15 @@ fn sigterm_drains_requests_and_ends_watches_cleanly() {
     assert!(
         watch_exit.is_some_and(|s| s.success()),
         "watch ended with {watch_exit:?}"
+    );
+    let kwatch_exit = wait_child(&mut kwatch, Duration::from_secs(10));
+    let mut kerr = String::new();
+    if let Some(mut e) = kwatch.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut kerr);
+    }
+    assert!(
+        kwatch_exit.is_some_and(|s| s.success()) && kerr.trim().is_empty(),
+        "kubectl watch ended with {kwatch_exit:?}: {kerr}"
     );
     // New connections are refused while the drain goes on (curl: 7, could not connect).
     let refused = curl(&s, "GET", "/api/v1/namespaces")
