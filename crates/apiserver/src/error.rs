@@ -194,6 +194,10 @@ impl From<store::Error> for ApiError {
                 "ServiceUnavailable",
                 format!("the datastore is unavailable: {why}"),
             ),
+            // Not 503: the same request fails until an operator frees space.
+            store::Error::NoSpace(why) => ApiError::internal(format!(
+                "the datastore is out of space ({why}): writes fail until space is freed"
+            )),
             store::Error::Timeout(why) => ApiError::new(
                 504,
                 "Timeout",

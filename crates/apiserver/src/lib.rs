@@ -21,6 +21,7 @@ mod filter;
 mod gateway_api;
 mod health;
 mod inflight;
+mod metrics;
 mod node_proxy;
 mod objects;
 mod openapi;
@@ -29,6 +30,7 @@ mod rest;
 mod router;
 mod server;
 mod shared_secrets;
+mod shutdown;
 mod table;
 mod tls_options;
 mod watch_cache;
@@ -70,6 +72,10 @@ pub struct Api {
     pub(crate) encryption: Option<Arc<encryption::EncryptedStore>>,
     /// The datastore check of `/readyz` and `/healthz`.
     pub(crate) health: health::DatastoreProbe,
+    /// `/metrics`: the store's and the apiserver's own.
+    pub(crate) metrics: metrics::ApiMetrics,
+    /// Resolves once the server shuts down: watches end then.
+    pub(crate) stopping: shutdown::Stopping,
 }
 
 impl Api {

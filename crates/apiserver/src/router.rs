@@ -214,6 +214,9 @@ async fn dispatch(
     if let Some(resp) = crate::health::respond(api, path, query).await {
         return resp;
     }
+    if let Some(resp) = crate::metrics::respond(api, path).await {
+        return resp;
+    }
     match path {
         "/version" | "/version/" => return body::json_response(200, &discovery::version_info()),
         "/openapi/v2"
@@ -253,6 +256,7 @@ async fn dispatch(
             "/apis",
             "/healthz",
             "/livez",
+            "/metrics",
             "/openapi/v2",
             "/openapi/v3",
             "/readyz",

@@ -35,6 +35,10 @@ pub struct Config {
     pub encryption_provider_config: Option<PathBuf>,
     /// Where the cluster's state is kept.
     pub datastore: Datastore,
+    /// `--etcd-compaction-interval`: how often history is compacted (zero: never).
+    pub compaction_interval: std::time::Duration,
+    /// Revisions of history each compaction keeps for watchers that reconnect.
+    pub compaction_keep: i64,
 }
 
 /// The store behind the API.
@@ -60,18 +64,19 @@ pub struct TlsFlags {
     pub key_file: Option<PathBuf>,
 }
 
-/// Upstream's apiserver compacts every 5 minutes; a window of revisions stays for watchers
-/// that reconnect.
-const COMPACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
-const COMPACTION_KEEP: i64 = 10_000;
+/// The store, and the same store's metrics view.
+type Opened = (Arc<dyn store::Store>, Arc<dyn store::Observe>);
 
-async fn open_datastore(config: &Config) -> Result<Arc<dyn store::Store>, StartError> {
+async fn open_datastore(config: &Config) -> Result<Opened, StartError> {
+    let interval = config.compaction_interval;
     Ok(match &config.datastore {
         Datastore::Sqlite => {
             let path = config.data_dir.join("db").join("state.db");
             let store = store::sqlite::SqliteStore::open(&path).await?;
-            store.spawn_compactor(COMPACTION_INTERVAL, COMPACTION_KEEP);
-            store
+            if !interval.is_zero() {
+                store.spawn_compactor(interval, config.compaction_keep);
+            }
+            (store.clone(), store)
         }
         Datastore::Etcd(opts) => {
             let store = store::EtcdStore::connect(opts)
@@ -81,8 +86,10 @@ async fn open_datastore(config: &Config) -> Result<Arc<dyn store::Store>, StartE
                     endpoints: opts.endpoints.join(","),
                     source,
                 })?;
-            store.spawn_compactor(COMPACTION_INTERVAL, COMPACTION_KEEP);
-            store
+            if !interval.is_zero() {
+                store.spawn_compactor(interval, config.compaction_keep);
+            }
+            (store.clone(), store)
         }
     })
 }
@@ -133,6 +140,18 @@ pub struct RunningServer {
     /// Where the node join token is written (`DIR/token`).
     pub token_file: PathBuf,
     pub serve: tokio::task::JoinHandle<()>,
+    stop: crate::shutdown::Stop,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets requests in flight finish (bounded by
+    /// `shutdown::DRAIN_TIMEOUT`), ends watches cleanly, and returns once that is done.
+    pub async fn shutdown(self) {
+        self.stop.begin();
+        if let Err(e) = self.serve.await {
+            tracing::warn!(error = %e, "server task ended badly");
+        }
+    }
 }
 
 fn check_writable(dir: &Path) -> Result<(), StartError> {
@@ -164,7 +183,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
 
-    let raw_store = open_datastore(&config).await?;
+    let (raw_store, observed) = open_datastore(&config).await?;
     let token = crate::auth::join::resolve(&config.data_dir, config.join_token.as_deref())?;
     let shared_datastore = matches!(config.datastore, Datastore::Etcd(_));
     let had_ca = config.data_dir.join("tls").join("ca.key").exists();
@@ -268,6 +287,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .as_ref()
         .map(crate::audit::Auditor::start)
         .transpose()?;
+    let (stop, stopping) = crate::shutdown::channel();
     let api = Arc::new(Api {
         store,
         cache,
@@ -289,6 +309,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ),
         encryption,
         health: Default::default(),
+        metrics: crate::metrics::ApiMetrics::new(observed),
+        stopping: stopping.clone(),
     });
     bootstrap::run(&api, advertise, addr.port()).await?;
     crate::custom_resources::controller::load(&api);
@@ -323,12 +345,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         TlsAcceptor::from(Arc::new(tls)),
         verifier,
         api,
+        stopping,
     ));
     Ok(RunningServer {
         addr,
         kubeconfig,
         token_file,
         serve,
+        stop,
     })
 }
 
@@ -438,9 +462,15 @@ async fn serve(
     acceptor: TlsAcceptor,
     verifier: Arc<DeferredVerifier>,
     api: Arc<Api>,
+    mut stopping: crate::shutdown::Stopping,
 ) {
+    let connections = crate::shutdown::Connections::new();
     loop {
-        let (tcp, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopping.wait() => break,
+        };
+        let (tcp, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -448,10 +478,13 @@ async fn serve(
                 continue;
             }
         };
+        let open = connections.open();
+        let mut stopping = stopping.clone();
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let (api, verifier) = (api.clone(), verifier.clone());
         tokio::spawn(async move {
+            let _open = open;
             let tls = match acceptor.accept(tcp).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -477,12 +510,28 @@ async fn serve(
                 });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             builder.http2().max_concurrent_streams(1000);
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
-                .await
-            {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
+            tokio::pin!(conn);
+            let ended = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopping.wait() => {
+                    // The request in flight finishes (watches end on the same signal),
+                    // then HTTP/1.1 closes and HTTP/2 sends GOAWAY.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });
+    }
+    drop(listener);
+    tracing::info!("stopped accepting connections; draining requests in flight");
+    if !connections.drained(crate::shutdown::DRAIN_TIMEOUT).await {
+        tracing::warn!(
+            timeout = ?crate::shutdown::DRAIN_TIMEOUT,
+            "connections still open after the drain; closing them"
+        );
     }
 }

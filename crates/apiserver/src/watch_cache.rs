@@ -374,6 +374,17 @@ impl WatchCache {
         (items, inner.revision)
     }
 
+    /// Number of live objects under `prefix` (which must end in '/').
+    pub fn count(&self, prefix: &str) -> usize {
+        let Ok(inner) = self.inner.read() else {
+            return 0;
+        };
+        inner
+            .objects
+            .range(prefix.to_string()..prefix_end(prefix))
+            .count()
+    }
+
     pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.inner.read().ok()?.objects.get(key).cloned()
     }

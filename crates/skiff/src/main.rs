@@ -114,6 +114,12 @@ struct ServerArgs {
     /// How often node health is checked.
     #[arg(long, default_value = "5s", value_parser = go_duration)]
     node_monitor_period: std::time::Duration,
+    /// How often the store's history is compacted (upstream's default; 0 turns it off).
+    #[arg(long, default_value = "5m", value_parser = go_duration)]
+    etcd_compaction_interval: std::time::Duration,
+    /// Revisions of history each compaction keeps for watchers that reconnect (tests lower it).
+    #[arg(long, default_value_t = 10_000, hide = true)]
+    compaction_keep_revisions: i64,
     /// The silence allowed to a node that has never reported readiness.
     #[arg(long, default_value = "1m", value_parser = go_duration)]
     node_startup_grace_period: std::time::Duration,
@@ -392,7 +398,7 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
     }
     block_on(async move {
         let started = std::time::Instant::now();
-        let server = apiserver::start(apiserver::Config {
+        let mut server = apiserver::start(apiserver::Config {
             data_dir: args.data_dir.clone(),
             bind_address: args.bind_address,
             port: args.https_listen_port,
@@ -411,6 +417,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
             },
             encryption_provider_config: args.encryption_provider_config.clone(),
             datastore: args.datastore.to_config()?,
+            compaction_interval: args.etcd_compaction_interval,
+            compaction_keep: args.compaction_keep_revisions,
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
@@ -502,12 +510,19 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
-            r = server.serve => { r.context("server task")?; }
+            r = &mut server.serve => {
+                r.context("server task")?;
+                anyhow::bail!("the API server stopped serving");
+            }
         }
         tracing::info!("shutting down");
         if let Some(agent) = node_agent {
             agent.shutdown().await;
         }
+        // Requests in flight finish and watches end cleanly; acknowledged writes are
+        // already durable.
+        server.shutdown().await;
+        tracing::info!("server stopped");
         Ok(())
     })
 }

@@ -28,6 +28,10 @@ pub enum Error {
     /// it gets this error and none of them took effect.
     #[error("commit failed: {0}")]
     Commit(String),
+    /// The disk (SQLite) or the quota (etcd's space alarm) is full: writes fail, reads still
+    /// work, and writes work again once space is freed. Nothing of the failed write was kept.
+    #[error("store is out of space: {0}")]
+    NoSpace(String),
     /// The backend cannot be reached or has no quorum; the same request may work later.
     #[error("store unavailable: {0}")]
     Unavailable(String),

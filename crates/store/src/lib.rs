@@ -11,6 +11,7 @@
 mod error;
 pub mod etcd;
 mod keys;
+pub mod metrics;
 pub mod sqlite;
 
 use std::pin::Pin;
@@ -21,6 +22,7 @@ use futures::Stream;
 
 pub use error::{Error, Result};
 pub use etcd::{EtcdOptions, EtcdStore};
+pub use metrics::{Observe, StorageSizes, StoreMetrics};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A global store revision. Revisions start at 1 and only ever grow, also across restarts.

@@ -116,6 +116,17 @@ fn row_count(path: &Path) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics() {
+    let (dir, store) = fresh().await;
+    suite::metrics(store.clone()).await;
+    let sizes = store::Observe::sizes(store.as_ref()).await.unwrap();
+    assert_eq!(sizes.cluster_id, "sqlite");
+    let db = std::fs::metadata(dir.path().join("state/db.sqlite")).unwrap();
+    assert_eq!(sizes.db_bytes, db.len() as i64);
+    assert!(sizes.wal_bytes.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_removes_rows_and_truncates_wal() {
     let (dir, store) = fresh().await;
     let path = dir.path().join("state/db.sqlite");

@@ -54,6 +54,19 @@ conformance!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics() {
+    let (_etcd, store) = fresh().await;
+    suite::metrics(store.clone()).await;
+    assert_eq!(
+        store::Observe::sizes(store.as_ref())
+            .await
+            .unwrap()
+            .wal_bytes,
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates() {
     let (_etcd, store) = fresh().await;
     suite::concurrent_creates(store as DynStore, 200).await;

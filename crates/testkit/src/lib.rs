@@ -212,6 +212,23 @@ impl Server {
         }
     }
 
+    /// Waits up to `timeout` for the process to exit on its own (after a signal the test
+    /// sent), and returns how it exited; `None` if it is still running (or was not).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.child.as_mut()?.try_wait().ok().flatten();
+            if let Some(status) = status {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills the process and starts it again on the same port and data dir.
     pub fn restart(&mut self) {
         self.kill9();

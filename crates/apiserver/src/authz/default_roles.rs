@@ -305,6 +305,24 @@ fn user_facing_roles() -> Vec<Value> {
                 &["get"],
             )],
         ),
+        // Who may scrape `/metrics` and read the detailed health checks.
+        cluster_role(
+            "system:monitoring",
+            &[],
+            vec![urls(
+                &[
+                    "/healthz",
+                    "/healthz/*",
+                    "/livez",
+                    "/livez/*",
+                    "/metrics",
+                    "/metrics/slis",
+                    "/readyz",
+                    "/readyz/*",
+                ],
+                &["get"],
+            )],
+        ),
         cluster_role(
             "system:basic-user",
             &[],
@@ -369,6 +387,11 @@ fn user_facing_bindings() -> Vec<Value> {
             "system:discovery",
             "system:discovery",
             &[("Group", "system:authenticated")],
+        ),
+        binding(
+            "system:monitoring",
+            "system:monitoring",
+            &[("Group", "system:monitoring")],
         ),
         binding(
             "system:basic-user",

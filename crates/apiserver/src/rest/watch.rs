@@ -200,17 +200,30 @@ pub async fn watch(scope: &Scope<'_>) -> ApiResult<Response<Body>> {
         }
     }
 
-    tokio::spawn(stream_events(
-        w,
-        sub,
-        initial,
-        history,
-        start_rev,
-        send_initial == Some(true),
-        pending_error,
-        tx,
-        timeout,
-    ));
+    let counted = scope.api.metrics.watch_started(
+        scope.info,
+        scope.namespace.is_some() && scope.info.namespaced,
+    );
+    let mut stopping = scope.api.stopping.clone();
+    tokio::spawn(async move {
+        let _counted = counted;
+        // Returning drops the sender: the body ends as a normal end of stream.
+        let events = stream_events(
+            w,
+            sub,
+            initial,
+            history,
+            start_rev,
+            send_initial == Some(true),
+            pending_error,
+            tx,
+            timeout,
+        );
+        tokio::select! {
+            _ = events => {}
+            _ = stopping.wait() => {}
+        }
+    });
 
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let body: Body = StreamBody::new(stream).boxed();

@@ -63,12 +63,14 @@ async fn claim_and_compact(store: &EtcdStore, seen: Recorded, revision: Revision
         return Ok(false);
     }
     let opts = CompactionOptions::new().with_physical();
+    let started = std::time::Instant::now();
     let compacted = store
         .kv_call(|mut kv| {
             let opts = opts.clone();
             async move { kv.compact(revision, Some(opts)).await }
         })
         .await;
+    store.metrics.compaction(started, compacted.is_ok());
     match compacted {
         Ok(_) | Err(Error::Compacted { .. }) => Ok(true),
         Err(e) => Err(e),

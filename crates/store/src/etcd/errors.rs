@@ -64,6 +64,9 @@ fn from_status(code: Code, message: &str) -> Error {
         Code::Unavailable | Code::Cancelled | Code::Aborted => Error::Unavailable(text),
         // A connection that broke mid-request (the member died) comes back as Unknown.
         Code::Unknown if message.contains("transport error") => Error::Unavailable(text),
+        // The member's backend reached its quota (the NOSPACE alarm): only a compaction,
+        // defragmentation and disarming the alarm by the operator let writes in again.
+        Code::ResourceExhausted if message.contains("space exceeded") => Error::NoSpace(text),
         _ if message.contains("timed out") => Error::Timeout(text),
         _ => Error::Backend(text),
     }
@@ -102,6 +105,11 @@ mod tests {
                 "Timeout",
             ),
             (Code::Unknown, "etcdserver: request timed out", "Timeout"),
+            (
+                Code::ResourceExhausted,
+                "etcdserver: mvcc: database space exceeded",
+                "NoSpace",
+            ),
             (
                 Code::InvalidArgument,
                 "etcdserver: key is not provided",

@@ -16,6 +16,7 @@
 
 mod compaction;
 mod errors;
+mod observe;
 mod watch;
 
 use std::future::Future;
@@ -70,6 +71,7 @@ pub struct EtcdStore {
     /// The member requests go to until it fails to take one.
     current: AtomicUsize,
     timeout: Duration,
+    metrics: crate::StoreMetrics,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -111,6 +113,7 @@ impl EtcdStore {
             members,
             current: AtomicUsize::new(0),
             timeout: opts.request_timeout,
+            metrics: Default::default(),
         };
         // Clients connect lazily; one read proves a member answers.
         store.current_revision().await?;
@@ -208,12 +211,17 @@ impl EtcdStore {
             .when([guard])
             .and_then([then])
             .or_else([TxnOp::get(key, None)]);
+        let started = std::time::Instant::now();
         let resp = self
             .kv_call(|mut kv| {
                 let txn = txn.clone();
                 async move { kv.txn(txn).await }
             })
-            .await?;
+            .await
+            .inspect_err(|_| {
+                self.metrics.commit_failures.inc();
+            })?;
+        self.metrics.commit(started.elapsed(), 1);
         let revision = resp.header().map_or(0, |h| h.revision());
         Ok((resp.succeeded(), revision, resp.op_responses()))
     }
@@ -409,7 +417,9 @@ impl Store for EtcdStore {
                 compacted,
             });
         }
-        watch::open(self, prefix, after).await
+        Ok(self
+            .metrics
+            .count_watch(watch::open(self, prefix, after).await?))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

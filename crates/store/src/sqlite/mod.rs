@@ -9,6 +9,7 @@
 
 mod disk_rate;
 pub use disk_rate::raw_commit_rate;
+mod observe;
 mod read;
 mod schema;
 mod watch;
@@ -225,7 +226,8 @@ impl Store for SqliteStore {
                 compacted,
             });
         }
-        Ok(Watcher::new(Arc::clone(&self.reads), live, prefix, after).into_stream())
+        let stream = Watcher::new(Arc::clone(&self.reads), live, prefix, after).into_stream();
+        Ok(self.shared.metrics.count_watch(stream))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

@@ -12,6 +12,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
@@ -57,6 +58,7 @@ pub(super) struct Shared {
     pub current: AtomicI64,
     pub compacted: AtomicI64,
     pub commits: AtomicU64,
+    pub metrics: crate::StoreMetrics,
 }
 
 /// The events of one committed transaction, in revision order.
@@ -86,6 +88,7 @@ struct Compaction {
     /// Rows with id <= swept have been examined.
     swept: Revision,
     replies: Vec<oneshot::Sender<Result<()>>>,
+    started: Instant,
 }
 
 impl Writer {
@@ -141,8 +144,10 @@ impl Writer {
     }
 
     fn commit_writes(&mut self, writes: Vec<Pending>) {
+        let started = Instant::now();
         match apply_batch(&mut self.conn, self.current, &writes) {
             Ok((outcomes, revision)) => {
+                self.shared.metrics.commit(started.elapsed(), writes.len());
                 self.current = revision;
                 self.shared.current.store(revision, Ordering::SeqCst);
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
@@ -157,9 +162,10 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = writes.len(), "store write batch failed");
-                let message = e.to_string();
+                self.shared.metrics.commit_failures.inc();
+                let failed = failure(&e);
                 for pending in writes {
-                    let _ = pending.reply.send(Err(Error::Commit(message.clone())));
+                    let _ = pending.reply.send(Err(failed()));
                 }
             }
         }
@@ -206,6 +212,7 @@ impl Writer {
                     target: revision,
                     swept: 0,
                     replies: vec![reply],
+                    started: Instant::now(),
                 })
             }
         }
@@ -220,6 +227,7 @@ impl Writer {
             }
             Ok(None) => {
                 self.checkpoint();
+                self.shared.metrics.compaction(c.started, true);
                 tracing::debug!(revision = c.target, "store compacted");
                 for reply in c.replies.drain(..) {
                     let _ = reply.send(Ok(()));
@@ -228,6 +236,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "store compaction failed");
+                self.shared.metrics.compaction(c.started, false);
                 let message = e.to_string();
                 for reply in c.replies.drain(..) {
                     let _ = reply.send(Err(Error::Commit(message.clone())));
@@ -255,6 +264,20 @@ impl Writer {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
+        }
+    }
+}
+
+/// The error every request of a failed transaction gets: a full disk is told apart, since
+/// it is the operator's to fix and passes once space is freed.
+fn failure(e: &rusqlite::Error) -> impl Fn() -> Error {
+    let full = e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull);
+    let message = e.to_string();
+    move || {
+        if full {
+            Error::NoSpace(message.clone())
+        } else {
+            Error::Commit(message.clone())
         }
     }
 }

@@ -529,3 +529,33 @@ pub async fn concurrent_same_key(s: DynStore) {
     assert_eq!(winners.len(), 1, "exactly one update wins");
     assert_eq!(s.get("/x/same").await.unwrap().0, Some(winners.remove(0)));
 }
+
+/// What a backend reports for `/metrics`: commits, a compaction, open watches and its size.
+pub async fn metrics<S: Store + store::Observe>(store: Arc<S>) {
+    let m = store.metrics().clone();
+    let commits = m.commit_duration.count();
+    let mut kv = store.create("/registry/m/a", b("0")).await.unwrap();
+    for i in 1..10 {
+        kv = store
+            .update("/registry/m/a", b(&i.to_string()), kv.mod_revision)
+            .await
+            .unwrap();
+    }
+    assert!(m.commit_duration.count() >= commits + 10);
+    assert!(m.writes_per_commit.sum() >= 10.0);
+
+    let watches = m.watches.get();
+    let w = store.watch("/registry/m/", kv.mod_revision).await.unwrap();
+    assert_eq!(m.watches.get(), watches + 1);
+    drop(w);
+    assert_eq!(m.watches.get(), watches);
+
+    let compactions = m.compactions.get();
+    store.compact(kv.mod_revision).await.unwrap();
+    assert_eq!(m.compactions.get(), compactions + 1);
+    assert_eq!(m.compaction_duration.count(), compactions + 1);
+
+    let sizes = store.sizes().await.unwrap();
+    assert!(sizes.db_bytes > 0, "{sizes:?}");
+    assert!(!sizes.cluster_id.is_empty(), "{sizes:?}");
+}
