@@ -14,6 +14,9 @@ use crate::{
     alloc, bootstrap, certs, event_ttl, node_proxy, openapi, router, tls_options, watch_cache, Api,
 };
 
+/// Upstream's header limit (Go's `MaxHeaderBytes`); larger headers are answered 431.
+const MAX_HEADER_BYTES: usize = 1 << 20;
+
 pub struct Config {
     pub data_dir: PathBuf,
     pub bind_address: IpAddr,
@@ -509,7 +512,15 @@ async fn serve(
                     router::route(api.clone(), req)
                 });
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder.http2().max_concurrent_streams(1000);
+            // Upstream's limits: headers up to 1 MiB (Go's MaxHeaderBytes; more is 431), at
+            // most 1,000 streams per HTTP/2 connection, and a client that keeps resetting
+            // streams it opened (rapid reset) is cut off rather than served.
+            builder.http1().max_buf_size(MAX_HEADER_BYTES);
+            builder
+                .http2()
+                .max_concurrent_streams(1000)
+                .max_header_list_size(MAX_HEADER_BYTES as u32)
+                .max_pending_accept_reset_streams(Some(100));
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
             tokio::pin!(conn);
             let ended = tokio::select! {

@@ -402,6 +402,31 @@ async fn stale_resource_version_is_409() {
     assert_eq!(get(&c, &format!("{CMS}/occ")).await, current, "unchanged");
 }
 
+/// Headers beyond upstream's 1 MiB are refused with 431 and the server carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_are_431() {
+    let s = server();
+    let c = client(&s).await;
+    let mut req = kube::core::Request::new("/")
+        .create(&PostParams::default(), Vec::new())
+        .expect("request");
+    *req.method_mut() = http::Method::GET;
+    *req.uri_mut() = CMS.parse().expect("uri");
+    req.headers_mut().insert(
+        "x-padding",
+        "x".repeat(2 << 20).parse().expect("header value"),
+    );
+    match c.send(req.map(kube::client::Body::from)).await {
+        Ok(resp) => assert_eq!(resp.status().as_u16(), 431),
+        // The server may also close the connection after its 431.
+        Err(e) => assert!(
+            format!("{e:?}").contains("431") || format!("{e}").contains("connection"),
+            "{e:?}"
+        ),
+    }
+    get(&c, CMS).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_body_is_413() {
     let s = server();
