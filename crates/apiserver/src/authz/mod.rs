@@ -130,6 +130,7 @@ fn build(lists: &[Vec<Arc<crate::watch_cache::CachedObject>>]) -> rbac::Policy {
         cluster_roles: values(1).iter().map(rbac::role_from).collect(),
         role_bindings: values(2).iter().map(rbac::binding_from).collect(),
         cluster_role_bindings: values(3).iter().map(rbac::binding_from).collect(),
+        ..Default::default()
     }
 }
 

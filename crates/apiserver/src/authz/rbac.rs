@@ -62,12 +62,61 @@ pub struct Role {
 }
 
 /// Every RBAC object at one moment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Policy {
     pub roles: Vec<Role>,
     pub cluster_roles: Vec<Role>,
     pub role_bindings: Vec<Binding>,
     pub cluster_role_bindings: Vec<Binding>,
+    /// Built on first use: a policy is rebuilt only when an RBAC object changes, and is
+    /// asked on every request, so lookups by name and namespace must not walk every object.
+    pub(super) index: std::sync::OnceLock<Index>,
+}
+
+/// A copy is indexed afresh: its lists may be changed before it is asked.
+impl Clone for Policy {
+    fn clone(&self) -> Policy {
+        Policy {
+            roles: self.roles.clone(),
+            cluster_roles: self.cluster_roles.clone(),
+            role_bindings: self.role_bindings.clone(),
+            cluster_role_bindings: self.cluster_role_bindings.clone(),
+            index: Default::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    /// Position in `role_bindings` of each namespace's bindings.
+    bindings_by_namespace: std::collections::HashMap<String, Vec<usize>>,
+    /// (namespace, name) → position in `roles`.
+    roles: std::collections::HashMap<(String, String), usize>,
+    /// name → position in `cluster_roles`.
+    cluster_roles: std::collections::HashMap<String, usize>,
+}
+
+impl Index {
+    fn build(p: &Policy) -> Index {
+        let mut index = Index::default();
+        for (i, b) in p.role_bindings.iter().enumerate() {
+            index
+                .bindings_by_namespace
+                .entry(b.namespace.clone())
+                .or_default()
+                .push(i);
+        }
+        for (i, r) in p.roles.iter().enumerate() {
+            index
+                .roles
+                .entry((r.namespace.clone(), r.name.clone()))
+                .or_insert(i);
+        }
+        for (i, r) in p.cluster_roles.iter().enumerate() {
+            index.cluster_roles.entry(r.name.clone()).or_insert(i);
+        }
+        index
+    }
 }
 
 fn str_of<'a>(v: &'a Value, path: &str) -> &'a str {
@@ -117,7 +166,11 @@ pub fn subject_matches(subject: &Subject, binding_ns: &str, user: &UserInfo) -> 
             } else {
                 &subject.namespace
             };
-            user.name == format!("system:serviceaccount:{ns}:{}", subject.name)
+            // "system:serviceaccount:<ns>:<name>", compared without building the string.
+            user.name
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|rest| rest.split_once(':'))
+                .is_some_and(|(n, name)| n == ns && name == subject.name)
         }
         _ => false,
     }
@@ -157,14 +210,22 @@ pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
 }
 
 impl Policy {
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| Index::build(self))
+    }
+
     fn role_rules(&self, binding: &Binding) -> Option<&[PolicyRule]> {
         let r = &binding.role_ref;
+        let index = self.index();
         let found = match r.kind.as_str() {
-            "ClusterRole" => self.cluster_roles.iter().find(|c| c.name == r.name),
-            "Role" => self
+            "ClusterRole" => index
+                .cluster_roles
+                .get(&r.name)
+                .and_then(|&i| self.cluster_roles.get(i)),
+            "Role" => index
                 .roles
-                .iter()
-                .find(|c| c.name == r.name && c.namespace == binding.namespace),
+                .get(&(binding.namespace.clone(), r.name.clone()))
+                .and_then(|&i| self.roles.get(i)),
             _ => None,
         };
         found.map(|f| f.rules.as_slice())
@@ -176,10 +237,17 @@ impl Policy {
         user: &'a UserInfo,
         namespace: &'a str,
     ) -> impl Iterator<Item = (&'a Binding, &'a Subject)> + 'a {
-        let namespaced = self
-            .role_bindings
+        let in_namespace: &[usize] = match namespace {
+            "" => &[],
+            ns => self
+                .index()
+                .bindings_by_namespace
+                .get(ns)
+                .map_or(&[], Vec::as_slice),
+        };
+        let namespaced = in_namespace
             .iter()
-            .filter(move |b| !namespace.is_empty() && b.namespace == namespace);
+            .filter_map(move |&i| self.role_bindings.get(i));
         self.cluster_role_bindings
             .iter()
             .chain(namespaced)

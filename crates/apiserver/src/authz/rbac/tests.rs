@@ -139,6 +139,7 @@ fn policy() -> Policy {
         cluster_roles: vec![role_from(&objs[1])],
         role_bindings: bindings.iter().map(binding_from).collect(),
         cluster_role_bindings: cluster_bindings.iter().map(binding_from).collect(),
+        ..Policy::default()
     }
 }
 
