@@ -137,6 +137,10 @@ struct Inner {
     revision: i64,
     /// Every event with a revision above this one is in `history`.
     history_floor: i64,
+    /// The revision of the last change under each `/registry/<first segment>/`, so a
+    /// consumer that derives state from one kind (the RBAC policy) can tell in O(1) whether
+    /// it must rebuild.
+    last_change: std::collections::HashMap<String, i64>,
 }
 
 pub struct WatchCache {
@@ -160,6 +164,13 @@ fn prefix_end(prefix: &str) -> String {
 }
 
 const REGISTRY: &str = "/registry/";
+
+/// `/registry/<segment>/` of a key, e.g. `/registry/roles/` of `/registry/roles/ns/name`.
+fn first_segment(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(REGISTRY)?;
+    let end = REGISTRY.len() + rest.find('/')? + 1;
+    key.get(..end)
+}
 
 /// Events to preload on start, so clients that watched the previous process resume from
 /// their resourceVersion instead of relisting.
@@ -247,6 +258,7 @@ impl WatchCache {
                 history,
                 revision: list.revision,
                 history_floor,
+                last_change: Default::default(),
             }),
             events,
             revision,
@@ -327,6 +339,9 @@ impl WatchCache {
                 }
             }
             inner.revision = rev;
+            if let Some(prefix) = first_segment(&key) {
+                inner.last_change.insert(prefix.to_string(), rev);
+            }
             event
         };
         let _ = self.events.send(event);
@@ -348,6 +363,16 @@ impl WatchCache {
 
     pub fn revision(&self) -> i64 {
         *self.revision.borrow()
+    }
+
+    /// The revision of the last change under `prefix` (`/registry/<segment>/`) seen since
+    /// this cache started (0: none).
+    pub fn last_change(&self, prefix: &str) -> i64 {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|i| i.last_change.get(prefix).copied())
+            .unwrap_or(0)
     }
 
     /// Waits until the cache has seen revision `rev` (or `timeout` passes; returns whether it did).
@@ -429,5 +454,22 @@ impl WatchCache {
             .map(|(_, v)| v.clone())
             .collect();
         (rx, items, inner.revision)
+    }
+}
+
+#[cfg(test)]
+mod first_segment_tests {
+    #[test]
+    fn first_segment_table() {
+        let cases = [
+            ("/registry/roles/ns/r", Some("/registry/roles/")),
+            ("/registry/clusterroles/admin", Some("/registry/clusterroles/")),
+            ("/registry/apps/deployments/ns/d", Some("/registry/apps/")),
+            ("/registry/pods", None),
+            ("/skiff/compact-revision", None),
+        ];
+        for (key, want) in cases {
+            assert_eq!(super::first_segment(key), want, "{key}");
+        }
     }
 }

@@ -67,13 +67,11 @@ pub struct Decision {
     pub reason: String,
 }
 
-/// Per RBAC kind: how many objects, their highest and summed revisions.
-type Fingerprint = Vec<(usize, i64, i64)>;
-
 /// The parsed RBAC policy, rebuilt when the RBAC objects in the watch cache change.
 #[derive(Default)]
 pub struct Authorizer {
-    cached: Mutex<Option<(Fingerprint, Arc<rbac::Policy>)>>,
+    /// The policy and the last RBAC change it reflects.
+    cached: Mutex<Option<(i64, Arc<rbac::Policy>)>>,
 }
 
 const KINDS: [&str; 4] = [
@@ -90,33 +88,35 @@ pub(crate) fn storage_prefix(group: &str, plural: &str) -> String {
 }
 
 impl Authorizer {
-    /// The current policy: a cheap fingerprint (count and revisions per kind) decides
-    /// whether the cached parse still holds, so a write is seen by the next request.
+    /// The current policy: the watch cache's revision of the last RBAC change (O(1) per
+    /// request) decides whether the cached parse still holds, so a write is seen by the
+    /// next request and nothing is listed otherwise.
     pub fn policy(&self, cache: &WatchCache) -> Arc<rbac::Policy> {
-        let lists: Vec<_> = KINDS
+        let changed = KINDS
             .iter()
-            .map(|k| cache.list(&storage_prefix(rbac_group(), k)).0)
-            .collect();
-        let fingerprint: Fingerprint = lists
-            .iter()
-            .map(|l| {
-                let max = l.iter().map(|o| o.mod_revision).max().unwrap_or(0);
-                let sum = l.iter().map(|o| o.mod_revision).sum();
-                (l.len(), max, sum)
-            })
-            .collect();
+            .map(|k| cache.last_change(&storage_prefix(rbac_group(), k)))
+            .max()
+            .unwrap_or(0);
         let Ok(mut cached) = self.cached.lock() else {
-            return Arc::new(build(&lists));
+            return Arc::new(build_from(cache));
         };
-        if let Some((fp, policy)) = cached.as_ref() {
-            if *fp == fingerprint {
+        if let Some((at, policy)) = cached.as_ref() {
+            if *at == changed {
                 return policy.clone();
             }
         }
-        let policy = Arc::new(build(&lists));
-        *cached = Some((fingerprint, policy.clone()));
+        let policy = Arc::new(build_from(cache));
+        *cached = Some((changed, policy.clone()));
         policy
     }
+}
+
+fn build_from(cache: &WatchCache) -> rbac::Policy {
+    let lists: Vec<_> = KINDS
+        .iter()
+        .map(|k| cache.list(&storage_prefix(rbac_group(), k)).0)
+        .collect();
+    build(&lists)
 }
 
 fn rbac_group() -> &'static str {
