@@ -254,9 +254,12 @@ mod tests {
         let db = store::SqliteStore::open(&dir.path().join("state.db"))
             .await
             .unwrap();
-        db.create("/registry/configmaps/default/a", bytes::Bytes::from_static(b"{}"))
-            .await
-            .unwrap();
+        db.create(
+            "/registry/configmaps/default/a",
+            bytes::Bytes::from_static(b"{}"),
+        )
+        .await
+        .unwrap();
         let scheduled = Scheduled {
             schedule: Schedule::parse("@hourly").unwrap(),
             dir: dir.path().join("snapshots"),

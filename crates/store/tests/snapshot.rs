@@ -83,7 +83,8 @@ async fn all_at(store: &dyn Store, revision: Option<Revision>) -> Vec<KeyValue> 
                 "",
                 ListOptions {
                     start_after: after.as_deref(),
-                    limit: Some(500),
+                    // Small enough for 24 values of 400 KiB in one etcd response.
+                    limit: Some(8),
                     revision,
                 },
             )
@@ -206,4 +207,52 @@ async fn etcd_to_sqlite_while_writing() {
         .unwrap();
     assert!(snapshot::restore(&bad, empty.as_ref(), 64).await.is_err());
     assert_eq!(empty.count("").await.unwrap(), 0);
+}
+
+/// etcd answers at most 4 MiB per response (gRPC's default): pages of big values shrink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn big_values_from_etcd() {
+    let (_etcd, source) = etcd().await;
+    for i in 0..24 {
+        let value = Bytes::from(vec![b'a' + (i % 26) as u8; 400 << 10]);
+        source
+            .create(&format!("/registry/secrets/big/s{i:02}"), value)
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.snap");
+    let summary = snapshot::save(source.as_ref(), "etcd", &file, 1000)
+        .await
+        .unwrap();
+    assert_eq!(summary.header.key_count, 24);
+    let target = SqliteStore::open(&dir.path().join("state.db"))
+        .await
+        .unwrap();
+    snapshot::restore(&file, target.as_ref(), 8).await.unwrap();
+    assert!(
+        pairs(&all_at(target.as_ref(), None).await) == pairs(&all_at(source.as_ref(), None).await)
+    );
+}
+
+/// `skiff snapshot save` of a stopped server's database (no WAL or shm file left).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_saved_while_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let store = SqliteStore::open(&db).await.unwrap();
+    fill(store.as_ref(), 50).await;
+    let expected = pairs(&all_at(store.as_ref(), None).await);
+    drop(store);
+    // The writer thread closes its connection once the handle is gone.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let reader = SqliteStore::open_read_only(&db).await.unwrap();
+    let file = dir.path().join("s.snap");
+    let summary = snapshot::save(reader.as_ref(), "sqlite", &file, 7)
+        .await
+        .unwrap();
+    assert_eq!(summary.header.key_count as usize, expected.len());
+    assert!(SqliteStore::open_read_only(&dir.path().join("missing.db"))
+        .await
+        .is_err());
 }
