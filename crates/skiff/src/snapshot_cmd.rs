@@ -37,6 +37,7 @@ pub struct SaveArgs {
 
 #[derive(clap::Args)]
 pub struct RestoreArgs {
+    /// A file written by `skiff snapshot save` (checked whole before anything is written).
     file: PathBuf,
     /// The new server's data dir: the snapshot goes into DIR/db/state.db, unless
     /// --datastore-endpoint names an etcd to restore into.
@@ -203,14 +204,18 @@ const SUFFIX: &str = ".snap";
 
 impl Scheduled {
     async fn run(self, store: Arc<dyn Store>) {
+        let mut last: Option<Timestamp> = None;
         loop {
             let now = Timestamp::now();
-            let Some(next) = self.schedule.next(now, &TimeZone::UTC) else {
+            // A timer that fires a hair early must not run the same time twice.
+            let after = last.map_or(now, |l| l.max(now));
+            let Some(next) = self.schedule.next(after, &TimeZone::UTC) else {
                 tracing::warn!("the snapshot schedule has no next time; no more snapshots");
                 return;
             };
             let wait = next.duration_since(now).unsigned_abs();
             tokio::time::sleep(wait).await;
+            last = Some(next);
             match self.tick(store.as_ref(), next).await {
                 Ok(path) => tracing::info!(path = %path.display(), "scheduled snapshot saved"),
                 Err(e) => tracing::warn!(error = %format!("{e:#}"), "scheduled snapshot failed"),

@@ -350,6 +350,11 @@ fn assert_restored(what: &str, k: &Kubectl, saved: &Saved) {
             differ.push(format!("{key}: uid differs or missing"));
         }
     }
+    eprintln!(
+        "{what}: {} objects compared whole, {} by uid",
+        stable.len(),
+        moving.len()
+    );
     assert!(
         differ.is_empty(),
         "{what}: {} of {} objects differ:\n{}",

@@ -29,7 +29,7 @@ async fn fill(store: &dyn Store, n: usize) {
             ["configmaps", "secrets", "pods"][i % 3],
             i % 7
         );
-        let value = if i % 5 == 0 {
+        let value = if i.is_multiple_of(5) {
             Bytes::from(vec![0u8, 255, (i % 251) as u8, b'k', b'8', b's'])
         } else {
             Bytes::from(format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 300)))
@@ -65,7 +65,7 @@ fn churn(
                 .update(&key, Bytes::from(format!("v{i}-2")), kv.mod_revision)
                 .await
                 .unwrap();
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 store.delete(&key, None).await.unwrap();
             }
             writes += 3;
