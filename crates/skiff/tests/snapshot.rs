@@ -380,13 +380,34 @@ fn temp_dir() -> tempfile::TempDir {
         .unwrap()
 }
 
+/// Secrets encrypted at rest (aescbc), so the test also shows they stay encrypted in the
+/// snapshot and decrypt on the restored servers.
+const ENCRYPTION: &str = "apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - aescbc:
+          keys: [{name: k1, secret: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=}]
+      - identity: {}
+";
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
 #[test]
 fn sqlite_cluster_restored_into_sqlite_and_etcd() {
-    let source = Server::start(bin());
+    let backups = temp_dir();
+    let cfg = backups.path().join("encryption.yaml");
+    std::fs::write(&cfg, ENCRYPTION).unwrap();
+    let encryption = ["--encryption-provider-config", cfg.to_str().unwrap()];
+    let source = Server::start_with(bin(), &encryption);
     let k = source.kubectl();
     let made = create_all(&k, 10);
     assert!(made >= 1000, "{made} objects");
-    let backups = temp_dir();
     let file = backups.path().join("cluster.snap");
     let file_s = file.to_str().unwrap();
     let data_dir = source.data_dir().to_str().unwrap();
@@ -401,6 +422,9 @@ fn sqlite_cluster_restored_into_sqlite_and_etcd() {
         saved.moving.len(),
         saved.moving.keys().take(10).collect::<Vec<_>>()
     );
+    // "hunter" in base64, as a Secret's data holds it; the snapshot has only ciphertext.
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(!contains(&bytes, "aHVudGVy") && contains(&bytes, "k8s:enc:aescbc:v1:k1:"));
 
     // Into a new SQLite data dir, with the cluster's CA and token copied over.
     let dir = temp_dir();
@@ -422,7 +446,7 @@ fn sqlite_cluster_restored_into_sqlite_and_etcd() {
         dir.path().to_str().unwrap(),
     ]);
     assert!(err.contains("already holds"), "{err}");
-    let restored = Server::start_in(bin(), dir, &[], false);
+    let restored = Server::start_in(bin(), dir, &encryption, false);
     assert_restored("SQLite → SQLite", &restored.kubectl(), &saved);
     // New writes get revisions above every one the old cluster handed out.
     let new_rv: i64 = restored
@@ -455,7 +479,17 @@ fn sqlite_cluster_restored_into_sqlite_and_etcd() {
     assert!(out.starts_with("restored "), "{out}");
     copy_identity(source.data_dir(), dir.path());
     drop(source);
-    let on_etcd = Server::start_in(bin(), dir, &["--datastore-endpoint", &endpoints], false);
+    let on_etcd = Server::start_in(
+        bin(),
+        dir,
+        &[
+            "--datastore-endpoint",
+            &endpoints,
+            encryption[0],
+            encryption[1],
+        ],
+        false,
+    );
     assert_restored("SQLite → etcd", &on_etcd.kubectl(), &saved);
 }
 
