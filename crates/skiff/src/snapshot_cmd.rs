@@ -132,8 +132,10 @@ async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
                 let keys = existing.count("").await?;
                 if keys > 0 {
                     bail!(
-                        "{} already holds {keys} keys: restore into a fresh data dir",
-                        db.display()
+                        "{} already holds {keys} keys: restore into a fresh data dir \
+                         (after a failed restore, remove {} first)",
+                        db.display(),
+                        args.data_dir.join("db").display()
                     );
                 }
             }
