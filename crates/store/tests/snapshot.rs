@@ -209,7 +209,8 @@ async fn etcd_to_sqlite_while_writing() {
     assert_eq!(empty.count("").await.unwrap(), 0);
 }
 
-/// etcd answers at most 4 MiB per response (gRPC's default): pages of big values shrink.
+/// Answers over gRPC's default 4 MiB limit: the apiserver's unpaged start-up list of a
+/// restored cluster, and a snapshot's pages of big values.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn big_values_from_etcd() {
     let (_etcd, source) = etcd().await;
@@ -220,6 +221,11 @@ async fn big_values_from_etcd() {
             .await
             .unwrap();
     }
+    let all = source
+        .list("/registry/", ListOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(all.kvs.len(), 24);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.snap");
     let summary = snapshot::save(source.as_ref(), "etcd", &file, 1000)
