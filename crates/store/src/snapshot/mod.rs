@@ -105,18 +105,13 @@ async fn save_once(
     store: &dyn Store,
     source: &str,
     tmp: &Path,
-    mut page: usize,
+    page: usize,
 ) -> Result<Header, SnapshotError> {
-    let first = loop {
-        let opts = ListOptions {
-            limit: Some(page),
-            ..Default::default()
-        };
-        match store.list("", opts).await {
-            Err(e) if page > 1 && too_large(&e) => page /= 2,
-            other => break other?,
-        }
+    let opts = ListOptions {
+        limit: Some(page),
+        ..Default::default()
     };
+    let first = store.list("", opts).await?;
     let mut header = Header {
         version: format::VERSION,
         source: source.to_owned(),
@@ -141,7 +136,12 @@ async fn save_once(
             break;
         };
         let last = last.key.clone();
-        batch = next_page(store, &last, &mut page, header.revision).await?;
+        let opts = ListOptions {
+            start_after: Some(&last),
+            limit: Some(page),
+            revision: Some(header.revision),
+        };
+        batch = store.list("", opts).await?;
     }
     header.key_count = enc.count();
     let final_header = header.encode()?;
@@ -151,32 +151,6 @@ async fn save_once(
     file.write_all(&final_header)?;
     file.sync_all()?;
     Ok(header)
-}
-
-/// The page after `last`, at `revision`; a page too big for one response (etcd's gRPC
-/// messages are limited to 4 MiB by default) is retried at half the size.
-async fn next_page(
-    store: &dyn Store,
-    last: &str,
-    page: &mut usize,
-    revision: i64,
-) -> Result<crate::ListResult, SnapshotError> {
-    loop {
-        let opts = ListOptions {
-            start_after: Some(last),
-            limit: Some(*page),
-            revision: Some(revision),
-        };
-        match store.list("", opts).await {
-            Err(e) if *page > 1 && too_large(&e) => *page /= 2,
-            other => return Ok(other?),
-        }
-    }
-}
-
-fn too_large(e: &Error) -> bool {
-    // tonic: "decoded message length too large: found N bytes, the limit is: M bytes".
-    e.to_string().to_ascii_lowercase().contains("too large")
 }
 
 /// Checks a snapshot file through to its checksum.
