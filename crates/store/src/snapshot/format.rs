@@ -226,8 +226,7 @@ impl<R: Read> Decoder<R> {
         self.input
             .read_exact(&mut digest)
             .map_err(|e| truncated_or_io(e, "in the checksum"))?;
-        let hash = std::mem::replace(&mut self.hash, Context::new(&SHA256));
-        let mut hash = hash;
+        let mut hash = std::mem::replace(&mut self.hash, Context::new(&SHA256));
         hash.update(&self.raw_header);
         if hash.finish().as_ref() != digest {
             return Err(SnapshotError::Checksum);
@@ -284,10 +283,9 @@ fn truncated_or_io(e: io::Error, at: &str) -> SnapshotError {
     }
 }
 
+/// `v` as a fixed-size array; callers read exactly `N` bytes, a shorter `v` gives zeros.
 fn array<const N: usize>(v: Vec<u8>) -> [u8; N] {
-    let mut a = [0u8; N];
-    a.copy_from_slice(&v[..N]);
-    a
+    v.try_into().unwrap_or([0u8; N])
 }
 
 #[cfg(test)]
