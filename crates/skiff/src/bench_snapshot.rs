@@ -1,17 +1,16 @@
 //! `skiff bench snapshot`: save and restore time of `skiff snapshot` for N small ConfigMaps
 //! written straight into the store (no API), on SQLite and on a one-member etcd that the
-//! bench starts itself (Debian's `etcd` on loopback, in a temp dir) unless `--no-etcd`.
+//! bench starts itself (testkit's `EtcdCluster`: Debian's `etcd` on loopback, its data under
+//! `--dir`) unless `--no-etcd`.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use futures::{StreamExt, TryStreamExt};
 use store::snapshot;
 use store::Store;
+use testkit::etcd::EtcdCluster;
 
 #[derive(clap::Args)]
 pub struct SnapshotArgs {
@@ -93,15 +92,15 @@ async fn run(args: &SnapshotArgs, dir: &Path) -> anyhow::Result<Vec<Timing>> {
         return Ok(rows);
     }
 
-    let etcd_a = LocalEtcd::start(&dir.join("etcd-a"))?;
-    let source = Arc::new(store::EtcdStore::connect(&etcd_a.options()).await?);
+    let etcd_a = start_etcd(dir).await?;
+    let source = Arc::new(store::EtcdStore::connect(&options(&etcd_a)).await?);
     let fill = fill_store(source.clone(), args.objects).await?;
     let file = dir.join("etcd.snap");
     let started = Instant::now();
     let summary = snapshot::save(source.as_ref(), "etcd", &file, snapshot::DEFAULT_PAGE).await?;
     let save = started.elapsed();
-    let etcd_b = LocalEtcd::start(&dir.join("etcd-b"))?;
-    let target = store::EtcdStore::connect(&etcd_b.options()).await?;
+    let etcd_b = start_etcd(dir).await?;
+    let target = store::EtcdStore::connect(&options(&etcd_b)).await?;
     let started = Instant::now();
     snapshot::restore(&file, &target, snapshot::DEFAULT_WINDOW).await?;
     rows.push(Timing {
@@ -137,67 +136,14 @@ async fn fill_store(store: Arc<dyn Store>, n: usize) -> anyhow::Result<Duration>
     Ok(started.elapsed())
 }
 
-/// One etcd member on loopback, killed when dropped.
-struct LocalEtcd {
-    child: Child,
-    client: String,
+async fn start_etcd(dir: &Path) -> anyhow::Result<EtcdCluster> {
+    let dir = dir.to_path_buf();
+    Ok(tokio::task::spawn_blocking(move || EtcdCluster::start_in(1, &dir)).await?)
 }
 
-impl LocalEtcd {
-    fn start(dir: &Path) -> anyhow::Result<LocalEtcd> {
-        std::fs::create_dir_all(dir)?;
-        let client = format!("http://127.0.0.1:{}", free_port()?);
-        let peer = format!("http://127.0.0.1:{}", free_port()?);
-        let log = std::fs::File::create(dir.join("etcd.log"))?;
-        let child = Command::new("etcd")
-            .args(["--name", "bench", "--data-dir"])
-            .arg(dir.join("data"))
-            .args(["--listen-client-urls", &client])
-            .args(["--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &format!("bench={peer}")])
-            .args(["--logger", "zap", "--log-level", "warn"])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting etcd (apt-get install etcd-server)")?;
-        let mut etcd = LocalEtcd { child, client };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let healthy = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .args(["--endpoints", &etcd.client, "endpoint", "health"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if healthy {
-                return Ok(etcd);
-            }
-            if Instant::now() > deadline {
-                let _ = etcd.child.kill();
-                bail!("etcd did not become healthy within 30s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn options(&self) -> store::EtcdOptions {
-        let mut opts = store::EtcdOptions::new(vec![self.client.clone()]);
-        opts.request_timeout = Duration::from_secs(30);
-        opts
-    }
-}
-
-impl Drop for LocalEtcd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+fn options(etcd: &EtcdCluster) -> store::EtcdOptions {
+    let mut opts = store::EtcdOptions::new(vec![etcd.endpoint(0)]);
+    // A restore keeps a window of writes in flight; under load one may wait its turn.
+    opts.request_timeout = Duration::from_secs(30);
+    opts
 }
