@@ -144,6 +144,8 @@ pub struct RunningServer {
     pub token_file: PathBuf,
     pub serve: tokio::task::JoinHandle<()>,
     stop: crate::shutdown::Stop,
+    /// The datastore as stored (values encrypted at rest stay encrypted), for snapshots.
+    pub store: Arc<dyn store::Store>,
 }
 
 impl RunningServer {
@@ -259,7 +261,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .await?;
     }
 
-    let store = raw_store;
+    let store = raw_store.clone();
     let encryption = encryption.map(|t| crate::encryption::EncryptedStore::new(store.clone(), t));
     let store = encryption
         .clone()
@@ -356,6 +358,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         token_file,
         serve,
         stop,
+        store: raw_store,
     })
 }
 

@@ -19,6 +19,7 @@ mod bench_node_cpu;
 mod bench_open_loop;
 mod bench_proxy;
 mod bench_scheduler;
+mod bench_snapshot;
 mod bench_store;
 mod datastore_flags;
 mod identities;
@@ -26,6 +27,7 @@ mod join;
 mod kubeconfig_cmd;
 mod node_credentials;
 mod sim_cmd;
+mod snapshot_cmd;
 mod token_cmd;
 
 // jemalloc: with many threads, glibc's malloc kept a quarter more memory resident and ran
@@ -62,6 +64,9 @@ enum Command {
     Kubeconfig(kubeconfig_cmd::KubeconfigCommand),
     /// Bootstrap tokens (as `kubeadm token`).
     Token(token_cmd::TokenArgs),
+    /// Back up the datastore to a file, or restore one into a fresh store.
+    #[command(subcommand)]
+    Snapshot(snapshot_cmd::SnapshotCommand),
 }
 
 #[derive(Subcommand)]
@@ -87,6 +92,8 @@ enum BenchCommand {
     /// Ingress requests/s and latency against direct requests to the pod (needs root,
     /// containerd and wrk).
     Ingress(bench_ingress::IngressArgs),
+    /// `skiff snapshot` save and restore time for many small objects, SQLite and etcd.
+    Snapshot(bench_snapshot::SnapshotArgs),
 }
 
 /// A flag given again overrides the earlier value (wrappers and tests add to a base
@@ -178,6 +185,8 @@ struct ServerArgs {
     encryption_provider_config: Option<PathBuf>,
     #[command(flatten)]
     datastore: datastore_flags::DatastoreFlags,
+    #[command(flatten)]
+    snapshots: snapshot_cmd::ScheduleFlags,
     /// Most read-only requests served at once, not counting long-running ones (0: no limit).
     #[arg(long, default_value_t = 400)]
     max_requests_inflight: usize,
@@ -248,6 +257,8 @@ fn main() -> ExitCode {
         Command::Agent(args) => block_on(agent_cmd::run(args)),
         Command::Kubeconfig(cmd) => kubeconfig_cmd::run(cmd),
         Command::Token(args) => block_on(token_cmd::run(args)),
+        Command::Snapshot(cmd) => block_on(snapshot_cmd::run(cmd)),
+        Command::Bench(BenchCommand::Snapshot(args)) => block_on(bench_snapshot::snapshot(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -422,6 +433,8 @@ fn run_server(args: ServerArgs) -> anyhow::Result<()> {
         })
         .await?;
         tracing::info!(addr = %server.addr, elapsed_ms = started.elapsed().as_millis() as u64, "skiff server ready");
+        args.snapshots
+            .spawn(server.store.clone(), &args.data_dir, &args.datastore)?;
         // The controllers talk to this apiserver through its API, as any client does, each
         // component as itself (`identities.rs`), not as the admin.
         let client = identities::client_as(

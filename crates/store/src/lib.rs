@@ -12,6 +12,7 @@ mod error;
 pub mod etcd;
 mod keys;
 pub mod metrics;
+pub mod snapshot;
 pub mod sqlite;
 
 use std::pin::Pin;

@@ -73,6 +73,16 @@ impl Server {
             .prefix("skiff-test-")
             .tempdir()
             .expect("tempdir");
+        Server::start_in(bin, dir, extra_args, agent)
+    }
+
+    /// [`Server::start_opts`] in a data dir the test prepared (e.g. a restored snapshot).
+    pub fn start_in(
+        bin: &Path,
+        dir: tempfile::TempDir,
+        extra_args: &[&str],
+        agent: bool,
+    ) -> Server {
         let mut s = Server {
             bin: bin.to_path_buf(),
             extra_args: extra_args.iter().map(|a| a.to_string()).collect(),

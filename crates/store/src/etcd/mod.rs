@@ -228,12 +228,20 @@ impl EtcdStore {
 
     async fn range(&self, key: Vec<u8>, opts: Option<GetOptions>) -> Result<GetResponse> {
         self.on_member(Retry::Read, |client| {
-            let (mut kv, key, opts) = (client.kv_client(), key.clone(), opts.clone());
+            // gRPC's default 4 MiB answer limit would fail the apiserver's unpaged start-up
+            // list of any cluster bigger than that (e.g. one restored from a snapshot).
+            let kv = client
+                .kv_client()
+                .max_decoding_message_size(MAX_RANGE_RESPONSE);
+            let (mut kv, key, opts) = (kv, key.clone(), opts.clone());
             async move { kv.get(key, opts).await }
         })
         .await
     }
 }
+
+/// Largest range answer accepted (etcd's own default limit on what it sends is 2 GiB).
+const MAX_RANGE_RESPONSE: usize = i32::MAX as usize;
 
 /// Pause after every member failed a read once.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);

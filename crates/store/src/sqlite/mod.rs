@@ -10,6 +10,7 @@
 mod disk_rate;
 pub use disk_rate::raw_commit_rate;
 mod observe;
+pub use schema::raise_revision;
 mod read;
 mod schema;
 mod watch;
@@ -104,7 +105,36 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || writer.run())?;
-        let reads = Arc::new(ReadPool::new(path.clone(), opts));
+        let reads = Arc::new(ReadPool::new(path.clone(), opts, false));
+        Ok(Arc::new(SqliteStore {
+            path,
+            requests,
+            reads,
+            shared,
+            events,
+        }))
+    }
+
+    /// Opens a database that another process (a running server) may be writing, for reads
+    /// only: no writer thread starts, every connection is SQLITE_OPEN_READ_ONLY, writes fail
+    /// with [`Error::Closed`], and `current_revision` is the one at open (a list without a
+    /// revision still reads the newest state). For `skiff snapshot save`.
+    pub async fn open_read_only(path: &Path) -> Result<Arc<SqliteStore>> {
+        let opts = SqliteOptions::default();
+        let path = path.to_path_buf();
+        let state = {
+            let (path, opts) = (path.clone(), opts.clone());
+            tokio::task::spawn_blocking(move || schema::read_state(&path, &opts))
+                .await
+                .map_err(|_| Error::Closed)??
+        };
+        let shared = Arc::new(Shared::default());
+        shared.current.store(state.current, Ordering::SeqCst);
+        shared.compacted.store(state.compacted, Ordering::SeqCst);
+        // No writer: the receiver is dropped, so a write is answered with `Closed`.
+        let (requests, _) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1);
+        let reads = Arc::new(ReadPool::new(path.clone(), opts, true));
         Ok(Arc::new(SqliteStore {
             path,
             requests,

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use super::schema::{meta_value, open_reader, META_COMPACT, META_REVISION};
+use super::schema::{meta_value, open_read_only, open_reader, META_COMPACT, META_REVISION};
 use super::SqliteOptions;
 use crate::keys::{prefix_end, scan_start};
 use crate::{Error, Event, EventKind, KeyValue, ListOptions, ListResult, Result, Revision};
@@ -17,6 +17,8 @@ use crate::{Error, Event, EventKind, KeyValue, ListOptions, ListResult, Result, 
 pub(super) struct ReadPool {
     path: PathBuf,
     opts: SqliteOptions,
+    /// Connections opened with SQLITE_OPEN_READ_ONLY (a database another process writes).
+    read_only: bool,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -27,10 +29,11 @@ pub(super) struct Snapshot {
 }
 
 impl ReadPool {
-    pub(super) fn new(path: PathBuf, opts: SqliteOptions) -> Self {
+    pub(super) fn new(path: PathBuf, opts: SqliteOptions, read_only: bool) -> Self {
         ReadPool {
             path,
             opts,
+            read_only,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -56,6 +59,7 @@ impl ReadPool {
         let conn = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         match conn {
             Some(conn) => Ok(conn),
+            None if self.read_only => open_read_only(&self.path, &self.opts),
             None => open_reader(&self.path, &self.opts),
         }
     }

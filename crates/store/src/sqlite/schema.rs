@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::SqliteOptions;
 use crate::{Result, Revision};
@@ -67,6 +67,32 @@ pub(super) fn open_reader(path: &Path, opts: &SqliteOptions) -> Result<Connectio
     conn.busy_timeout(opts.busy_timeout)?;
     conn.pragma_update(None, "query_only", true)?;
     Ok(conn)
+}
+
+/// Opens a connection that SQLite itself refuses to write through: another process (a
+/// running server) owns the database, and WAL lets us read beside its writer.
+pub(super) fn open_read_only(path: &Path, opts: &SqliteOptions) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(opts.busy_timeout)?;
+    Ok(conn)
+}
+
+/// Reads the persisted counters through a read-only connection.
+pub(super) fn read_state(path: &Path, opts: &SqliteOptions) -> Result<State> {
+    load_state(&open_read_only(path, opts)?)
+}
+
+/// Raises the database's revision counter to at least `floor` (creating the file if
+/// needed), so the next write gets a higher revision. Restoring a snapshot does this
+/// before it writes, so resourceVersions clients saw before never come back smaller.
+/// Must not run while a store has the file open.
+pub fn raise_revision(path: &Path, floor: Revision) -> Result<()> {
+    let (conn, state) = open_writer(path, &SqliteOptions::default())?;
+    if floor > state.current {
+        set_meta(&conn, META_REVISION, floor)?;
+    }
+    Ok(())
 }
 
 fn load_state(conn: &Connection) -> Result<State> {
