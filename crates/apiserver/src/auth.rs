@@ -11,6 +11,7 @@ pub mod jwt;
 pub mod keys;
 pub mod service_account;
 pub mod token_file;
+pub mod verified_cache;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub struct Authn {
     pub ca_pem: String,
     /// `--token-auth-file`: token → user.
     pub static_tokens: std::collections::HashMap<String, UserInfo>,
+    /// Service-account tokens whose signature and claims were checked lately.
+    pub verified: verified_cache::VerifiedCache,
 }
 
 impl Authn {
@@ -88,6 +91,7 @@ impl Authn {
             issuer,
             ca_pem,
             static_tokens: Default::default(),
+            verified: Default::default(),
         }
     }
 }

@@ -463,7 +463,10 @@ mod first_segment_tests {
     fn first_segment_table() {
         let cases = [
             ("/registry/roles/ns/r", Some("/registry/roles/")),
-            ("/registry/clusterroles/admin", Some("/registry/clusterroles/")),
+            (
+                "/registry/clusterroles/admin",
+                Some("/registry/clusterroles/"),
+            ),
             ("/registry/apps/deployments/ns/d", Some("/registry/apps/")),
             ("/registry/pods", None),
             ("/skiff/compact-revision", None),

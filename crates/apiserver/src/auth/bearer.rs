@@ -84,8 +84,20 @@ pub async fn authenticate(
         });
     }
     let a = &api.authn;
-    let v = service_account::verify(&a.key, token, &a.issuer, audiences, now)
-        .map_err(|e| e.to_string())?;
+    // Only tokens for the API server's own audiences are cached (TokenReview may ask
+    // about others).
+    let cacheable = audiences == a.audiences.as_slice();
+    let v = match cacheable.then(|| a.verified.get(token, now)).flatten() {
+        Some(v) => v,
+        None => {
+            let v = service_account::verify(&a.key, token, &a.issuer, audiences, now)
+                .map_err(|e| e.to_string())?;
+            if cacheable {
+                a.verified.put(token, &v);
+            }
+            v
+        }
+    };
     let ns = v.namespace.as_str();
     let sa = &v.service_account;
     live(

@@ -76,6 +76,8 @@ pub enum TokenError {
 /// What a valid token proves; the objects it names still have to exist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The token's `exp` (unix seconds).
+    pub expires: i64,
     pub namespace: String,
     pub service_account: Bound,
     pub pod: Option<Bound>,
@@ -97,10 +99,10 @@ pub fn verify(
     if iss != issuer {
         return Err(TokenError::Issuer(iss.to_string()));
     }
-    match c.get("exp").and_then(Value::as_i64) {
-        Some(exp) if exp > now => {}
+    let expires = match c.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp > now => exp,
         _ => return Err(TokenError::Expired),
-    }
+    };
     if c.get("nbf")
         .and_then(Value::as_i64)
         .is_some_and(|nbf| nbf > now)
@@ -140,6 +142,7 @@ pub fn verify(
         return Err(TokenError::Claims);
     }
     Ok(Verified {
+        expires,
         namespace,
         service_account,
         pod: bound("pod"),
