@@ -69,6 +69,9 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             warnings::add(warned);
             Ok(())
         }
+        ("", "secrets") => service_account::fill_legacy_token(scope, obj)
+            .await
+            .map_err(|why| forbidden(scope, obj, why)),
         ("scheduling.k8s.io", "priorityclasses") => {
             priority::admit_priority_class(obj, &priority_classes(scope), false)
                 .map_err(|why| forbidden(scope, obj, why))

@@ -9,6 +9,7 @@ pub mod client_cert;
 pub mod join;
 pub mod jwt;
 pub mod keys;
+pub mod legacy_token;
 pub mod service_account;
 pub mod token_file;
 pub mod verified_cache;

@@ -268,3 +268,59 @@ fn service_account_admission() {
         assert_eq!(vols, "", "{p}");
     }
 }
+
+/// A legacy token Secret (type `kubernetes.io/service-account-token`) gets a token, the CA
+/// and the namespace; the token authenticates as the account until the Secret is deleted.
+#[test]
+fn legacy_token_secrets() {
+    let s = server();
+    let k = s.kubectl();
+    let t = tokenless(&s);
+    k.ok(&["create", "serviceaccount", "robot"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "robot-token", "annotations": {"kubernetes.io/service-account.name": "robot"}}}"#,
+    );
+    let secret = json(&k, &["get", "secret", "robot-token", "-o", "json"]);
+    let sa_uid = k.ok(&["get", "sa", "robot", "-o", "jsonpath={.metadata.uid}"]);
+    assert_eq!(
+        secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"],
+        sa_uid.as_str()
+    );
+    use base64::Engine;
+    let field = |f: &str| {
+        let v = secret["data"][f]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {f}: {secret}"));
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(v).unwrap()).unwrap()
+    };
+    assert_eq!(field("namespace"), "default");
+    assert!(field("ca.crt").starts_with("-----BEGIN CERTIFICATE-----"));
+    let token = field("token");
+    let who = t.ok(&[
+        "--token",
+        &token,
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ]);
+    assert_eq!(who, "system:serviceaccount:default:robot");
+    // `kubectl describe secret` shows the token as upstream's does.
+    let described = k.ok(&["describe", "secret", "robot-token"]);
+    assert!(described.contains("token:"), "{described}");
+
+    // The token dies with its Secret.
+    k.ok(&["delete", "secret", "robot-token"]);
+    let err = t.fails(&["--token", &token, "auth", "whoami"]);
+    assert!(err.contains("Unauthorized"), "{err}");
+    // A token Secret for an account that does not exist stays empty.
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+            "metadata": {"name": "ghost-token", "annotations": {"kubernetes.io/service-account.name": "ghost"}}}"#,
+    );
+    let ghost = json(&k, &["get", "secret", "ghost-token", "-o", "json"]);
+    assert!(ghost["data"]["token"].is_null(), "{ghost}");
+}

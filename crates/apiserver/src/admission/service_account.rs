@@ -130,6 +130,59 @@ pub async fn admit(scope: &Scope<'_>, pod: &mut Value) -> Result<(), String> {
     Ok(())
 }
 
+/// A new `kubernetes.io/service-account-token` Secret for an existing account gets its
+/// legacy token (see `auth::legacy_token`). Without the account, or without a name yet, it
+/// is stored as given, with no token.
+pub async fn fill_legacy_token(scope: &Scope<'_>, secret: &mut Value) -> Result<(), String> {
+    use crate::auth::legacy_token::{self, Legacy};
+    if secret.get("type").and_then(Value::as_str) != Some(legacy_token::SECRET_TYPE) {
+        return Ok(());
+    }
+    let ns = scope.namespace.clone().unwrap_or_default();
+    let text = |p: &str| {
+        secret
+            .pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let name = text("/metadata/name");
+    let account = secret
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(legacy_token::NAME_ANNOTATION))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty() || account.is_empty() {
+        return Ok(());
+    }
+    let Some(sa) = lookup(scope, &ns, &account).await else {
+        return Ok(());
+    };
+    let legacy = Legacy {
+        namespace: ns,
+        secret: name,
+        account,
+        account_uid: sa
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    };
+    let authn = &scope.api.authn;
+    let token = authn
+        .key
+        .sign(&legacy_token::claims(&legacy))
+        .map_err(|e| format!("signing the service account token: {e}"))?;
+    if secret.pointer("/metadata/namespace").is_none() {
+        if let Some(meta) = secret.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("namespace".into(), json!(legacy.namespace));
+        }
+    }
+    legacy_token::fill(secret, &sa, &token, &authn.ca_pem);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{bootstrap_token, service_account, UserInfo};
+use super::{bootstrap_token, legacy_token, service_account, UserInfo};
 use crate::Api;
 
 /// The `Authorization: Bearer` token of a request, if any.
@@ -56,6 +56,42 @@ fn live(obj: Option<Value>, want_uid: &str, what: &str) -> Result<(), String> {
     }
 }
 
+/// A legacy token Secret's token: valid while its account (same uid) and its Secret (still
+/// holding this very token) exist.
+async fn legacy(api: &Api, token: &str) -> Result<UserInfo, String> {
+    let claims = api.authn.key.verify(token).map_err(|e| e.to_string())?;
+    let l = legacy_token::parse(&claims).ok_or("token lacks the service account claims")?;
+    let ns = l.namespace.as_str();
+    live(
+        lookup(api, "", "serviceaccounts", Some(ns), &l.account).await,
+        &l.account_uid,
+        "service account",
+    )?;
+    let secret = lookup(api, "", "secrets", Some(ns), &l.secret)
+        .await
+        .ok_or("token secret not found")?;
+    let kept = secret
+        .pointer("/data/token")
+        .and_then(Value::as_str)
+        .and_then(|t| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(t).ok()
+        });
+    if kept.as_deref() != Some(token.as_bytes()) {
+        return Err("token does not match the secret's".into());
+    }
+    Ok(UserInfo {
+        name: format!("system:serviceaccount:{ns}:{}", l.account),
+        uid: l.account_uid.clone(),
+        groups: vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".into(),
+        ],
+        ..UserInfo::default()
+    })
+}
+
 /// The user a bearer token authenticates for `audiences`, or why it does not.
 pub async fn authenticate(
     api: &Api,
@@ -90,8 +126,13 @@ pub async fn authenticate(
     let v = match cacheable.then(|| a.verified.get(token, now)).flatten() {
         Some(v) => v,
         None => {
-            let v = service_account::verify(&a.key, token, &a.issuer, audiences, now)
-                .map_err(|e| e.to_string())?;
+            let v = match service_account::verify(&a.key, token, &a.issuer, audiences, now) {
+                Ok(v) => v,
+                Err(service_account::TokenError::Issuer(iss)) if iss == legacy_token::ISSUER => {
+                    return legacy(api, token).await;
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             if cacheable {
                 a.verified.put(token, &v);
             }
