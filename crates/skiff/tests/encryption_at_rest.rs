@@ -302,3 +302,65 @@ fn whole_store_encrypted() {
         "clusterrole.rbac.authorization.k8s.io/cluster-admin"
     );
 }
+
+/// On etcd: `etcdctl` sees only ciphertext under the upstream key, kubectl the value, and a
+/// second server on the same etcd, started with the first one's token and no config of its
+/// own, reads the Secret with the encryption config it got from the datastore.
+#[test]
+fn secrets_encrypted_in_etcd() {
+    let etcd = testkit::etcd::EtcdCluster::start(1);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("encryption.yaml");
+    std::fs::write(&cfg, config(&[("key1", KEY1)])).unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_skiff"));
+    let endpoints = etcd.endpoints();
+    let a = Server::start_with(
+        bin,
+        &[
+            "--datastore-endpoint",
+            &endpoints,
+            "--encryption-provider-config",
+            cfg.to_str().unwrap(),
+        ],
+    );
+    let k = a.kubectl();
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s1",
+        &format!("--from-literal=password={PASSWORD}"),
+    ]);
+    let out = etcd.etcdctl(&["get", "/registry/secrets/default/s1", "--print-value-only"]);
+    assert!(out.status.success());
+    assert!(
+        out.stdout.starts_with(b"k8s:enc:aescbc:v1:key1:"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!contains(&out.stdout, PASSWORD) && !contains(&out.stdout, PASSWORD_B64));
+    assert_eq!(
+        k.ok(&["get", "secret", "s1", "-o", "jsonpath={.data.password}"]),
+        PASSWORD_B64
+    );
+
+    let token = std::fs::read_to_string(a.data_dir().join("token")).unwrap();
+    let b = Server::start_with(
+        bin,
+        &["--datastore-endpoint", &endpoints, "--token", token.trim()],
+    );
+    assert_eq!(
+        b.kubectl()
+            .ok(&["get", "secret", "s1", "-o", "jsonpath={.data.password}"]),
+        PASSWORD_B64
+    );
+    b.kubectl().ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s2",
+        &format!("--from-literal=password={PASSWORD}"),
+    ]);
+    let out = etcd.etcdctl(&["get", "/registry/secrets/default/s2", "--print-value-only"]);
+    assert!(out.stdout.starts_with(b"k8s:enc:aescbc:v1:key1:"));
+}
