@@ -190,3 +190,62 @@ fn unreachable_etcd_at_start_is_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// https endpoints with client certificates (`--datastore-cafile/-certfile/-keyfile`); without
+/// the client certificate etcd refuses the connection and the server says so at start.
+#[test]
+fn etcd_over_tls_with_client_certificates() {
+    let etcd = EtcdCluster::start_tls(1);
+    let tls = etcd.tls.as_ref().expect("tls files");
+    let (ca, cert, key) = (
+        tls.ca.to_str().unwrap(),
+        tls.client_cert.to_str().unwrap(),
+        tls.client_key.to_str().unwrap(),
+    );
+    assert!(etcd.endpoints().starts_with("https://"));
+    let s = Server::start_with(
+        bin(),
+        &[
+            "--datastore-endpoint",
+            &etcd.endpoints(),
+            "--datastore-cafile",
+            ca,
+            "--datastore-certfile",
+            cert,
+            "--datastore-keyfile",
+            key,
+        ],
+    );
+    s.kubectl()
+        .ok(&["create", "configmap", "over-tls", "--from-literal=a=b"]);
+    let out = etcd.etcdctl(&[
+        "get",
+        "/registry/configmaps/default/over-tls",
+        "--keys-only",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "/registry/configmaps/default/over-tls"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["server", "--disable-agent", "--bind-address", "127.0.0.1"])
+        .args(["--https-listen-port", &testkit::free_port().to_string()])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--datastore-endpoint",
+            &etcd.endpoints(),
+            "--datastore-cafile",
+            ca,
+        ])
+        .output()
+        .expect("skiff server");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("datastore {}", etcd.endpoints())),
+        "{err}"
+    );
+}
