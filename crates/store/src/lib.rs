@@ -26,6 +26,15 @@ pub use etcd::{EtcdOptions, EtcdStore};
 pub use metrics::{Observe, StorageSizes, StoreMetrics};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
+/// The ticker of a periodic compactor: ticks every `interval` without catching up on missed
+/// ticks, the first one an interval from now (compacting right at start-up is pointless).
+pub(crate) async fn compaction_ticker(interval: std::time::Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    ticker
+}
+
 /// A global store revision. Revisions start at 1 and only ever grow, also across restarts.
 pub type Revision = i64;
 

@@ -107,9 +107,7 @@ impl EtcdStore {
     ) -> tokio::task::JoinHandle<()> {
         let store = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            ticker.tick().await;
+            let mut ticker = crate::compaction_ticker(interval).await;
             let mut last_seen: Option<Recorded> = None;
             loop {
                 ticker.tick().await;

@@ -88,9 +88,7 @@ impl SqliteStore {
                 .await
                 .map_err(|_| Error::Closed)??
         };
-        let shared = Arc::new(Shared::default());
-        shared.current.store(state.current, Ordering::SeqCst);
-        shared.compacted.store(state.compacted, Ordering::SeqCst);
+        let shared = Arc::new(Shared::at(&state));
         let (requests, requests_rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(opts.watch_buffer.max(1));
         let writer = Writer {
@@ -128,9 +126,7 @@ impl SqliteStore {
                 .await
                 .map_err(|_| Error::Closed)??
         };
-        let shared = Arc::new(Shared::default());
-        shared.current.store(state.current, Ordering::SeqCst);
-        shared.compacted.store(state.compacted, Ordering::SeqCst);
+        let shared = Arc::new(Shared::at(&state));
         // No writer: the receiver is dropped, so a write is answered with `Closed`.
         let (requests, _) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1);
@@ -163,10 +159,7 @@ impl SqliteStore {
     ) -> tokio::task::JoinHandle<()> {
         let store = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // The first tick completes at once; compaction right at startup is pointless.
-            ticker.tick().await;
+            let mut ticker = crate::compaction_ticker(interval).await;
             loop {
                 ticker.tick().await;
                 let Some(store) = store.upgrade() else { return };

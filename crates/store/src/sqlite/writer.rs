@@ -61,6 +61,16 @@ pub(super) struct Shared {
     pub metrics: crate::StoreMetrics,
 }
 
+impl Shared {
+    /// Counters starting from the database's state at open.
+    pub fn at(state: &super::schema::State) -> Shared {
+        let shared = Shared::default();
+        shared.current.store(state.current, Ordering::SeqCst);
+        shared.compacted.store(state.compacted, Ordering::SeqCst);
+        shared
+    }
+}
+
 /// The events of one committed transaction, in revision order.
 pub(super) struct Batch {
     pub events: Vec<Event>,
