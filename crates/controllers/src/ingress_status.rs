@@ -31,6 +31,7 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
         Api::<IngressClass>::all(client.clone()),
         watcher::Config::default(),
     )
+    .default_backoff()
     .reflect(class_writer)
     .touched_objects()
     .filter_map(|c| async move { c.ok().map(|_| ()) });

@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use tokio::sync::watch;
 
@@ -185,7 +185,9 @@ async fn mirror<K>(
             }
         })
     };
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     let mut relist: BTreeMap<String, K> = BTreeMap::new();
     while let Some(e) = events.next().await {
         match e {

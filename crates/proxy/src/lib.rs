@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
 use tokio::sync::{watch, Notify};
 
@@ -280,7 +280,7 @@ pub async fn mirror_selected<K>(
             m.name.as_deref().unwrap_or("")
         )
     };
-    let mut events = watcher(api, config).boxed();
+    let mut events = watcher(api, config).default_backoff().boxed();
     let mut relist: BTreeMap<String, K> = BTreeMap::new();
     while let Some(e) = events.next().await {
         match e {

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::json;
 
 use crate::bench::{client, rss_kib, start_server};
@@ -163,7 +163,7 @@ async fn run(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watch = tokio::spawn(async move {
         let mut running = std::collections::HashSet::new();
-        let stream = watcher(pod_api, watcher::Config::default());
+        let stream = watcher(pod_api, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
             let Ok(ev) = ev else { continue };

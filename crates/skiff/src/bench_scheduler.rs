@@ -18,7 +18,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use serde_json::{json, Value};
 
 use crate::bench::{client, ms, pct, start_server_with};
@@ -174,7 +174,7 @@ fn watch_bound(
     let api: Api<Pod> = Api::namespaced(c.clone(), ns);
     let b = bound.clone();
     let task = tokio::spawn(async move {
-        let stream = watcher(api, watcher::Config::default());
+        let stream = watcher(api, watcher::Config::default()).default_backoff();
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
             let Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) = ev else {

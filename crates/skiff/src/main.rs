@@ -292,13 +292,17 @@ pub(crate) fn named(mut cfg: kube::Config, component: &str) -> kube::Config {
     cfg
 }
 
-/// Runs a command's future on a multi-threaded runtime.
+/// Runs a command's future on a multi-threaded runtime. Once it is done, background tasks
+/// get a bounded time to wind down: the exit must not hang on a task that never yields or
+/// on a blocking call still running.
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(fut)
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(fut);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 /// The error and its causes on one line, skipping a cause whose text its parent already

@@ -154,10 +154,19 @@ fn sigterm_drains_requests_and_ends_watches_cleanly() {
     let created = String::from_utf8_lossy(&created.stdout);
     assert!(created.contains("status 201"), "{created}");
 
+    // Nothing is left to wait for, so the process ends at once: no background task (a
+    // watch retrying against the closed server, say) holds the exit up.
+    let drained = std::time::Instant::now();
     let exit = s.wait_exit(Duration::from_secs(15));
     assert!(
         exit.is_some_and(|e| e.success()),
         "server exit: {exit:?}; log:\n{}",
+        s.log_text()
+    );
+    assert!(
+        drained.elapsed() < Duration::from_secs(4),
+        "the server took {:?} to exit after its last request; log:\n{}",
+        drained.elapsed(),
         s.log_text()
     );
     assert!(s.log_text().contains("server stopped"), "{}", s.log_text());

@@ -446,6 +446,15 @@ impl NodeHost {
         }
     }
 
+    /// The node's agent process id, while it runs.
+    pub fn agent_pid(&self, node: &str) -> Option<u32> {
+        self.agents
+            .iter()
+            .find(|a| a.node == node)
+            .and_then(|a| a.child.as_ref())
+            .map(Child::id)
+    }
+
     pub fn agent_log(&self, node: &str) -> String {
         self.agents
             .iter()

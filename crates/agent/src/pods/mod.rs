@@ -26,7 +26,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::Api;
 use serde_json::json;
 use sim::clock;
@@ -75,7 +75,7 @@ pub async fn run(ctx: Arc<Context>) {
     let api: Api<Pod> = Api::all(ctx.client.clone());
     let config = watcher::Config::default().fields(&format!("spec.nodeName={}", ctx.node_name));
     let workers: Arc<Mutex<HashMap<String, watch::Sender<Latest>>>> = Arc::default();
-    let mut events = watcher(api, config).boxed();
+    let mut events = watcher(api, config).default_backoff().boxed();
     let mut seen_in_list: Vec<String> = Vec::new();
     let mut orphans_checked = false;
     while let Some(event) = events.next().await {

@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
 
 use crate::service_pods::{self, PodServices};
@@ -66,7 +66,9 @@ fn error_policy(svc: Arc<Service>, err: &Error, _: Arc<Ctx>) -> Action {
 /// `checkLeftoverEndpoints`, except leader-election records.
 async fn delete_with_services(client: Client) {
     let services: Api<Service> = Api::all(client.clone());
-    let mut events = watcher(services, watcher::Config::default()).boxed();
+    let mut events = watcher(services, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     let mut listed: HashSet<(String, String)> = HashSet::new();
     while let Some(event) = events.next().await {
         match event {
