@@ -1,7 +1,9 @@
 //! Node IPAM (upstream's range allocator): every node gets a pod range carved from
-//! `--cluster-cidr`, the lowest one no other node holds. Ranges nodes already carry (set
-//! at registration) are respected, so a restart never hands one out twice.
+//! `--cluster-cidr`, the lowest one not taken. Ranges nodes already carry (set at
+//! registration) are respected, so a restart never hands one out twice; a deleted node's
+//! range is free again.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -63,11 +65,6 @@ impl Ranges {
         }
         Some(u64::from(addr - self.base) >> (32 - u32::from(self.subnet_prefix)))
     }
-
-    /// The lowest subnet index not in `used`.
-    pub fn first_free(&self, used: &[u64]) -> Option<u64> {
-        (0..self.count()).find(|i| !used.contains(i))
-    }
 }
 
 fn mask(prefix: u8) -> u32 {
@@ -81,10 +78,70 @@ fn mask(prefix: u8) -> u32 {
 struct Ctx {
     client: Client,
     ranges: Ranges,
-    nodes: Store<Node>,
-    /// Serialises allocations: two nodes must never be handed the same range.
-    lock: Mutex<()>,
+    /// Which ranges are taken.
+    taken: Mutex<Taken>,
     recorder: Recorder,
+}
+
+/// The ranges known to be held, kept from the node informer's events (so an allocation
+/// costs no walk over all nodes, and a deleted node's range is free again at once), plus
+/// the ones this controller handed out that the cache does not show yet.
+#[derive(Default)]
+struct Taken {
+    indexes: BTreeSet<u64>,
+    /// Handed out, not yet seen on a node.
+    reserved: BTreeSet<u64>,
+    /// The relist in progress: what it has seen so far.
+    relisting: Option<BTreeSet<u64>>,
+    /// Whether a whole list has been seen: before that nothing is handed out.
+    filled: bool,
+}
+
+impl Taken {
+    fn apply(&mut self, ranges: &Ranges, event: watcher::Event<Arc<Node>>) {
+        let index = |n: &Node| pod_cidr(n).and_then(|c| ranges.index_of(c));
+        match event {
+            watcher::Event::Init => self.relisting = Some(BTreeSet::new()),
+            watcher::Event::InitApply(n) => {
+                if let (Some(seen), Some(i)) = (self.relisting.as_mut(), index(&n)) {
+                    seen.insert(i);
+                }
+            }
+            watcher::Event::InitDone => {
+                let mut seen = self.relisting.take().unwrap_or_default();
+                seen.retain(|i| !self.reserved.contains(i));
+                self.indexes = seen
+                    .into_iter()
+                    .chain(self.reserved.iter().copied())
+                    .collect();
+                self.filled = true;
+            }
+            watcher::Event::Apply(n) => {
+                if let Some(i) = index(&n) {
+                    self.indexes.insert(i);
+                    self.reserved.remove(&i);
+                }
+            }
+            watcher::Event::Delete(n) => {
+                if let Some(i) = index(&n) {
+                    self.indexes.remove(&i);
+                }
+            }
+        }
+    }
+
+    /// The lowest range not taken.
+    fn lowest_free(&self, ranges: &Ranges) -> Option<u64> {
+        // `indexes` is sorted: the first gap in 0, 1, 2, ... is the answer.
+        let mut candidate = 0;
+        for &i in &self.indexes {
+            if i != candidate {
+                break;
+            }
+            candidate += 1;
+        }
+        (candidate < ranges.count()).then_some(candidate)
+    }
 }
 
 pub async fn run(
@@ -97,8 +154,6 @@ pub async fn run(
         tracing::warn!(%cluster_cidr, "node IPAM disabled: the cluster CIDR is not an IPv4 range larger than a node's");
         return;
     };
-    let controller =
-        Controller::for_shared_stream(informers.nodes.subscribe(), informers.nodes.store());
     let reporter = Reporter {
         controller: "node-ipam-controller".into(),
         instance: None,
@@ -107,13 +162,38 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), reporter),
         client,
         ranges,
-        nodes: controller.store(),
-        lock: Mutex::new(()),
+        taken: Mutex::new(Taken::default()),
     });
-    controller
+    // Each node change is recorded in `taken` before it can trigger an allocation, so an
+    // allocation always knows every range the nodes seen so far hold.
+    let (trigger, triggers) = futures::channel::mpsc::unbounded();
+    let events = informers.nodes.events();
+    let follow = {
+        let ctx = ctx.clone();
+        async move {
+            futures::pin_mut!(events);
+            // A (re)list's nodes trigger once the whole list is recorded.
+            let mut listed = Vec::new();
+            while let Some(event) = events.next().await {
+                let mut ready = Vec::new();
+                match &event {
+                    watcher::Event::Apply(n) => ready.push(n.clone()),
+                    watcher::Event::InitApply(n) => listed.push(n.clone()),
+                    watcher::Event::InitDone => ready = std::mem::take(&mut listed),
+                    watcher::Event::Init => listed.clear(),
+                    watcher::Event::Delete(_) => {}
+                }
+                ctx.taken.lock().await.apply(&ctx.ranges, event);
+                for node in ready {
+                    let _ = trigger.unbounded_send(node);
+                }
+            }
+        }
+    };
+    let allocate = Controller::for_shared_stream(triggers, informers.nodes.store())
         .run(reconcile, error_policy, ctx)
-        .for_each(|_| async {})
-        .await;
+        .for_each(|_| async {});
+    tokio::join!(follow, allocate);
 }
 
 fn pod_cidr(node: &Node) -> Option<&str> {
@@ -127,14 +207,13 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     if pod_cidr(&node).is_some() || node.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let _guard = ctx.lock.lock().await;
-    let used: Vec<u64> = ctx
-        .nodes
-        .state()
-        .iter()
-        .filter_map(|n| pod_cidr(n).and_then(|c| ctx.ranges.index_of(c)))
-        .collect();
-    let Some(index) = ctx.ranges.first_free(&used) else {
+    let mut taken = ctx.taken.lock().await;
+    if !taken.filled {
+        return Ok(Action::requeue(Duration::from_millis(200)));
+    }
+    let free = taken.lowest_free(&ctx.ranges);
+    let Some(index) = free else {
+        drop(taken);
         let event = Event {
             type_: EventType::Warning,
             reason: "CIDRNotAvailable".into(),
@@ -148,31 +227,30 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         let _ = ctx.recorder.publish(&event, &node.object_ref(&())).await;
         return Ok(Action::requeue(Duration::from_secs(30)));
     };
+    // Reserved before the patch, so allocations for other nodes go on meanwhile.
+    taken.indexes.insert(index);
+    taken.reserved.insert(index);
+    drop(taken);
     let cidr = ctx.ranges.subnet(index);
     let api: Api<Node> = Api::all(ctx.client.clone());
     let patch = json!({
         "metadata": {"resourceVersion": node.resource_version()},
         "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
     });
-    api.patch(
-        &node.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    // Hold the lock until the cache shows the new range, so the next allocation sees it.
-    let name = node.name_any();
-    for _ in 0..50 {
-        let seen = ctx
-            .nodes
-            .get(&kube::runtime::reflector::ObjectRef::new(&name))
-            .is_some_and(|n| pod_cidr(&n).is_some());
-        if seen {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let patched = api
+        .patch(
+            &node.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await;
+    if let Err(e) = patched {
+        let mut taken = ctx.taken.lock().await;
+        taken.indexes.remove(&index);
+        taken.reserved.remove(&index);
+        return Err(e.into());
     }
-    tracing::info!(node = %name, %cidr, "allocated pod CIDR");
+    tracing::info!(node = %node.name_any(), %cidr, "allocated pod CIDR");
     Ok(Action::await_change())
 }
 
@@ -194,9 +272,56 @@ mod tests {
         assert_eq!(r.index_of("10.42.7.0/24"), Some(7));
         assert_eq!(r.index_of("10.43.7.0/24"), None);
         assert_eq!(r.index_of("10.42.7.0/25"), None);
-        assert_eq!(r.first_free(&[0, 1, 3]), Some(2));
+        let taken = |indexes: &[u64]| Taken {
+            indexes: indexes.iter().copied().collect(),
+            ..Taken::default()
+        };
+        assert_eq!(taken(&[0, 1, 3]).lowest_free(&r), Some(2));
+        assert_eq!(taken(&[1, 2]).lowest_free(&r), Some(0));
+        assert_eq!(taken(&[]).lowest_free(&r), Some(0));
+        let full: Vec<u64> = (0..256).collect();
+        assert_eq!(taken(&full).lowest_free(&r), None);
         let tiny = Ranges::new("10.0.0.0/24", 24).expect("one range");
-        assert_eq!(tiny.first_free(&[0]), None);
+        assert_eq!(taken(&[0]).lowest_free(&tiny), None);
+    }
+
+    fn node(cidr: Option<&str>) -> Arc<Node> {
+        Arc::new(Node {
+            spec: Some(k8s_openapi::api::core::v1::NodeSpec {
+                pod_cidr: cidr.map(str::to_string),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn taken_follows_the_informer() {
+        use watcher::Event::*;
+        let r = Ranges::new("10.42.0.0/16", 24).expect("ranges");
+        let mut t = Taken::default();
+        // A list, with a range this controller handed out but the list does not show yet.
+        t.reserved.insert(5);
+        t.apply(&r, Init);
+        for cidr in [
+            Some("10.42.0.0/24"),
+            None,
+            Some("10.42.1.0/24"),
+            Some("192.168.0.0/24"),
+        ] {
+            t.apply(&r, InitApply(node(cidr)));
+        }
+        assert!(!t.filled);
+        t.apply(&r, InitDone);
+        assert!(t.filled);
+        assert_eq!(t.indexes.iter().copied().collect::<Vec<_>>(), [0, 1, 5]);
+        assert_eq!(t.lowest_free(&r), Some(2));
+        // The reserved range shows up on its node; another node is deleted.
+        t.apply(&r, Apply(node(Some("10.42.5.0/24"))));
+        assert!(t.reserved.is_empty());
+        t.apply(&r, Delete(node(Some("10.42.0.0/24"))));
+        assert_eq!(t.lowest_free(&r), Some(0));
+        assert_eq!(t.indexes.iter().copied().collect::<Vec<_>>(), [1, 5]);
         assert_eq!(Ranges::new("10.0.0.0/24", 16), None);
         assert_eq!(Ranges::new("fd00::/48", 64), None);
     }

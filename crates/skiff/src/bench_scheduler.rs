@@ -261,7 +261,9 @@ async fn run(
     init_pods: usize,
     pods: usize,
 ) -> anyhow::Result<Outcome> {
-    // Plain nodes never heartbeat: keep node lifecycle from tainting them mid-run.
+    // Plain nodes never heartbeat: keep node lifecycle from tainting them mid-run. The
+    // default cluster CIDR has 256 node ranges; a cluster of thousands of nodes is given
+    // room for all of them, so node IPAM gives every node its range as it would there.
     let server = start_server_with(
         &args.dir,
         &[
@@ -269,6 +271,8 @@ async fn run(
             "1h",
             "--node-startup-grace-period",
             "1h",
+            "--cluster-cidr",
+            "10.128.0.0/9",
         ],
     )?;
     let c = client(&server.kubeconfig).await?;

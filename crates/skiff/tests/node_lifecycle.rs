@@ -183,4 +183,17 @@ fn pods_get_default_tolerations_and_nodes_get_ranges() {
         ["10.42.0.0/24", "10.42.1.0/24", "10.42.2.0/24"],
         "{ranges}"
     );
+
+    // A deleted node's range is free again: the next node gets it.
+    k.ok(&["delete", "node", "taken"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n3}\n",
+    );
+    eventually(
+        "n3 to get the range the deleted node held",
+        Duration::from_secs(10),
+        || get(&k, &["get", "node", "n3", "-o", "jsonpath={.spec.podCIDR}"]),
+        |c| c == "10.42.0.0/24",
+    );
 }
