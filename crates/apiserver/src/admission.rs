@@ -211,38 +211,34 @@ fn priority_classes(scope: &Scope<'_>) -> Vec<Value> {
     items.iter().map(|o| o.value()).collect()
 }
 
-/// The LimitRanges of the request's namespace, from the watch cache as upstream's plugin
-/// reads its informer; when the cache has none, from the store, as upstream looks up
-/// live then, so a LimitRange created a moment ago is not missed.
+/// The watch cache, once it holds every write acknowledged before this call. Admission
+/// reads it as upstream's plugins read their informers, without their lag: a LimitRange
+/// created or a namespace label set a moment ago already applies. On SQLite the check is
+/// an atomic load and the cache is almost always there already, so this costs far less
+/// than the store reads it replaces.
+async fn synced_cache<'a>(scope: &Scope<'a>) -> ApiResult<&'a crate::watch_cache::WatchCache> {
+    crate::rest::consistent_cache_revision(&scope.api.cache, scope.api.store.as_ref()).await?;
+    Ok(&scope.api.cache)
+}
+
+/// The LimitRanges of the request's namespace.
 async fn limit_ranges(scope: &Scope<'_>) -> ApiResult<Vec<Value>> {
     let prefix = format!(
         "/registry/limitranges/{}/",
         scope.namespace.as_deref().unwrap_or("")
     );
-    let (items, _) = scope.api.cache.list(&prefix);
-    if !items.is_empty() {
-        return Ok(items.iter().map(|o| o.value()).collect());
-    }
-    let listed = scope.api.store.list(&prefix, Default::default()).await?;
-    Ok(listed
-        .kvs
-        .iter()
-        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
-        .collect())
+    let (items, _) = synced_cache(scope).await?.list(&prefix);
+    Ok(items.iter().map(|o| o.value()).collect())
 }
 
-/// The PodSecurity policy of the request's namespace, from its labels as stored: a label
-/// set a moment ago already applies.
+/// The PodSecurity policy of the request's namespace, from its labels.
 async fn pod_security_policy(scope: &Scope<'_>) -> ApiResult<pod_security::Policy> {
     let key = format!(
         "/registry/namespaces/{}",
         scope.namespace.as_deref().unwrap_or("")
     );
-    let (kv, _) = scope.api.store.get(&key).await?;
-    let namespace = kv
-        .and_then(|kv| serde_json::from_slice(&kv.value).ok())
-        .unwrap_or(Value::Null);
-    Ok(pod_security::policy(&namespace))
+    let namespace = synced_cache(scope).await?.get(&key).map(|o| o.value());
+    Ok(pod_security::policy(&namespace.unwrap_or(Value::Null)))
 }
 
 /// The same from the watch cache, for the update hook, which cannot wait on the store.

@@ -12,6 +12,7 @@ mod virtual_kinds;
 mod watch;
 mod write;
 
+pub(crate) use read::consistent_cache_revision;
 pub(crate) use write::current;
 
 use std::collections::HashMap;

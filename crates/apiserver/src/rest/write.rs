@@ -269,18 +269,26 @@ async fn create_decoded(
     ))
 }
 
-/// Refuses creates in a namespace that does not exist or is being deleted.
+/// Refuses creates in a namespace that does not exist or is being deleted. As upstream's
+/// NamespaceLifecycle, the namespace comes from the watch cache, and from the store only
+/// when the cache does not have it (yet).
 async fn check_namespace_accepts(scope: &Scope<'_>, ns: &str, name: &str) -> ApiResult<()> {
-    let (kv, _) = scope
-        .api
-        .store
-        .get(&format!("/registry/namespaces/{ns}"))
-        .await?;
-    let Some(kv) = kv else {
-        return Err(ApiError::not_found("", "namespaces", ns));
+    let key = format!("/registry/namespaces/{ns}");
+    let terminating = match scope.api.cache.get(&key) {
+        Some(cached) => cached
+            .value()
+            .pointer("/metadata/deletionTimestamp")
+            .is_some(),
+        None => {
+            let (kv, _) = scope.api.store.get(&key).await?;
+            let Some(kv) = kv else {
+                return Err(ApiError::not_found("", "namespaces", ns));
+            };
+            let v: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+            v.pointer("/metadata/deletionTimestamp").is_some()
+        }
     };
-    let v: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-    if v.pointer("/metadata/deletionTimestamp").is_some() {
+    if terminating {
         return Err(ApiError {
             details: Some(serde_json::json!({"causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]})),
             ..ApiError::forbidden(format!(
