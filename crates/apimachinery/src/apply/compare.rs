@@ -37,17 +37,8 @@ pub(crate) fn compare(
     meta: &dyn PatchMeta,
     ignored: &FieldSet,
 ) -> Comparison {
-    let (mut old_filled, mut new_filled) = (old.clone(), new.clone());
-    fill_present(&mut old_filled, new, meta);
-    fill_present(&mut new_filled, old, meta);
     let mut c = Comparison::default();
-    compare_objects(
-        &mut Vec::new(),
-        Some(&old_filled),
-        Some(&new_filled),
-        meta,
-        &mut c,
-    );
+    compare_objects(&mut Vec::new(), Some(old), Some(new), meta, true, &mut c);
     Comparison {
         added: c.added.recursive_difference(ignored),
         modified: c.modified.recursive_difference(ignored),
@@ -55,27 +46,13 @@ pub(crate) fn compare(
     }
 }
 
-/// Gives `obj` an empty object for each always-present field that `other` has and `obj`
-/// lacks, at any depth reached through always-present fields. (Not inside list items: a
-/// FIXME where an item gains such a field; it then shows as added.)
-fn fill_present(obj: &mut Map<String, Value>, other: &Map<String, Value>, meta: &dyn PatchMeta) {
-    for (name, theirs) in other {
-        let Value::Object(theirs) = theirs else {
-            continue;
-        };
-        if !meta.always_present(name) || meta.atomic_object(name) {
-            continue;
-        }
-        let ours = obj
-            .entry(name.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if ours.is_null() {
-            *ours = Value::Object(Map::new());
-        }
-        if let Value::Object(ours) = ours {
-            fill_present(ours, theirs, &*child(meta, name));
-        }
-    }
+/// Whether the object field `name`, reached from the root through always-present fields
+/// only (`fill`), counts as present, empty, on a side that lacks it: an always-present
+/// field (say `spec`) that one version has and the other lacks is compared field by field,
+/// not added or removed whole. (Not inside list items: a FIXME where an item gains such a
+/// field; it then shows as added.)
+fn fills(fill: bool, parent: &dyn PatchMeta, name: &str) -> bool {
+    fill && parent.always_present(name) && !parent.atomic_object(name)
 }
 
 #[derive(Clone, Copy)]
@@ -93,6 +70,7 @@ fn compare_objects(
     old: Option<&Map<String, Value>>,
     new: Option<&Map<String, Value>>,
     meta: &dyn PatchMeta,
+    fill: bool,
     c: &mut Comparison,
 ) {
     let mut names: Vec<&String> = old.iter().flat_map(|m| m.keys()).collect();
@@ -103,7 +81,8 @@ fn compare_objects(
     );
     for name in names {
         path.push(PathElement::Field(name.clone()));
-        compare_field(path, name, present(old, name), present(new, name), meta, c);
+        let (o, n) = (present(old, name), present(new, name));
+        compare_field(path, name, o, n, meta, fill, c);
         path.pop();
     }
 }
@@ -114,15 +93,23 @@ fn compare_field(
     old: Option<&Value>,
     new: Option<&Value>,
     parent: &dyn PatchMeta,
+    fill: bool,
     c: &mut Comparison,
 ) {
+    let fill = fills(fill, parent, name);
     match (old, new) {
         (None, None) => {}
+        (None, Some(Value::Object(nm))) if fill => {
+            compare_objects(path, None, Some(nm), &*child(parent, name), fill, c)
+        }
+        (Some(Value::Object(om)), None) if fill => {
+            compare_objects(path, Some(om), None, &*child(parent, name), fill, c)
+        }
         (None, Some(n)) => one_side(path, name, n, parent, Side::Added, c),
         (Some(o), None) => one_side(path, name, o, parent, Side::Removed, c),
         (Some(o), Some(n)) => match (shape(parent, name, o), shape(parent, name, n), o, n) {
             (Shape::Object, Shape::Object, Value::Object(om), Value::Object(nm)) => {
-                compare_objects(path, Some(om), Some(nm), &*child(parent, name), c)
+                compare_objects(path, Some(om), Some(nm), &*child(parent, name), fill, c)
             }
             (Shape::ListMap(_), Shape::ListMap(_), Value::Array(oi), Value::Array(ni))
             | (Shape::ListSet, Shape::ListSet, Value::Array(oi), Value::Array(ni)) => {
@@ -172,7 +159,7 @@ fn compare_items(
                 if let (Shape::ListMap(_), Value::Object(om), Value::Object(nm)) =
                     (s, &old[i], &new[j])
                 {
-                    compare_objects(path, Some(om), Some(nm), &*item_meta, c);
+                    compare_objects(path, Some(om), Some(nm), &*item_meta, false, c);
                 }
             }
         }

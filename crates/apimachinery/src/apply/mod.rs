@@ -317,7 +317,7 @@ fn apply_once(
 /// existing object with no `managedFields` stays untracked until it is applied to.
 pub fn track_update(
     old: Option<&Value>,
-    new: &Value,
+    new: Value,
     manager: &str,
     api_version: &str,
     now: &str,
@@ -334,7 +334,7 @@ pub fn track_update(
 /// [`track_update`] with reset fields.
 pub fn track_update_with(
     old: Option<&Value>,
-    new: &Value,
+    new: Value,
     manager: &str,
     api_version: &str,
     now: &str,
@@ -343,13 +343,15 @@ pub fn track_update_with(
 ) -> Value {
     let no_paths = FieldSet::new();
     let subresource = opts.subresource;
-    let mut managed = managed_for_write(old, new, subresource.is_some());
-    let Value::Object(new_obj) = without_managed_fields_value(new) else {
-        return new.clone();
+    let mut managed = managed_for_write(old, &new, subresource.is_some());
+    let Value::Object(mut new_obj) = new else {
+        return new;
     };
-    let mut out = Value::Object(new_obj.clone());
+    if let Some(Value::Object(m)) = new_obj.get_mut("metadata") {
+        m.shift_remove("managedFields");
+    }
     if managed.is_empty() && old.is_some() {
-        return out;
+        return Value::Object(new_obj);
     }
     let baseline = match old {
         Some(o) => without_managed_fields(o),
@@ -363,6 +365,7 @@ pub fn track_update_with(
         ignored: opts.ignored.unwrap_or(&no_paths),
     };
     record_update(&mut managed, &baseline, &new_obj, &writer, meta);
+    let mut out = Value::Object(new_obj);
     managed.write_to(&mut out);
     out
 }

@@ -93,7 +93,7 @@ fn check(meta: Value, start: Value, steps: Vec<Step>, want: Expect) {
                 ));
                 Ok(track_update(
                     live.as_ref(),
-                    &step.value,
+                    step.value.clone(),
                     step.manager,
                     step.api_version,
                     &now,
@@ -834,7 +834,7 @@ fn the_oldest_updaters_merge_into_ancient_changes() {
         let now = format!("2026-01-01T00:00:{:02}Z", i + 1);
         live = Some(track_update(
             live.as_ref(),
-            &s.value,
+            s.value.clone(),
             s.manager,
             "v1",
             &now,
@@ -901,7 +901,7 @@ fn reset_fields_are_not_owned_and_subresource_appliers_are_separate() {
     let created = apply_with(None, &obj(1, 0), "a", false, "v1", now, &meta, main).unwrap();
     out.push_str(&show(&created));
     // The status writer's spec change is not its own (the strategy would undo it).
-    let written = track_update_with(Some(&created), &obj(2, 1), "ctl", "v1", now, &meta, status);
+    let written = track_update_with(Some(&created), obj(2, 1), "ctl", "v1", now, &meta, status);
     out.push_str(&show(&written));
     // An applier through /status conflicts with the status updater, not with "a".
     let err = apply_with(

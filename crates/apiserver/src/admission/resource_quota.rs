@@ -19,6 +19,9 @@ use crate::rest::Scope;
 const RETRIES: usize = 16;
 
 pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
+    if !has_quota(scope) {
+        return Ok(());
+    }
     let delta = usage::delta(scope.info.group, scope.info.plural, obj);
     charge(scope, obj, &delta, true).await
 }
@@ -26,11 +29,29 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> ApiResult<()> {
 /// An update is charged what it adds (see `usage::update_delta`); it runs after the
 /// update's validation and the other admission, so nothing needs checking first.
 pub async fn admit_update(scope: &Scope<'_>, new: &Value, old: &Value) -> ApiResult<()> {
+    if !has_quota(scope) {
+        return Ok(());
+    }
     let delta = usage::update_delta(scope.info.group, scope.info.plural, new, old);
     if delta.is_empty() {
         return Ok(());
     }
     charge(scope, new, &delta, false).await
+}
+
+/// Whether the request's namespace has a quota. Most have none: the watch cache says so
+/// without a store read and before the request's usage is worked out. A quota binds only
+/// once the controller has written its `status.hard`, which it does after seeing the quota
+/// through this same cache.
+fn has_quota(scope: &Scope<'_>) -> bool {
+    let Some(ns) = scope.namespace.as_deref().filter(|_| scope.info.namespaced) else {
+        return false;
+    };
+    scope
+        .api
+        .cache
+        .count(&format!("/registry/resourcequotas/{ns}/"))
+        > 0
 }
 
 /// Checks `delta` of `obj` against every quota of the namespace and charges it. With
@@ -45,14 +66,6 @@ async fn charge(
         return Ok(());
     };
     let (group, plural) = (scope.info.group, scope.info.plural);
-    let prefix = format!("/registry/resourcequotas/{ns}/");
-    // Most namespaces have no quota: the watch cache says so without a store read. A
-    // quota binds only once the controller has written its `status.hard`, which it does
-    // after seeing the quota through this same cache.
-    let (cached, _) = scope.api.cache.list(&prefix);
-    if cached.is_empty() {
-        return Ok(());
-    }
     // Quotas already charged for this create, by name: a retry re-reads only the others.
     let mut charged: Vec<String> = Vec::new();
     for _ in 0..RETRIES {

@@ -55,7 +55,7 @@ pub fn track(
     let ignored = reset_fields(scope, subresource);
     Ok(apply::track_update_with(
         old,
-        &new,
+        new,
         &manager,
         &scope.info.api_version(),
         &objects::now_rfc3339(),
