@@ -36,8 +36,6 @@ pub struct Cache {
     dirty: HashSet<String>,
     /// Nodes came or went: the snapshot's node list is rebuilt.
     membership_changed: bool,
-    /// Node objects changed in ways that matter for image spread.
-    images_changed: bool,
 }
 
 /// What changed between two versions of a node, as the queue's event actions.
@@ -110,9 +108,6 @@ impl Cache {
         if !was {
             self.membership_changed = true;
         }
-        if action.intersects(ActionType::UPDATE_NODE_IMAGES.union(ActionType::ADD)) {
-            self.images_changed = true;
-        }
         self.dirty.insert(name);
         Some(action)
     }
@@ -128,7 +123,6 @@ impl Cache {
             e.has_node = false;
         }
         self.membership_changed = true;
-        self.images_changed = true;
     }
 
     pub fn node_names(&self) -> Vec<String> {
@@ -289,7 +283,6 @@ impl Cache {
         if self.membership_changed {
             snapshot.set_nodes(self.ordered_nodes());
             self.membership_changed = false;
-            self.images_changed = false;
             self.dirty.clear();
             return;
         }
@@ -300,11 +293,6 @@ impl Cache {
             if let Some(e) = self.nodes.get(&name).filter(|e| e.has_node) {
                 snapshot.replace(e.info.clone());
             }
-        }
-        snapshot.refresh_lists();
-        if self.images_changed {
-            snapshot.refresh_images();
-            self.images_changed = false;
         }
     }
 

@@ -17,7 +17,7 @@ pub mod pod_topology_spread;
 mod queue_sort;
 mod taint_toleration;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 pub mod volume_binding;
 
 use std::sync::Arc;
