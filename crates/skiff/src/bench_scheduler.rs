@@ -309,6 +309,28 @@ async fn run(
         args.nodes,
         started.elapsed()
     );
+    // Node IPAM gives every node its pod range; the pods come to a settled cluster.
+    let ranged = Instant::now();
+    let mut with_range = 0;
+    while ranged.elapsed() < Duration::from_secs(120) {
+        with_range = nodes
+            .list(&Default::default())
+            .await?
+            .items
+            .iter()
+            .filter(|n| n.spec.as_ref().is_some_and(|s| s.pod_cidr.is_some()))
+            .count();
+        if with_range == args.nodes {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "{shape}: {with_range} of {} nodes had a pod range {:.1?} after registration",
+        args.nodes,
+        ranged.elapsed()
+    );
+    tokio::time::sleep(Duration::from_secs(args.settle_seconds)).await;
 
     if init_pods > 0 {
         let (_, mut rx, task) = watch_bound(&c, "sched-setup");
