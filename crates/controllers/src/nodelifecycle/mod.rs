@@ -130,8 +130,12 @@ impl Monitor {
     async fn sweep(&mut self) {
         let now = Timestamp::now();
         let nodes = self.nodes.state();
-        self.seen
-            .retain(|name, _| nodes.iter().any(|n| n.name_any() == *name));
+        // A set, not a scan per entry: with thousands of nodes the scan was quadratic.
+        let names: HashSet<&str> = nodes
+            .iter()
+            .filter_map(|n| n.metadata.name.as_deref())
+            .collect();
+        self.seen.retain(|name, _| names.contains(name.as_str()));
         let mut tainted: HashMap<String, Vec<k8s_openapi::api::core::v1::Taint>> = HashMap::new();
         for node in nodes {
             let name = node.name_any();

@@ -82,14 +82,16 @@ fn interested(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>
         }
         return Vec::new();
     }
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    // Every pod event of the cluster comes through here: no copy of its labels.
+    let no_labels = std::collections::BTreeMap::new();
+    let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
     store
         .state()
         .iter()
         .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
         .filter(|rs| {
             let s = &rs.spec.selector;
-            !selector::is_empty(s) && selector::matches(s, &labels)
+            !selector::is_empty(s) && selector::matches(s, labels)
         })
         .map(|rs| ObjectRef::from_obj(rs.as_ref()))
         .collect()

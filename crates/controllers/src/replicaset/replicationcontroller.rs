@@ -77,14 +77,16 @@ fn interested(
         }
         return Vec::new();
     }
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    // Every pod event of the cluster comes through here: no copy of its labels.
+    let no_labels = std::collections::BTreeMap::new();
+    let labels = pod.metadata.labels.as_ref().unwrap_or(&no_labels);
     store
         .state()
         .iter()
         .filter(|rc| rc.namespace().as_deref() == Some(ns.as_str()))
         .filter(|rc| {
             let sel = selector_of(rc);
-            !selector::is_empty(&sel) && selector::matches(&sel, &labels)
+            !selector::is_empty(&sel) && selector::matches(&sel, labels)
         })
         .map(|rc| ObjectRef::from_obj(rc.as_ref()))
         .collect()
