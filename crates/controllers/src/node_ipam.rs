@@ -125,6 +125,8 @@ impl Taken {
             watcher::Event::Delete(n) => {
                 if let Some(i) = index(&n) {
                     self.indexes.remove(&i);
+                    // Handed out to a node deleted before its range showed on it.
+                    self.reserved.remove(&i);
                 }
             }
         }
@@ -322,6 +324,15 @@ mod tests {
         t.apply(&r, Delete(node(Some("10.42.0.0/24"))));
         assert_eq!(t.lowest_free(&r), Some(0));
         assert_eq!(t.indexes.iter().copied().collect::<Vec<_>>(), [1, 5]);
+        // A node deleted with the range it was just handed: the range is free again and
+        // stays free across the next relist.
+        t.indexes.insert(7);
+        t.reserved.insert(7);
+        t.apply(&r, Delete(node(Some("10.42.7.0/24"))));
+        t.apply(&r, Init);
+        t.apply(&r, InitApply(node(Some("10.42.1.0/24"))));
+        t.apply(&r, InitDone);
+        assert_eq!(t.indexes.iter().copied().collect::<Vec<_>>(), [1]);
         assert_eq!(Ranges::new("10.0.0.0/24", 16), None);
         assert_eq!(Ranges::new("fd00::/48", 64), None);
     }
