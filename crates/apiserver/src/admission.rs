@@ -62,9 +62,11 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             default_tolerations(obj);
             priority::admit_pod_create(obj, &priority_classes(scope))
                 .map_err(|why| forbidden(scope, obj, why))?;
-            limit_ranger::admit_pod_create(obj, &limit_ranges(scope).await?)
+            // One wait for the cache serves both lookups.
+            let cache = synced_cache(scope).await?;
+            limit_ranger::admit_pod_create(obj, &limit_ranges(scope, cache))
                 .map_err(|why| forbidden(scope, obj, why))?;
-            let warned = pod_security::admit_pod(&pod_security_policy(scope).await?, obj)
+            let warned = pod_security::admit_pod(&pod_security_policy(scope, cache), obj)
                 .map_err(|why| forbidden(scope, obj, why))?;
             warnings::add(warned);
             Ok(())
@@ -81,7 +83,7 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             let classes: Vec<Value> = classes.iter().map(|o| o.value()).collect();
             default_storage_class::admit_claim_create(obj, &classes);
             storage_protection::add_finalizer(obj, storage_protection::PVC_PROTECTION);
-            limit_ranger::admit_claim_create(obj, &limit_ranges(scope).await?)
+            limit_ranger::admit_claim_create(obj, &limit_ranges(scope, synced_cache(scope).await?))
                 .map_err(|why| forbidden(scope, obj, why))
         }
         ("networking.k8s.io", "ingresses") => {
@@ -110,7 +112,7 @@ async fn create_plugins(scope: &Scope<'_>, obj: &mut Value) -> ApiResult<()> {
             crate::authz::escalation::check_binding(scope, obj, None)
         }
         (group, plural) if pod_security::is_workload(group, plural) => {
-            let policy = pod_security_policy(scope).await?;
+            let policy = pod_security_policy(scope, synced_cache(scope).await?);
             warnings::add(pod_security::admit_workload(&policy, group, plural, obj));
             Ok(())
         }
@@ -221,24 +223,28 @@ async fn synced_cache<'a>(scope: &Scope<'a>) -> ApiResult<&'a crate::watch_cache
     Ok(&scope.api.cache)
 }
 
-/// The LimitRanges of the request's namespace.
-async fn limit_ranges(scope: &Scope<'_>) -> ApiResult<Vec<Value>> {
+/// The LimitRanges of the request's namespace, from a [`synced_cache`].
+fn limit_ranges(scope: &Scope<'_>, cache: &crate::watch_cache::WatchCache) -> Vec<Value> {
     let prefix = format!(
         "/registry/limitranges/{}/",
         scope.namespace.as_deref().unwrap_or("")
     );
-    let (items, _) = synced_cache(scope).await?.list(&prefix);
-    Ok(items.iter().map(|o| o.value()).collect())
+    let (items, _) = cache.list(&prefix);
+    items.iter().map(|o| o.value()).collect()
 }
 
-/// The PodSecurity policy of the request's namespace, from its labels.
-async fn pod_security_policy(scope: &Scope<'_>) -> ApiResult<pod_security::Policy> {
+/// The PodSecurity policy of the request's namespace, from its labels in a
+/// [`synced_cache`].
+fn pod_security_policy(
+    scope: &Scope<'_>,
+    cache: &crate::watch_cache::WatchCache,
+) -> pod_security::Policy {
     let key = format!(
         "/registry/namespaces/{}",
         scope.namespace.as_deref().unwrap_or("")
     );
-    let namespace = synced_cache(scope).await?.get(&key).map(|o| o.value());
-    Ok(pod_security::policy(&namespace.unwrap_or(Value::Null)))
+    let namespace = cache.get(&key).map(|o| o.value());
+    pod_security::policy(&namespace.unwrap_or(Value::Null))
 }
 
 /// The same from the watch cache, for the update hook, which cannot wait on the store.

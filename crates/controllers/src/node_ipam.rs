@@ -109,11 +109,8 @@ impl Taken {
             }
             watcher::Event::InitDone => {
                 let mut seen = self.relisting.take().unwrap_or_default();
-                seen.retain(|i| !self.reserved.contains(i));
-                self.indexes = seen
-                    .into_iter()
-                    .chain(self.reserved.iter().copied())
-                    .collect();
+                seen.extend(&self.reserved);
+                self.indexes = seen;
                 self.filled = true;
             }
             watcher::Event::Apply(n) => {
