@@ -31,6 +31,7 @@ mod router;
 mod server;
 mod shared_secrets;
 mod shutdown;
+mod stored;
 mod table;
 mod tls_options;
 mod watch_cache;

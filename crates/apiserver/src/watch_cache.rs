@@ -28,24 +28,12 @@ pub struct CachedObject {
 
 impl CachedObject {
     pub fn from_store(key: String, raw: &[u8], mod_revision: i64) -> Option<CachedObject> {
-        let mut v: Value = serde_json::from_slice(raw).ok()?;
-        set_resource_version(&mut v, mod_revision);
-        let labels = v
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let api_version = v
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let json = Bytes::from(serde_json::to_vec(&v).ok()?);
+        let served = crate::stored::serve(raw, mod_revision)?;
         Some(CachedObject {
             key,
-            json,
-            api_version,
-            labels,
+            json: Bytes::from(served.json),
+            api_version: served.api_version,
+            labels: served.labels,
             mod_revision,
         })
     }

@@ -296,7 +296,7 @@ fn apply_once(
     }
     let untracked = untracked_fields();
     for e in managers.0.iter_mut().filter(|e| e.same_manager(applier)) {
-        e.fields = e.fields.difference(&untracked);
+        e.fields = e.fields.difference(untracked);
     }
     managers.drop_empty();
     Ok(Applied {

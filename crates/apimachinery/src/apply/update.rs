@@ -16,8 +16,14 @@ use crate::patch::PatchMeta;
 const MAX_UPDATE_MANAGERS: usize = 10;
 const ANCIENT_CHANGES: &str = "ancient-changes";
 
-/// The fields no manager owns: type and identity, and what the server sets.
-pub(crate) fn untracked_fields() -> FieldSet {
+/// The fields no manager owns: type and identity, and what the server sets (built once:
+/// every write consults it).
+pub(crate) fn untracked_fields() -> &'static FieldSet {
+    static UNTRACKED: std::sync::LazyLock<FieldSet> = std::sync::LazyLock::new(build_untracked);
+    &UNTRACKED
+}
+
+fn build_untracked() -> FieldSet {
     let mut s = FieldSet::new();
     let f = |n: &str| PathElement::Field(n.to_string());
     s.insert(&[f("apiVersion")]);
@@ -63,7 +69,7 @@ pub(crate) fn record_update(
     for e in &mut managed.0 {
         e.fields = e.fields.difference(&changed).difference(&cmp.removed);
     }
-    let taken = changed.difference(&untracked_fields());
+    let taken = changed.difference(untracked_fields());
     if !taken.is_empty() {
         let like = ManagedEntry {
             manager: w.manager.to_string(),
@@ -90,6 +96,10 @@ pub(crate) fn record_update(
 /// into an `ancient-changes` entry (the oldest of a version becomes that entry, later ones are
 /// added to it and give it their time), as upstream.
 fn cap_update_managers(managed: &mut ManagedFields) {
+    let is_update = |e: &&ManagedEntry| e.operation == Operation::Update;
+    if managed.0.iter().filter(is_update).count() <= MAX_UPDATE_MANAGERS {
+        return;
+    }
     let mut updaters: Vec<ManagedEntry> = managed
         .0
         .iter()

@@ -276,13 +276,19 @@ async fn stream_events(
             }
         }
     }
-    let deadline = tokio::time::Instant::now() + timeout;
+    // The timers and the closed-receiver future live across events: a busy watch would
+    // otherwise register a fresh timer and waker for every event it is woken for.
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let gone = tx.clone();
+    let closed = gone.closed();
+    tokio::pin!(closed);
     let mut ticker = tokio::time::interval(Duration::from_secs(30));
     ticker.tick().await;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => return,
-            _ = tx.closed() => return,
+            _ = &mut deadline => return,
+            _ = &mut closed => return,
             _ = ticker.tick() => {
                 if w.bookmarks && !send(w.bookmark(last, false)).await {
                     return;
@@ -290,14 +296,22 @@ async fn stream_events(
             }
             ev = sub.recv() => match ev {
                 Ok(ev) => {
-                    if ev.revision <= last {
-                        continue;
-                    }
-                    last = ev.revision;
-                    if let Some((kind, obj)) = w.translate(&ev) {
-                        if !send(w.encode(kind, &obj)).await {
-                            return;
+                    // Whatever else is already waiting goes out in the same turn.
+                    let mut next = Some(ev);
+                    while let Some(ev) = next.take() {
+                        if ev.revision > last {
+                            last = ev.revision;
+                            if let Some((kind, obj)) = w.translate(&ev) {
+                                if !send(w.encode(kind, &obj)).await {
+                                    return;
+                                }
+                            }
                         }
+                        next = match sub.try_recv() {
+                            Ok(ev) => Some(ev),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => return,
+                            Err(_) => None,
+                        };
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {

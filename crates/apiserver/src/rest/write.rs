@@ -10,7 +10,6 @@ use super::Scope;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
 use crate::objects::{self, decode_typed, FieldValidation};
-use crate::watch_cache::CachedObject;
 use crate::webhooks::{self, Operation};
 
 /// Checks `apiVersion`/`kind` of a body against the endpoint, as upstream's decoder does.
@@ -109,14 +108,10 @@ pub(super) fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Re
 /// in the storage version where the resource has one apart (custom resources; their
 /// conversion is None, so only `apiVersion` changes).
 fn encode(scope: &Scope<'_>, obj: &Value) -> Bytes {
-    let mut v = obj.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    if let Some(storage) = scope.strategy.storage_api_version() {
-        v["apiVersion"] = Value::String(storage.to_string());
-    }
-    Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+    Bytes::from(crate::stored::encode(
+        obj,
+        scope.strategy.storage_api_version(),
+    ))
 }
 
 fn with_rv(mut obj: Value, rev: i64) -> Value {
@@ -304,9 +299,12 @@ async fn check_namespace_accepts(scope: &Scope<'_>, ns: &str, name: &str) -> Api
 pub async fn current(scope: &Scope<'_>, name: &str) -> ApiResult<(Value, i64)> {
     let (kv, _) = scope.api.store.get(&scope.key(name)).await?;
     let kv = kv.ok_or_else(|| scope.not_found(name))?;
-    let obj = CachedObject::from_store(kv.key, &kv.value, kv.mod_revision)
+    let obj = crate::stored::decode(&kv.value, kv.mod_revision)
         .ok_or_else(|| ApiError::internal(format!("stored object {name} is not valid JSON")))?;
-    Ok((obj.value_for(scope.info), kv.mod_revision))
+    Ok((
+        crate::watch_cache::to_version(scope.info, obj),
+        kv.mod_revision,
+    ))
 }
 
 pub enum Written {
@@ -324,15 +322,8 @@ pub async fn persist(
     old: &Value,
     rev: i64,
 ) -> Result<Written, store::Error> {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
-        }
-        v
-    };
     let key = scope.key(name);
-    if strip(&new) == strip(old) && !stale_at_rest(scope, &key).await {
+    if crate::stored::same_but_resource_version(&new, old) && !stale_at_rest(scope, &key).await {
         return Ok(Written::Unchanged(with_rv(old.clone(), rev)));
     }
     // A graceful deletion still pending (a pod whose node agent has not stopped it yet)

@@ -108,7 +108,10 @@ impl Gc {
                 }
             }
             for (ar, caps) in group.recommended_resources() {
-                if caps.supports_operation(verbs::LIST) && caps.supports_operation(verbs::WATCH) {
+                if caps.supports_operation(verbs::LIST)
+                    && caps.supports_operation(verbs::WATCH)
+                    && !ignored(&ar)
+                {
                     to_watch.push(ar);
                 }
             }
@@ -377,6 +380,13 @@ async fn worker(gc: Arc<Gc>) {
     }
 }
 
+/// Resources the collector never follows, as upstream's default `ignoredResources`:
+/// Events, in both their groups. They carry no owners, and following them would cost a
+/// watch event (and a graph node) per Event, the busiest kind in a cluster.
+fn ignored(ar: &ApiResource) -> bool {
+    ar.plural == "events" && (ar.group.is_empty() || ar.group == "events.k8s.io")
+}
+
 async fn watch(gc: Arc<Gc>, ar: ApiResource, source: String) {
     let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(gc.client.clone(), &ar);
     let mut events = pin!(watcher(api, watcher::Config::default()).default_backoff());
@@ -457,4 +467,28 @@ fn node_of(ar: &ApiResource, meta: &ObjectMeta, source: &str) -> Option<Node> {
         finalizers: meta.finalizers.clone().unwrap_or_default(),
         source: source.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::core::GroupVersionKind;
+
+    use super::*;
+
+    #[test]
+    fn events_in_both_groups_are_ignored() {
+        let cases = [
+            ("", "v1", "Event", "events", true),
+            ("events.k8s.io", "v1", "Event", "events", true),
+            ("", "v1", "Pod", "pods", false),
+            ("example.com", "v1", "Event", "events", false),
+        ];
+        for (group, version, kind, plural, want) in cases {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk(group, version, kind),
+                plural,
+            );
+            assert_eq!(ignored(&ar), want, "{group}/{plural}");
+        }
+    }
 }
