@@ -243,8 +243,7 @@ fn pod_security_policy(
         "/registry/namespaces/{}",
         scope.namespace.as_deref().unwrap_or("")
     );
-    let namespace = cache.get(&key).map(|o| o.value());
-    pod_security::policy(&namespace.unwrap_or(Value::Null))
+    namespace_policy(cache, &key)
 }
 
 /// The same from the watch cache, for the update hook, which cannot wait on the store.
@@ -253,8 +252,16 @@ fn pod_security_policy_cached(scope: &Scope<'_>) -> pod_security::Policy {
         "/registry/namespaces/{}",
         scope.namespace.as_deref().unwrap_or("")
     );
-    let namespace = scope.api.cache.get(&key).map(|o| o.value());
-    pod_security::policy(&namespace.unwrap_or(Value::Null))
+    namespace_policy(&scope.api.cache, &key)
+}
+
+/// The policy from the cached namespace's labels alone: the policy reads nothing else,
+/// and the cache keeps them parsed (the whole namespace would be parsed per pod).
+fn namespace_policy(cache: &crate::watch_cache::WatchCache, key: &str) -> pod_security::Policy {
+    match cache.get(key) {
+        Some(o) => pod_security::policy(&serde_json::json!({"metadata": {"labels": o.labels}})),
+        None => pod_security::policy(&Value::Null),
+    }
 }
 
 /// PodSecurity's 422 for a namespace whose labels name no level, as upstream's plugin

@@ -19,6 +19,9 @@ pub struct NodeInfo {
     /// `spec.unschedulable`, kept here because the first filter reads it for every node it
     /// looks at: one pointer less to chase per node and pod.
     pub unschedulable: bool,
+    /// Whether `spec.taints` has any: most nodes have none, and TaintToleration's Filter
+    /// then need not reach into the Node object at all.
+    has_taints: bool,
     pub pods: Vec<Arc<PodInfo>>,
     /// The pods above with any pod (anti-)affinity; InterPodAffinity looks only at these.
     pub pods_with_affinity: Vec<Arc<PodInfo>>,
@@ -45,6 +48,7 @@ impl NodeInfo {
             node: Arc::new(Node::default()),
             allocatable: Resources::default(),
             unschedulable: false,
+            has_taints: false,
             pods: Vec::new(),
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
@@ -75,6 +79,11 @@ impl NodeInfo {
             .as_ref()
             .and_then(|s| s.unschedulable)
             .unwrap_or(false);
+        self.has_taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.as_ref())
+            .is_some_and(|t| !t.is_empty());
         self.node = node;
     }
 
@@ -87,6 +96,9 @@ impl NodeInfo {
     }
 
     pub fn taints(&self) -> &[Taint] {
+        if !self.has_taints {
+            return &[];
+        }
         self.node
             .spec
             .as_ref()
