@@ -88,47 +88,29 @@ struct MetaHead<'a> {
     resource_version: Option<&'a RawValue>,
 }
 
-/// `raw` as served at `rev`. The revision is spliced in as the last field of `metadata`,
-/// where parsing and re-serializing would have put it, without touching the rest.
+/// `raw` as served at `rev`: the revision becomes the last field of `metadata`, where
+/// parsing and re-serializing would have put it. Objects as skiff stores them take the
+/// fast path, which splices it into the bytes; anything else (a stored version, odd
+/// shapes) takes the general one.
 pub fn serve(raw: &[u8], rev: i64) -> Option<Served> {
+    spliced(raw, rev).or_else(|| reserialized(raw, rev))
+}
+
+fn spliced(raw: &[u8], rev: i64) -> Option<Served> {
     if raw.first() != Some(&b'{') {
-        let v = decode(raw, rev)?;
-        return Some(Served {
-            json: serde_json::to_vec(&v).ok()?,
-            api_version: String::new(),
-            labels: Map::new(),
-        });
+        return None;
     }
     let head: Head = serde_json::from_slice(raw).ok()?;
-    let api_version = head.api_version.unwrap_or_default().into_owned();
-    let Some(meta) = head.metadata.filter(|m| m.get().starts_with('{')) else {
-        // No metadata object to carry a version: served as stored (after a check that it
-        // is JSON at all).
-        serde_json::from_slice::<serde::de::IgnoredAny>(raw).ok()?;
-        return Some(Served {
-            json: raw.to_vec(),
-            api_version,
-            labels: Map::new(),
-        });
-    };
+    let meta = head.metadata.filter(|m| m.get().starts_with('{'))?;
     let meta_head: MetaHead = serde_json::from_str(meta.get()).ok()?;
-    let labels = meta_head.labels.unwrap_or_default();
+    if meta_head.resource_version.is_some() {
+        return None;
+    }
     let text = meta.get();
     let start = (text.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
     let close = start + text.len() - 1;
-    let spliced = meta_head.resource_version.is_none()
-        && raw.get(start) == Some(&b'{')
-        && raw.get(close) == Some(&b'}');
-    if !spliced {
-        // A stored version (written by something else than skiff's encoder) or text that
-        // is not where it should be: the slow, general path.
-        let mut v: Value = serde_json::from_slice(raw).ok()?;
-        crate::watch_cache::set_resource_version(&mut v, rev);
-        return Some(Served {
-            json: serde_json::to_vec(&v).ok()?,
-            api_version,
-            labels,
-        });
+    if raw.get(start) != Some(&b'{') || raw.get(close) != Some(&b'}') {
+        return None;
     }
     let empty = text[1..text.len() - 1].trim().is_empty();
     let mut json = Vec::with_capacity(raw.len() + 40);
@@ -142,6 +124,25 @@ pub fn serve(raw: &[u8], rev: i64) -> Option<Served> {
     json.extend_from_slice(&raw[close..]);
     Some(Served {
         json,
+        api_version: head.api_version.unwrap_or_default().into_owned(),
+        labels: meta_head.labels.unwrap_or_default(),
+    })
+}
+
+fn reserialized(raw: &[u8], rev: i64) -> Option<Served> {
+    let v = decode(raw, rev)?;
+    let labels = v
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let api_version = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Some(Served {
+        json: serde_json::to_vec(&v).ok()?,
         api_version,
         labels,
     })
@@ -194,6 +195,8 @@ mod tests {
             json!({"apiVersion": "v1", "metadata": {"name": "esc\"aped}", "annotations": {"a": "{}\\"}}, "data": {"metadata": "{\"x\":1}"}}),
             json!({"apiVersion": "v1", "data": {"metadata": {"n": 1}}, "metadata": {"name": "late"}}),
             json!({"apiVersion": "v1", "metadata": {"name": "already", "resourceVersion": "5"}}),
+            json!({"apiVersion": 1, "metadata": {"name": "odd", "labels": "not-a-map"}}),
+            json!({"apiVersion": "v1", "metadata": null}),
         ];
         for obj in cases {
             let raw = serde_json::to_vec(&obj).unwrap();
@@ -203,7 +206,11 @@ mod tests {
                 String::from_utf8(slow(&raw, 42)).unwrap(),
                 "{obj}"
             );
-            assert_eq!(served.api_version, obj["apiVersion"].as_str().unwrap_or(""));
+            assert_eq!(
+                served.api_version,
+                obj["apiVersion"].as_str().unwrap_or(""),
+                "{obj}"
+            );
             assert_eq!(
                 Value::Object(served.labels),
                 obj["metadata"]["labels"]
@@ -216,9 +223,7 @@ mod tests {
     }
 
     #[test]
-    fn serve_leaves_objects_without_metadata_as_they_are_and_refuses_non_json() {
-        let raw = br#"{"apiVersion":"v1","metadata":null}"#;
-        assert_eq!(serve(raw, 3).unwrap().json, raw.to_vec());
+    fn serve_refuses_what_is_not_json() {
         assert!(serve(b"{\"metadata\":{", 3).is_none());
         assert!(serve(b"{\"metadata\":{}} trailing", 3).is_none());
     }
