@@ -101,12 +101,14 @@ fn spliced(raw: &[u8], rev: i64) -> Option<Served> {
         return None;
     }
     let head: Head = serde_json::from_slice(raw).ok()?;
-    let meta = head.metadata.filter(|m| m.get().starts_with('{'))?;
-    let meta_head: MetaHead = serde_json::from_str(meta.get()).ok()?;
+    let text = head
+        .metadata
+        .map(RawValue::get)
+        .filter(|m| m.starts_with('{'))?;
+    let meta_head: MetaHead = serde_json::from_str(text).ok()?;
     if meta_head.resource_version.is_some() {
         return None;
     }
-    let text = meta.get();
     let start = (text.as_ptr() as usize).checked_sub(raw.as_ptr() as usize)?;
     let close = start + text.len() - 1;
     if raw.get(start) != Some(&b'{') || raw.get(close) != Some(&b'}') {

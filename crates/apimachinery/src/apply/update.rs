@@ -100,12 +100,7 @@ fn cap_update_managers(managed: &mut ManagedFields) {
     if managed.0.iter().filter(is_update).count() <= MAX_UPDATE_MANAGERS {
         return;
     }
-    let mut updaters: Vec<ManagedEntry> = managed
-        .0
-        .iter()
-        .filter(|e| e.operation == Operation::Update)
-        .cloned()
-        .collect();
+    let mut updaters: Vec<ManagedEntry> = managed.0.iter().filter(is_update).cloned().collect();
     if updaters.len() <= MAX_UPDATE_MANAGERS {
         return;
     }

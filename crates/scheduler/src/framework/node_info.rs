@@ -18,7 +18,7 @@ pub struct NodeInfo {
     pub allocatable: Resources,
     /// `spec.unschedulable`, kept here because the first filter reads it for every node it
     /// looks at: one pointer less to chase per node and pod.
-    pub unschedulable: bool,
+    unschedulable: bool,
     /// Whether `spec.taints` has any: most nodes have none, and TaintToleration's Filter
     /// then need not reach into the Node object at all.
     has_taints: bool,
@@ -93,6 +93,11 @@ impl NodeInfo {
 
     pub fn labels(&self) -> &BTreeMap<String, String> {
         self.node.metadata.labels.as_ref().unwrap_or(&EMPTY_LABELS)
+    }
+
+    /// `spec.unschedulable` (cordoned).
+    pub fn unschedulable(&self) -> bool {
+        self.unschedulable
     }
 
     pub fn taints(&self) -> &[Taint] {
