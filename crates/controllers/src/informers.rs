@@ -129,11 +129,28 @@ where
     /// more than `BACKLOG` changes behind, it gets every cached object instead, as
     /// client-go's resync does, so it never silently misses one.
     pub fn subscribe(&self) -> impl Stream<Item = Arc<K>> + Send + 'static {
+        self.subscribe_where(|_| true)
+    }
+
+    /// [`Self::subscribe`], passing on only the objects `relevant` keeps. For a controller
+    /// that maps few of a kind's objects to anything (say pods owned by a Job): the others
+    /// are dropped here, before the controller's trigger machinery copies each one's
+    /// reference and wakes its scheduler (measurable at thousands of pod changes a second).
+    pub fn subscribe_where(
+        &self,
+        relevant: impl Fn(&K) -> bool + Send + Sync + 'static,
+    ) -> impl Stream<Item = Arc<K>> + Send + 'static {
         self.feed(
             self.changes.subscribe(),
-            |store, change, out| match change {
-                Some(Change::Applied(o) | Change::Deleted(o)) => out.push_back(o),
-                Some(Change::Relisted) | None => out.extend(store.state()),
+            move |store, change, out| match change {
+                Some(Change::Applied(o) | Change::Deleted(o)) => {
+                    if relevant(&o) {
+                        out.push_back(o)
+                    }
+                }
+                Some(Change::Relisted) | None => {
+                    out.extend(store.state().into_iter().filter(|o| relevant(o)))
+                }
             },
         )
     }

@@ -43,9 +43,12 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let controller = Controller::new(sets, watcher::Config::default());
     let store = controller.store();
     controller
-        .watches_shared_stream(informers.pods.subscribe(), |pod| {
-            crate::informers::owners::<DaemonSet>(&pod.metadata)
-        })
+        .watches_shared_stream(
+            informers.pods.subscribe_where(|pod| {
+                !crate::informers::owners::<DaemonSet>(&pod.metadata).is_empty()
+            }),
+            |pod| crate::informers::owners::<DaemonSet>(&pod.metadata),
+        )
         // Any node change may change where every DaemonSet belongs.
         .watches_shared_stream(informers.nodes.subscribe(), move |_node| {
             store

@@ -56,9 +56,12 @@ async fn run_jobs(client: Client, informers: &crate::informers::Informers) {
         client,
     });
     Controller::new(jobs, watcher::Config::default())
-        .watches_shared_stream(informers.pods.subscribe(), |pod| {
-            crate::informers::owners::<Job>(&pod.metadata)
-        })
+        .watches_shared_stream(
+            informers
+                .pods
+                .subscribe_where(|pod| !crate::informers::owners::<Job>(&pod.metadata).is_empty()),
+            |pod| crate::informers::owners::<Job>(&pod.metadata),
+        )
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;
@@ -178,7 +181,10 @@ async fn release(pods: &Api<Pod>, name: &str) -> Result<(), kube::Error> {
 /// for instance after the garbage collector deleted them with their Job: nobody will count
 /// them any more, so the finalizer comes off (upstream's orphan pod handling).
 async fn run_orphans(client: Client, informers: &crate::informers::Informers) {
-    Controller::for_shared_stream(informers.pods.subscribe(), informers.pods.store())
+    let tracked = informers
+        .pods
+        .subscribe_where(|pod| pod.finalizers().iter().any(|f| f == TRACKING_FINALIZER));
+    Controller::for_shared_stream(tracked, informers.pods.store())
         .run(
             sweep_orphan,
             |_, _: &Error, _| Action::requeue(Duration::from_secs(5)),

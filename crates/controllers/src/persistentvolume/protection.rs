@@ -72,7 +72,12 @@ pub async fn run(
         pods: informers.pods.store(),
     });
     let claims = Controller::for_shared_stream(storage.claims.subscribe(), storage.claims.store())
-        .watches_shared_stream(informers.pods.subscribe(), |pod| claims_of(&pod))
+        .watches_shared_stream(
+            informers
+                .pods
+                .subscribe_where(|pod| !claims_of(pod).is_empty()),
+            |pod| claims_of(&pod),
+        )
         .run(reconcile_claim, error_policy, ctx.clone())
         .for_each(|_| async {});
     let volumes =

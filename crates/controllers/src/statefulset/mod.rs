@@ -39,9 +39,12 @@ struct Ctx {
 pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let sets: Api<StatefulSet> = Api::all(client.clone());
     Controller::new(sets, watcher::Config::default())
-        .watches_shared_stream(informers.pods.subscribe(), |pod| {
-            crate::informers::owners::<StatefulSet>(&pod.metadata)
-        })
+        .watches_shared_stream(
+            informers.pods.subscribe_where(|pod| {
+                !crate::informers::owners::<StatefulSet>(&pod.metadata).is_empty()
+            }),
+            |pod| crate::informers::owners::<StatefulSet>(&pod.metadata),
+        )
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| async {})
         .await;

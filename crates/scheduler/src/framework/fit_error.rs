@@ -9,8 +9,11 @@ use super::interface::NodeToStatus;
 
 #[derive(Debug, Default, Clone)]
 pub struct Diagnosis {
-    /// The Filter status of every node that did not fit.
+    /// The Filter status of every node that did not fit (when the pod fits nowhere).
     pub node_to_status: NodeToStatus,
+    /// When the pod fits somewhere: how many nodes Filter rejected (their statuses are not
+    /// kept).
+    pub rejected_uncounted: usize,
     /// Plugins that rejected the pod somewhere (the queue moves it on their events).
     pub unschedulable_plugins: FastSet<&'static str>,
     /// Set when a PreFilter plugin rejected the pod outright.

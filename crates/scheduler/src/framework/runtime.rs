@@ -512,7 +512,8 @@ impl Framework {
                 diagnosis,
             })));
         }
-        let evaluated = feasible.len() + diagnosis.node_to_status.len();
+        let evaluated =
+            feasible.len() + diagnosis.node_to_status.len() + diagnosis.rejected_uncounted;
         if feasible.len() == 1 {
             return Ok(ScheduleResult {
                 node: feasible[0].name().to_string(),
@@ -590,6 +591,11 @@ impl Framework {
         let len = nodes.len();
         let want = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, len);
         let mut feasible = Vec::with_capacity(want.min(len));
+        // Statuses by node are needed only when the pod fits nowhere (the FitError message,
+        // preemption); a pod that fits needs only how many were rejected, so the map (a
+        // name copy per rejected node, thousands per pod under a spread constraint) is
+        // built only then.
+        let mut rejected: Vec<(&Arc<NodeInfo>, Status)> = Vec::new();
         let start = if len == 0 { 0 } else { *next_start % len };
         let mut processed = 0;
         for i in 0..len {
@@ -605,11 +611,18 @@ impl Framework {
                 return Err(ScheduleError::Error(s));
             } else {
                 diagnosis.unschedulable_plugins.insert(s.plugin());
-                diagnosis.node_to_status.insert(n.name().to_string(), s);
+                rejected.push((n, s));
             }
         }
         if len > 0 {
             *next_start = (start + processed) % len;
+        }
+        if feasible.is_empty() {
+            for (n, s) in rejected {
+                diagnosis.node_to_status.insert(n.name().to_string(), s);
+            }
+        } else {
+            diagnosis.rejected_uncounted = rejected.len();
         }
         Ok((feasible, diagnosis))
     }

@@ -23,8 +23,35 @@ pub type Reason = std::borrow::Cow<'static, str>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     code: Code,
-    reasons: Vec<Reason>,
+    reasons: Reasons,
     plugin: &'static str,
+}
+
+/// Almost every status has one reason or none; those take no allocation (Filter makes a
+/// status for every node it rejects).
+#[derive(Debug, Clone)]
+enum Reasons {
+    One(Reason),
+    Many(Vec<Reason>),
+}
+
+impl PartialEq for Reasons {
+    fn eq(&self, other: &Reasons) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Reasons {}
+
+impl Reasons {
+    const NONE: Reasons = Reasons::Many(Vec::new());
+
+    fn as_slice(&self) -> &[Reason] {
+        match self {
+            Reasons::One(r) => std::slice::from_ref(r),
+            Reasons::Many(v) => v,
+        }
+    }
 }
 
 impl Default for Status {
@@ -37,7 +64,7 @@ impl Status {
     pub const fn success() -> Status {
         Status {
             code: Code::Success,
-            reasons: Vec::new(),
+            reasons: Reasons::NONE,
             plugin: "",
         }
     }
@@ -45,7 +72,7 @@ impl Status {
     pub fn new(code: Code, reason: impl Into<Reason>) -> Status {
         Status {
             code,
-            reasons: vec![reason.into()],
+            reasons: Reasons::One(reason.into()),
             plugin: "",
         }
     }
@@ -53,7 +80,7 @@ impl Status {
     pub fn with_reasons(code: Code, reasons: Vec<String>) -> Status {
         Status {
             code,
-            reasons: reasons.into_iter().map(Reason::from).collect(),
+            reasons: Reasons::Many(reasons.into_iter().map(Reason::from).collect()),
             plugin: "",
         }
     }
@@ -73,7 +100,7 @@ impl Status {
     pub const fn skip() -> Status {
         Status {
             code: Code::Skip,
-            reasons: Vec::new(),
+            reasons: Reasons::NONE,
             plugin: "",
         }
     }
@@ -81,7 +108,7 @@ impl Status {
     pub const fn wait() -> Status {
         Status {
             code: Code::Wait,
-            reasons: Vec::new(),
+            reasons: Reasons::NONE,
             plugin: "",
         }
     }
@@ -103,11 +130,11 @@ impl Status {
     }
 
     pub fn reasons(&self) -> &[Reason] {
-        &self.reasons
+        self.reasons.as_slice()
     }
 
     pub fn message(&self) -> String {
-        self.reasons.join(", ")
+        self.reasons.as_slice().join(", ")
     }
 
     pub fn is_success(&self) -> bool {

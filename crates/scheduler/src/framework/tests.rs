@@ -97,6 +97,22 @@ fn sampling_rotates_through_the_nodes() {
     assert_eq!(start, 260);
 }
 
+/// Nodes Filter rejected count as evaluated also when the pod fits elsewhere (their
+/// statuses are then not kept).
+#[test]
+fn rejected_nodes_count_as_evaluated() {
+    let fw = framework();
+    let nodes: Vec<NodeInfo> = (0..10)
+        .map(|i| node(&format!("n{i}"), if i < 7 { "1" } else { "8" }, None))
+        .collect();
+    let snapshot = Snapshot::new(nodes);
+    let mut state = CycleState::new();
+    let r = fw
+        .schedule_pod(&mut state, &pod("2"), &snapshot, &mut 0)
+        .expect("fits");
+    assert_eq!((r.evaluated_nodes, r.feasible_nodes), (10, 3));
+}
+
 #[test]
 fn nominated_pods_hold_their_room() {
     let fw = framework();

@@ -19,7 +19,7 @@ use crate::framework::{
     ActionType, ClusterEvent, CycleState, EventResource, FilterPlugin, Handle, NodeInfo, Plugin,
     PodInfo, PreFilterPlugin, PreFilterResult, PreScorePlugin, ScorePlugin, Snapshot, Status,
 };
-use counts::{node_eligible, CountCache, DomainCounts};
+use counts::{node_eligible, CountCache, Domain, DomainCounts};
 
 pub const NAME: &str = "PodTopologySpread";
 pub const ERR_REASON_CONSTRAINTS_NOT_MATCH: &str =
@@ -138,15 +138,26 @@ struct PreFilterState {
 }
 
 impl PreFilterState {
-    fn count(&self, i: usize, domain: &str) -> i64 {
-        let base = self.counts[i].get(domain).map(|e| e.0).unwrap_or(0);
-        base + self.delta[i].get(domain).copied().unwrap_or(0)
+    /// Matching pods in `domain`, with AddPod/RemovePod's changes.
+    fn count(&self, i: usize, domain: Domain<'_>) -> i64 {
+        let base = self.counts.pods_in(i, domain);
+        if self.delta[i].is_empty() {
+            return base;
+        }
+        let name = match domain {
+            Domain::Id(id) => self.counts.name(i, id),
+            Domain::Other(v) => v,
+            Domain::Missing => return base,
+        };
+        base + self.delta[i].get(name).copied().unwrap_or(0)
     }
 
     fn recompute_min(&mut self, i: usize) {
-        self.min[i] = self.counts[i]
-            .keys()
-            .map(|d| self.count(i, d))
+        let delta = &self.delta[i];
+        self.min[i] = self
+            .counts
+            .live(i)
+            .map(|(d, n)| n + delta.get(d).copied().unwrap_or(0))
             .min()
             .unwrap_or(0);
     }
@@ -348,11 +359,12 @@ impl FilterPlugin for PodTopologySpread {
             return Status::error("PodTopologySpread: no PreFilter state");
         };
         for (i, c) in s.constraints.iter().enumerate() {
-            let Some(domain) = node.labels().get(&c.topology_key) else {
+            let domain = s.counts.domain(i, &c.topology_key, node);
+            if let Domain::Missing = domain {
                 return Status::unresolvable(ERR_REASON_NODE_LABEL_NOT_MATCH);
-            };
+            }
             // Fewer domains than minDomains: the global minimum counts as zero.
-            let min = if (s.counts[i].len() as i64) < c.min_domains {
+            let min = if (s.counts.domains(i) as i64) < c.min_domains {
                 0
             } else {
                 s.min[i]

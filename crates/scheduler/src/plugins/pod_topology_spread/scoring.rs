@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::counts::{count_matching, DomainCounts};
+use super::counts::{count_matching, Domain, DomainCounts};
 use super::{Constraint, LABEL_HOSTNAME};
 use crate::framework::{NodeInfo, PodInfo, MAX_NODE_SCORE};
 
@@ -66,13 +66,14 @@ pub fn score(s: &PreScoreState, pod: &PodInfo, node: &NodeInfo) -> i64 {
     }
     let mut score = 0.0;
     for (i, c) in s.constraints.iter().enumerate() {
-        let Some(domain) = node.labels().get(&c.topology_key) else {
+        let domain = s.counts.domain(i, &c.topology_key, node);
+        if let Domain::Missing = domain {
             continue;
-        };
+        }
         let count = if c.topology_key == LABEL_HOSTNAME {
             count_matching(c, &pod.namespace, node)
         } else {
-            s.counts[i].get(domain).map(|e| e.0).unwrap_or(0)
+            s.counts.pods_in(i, domain)
         };
         score += count as f64 * s.weights[i] + (c.max_skew - 1) as f64;
     }

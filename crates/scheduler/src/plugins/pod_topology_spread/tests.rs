@@ -159,7 +159,10 @@ fn cached_counts_follow_changes() {
     let constraints = pod_constraints(&p, "DoNotSchedule");
     let mut snap = cluster();
     let got = cache.counts("k".into(), &constraints, &p, &snap);
-    assert_eq!(*got, counts::counts_from_scratch(&constraints, &p, &snap));
+    assert_eq!(
+        got.view(),
+        counts::counts_from_scratch(&constraints, &p, &snap).view()
+    );
     // A pod lands on c1; another namespace's pod on b1 does not count.
     let mut c1 = (**snap.get("c1").expect("c1")).clone();
     c1.add_pod(Arc::new(web("w4").with_node("c1")));
@@ -170,8 +173,11 @@ fn cached_counts_follow_changes() {
     ));
     snap.replace(Arc::new(b1));
     let got = cache.counts("k".into(), &constraints, &p, &snap);
-    assert_eq!(*got, counts::counts_from_scratch(&constraints, &p, &snap));
-    let zone_c = got[0].get("c").copied();
+    assert_eq!(
+        got.view(),
+        counts::counts_from_scratch(&constraints, &p, &snap).view()
+    );
+    let zone_c = got.view()[0].get("c").copied();
     assert_eq!(zone_c, Some((1, 1)));
 }
 
@@ -184,4 +190,58 @@ fn soft_spread_scores_emptier_domains_higher() {
         scores(plugin(), &p, &cluster()),
         ["a1=0", "b1=33", "c1=100", "x1=0"]
     );
+}
+
+#[test]
+fn relabelled_nodes_move_between_domains() {
+    let cache = CountCache::default();
+    let p = pod(
+        "new",
+        "default",
+        json!({"app": "web"}),
+        spread("zone", 1, json!({})),
+    );
+    let constraints = pod_constraints(&p, "DoNotSchedule");
+    let mut snap = cluster();
+    cache.counts("k".into(), &constraints, &p, &snap);
+    // b1 (zone b's only node, one web pod) moves to zone c; x1 gains a zone.
+    let mut b1 = node("b1", json!({"zone": "c"}));
+    b1.add_pod(Arc::new(web("w3").with_node("b1")));
+    snap.replace(Arc::new(b1));
+    snap.replace(Arc::new(node("x1", json!({"zone": "d"}))));
+    let got = cache.counts("k".into(), &constraints, &p, &snap);
+    let scratch = counts::counts_from_scratch(&constraints, &p, &snap);
+    assert_eq!(got.view(), scratch.view());
+    assert_eq!(
+        format!("{:?}", got.view()[0]),
+        r#"{"a": (2, 1), "c": (1, 2), "d": (0, 1)}"#
+    );
+    assert_eq!(got.domains(0), 3);
+}
+
+/// Nodes the counts have not seen (copies with other Node objects) find their domain by
+/// label, with the same answers.
+#[test]
+fn domains_of_uncounted_nodes_come_from_labels() {
+    let p = pod(
+        "new",
+        "default",
+        json!({"app": "web"}),
+        spread("zone", 1, json!({})),
+    );
+    let constraints = pod_constraints(&p, "DoNotSchedule");
+    let snap = cluster();
+    let counts = counts::counts_from_scratch(&constraints, &p, &snap);
+    let cases = [
+        (node("a2", json!({"zone": "a"})), "Id(0) 2"),
+        (node("z1", json!({"zone": "z"})), "Other(\"z\") 0"),
+        (node("n1", json!({})), "Missing 0"),
+    ];
+    for (n, want) in cases {
+        let d = counts.domain(0, "zone", &n);
+        assert_eq!(format!("{d:?} {}", counts.pods_in(0, d)), want);
+    }
+    // A counted node answers from its Node object.
+    let a1 = snap.get("a1").expect("a1");
+    assert_eq!(format!("{:?}", counts.domain(0, "zone", a1)), "Id(0)");
 }
