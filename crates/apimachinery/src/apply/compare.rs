@@ -28,6 +28,13 @@ impl Comparison {
     pub fn changed(&self) -> FieldSet {
         self.added.union(&self.modified)
     }
+
+    /// [`Self::changed`] and `removed`, taking the comparison apart.
+    pub fn into_changed_and_removed(self) -> (FieldSet, FieldSet) {
+        let mut changed = self.added;
+        changed.absorb(self.modified);
+        (changed, self.removed)
+    }
 }
 
 /// What changed from `old` to `new`, leaving out `ignored` paths and everything under them.
@@ -39,11 +46,10 @@ pub(crate) fn compare(
 ) -> Comparison {
     let mut c = Comparison::default();
     compare_objects(&mut Vec::new(), Some(old), Some(new), meta, true, &mut c);
-    Comparison {
-        added: c.added.recursive_difference(ignored),
-        modified: c.modified.recursive_difference(ignored),
-        removed: c.removed.recursive_difference(ignored),
+    for set in [&mut c.added, &mut c.modified, &mut c.removed] {
+        set.subtract_recursive(ignored);
     }
+    c
 }
 
 /// Whether the object field `name`, reached from the root through always-present fields

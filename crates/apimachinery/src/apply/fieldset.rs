@@ -30,7 +30,12 @@ impl FieldSet {
         let Some((first, rest)) = path.split_first() else {
             return;
         };
-        let child = self.children.entry(first.clone()).or_default();
+        // Steps already there are not copied (a write inserts every path of an object,
+        // each through the same few parents).
+        let child = match self.children.get_mut(first) {
+            Some(c) => c,
+            None => self.children.entry(first.clone()).or_default(),
+        };
         if rest.is_empty() {
             child.member = true;
         } else {
@@ -66,6 +71,47 @@ impl FieldSet {
             out.children.insert(pe.clone(), merged);
         }
         out
+    }
+
+    /// [`Self::union`] in place, taking `other` apart instead of copying it.
+    pub fn absorb(&mut self, other: FieldSet) {
+        self.member |= other.member;
+        for (pe, theirs) in other.children {
+            match self.children.get_mut(&pe) {
+                Some(ours) => ours.absorb(theirs),
+                None => {
+                    self.children.insert(pe, theirs);
+                }
+            }
+        }
+    }
+
+    /// [`Self::difference`] in place.
+    pub fn subtract(&mut self, other: &FieldSet) {
+        self.member &= !other.member;
+        self.children.retain(|pe, ours| {
+            if let Some(theirs) = other.children.get(pe) {
+                ours.subtract(theirs);
+            }
+            !ours.is_empty()
+        });
+    }
+
+    /// [`Self::recursive_difference`] in place.
+    pub fn subtract_recursive(&mut self, other: &FieldSet) {
+        if other.member {
+            *self = FieldSet::new();
+            return;
+        }
+        self.children
+            .retain(|pe, ours| match other.children.get(pe) {
+                Some(theirs) if theirs.member => false,
+                Some(theirs) => {
+                    ours.subtract_recursive(theirs);
+                    !ours.is_empty()
+                }
+                None => !ours.is_empty(),
+            });
     }
 
     /// The paths of `self` that are not in `other` (a node stays when only its children are

@@ -658,6 +658,37 @@ fn fields_v1_round_trip() {
     }
 }
 
+/// The in-place set operations give what the copying ones give, for sets that overlap,
+/// nest inside each other, hold members with children, and are empty.
+#[test]
+fn in_place_set_operations_match_the_copying_ones() {
+    let sets = [
+        json!({}),
+        json!({"f:a": {}}),
+        json!({"f:a": {".": {}, "f:b": {}}, "f:c": {}}),
+        json!({"f:a": {"f:b": {}, "f:d": {"f:e": {}}}}),
+        json!({"f:c": {"f:x": {}}, "k:{\"name\":\"n\"}": {".": {}, "f:name": {}}}),
+        json!({"f:a": {"f:d": {".": {}, "f:e": {}}}, "k:{\"name\":\"n\"}": {}}),
+    ];
+    let sets: Vec<FieldSet> = sets
+        .iter()
+        .map(|v| FieldSet::from_fields_v1(v).unwrap())
+        .collect();
+    for a in &sets {
+        for b in &sets {
+            let mut u = a.clone();
+            u.absorb(b.clone());
+            assert_eq!(u, a.union(b), "{a:?} ∪ {b:?}");
+            let mut d = a.clone();
+            d.subtract(b);
+            assert_eq!(d, a.difference(b), "{a:?} − {b:?}");
+            let mut r = a.clone();
+            r.subtract_recursive(b);
+            assert_eq!(r, a.recursive_difference(b), "{a:?} −r {b:?}");
+        }
+    }
+}
+
 #[test]
 fn pruning_keeps_what_others_own() {
     let d = |spec: Value| json!({"apiVersion": "v1", "kind": "D", "metadata": {"name": "d"}, "spec": spec});

@@ -62,14 +62,15 @@ pub(crate) fn record_update(
     w: &Writer<'_>,
     meta: &dyn PatchMeta,
 ) {
-    let cmp = compare(old, new, meta, w.ignored);
-    let changed = cmp.changed();
+    let (mut changed, removed) = compare(old, new, meta, w.ignored).into_changed_and_removed();
     // The writer's own earlier entry loses these too, and gets them back below: the entry's
     // time moves only when the write took something.
     for e in &mut managed.0 {
-        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+        e.fields.subtract(&changed);
+        e.fields.subtract(&removed);
     }
-    let taken = changed.difference(untracked_fields());
+    changed.subtract(untracked_fields());
+    let taken = changed;
     if !taken.is_empty() {
         let like = ManagedEntry {
             manager: w.manager.to_string(),
@@ -79,14 +80,17 @@ pub(crate) fn record_update(
             subresource: w.subresource.to_string(),
             fields: FieldSet::new(),
         };
-        let before = managed
-            .get(&like)
-            .map(|e| e.fields.clone())
-            .unwrap_or_default();
-        managed.put(ManagedEntry {
-            fields: before.union(&taken),
-            ..like
-        });
+        match managed.0.iter_mut().find(|e| e.same_manager(&like)) {
+            Some(e) => {
+                let mut fields = std::mem::take(&mut e.fields);
+                fields.absorb(taken);
+                *e = ManagedEntry { fields, ..like };
+            }
+            None => managed.0.push(ManagedEntry {
+                fields: taken,
+                ..like
+            }),
+        }
     }
     managed.drop_empty();
     cap_update_managers(managed);

@@ -9,6 +9,7 @@
 //! resources) and keeps an owner → dependents graph; the work itself runs from a queue
 //! of uids.
 
+mod collected;
 pub mod graph;
 mod queue;
 
@@ -23,7 +24,7 @@ use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions,
     PropagationPolicy,
 };
-use kube::core::{ObjectMeta, PartialObjectMeta};
+use kube::core::ObjectMeta;
 use kube::discovery::{verbs, Discovery, Scope};
 use kube::runtime::watcher::{self, watcher, Event};
 use kube::runtime::WatchStreamExt;
@@ -388,7 +389,7 @@ fn ignored(ar: &ApiResource) -> bool {
 }
 
 async fn watch(gc: Arc<Gc>, ar: ApiResource, source: String) {
-    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(gc.client.clone(), &ar);
+    let api: Api<collected::Collected> = Api::all_with(gc.client.clone(), &ar);
     let mut events = pin!(watcher(api, watcher::Config::default()).default_backoff());
     let mut listing: Option<BTreeSet<String>> = None;
     let mut first_sync = true;
