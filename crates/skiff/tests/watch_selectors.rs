@@ -110,6 +110,24 @@ async fn node_name_and_label_selected_watches() {
     ))
     .await
     .expect("bind");
+    // A second binding is refused: the pod is bound (whether its first read came from the
+    // watch cache or the store).
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "unbound"}, "target": {"kind": "Node", "name": "node-b"}});
+    let err = c
+        .request_text(request(
+            "POST",
+            &format!("{pods}/unbound/binding"),
+            Some(binding),
+            "application/json",
+        ))
+        .await
+        .expect_err("second bind");
+    let err = format!("{err:?}");
+    assert!(
+        err.contains("409")
+            && err.contains(r#"pod unbound is already assigned to node \"node-a\""#),
+        "{err}"
+    );
     // Relabelling `on-a` takes it out of the app=web watch: DELETED there.
     c.request_text(request(
         "PATCH",

@@ -198,28 +198,8 @@ fn one_side(
     side: Side,
     c: &mut Comparison,
 ) {
-    match (shape(parent, name, v), v) {
-        (Shape::Object, Value::Object(m)) => {
-            side_set(c, side).insert(path);
-            let meta = child(parent, name);
-            for (k, fv) in m.iter().filter(|(_, fv)| !fv.is_null()) {
-                path.push(PathElement::Field(k.clone()));
-                one_side(path, k, fv, &*meta, side, c);
-                path.pop();
-            }
-        }
-        (s @ (Shape::ListMap(_) | Shape::ListSet), Value::Array(items)) => {
-            let pes = item_elements(parent, name, &s, items);
-            let item_meta = child(parent, name);
-            for (pe, item) in pes.into_iter().zip(items) {
-                let Some(pe) = pe else { continue };
-                path.push(pe);
-                one_item(path, item, &s, &*item_meta, side, c);
-                path.pop();
-            }
-        }
-        _ => side_set(c, side).insert(path),
-    }
+    let sub = value_paths(name, v, parent);
+    side_set(c, side).attach(path, sub);
 }
 
 /// A list item only one version has (`path` ends at the item).
@@ -231,12 +211,43 @@ fn one_item(
     side: Side,
     c: &mut Comparison,
 ) {
-    side_set(c, side).insert(path);
+    let sub = item_paths(item, s, item_meta);
+    side_set(c, side).attach(path, sub);
+}
+
+/// The paths of field `name` holding `v`, as a subtree whose top is the field: the field
+/// itself (unless it is a list: only its items are) and everything in it.
+fn value_paths(name: &str, v: &Value, parent: &dyn PatchMeta) -> FieldSet {
+    match (shape(parent, name, v), v) {
+        (Shape::Object, Value::Object(m)) => {
+            let mut set = FieldSet::member();
+            let meta = child(parent, name);
+            for (k, fv) in m.iter().filter(|(_, fv)| !fv.is_null()) {
+                set.add_child(PathElement::Field(k.clone()), value_paths(k, fv, &*meta));
+            }
+            set
+        }
+        (s @ (Shape::ListMap(_) | Shape::ListSet), Value::Array(items)) => {
+            let mut set = FieldSet::new();
+            let pes = item_elements(parent, name, &s, items);
+            let item_meta = child(parent, name);
+            for (pe, item) in pes.into_iter().zip(items) {
+                let Some(pe) = pe else { continue };
+                set.add_child(pe, item_paths(item, &s, &*item_meta));
+            }
+            set
+        }
+        _ => FieldSet::member(),
+    }
+}
+
+/// The paths of one list item, as a subtree whose top is the item.
+fn item_paths(item: &Value, s: &Shape, item_meta: &dyn PatchMeta) -> FieldSet {
+    let mut set = FieldSet::member();
     if let (Shape::ListMap(_), Value::Object(m)) = (s, item) {
         for (k, fv) in m.iter().filter(|(_, fv)| !fv.is_null()) {
-            path.push(PathElement::Field(k.clone()));
-            one_side(path, k, fv, item_meta, side, c);
-            path.pop();
+            set.add_child(PathElement::Field(k.clone()), value_paths(k, fv, item_meta));
         }
     }
+    set
 }

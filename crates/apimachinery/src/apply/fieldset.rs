@@ -43,6 +43,46 @@ impl FieldSet {
         }
     }
 
+    /// A set holding only its root path (a subtree's top, see [`Self::attach`]).
+    pub(crate) fn member() -> FieldSet {
+        FieldSet {
+            member: true,
+            children: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `sub` below one step (nothing if `sub` is empty).
+    pub(crate) fn add_child(&mut self, pe: PathElement, sub: FieldSet) {
+        if sub.is_empty() {
+            return;
+        }
+        match self.children.get_mut(&pe) {
+            Some(ours) => ours.absorb(sub),
+            None => {
+                self.children.insert(pe, sub);
+            }
+        }
+    }
+
+    /// Adds `sub`, a subtree whose top is `path` (nothing if `sub` is empty): one walk down
+    /// for a whole value instead of one per path in it.
+    pub(crate) fn attach(&mut self, path: &[PathElement], sub: FieldSet) {
+        match path.split_first() {
+            None => self.absorb(sub),
+            Some((first, [])) => self.add_child(first.clone(), sub),
+            Some((first, rest)) => {
+                if sub.is_empty() {
+                    return;
+                }
+                let child = match self.children.get_mut(first) {
+                    Some(c) => c,
+                    None => self.children.entry(first.clone()).or_default(),
+                };
+                child.attach(rest, sub);
+            }
+        }
+    }
+
     /// Whether `path` itself is in the set.
     pub fn has(&self, path: &[PathElement]) -> bool {
         match path.split_first() {
@@ -214,17 +254,26 @@ impl FieldSet {
 
     /// The `fieldsV1` JSON of this set.
     pub fn to_fields_v1(&self) -> Value {
-        let mut m = Map::new();
-        if self.member && self.children.values().any(|c| !c.is_empty()) {
+        self.encode().unwrap_or_else(|| Value::Object(Map::new()))
+    }
+
+    /// This node's `fieldsV1` JSON; None when it is empty (children find that out once,
+    /// bottom up, instead of each ancestor asking again).
+    fn encode(&self) -> Option<Value> {
+        let kids: Vec<(String, Value)> = self
+            .children
+            .iter()
+            .filter_map(|(pe, child)| Some((element_key(pe), child.encode()?)))
+            .collect();
+        if kids.is_empty() {
+            return self.member.then(|| Value::Object(Map::new()));
+        }
+        let mut m = Map::with_capacity(kids.len() + usize::from(self.member));
+        if self.member {
             m.insert(".".to_string(), Value::Object(Map::new()));
         }
-        for (pe, child) in &self.children {
-            if child.is_empty() {
-                continue;
-            }
-            m.insert(element_key(pe), child.to_fields_v1());
-        }
-        Value::Object(m)
+        m.extend(kids);
+        Some(Value::Object(m))
     }
 
     /// Reads a `fieldsV1` JSON value. Errors name what is wrong, for the 400/500 text.
@@ -259,7 +308,12 @@ impl FieldSet {
 /// The `fieldsV1` key of one step.
 fn element_key(pe: &PathElement) -> String {
     match pe {
-        PathElement::Field(name) => format!("f:{name}"),
+        PathElement::Field(name) => {
+            let mut key = String::with_capacity(name.len() + 2);
+            key.push_str("f:");
+            key.push_str(name);
+            key
+        }
         PathElement::Key(fields) => {
             let parts: Vec<String> = fields
                 .iter()

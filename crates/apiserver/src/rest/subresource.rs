@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 use registry::crd_serving::{JsonPath, ScalePaths};
 
 use super::read::respond_object;
-use super::write::{current, patch_current, persist, with_warnings, written_response};
+use super::write::{
+    cached_current, current, patch_current, persist, with_warnings, written_response,
+};
 use super::Scope;
 use crate::body::{self, Body};
 use crate::error::{ApiError, ApiResult};
@@ -470,8 +472,16 @@ async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<B
             &[apimachinery::field::FieldError::required("target.name", "")],
         ));
     }
+    // The first attempt starts from the watch cache, which has the pod whenever the
+    // scheduler saw it there; a stale copy only makes the write conflict, and the next
+    // attempt reads the store. (Being bound or deleted never reverts, so the checks below
+    // hold for a stale copy too.)
+    let mut cached = cached_current(scope, name);
     for _ in 0..16 {
-        let (old, rev) = current(scope, name).await?;
+        let (old, rev) = match cached.take() {
+            Some(c) => c,
+            None => current(scope, name).await?,
+        };
         if old
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)

@@ -307,6 +307,15 @@ pub async fn current(scope: &Scope<'_>, name: &str) -> ApiResult<(Value, i64)> {
     ))
 }
 
+/// The object as [`current`] gives it, from the watch cache where it has it: possibly
+/// behind the store, so only for a write whose compare-and-swap catches that and retries
+/// from [`current`].
+pub fn cached_current(scope: &Scope<'_>, name: &str) -> Option<(Value, i64)> {
+    let cached = scope.api.cache.get(&scope.key(name))?;
+    let obj = cached.value_for(scope.info);
+    obj.is_object().then_some((obj, cached.mod_revision))
+}
+
 pub enum Written {
     Updated(Value),
     Deleted(Value),
