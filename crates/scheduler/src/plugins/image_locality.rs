@@ -57,7 +57,7 @@ impl PreScorePlugin for ImageLocality {
             .flatten()
             .chain(spec.containers.iter())
             .collect();
-        let images = containers
+        let images: Vec<(String, f64)> = containers
             .iter()
             .filter_map(|c| c.image.as_deref())
             .map(|i| {
@@ -66,6 +66,11 @@ impl PreScorePlugin for ImageLocality {
                 (name, spread)
             })
             .collect();
+        // No node has any of the images: every node would score 0, so Score need not
+        // look at each one.
+        if images.iter().all(|(_, spread)| *spread == 0.0) {
+            return Status::skip();
+        }
         state.write(
             PRE_SCORE_KEY,
             PreScoreState {
@@ -137,6 +142,21 @@ mod tests {
         assert_eq!(
             scores(Arc::new(ImageLocality), &p, &snap),
             ["both=76", "also=76", "small=0", "none=0"]
+        );
+        // The pod's image on no node: every node scores 0 (Score is skipped altogether).
+        let elsewhere = snapshot(vec![
+            (
+                node("a", json!([{"names": ["other:1"], "sizeBytes": gb}])),
+                vec![],
+            ),
+            (node("b", json!([])), vec![]),
+        ]);
+        let mut state = CycleState::new();
+        let s = ImageLocality.pre_score(&mut state, &p, elsewhere.nodes(), &elsewhere);
+        assert!(s.is_skip(), "{s:?}");
+        assert_eq!(
+            scores(Arc::new(ImageLocality), &p, &elsewhere),
+            ["a=0", "b=0"]
         );
     }
 }
