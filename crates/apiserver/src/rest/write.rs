@@ -270,17 +270,13 @@ async fn create_decoded(
 async fn check_namespace_accepts(scope: &Scope<'_>, ns: &str, name: &str) -> ApiResult<()> {
     let key = format!("/registry/namespaces/{ns}");
     let terminating = match scope.api.cache.get(&key) {
-        Some(cached) => cached
-            .value()
-            .pointer("/metadata/deletionTimestamp")
-            .is_some(),
+        Some(cached) => being_deleted(&cached.json),
         None => {
             let (kv, _) = scope.api.store.get(&key).await?;
             let Some(kv) = kv else {
                 return Err(ApiError::not_found("", "namespaces", ns));
             };
-            let v: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-            v.pointer("/metadata/deletionTimestamp").is_some()
+            being_deleted(&kv.value)
         }
     };
     if terminating {
@@ -293,6 +289,22 @@ async fn check_namespace_accepts(scope: &Scope<'_>, ns: &str, name: &str) -> Api
         });
     }
     Ok(())
+}
+
+/// Whether a serialized object has `metadata.deletionTimestamp`; nothing else of it is read
+/// into memory (every create in a namespace asks this of the namespace).
+fn being_deleted(json: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default)]
+        metadata: Meta,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Meta {
+        #[serde(rename = "deletionTimestamp", default)]
+        deletion_timestamp: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Object>(json).is_ok_and(|o| o.metadata.deletion_timestamp.is_some())
 }
 
 /// The object's current state from the store (the source of truth for writes).
@@ -634,4 +646,26 @@ pub async fn patch(scope: &Scope<'_>, name: &str, raw: Bytes) -> ApiResult<Respo
         }
     }
     Err(ApiError::stale(scope.group(), scope.info.plural, name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn being_deleted_reads_only_the_deletion_timestamp() {
+        let cases = [
+            (
+                r#"{"metadata":{"name":"ns","deletionTimestamp":"2026-12-06T00:00:00Z"},"spec":{"finalizers":["kubernetes"]}}"#,
+                true,
+            ),
+            (
+                r#"{"metadata":{"name":"ns","labels":{"a":"b"}},"status":{"phase":"Active"}}"#,
+                false,
+            ),
+            (r#"{"kind":"Namespace"}"#, false),
+            (r#"not json"#, false),
+        ];
+        for (json, want) in cases {
+            assert_eq!(super::being_deleted(json.as_bytes()), want, "{json}");
+        }
+    }
 }
