@@ -146,6 +146,19 @@ async fn node_name_and_label_selected_watches() {
     ))
     .await
     .expect("delete");
+    // Binding the deleted pod: 404, also while the watch cache may still hold it.
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "on-a"}, "target": {"kind": "Node", "name": "node-b"}});
+    let err = c
+        .request_text(request(
+            "POST",
+            &format!("{pods}/on-a/binding"),
+            Some(binding),
+            "application/json",
+        ))
+        .await
+        .expect_err("binding a deleted pod");
+    let err = format!("{err:?}");
+    assert!(err.contains("404") && err.contains("NotFound"), "{err}");
 
     let got = by_node.await.expect("task");
     assert_eq!(

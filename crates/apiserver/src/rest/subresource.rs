@@ -473,33 +473,38 @@ async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<B
         ));
     }
     // The first attempt starts from the watch cache, which has the pod whenever the
-    // scheduler saw it there; a stale copy only makes the write conflict, and the next
-    // attempt reads the store. (Being bound or deleted never reverts, so the checks below
-    // hold for a stale copy too.)
-    let mut cached = cached_current(scope, name);
+    // scheduler saw it there (upstream's GuaranteedUpdate with a cached object). The copy
+    // may be behind the store: a write from it fails the compare-and-swap, and a refusal or
+    // a missing pod is confirmed from the store before it is answered. A dry run has no
+    // compare-and-swap, so it reads the store.
+    let mut cached = if scope.dry_run() {
+        None
+    } else {
+        cached_current(scope, name)
+    };
     for _ in 0..16 {
+        let from_cache = cached.is_some();
         let (old, rev) = match cached.take() {
             Some(c) => c,
             None => current(scope, name).await?,
         };
-        if old
+        let assigned = old
             .pointer("/spec/nodeName")
             .and_then(Value::as_str)
-            .is_some_and(|n| !n.is_empty())
-        {
+            .filter(|n| !n.is_empty());
+        let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
+        if from_cache && (assigned.is_some() || deleting) {
+            continue;
+        }
+        if let Some(assigned) = assigned {
             return Err(ApiError::conflict(
                 "",
                 "pods",
                 name,
-                &format!(
-                    "pod {name} is already assigned to node {:?}",
-                    old.pointer("/spec/nodeName")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                ),
+                &format!("pod {name} is already assigned to node {assigned:?}"),
             ));
         }
-        if old.pointer("/metadata/deletionTimestamp").is_some() {
+        if deleting {
             return Err(ApiError::conflict(
                 "",
                 "pods",
@@ -514,6 +519,9 @@ async fn bind(scope: &Scope<'_>, name: &str, raw: &[u8]) -> ApiResult<Response<B
                 return Ok(body::json_response(201, &status));
             }
             Err(store::Error::Conflict { .. }) => continue,
+            // Gone since it was read (from the cache, or deleted in between): the next read
+            // answers 404, or finds a pod created again under the name.
+            Err(store::Error::NotFound(_)) => continue,
             Err(e) => return Err(e.into()),
         }
     }
