@@ -191,7 +191,7 @@ fn side_set(c: &mut Comparison, side: Side) -> &mut FieldSet {
 
 /// A value only one version has: its path and everything in it.
 fn one_side(
-    path: &mut Path,
+    path: &Path,
     name: &str,
     v: &Value,
     parent: &dyn PatchMeta,
@@ -204,7 +204,7 @@ fn one_side(
 
 /// A list item only one version has (`path` ends at the item).
 fn one_item(
-    path: &mut Path,
+    path: &Path,
     item: &Value,
     s: &Shape,
     item_meta: &dyn PatchMeta,
