@@ -30,6 +30,18 @@ fn request(method: &str, uri: &str, body: Option<Value>, ct: &str) -> http::Requ
         .expect("request")
 }
 
+/// POSTs a Binding of pod `name` (under `pods`) to `node`.
+async fn bind(c: &Client, pods: &str, name: &str, node: &str) -> Result<String, kube::Error> {
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name}, "target": {"kind": "Node", "name": node}});
+    c.request_text(request(
+        "POST",
+        &format!("{pods}/{name}/binding"),
+        Some(binding),
+        "application/json",
+    ))
+    .await
+}
+
 fn pod(name: &str, node: Option<&str>, app: &str) -> Value {
     // Addressed to a scheduler that does not exist: the built-in one would report the pod
     // unschedulable (no nodes here) and add events the watches below do not expect.
@@ -101,25 +113,10 @@ async fn node_name_and_label_selected_watches() {
             .expect("create");
     }
     // Binding moves `unbound` onto node-a: ADDED for the node-a watch.
-    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "unbound"}, "target": {"kind": "Node", "name": "node-a"}});
-    c.request_text(request(
-        "POST",
-        &format!("{pods}/unbound/binding"),
-        Some(binding),
-        "application/json",
-    ))
-    .await
-    .expect("bind");
+    bind(&c, pods, "unbound", "node-a").await.expect("bind");
     // A second binding is refused: the pod is bound (whether its first read came from the
     // watch cache or the store).
-    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "unbound"}, "target": {"kind": "Node", "name": "node-b"}});
-    let err = c
-        .request_text(request(
-            "POST",
-            &format!("{pods}/unbound/binding"),
-            Some(binding),
-            "application/json",
-        ))
+    let err = bind(&c, pods, "unbound", "node-b")
         .await
         .expect_err("second bind");
     let err = format!("{err:?}");
@@ -147,14 +144,7 @@ async fn node_name_and_label_selected_watches() {
     .await
     .expect("delete");
     // Binding the deleted pod: 404, also while the watch cache may still hold it.
-    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "on-a"}, "target": {"kind": "Node", "name": "node-b"}});
-    let err = c
-        .request_text(request(
-            "POST",
-            &format!("{pods}/on-a/binding"),
-            Some(binding),
-            "application/json",
-        ))
+    let err = bind(&c, pods, "on-a", "node-b")
         .await
         .expect_err("binding a deleted pod");
     let err = format!("{err:?}");

@@ -147,9 +147,8 @@ fn taints_policy_honor_leaves_out_tainted_domains() {
     );
 }
 
-#[test]
-fn cached_counts_follow_changes() {
-    let cache = CountCache::default();
+/// A web pod spread over zones (maxSkew 1), and its DoNotSchedule constraints.
+fn zone_spread_pod() -> (PodInfo, Vec<Constraint>) {
     let p = pod(
         "new",
         "default",
@@ -157,6 +156,13 @@ fn cached_counts_follow_changes() {
         spread("zone", 1, json!({})),
     );
     let constraints = pod_constraints(&p, "DoNotSchedule");
+    (p, constraints)
+}
+
+#[test]
+fn cached_counts_follow_changes() {
+    let cache = CountCache::default();
+    let (p, constraints) = zone_spread_pod();
     let mut snap = cluster();
     let got = cache.counts("k".into(), &constraints, &p, &snap);
     assert_eq!(
@@ -195,13 +201,7 @@ fn soft_spread_scores_emptier_domains_higher() {
 #[test]
 fn relabelled_nodes_move_between_domains() {
     let cache = CountCache::default();
-    let p = pod(
-        "new",
-        "default",
-        json!({"app": "web"}),
-        spread("zone", 1, json!({})),
-    );
-    let constraints = pod_constraints(&p, "DoNotSchedule");
+    let (p, constraints) = zone_spread_pod();
     let mut snap = cluster();
     cache.counts("k".into(), &constraints, &p, &snap);
     // b1 (zone b's only node, one web pod) moves to zone c; x1 gains a zone.
@@ -223,13 +223,7 @@ fn relabelled_nodes_move_between_domains() {
 /// label, with the same answers.
 #[test]
 fn domains_of_uncounted_nodes_come_from_labels() {
-    let p = pod(
-        "new",
-        "default",
-        json!({"app": "web"}),
-        spread("zone", 1, json!({})),
-    );
-    let constraints = pod_constraints(&p, "DoNotSchedule");
+    let (p, constraints) = zone_spread_pod();
     let snap = cluster();
     let counts = counts::counts_from_scratch(&constraints, &p, &snap);
     let cases = [
