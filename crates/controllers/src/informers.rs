@@ -48,6 +48,15 @@ enum Change<K> {
     Relisted,
 }
 
+/// What a [`Informer::triggers`] mapper is told happened to the object it maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Added or modified, or still there after a relist.
+    Changed,
+    /// Deleted: its last state.
+    Deleted,
+}
+
 impl<K> Clone for Change<K> {
     fn clone(&self) -> Self {
         match self {
@@ -150,6 +159,34 @@ where
                 }
                 Some(Change::Relisted) | None => {
                     out.extend(store.state().into_iter().filter(|o| relevant(o)))
+                }
+            },
+        )
+    }
+
+    /// The reconcile requests of a controller of kind `R` that each change maps to, for
+    /// `Controller::reconcile_on`; after a relist or a lag every cached object is mapped
+    /// as [`Seen::Changed`]. For a controller that follows a kind through a mapper rather
+    /// than owner references: kube-rs's `watches_shared_stream` builds every changed
+    /// object's reference (copies of its name and namespace) before mapping it, and wakes
+    /// the controller's scheduler, even when the mapper returns nothing, as it does for
+    /// most pods; here nothing is done for those.
+    pub fn triggers<R, I, F>(&self, map: F) -> impl Stream<Item = ObjectRef<R>> + Send + 'static
+    where
+        R: Resource + 'static,
+        R::DynamicType: Send,
+        I: IntoIterator<Item = ObjectRef<R>>,
+        F: Fn(&K, Seen) -> I + Send + Sync + 'static,
+    {
+        self.feed(
+            self.changes.subscribe(),
+            move |store, change, out| match change {
+                Some(Change::Applied(o)) => out.extend(map(&o, Seen::Changed)),
+                Some(Change::Deleted(o)) => out.extend(map(&o, Seen::Deleted)),
+                Some(Change::Relisted) | None => {
+                    for o in store.state() {
+                        out.extend(map(&o, Seen::Changed));
+                    }
                 }
             },
         )
@@ -319,6 +356,7 @@ mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::{DaemonSet, ReplicaSet};
     use k8s_openapi::api::batch::v1::Job;
+    use kube::ResourceExt;
     use serde_json::json;
 
     fn meta(
@@ -349,6 +387,56 @@ mod tests {
             .collect();
         assert_eq!(names, ["data", "scratch"]);
         assert!(pod.metadata.managed_fields.is_none());
+    }
+
+    /// A change maps to what the mapper returns, with what happened; a change mapped to
+    /// nothing yields nothing; a relist maps every cached object as changed.
+    #[tokio::test]
+    async fn triggers_map_changes_and_relists() {
+        let pod = |name: &str, rs: Option<&str>| -> Arc<Pod> {
+            let labels = rs.map(|r| json!({"rs": r})).unwrap_or(json!({}));
+            Arc::new(
+                serde_json::from_value(
+                    json!({"metadata": {"name": name, "namespace": "ns", "labels": labels}}),
+                )
+                .expect("pod"),
+            )
+        };
+        let (store, mut writer) = reflector::store::<Pod>();
+        let (changes, _) = broadcast::channel(BACKLOG);
+        let idle = tokio::spawn(std::future::pending::<()>());
+        let informer = Informer {
+            store,
+            changes: changes.clone(),
+            watch: idle.abort_handle(),
+        };
+        let refs = informer.triggers(|p: &Pod, seen| {
+            p.labels()
+                .get("rs")
+                .map(|rs| ObjectRef::<ReplicaSet>::new(&format!("{rs}-{seen:?}")).within("ns"))
+        });
+        futures::pin_mut!(refs);
+        for (name, rs) in [("cached", Some("a")), ("plain", None)] {
+            writer.apply_watcher_event(&watcher::Event::Apply((*pod(name, rs)).clone()));
+        }
+        let sent = [
+            Change::Applied(pod("plain", None)),
+            Change::Applied(pod("cached", Some("a"))),
+            Change::Deleted(pod("gone", Some("b"))),
+            Change::Relisted,
+        ];
+        for c in sent {
+            changes.send(c).map_err(|_| "no receiver").expect("send");
+        }
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let r = tokio::time::timeout(std::time::Duration::from_secs(5), refs.next())
+                .await
+                .expect("in time")
+                .expect("open");
+            got.push(r.name);
+        }
+        assert_eq!(got, ["a-Changed", "b-Deleted", "a-Changed"]);
     }
 
     #[test]

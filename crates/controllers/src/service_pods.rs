@@ -185,6 +185,7 @@ pub fn ports(svc: &Service) -> &[ServicePort] {
 
 /// Maps a pod event to the services it concerns: those selecting it now and those that
 /// selected it when last seen (a pod whose labels changed must leave its old services).
+/// Only pods some service selects are remembered, and a deleted pod is forgotten.
 #[derive(Default)]
 pub struct PodServices {
     last: std::sync::Mutex<std::collections::HashMap<String, Vec<ObjectRef<Service>>>>,
@@ -192,9 +193,15 @@ pub struct PodServices {
 
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::informers::Seen;
+
 impl PodServices {
-    pub fn services_for(&self, store: &Store<Service>, pod: &Pod) -> Vec<ObjectRef<Service>> {
-        let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+    pub fn services_for(
+        &self,
+        store: &Store<Service>,
+        pod: &Pod,
+        seen: Seen,
+    ) -> Vec<ObjectRef<Service>> {
         let now: Vec<ObjectRef<Service>> = store
             .state()
             .iter()
@@ -204,9 +211,15 @@ impl PodServices {
         let Ok(mut last) = self.last.lock() else {
             return now;
         };
-        // Entries of deleted pods stay (the mapper cannot tell a delete from an update);
-        // they are a few names each.
-        let before = last.insert(key, now.clone());
+        if now.is_empty() && last.is_empty() {
+            return now;
+        }
+        let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+        let before = if now.is_empty() || seen == Seen::Deleted {
+            last.remove(&key)
+        } else {
+            last.insert(key, now.clone())
+        };
         let mut all = now;
         for r in before.into_iter().flatten() {
             if !all.contains(&r) {
@@ -214,5 +227,54 @@ impl PodServices {
             }
         }
         all
+    }
+
+    /// How many pods are remembered (for tests).
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.last.lock().map_or(0, |l| l.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    fn pod(name: &str, app: &str) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns", "labels": {"app": app}}}))
+            .expect("pod")
+    }
+
+    /// Each step: pod, its app label, what happened → services named, pods remembered.
+    #[test]
+    fn pods_map_to_their_services_now_and_before() {
+        let (store, mut writer) = reflector::store::<Service>();
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"selector": {"app": "web"}},
+        }))
+        .expect("service");
+        writer.apply_watcher_event(&watcher::Event::Apply(svc));
+        let index = PodServices::default();
+        let steps: &[(&str, &str, Seen, &[&str], usize)] = &[
+            ("a", "other", Seen::Changed, &[], 0),
+            ("a", "web", Seen::Changed, &["web"], 1),
+            // Relabelled away: its old service still hears of it, once.
+            ("a", "other", Seen::Changed, &["web"], 0),
+            ("a", "other", Seen::Changed, &[], 0),
+            ("b", "web", Seen::Changed, &["web"], 1),
+            ("b", "web", Seen::Deleted, &["web"], 0),
+        ];
+        for (i, (name, app, seen, want, remembered)) in steps.iter().enumerate() {
+            let got: Vec<String> = index
+                .services_for(&store, &pod(name, app), *seen)
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            assert_eq!(got, *want, "step {i}");
+            assert_eq!(index.remembered(), *remembered, "step {i}");
+        }
     }
 }

@@ -30,7 +30,7 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let controller = Controller::new(budgets, watcher::Config::default());
     let store = controller.store();
     controller
-        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
+        .reconcile_on(informers.pods.triggers(move |pod, _| {
             // Every budget of the namespace: one whose selector no longer matches a
             // relabelled pod must count it out too.
             let ns = pod.namespace();
@@ -40,7 +40,7 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
                 .filter(|b| b.namespace() == ns)
                 .map(|b| ObjectRef::from_obj(b.as_ref()))
                 .collect::<Vec<_>>()
-        })
+        }))
         .run(reconcile, error_policy, Arc::new(Ctx { client }))
         .for_each(|_| async {})
         .await;

@@ -34,9 +34,11 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
     let store = controller.store();
     let index = PodServices::default();
     let reconcile_loop = controller
-        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
-            index.services_for(&store, &pod)
-        })
+        .reconcile_on(
+            informers
+                .pods
+                .triggers(move |pod, seen| index.services_for(&store, pod, seen)),
+        )
         .watches(
             Api::<Endpoints>::all(client.clone()),
             watcher::Config::default(),

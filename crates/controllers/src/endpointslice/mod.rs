@@ -43,9 +43,11 @@ pub async fn run(client: Client, informers: &crate::informers::Informers, max_pe
     let index = PodServices::default();
     let slices = watcher::Config::default().labels(&format!("{MANAGED_BY}={CONTROLLER_NAME}"));
     controller
-        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
-            index.services_for(&store, &pod)
-        })
+        .reconcile_on(
+            informers
+                .pods
+                .triggers(move |pod, seen| index.services_for(&store, pod, seen)),
+        )
         .watches(Api::<EndpointSlice>::all(client.clone()), slices, |s| {
             let svc = s.labels().get(SERVICE_NAME)?;
             s.namespace()

@@ -36,9 +36,11 @@ pub async fn run(client: Client, informers: &Informers) {
         expectations: Expectations::default(),
     });
     controller
-        .watches_shared_stream(informers.pods.subscribe(), move |pod| {
-            interested(&store, &pod)
-        })
+        .reconcile_on(
+            informers
+                .pods
+                .triggers(move |pod, _| interested(&store, pod)),
+        )
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
         .await;

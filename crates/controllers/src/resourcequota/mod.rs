@@ -21,6 +21,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, PredicateConfig, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 
+use crate::informers::Seen;
 use crate::Error;
 
 /// Upstream's full resync period, for counts this controller does not watch.
@@ -78,10 +79,10 @@ where
 /// (upstream's replenishment). A new pod is charged by admission before it is stored; a
 /// recount on its creation could run in between, not see it, and give its charge away, so
 /// creates wait for the periodic resync as upstream's do.
-fn gives_back(pods: &Store<Pod>, pod: &Pod) -> bool {
-    crate::podinfo::is_terminal(pod)
+fn gives_back(pod: &Pod, seen: Seen) -> bool {
+    seen == Seen::Deleted
         || pod.metadata.deletion_timestamp.is_some()
-        || pods.get(&ObjectRef::from_obj(pod)).is_none()
+        || crate::podinfo::is_terminal(pod)
 }
 
 pub async fn run(client: Client, informers: &crate::informers::Informers) {
@@ -106,15 +107,14 @@ pub async fn run(client: Client, informers: &crate::informers::Informers) {
         store.clone(),
         store,
     );
-    let pods = informers.pods.store();
     controller
-        .watches_shared_stream(informers.pods.subscribe(), move |o| {
-            if gives_back(&pods, o.as_ref()) {
-                quotas_in(&s1, o.as_ref())
+        .reconcile_on(informers.pods.triggers(move |pod, seen| {
+            if gives_back(pod, seen) {
+                quotas_in(&s1, pod)
             } else {
                 Vec::new()
             }
-        })
+        }))
         .watches_stream(deletions(Api::<ConfigMap>::all(client.clone())), move |o| {
             quotas_in(&s2, &o)
         })
