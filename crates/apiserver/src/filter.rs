@@ -63,8 +63,9 @@ impl Filter {
         self.matches_parsed(obj, &std::sync::OnceLock::new())
     }
 
-    /// As [`Filter::matches`], parsing `obj` into `parsed` only if a field selector needs it
-    /// (callers share one cell per object among many filters).
+    /// As [`Filter::matches`], parsing what field selectors read of `obj`
+    /// ([`crate::selectable`]) into `parsed` only if one needs it (callers share one cell
+    /// per object among many filters).
     pub fn matches_parsed(&self, obj: &CachedObject, parsed: &std::sync::OnceLock<Value>) -> bool {
         if let Some(l) = &self.label {
             if !l.matches(&obj.labels) {
@@ -96,7 +97,7 @@ impl Filter {
                 })
             }
             Some(f) => {
-                let v = parsed.get_or_init(|| obj.value());
+                let v = parsed.get_or_init(|| crate::selectable::parse(&obj.json));
                 f.matches(|field| field_value(self.strategy, v, field))
             }
         }

@@ -28,6 +28,7 @@ mod openapi;
 mod request;
 mod rest;
 mod router;
+mod selectable;
 mod server;
 mod shared_secrets;
 mod shutdown;

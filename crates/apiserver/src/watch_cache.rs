@@ -113,8 +113,9 @@ pub struct CacheEvent {
     /// For a delete: the last state, with resourceVersion set to the delete's revision.
     pub obj: Arc<CachedObject>,
     pub prev: Option<Arc<CachedObject>>,
-    /// `obj` and `prev` parsed, once per event for all watchers whose field selectors need
-    /// more than name and namespace (kubelets select pods by `spec.nodeName`).
+    /// What field selectors read of `obj` and `prev` ([`crate::selectable`]), parsed once
+    /// per event for all watchers whose field selectors need more than name and namespace
+    /// (kubelets select pods by `spec.nodeName`).
     pub obj_parsed: std::sync::OnceLock<Value>,
     pub prev_parsed: std::sync::OnceLock<Value>,
 }

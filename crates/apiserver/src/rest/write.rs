@@ -227,11 +227,12 @@ async fn create_decoded(
     }
     let mut name = name;
     let mut retries = if generated { GENERATED_NAME_RETRIES } else { 0 };
+    let mut stored = encode(scope, &obj);
     let kv = loop {
         match scope
             .api
             .store
-            .create(&scope.key(&name), encode(scope, &obj))
+            .create(&scope.key(&name), stored.clone())
             .await
         {
             Err(store::Error::AlreadyExists(_)) if retries > 0 => {
@@ -239,6 +240,7 @@ async fn create_decoded(
                 obj["metadata"]["name"] = Value::String(String::new());
                 registry::generic::resolve_generate_name(&mut obj, &objects::random_suffix());
                 name = objects::name(&obj).to_string();
+                stored = encode(scope, &obj);
             }
             other => break other,
         }
@@ -259,9 +261,30 @@ async fn create_decoded(
         }
     };
     Ok(with_warnings(
-        respond_object(scope, 201, &with_rv(obj, kv.mod_revision))?,
+        respond_stored(scope, obj, &stored, kv.mod_revision)?,
         &warnings,
     ))
+}
+
+/// The answer to a create: the stored bytes with the revision spliced in (as the watch
+/// cache serves them) rather than the object serialized a second time. A Table, or a
+/// resource stored in a version of its own, takes the general path.
+fn respond_stored(
+    scope: &Scope<'_>,
+    obj: Value,
+    stored: &[u8],
+    rev: i64,
+) -> ApiResult<Response<Body>> {
+    let accept = scope
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    if scope.strategy.storage_api_version().is_none() && !crate::table::wants_table(accept) {
+        if let Some(served) = crate::stored::serve(stored, rev) {
+            return Ok(body::bytes_response(201, "application/json", served.json));
+        }
+    }
+    respond_object(scope, 201, &with_rv(obj, rev))
 }
 
 /// Refuses creates in a namespace that does not exist or is being deleted. As upstream's
