@@ -96,6 +96,16 @@ impl Filter {
                     })
                 })
             }
+            // Deeper than any field label today (say a custom resource's selectable field
+            // some day): the whole object, not the shared parse of what labels can read.
+            Some(f)
+                if f.requirements()
+                    .iter()
+                    .any(|r| r.field.matches('.').count() > 1) =>
+            {
+                let v = obj.value();
+                f.matches(|field| field_value(self.strategy, &v, field))
+            }
             Some(f) => {
                 let v = parsed.get_or_init(|| crate::selectable::parse(&obj.json));
                 f.matches(|field| field_value(self.strategy, v, field))

@@ -169,7 +169,11 @@ mod tests {
             for field in *fields {
                 let whole = strategy.field_label(obj, field);
                 assert!(whole.is_some(), "{plural} {field}");
-                assert_eq!(strategy.field_label(&pruned, field), whole, "{plural} {field}");
+                assert_eq!(
+                    strategy.field_label(&pruned, field),
+                    whole,
+                    "{plural} {field}"
+                );
             }
             for meta in ["/metadata/name", "/metadata/namespace"] {
                 assert_eq!(pruned.pointer(meta), obj.pointer(meta), "{plural} {meta}");
@@ -179,8 +183,13 @@ mod tests {
 
     #[test]
     fn deeper_values_are_left_out() {
-        let v = parse(br#"{"a": 1, "b": {"c": "d", "e": {"f": 1}, "g": [1, 2]}, "h": [{"i": 1}], "j": null}"#);
-        assert_eq!(v, json!({"a": 1, "b": {"c": "d", "e": null, "g": null}, "h": null, "j": null}));
+        let v = parse(
+            br#"{"a": 1, "b": {"c": "d", "e": {"f": 1}, "g": [1, 2]}, "h": [{"i": 1}], "j": null}"#,
+        );
+        assert_eq!(
+            v,
+            json!({"a": 1, "b": {"c": "d", "e": null, "g": null}, "h": null, "j": null})
+        );
         assert_eq!(parse(b"[1]"), Value::Null);
         assert_eq!(parse(b"not json"), Value::Null);
     }

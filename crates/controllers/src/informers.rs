@@ -91,6 +91,9 @@ where
             let (store, changes) = (cache, feed);
             let events = watcher(api, watcher::Config::default()).default_backoff();
             futures::pin_mut!(events);
+            // The cache as it was when a relist began: what the relist no longer finds was
+            // deleted while the watch was down, and subscribers hear of it as a deletion.
+            let mut before_relist = Vec::new();
             while let Some(event) = events.next().await {
                 let mut event = match event {
                     Ok(e) => e,
@@ -103,7 +106,8 @@ where
                     watcher::Event::Apply(o)
                     | watcher::Event::Delete(o)
                     | watcher::Event::InitApply(o) => trim(o),
-                    watcher::Event::Init | watcher::Event::InitDone => {}
+                    watcher::Event::Init => before_relist = store.state(),
+                    watcher::Event::InitDone => {}
                 }
                 writer.apply_watcher_event(&event);
                 // A send fails only when nobody listens yet; the cache is what matters then.
@@ -117,6 +121,9 @@ where
                         let _ = changes.send(Change::Deleted(Arc::new(o)));
                     }
                     watcher::Event::InitDone => {
+                        for gone in vanished(std::mem::take(&mut before_relist), &store) {
+                            let _ = changes.send(Change::Deleted(gone));
+                        }
                         let _ = changes.send(Change::Relisted);
                     }
                     watcher::Event::Init | watcher::Event::InitApply(_) => {}
@@ -144,7 +151,7 @@ where
     /// [`Self::subscribe`], passing on only the objects `relevant` keeps. For a controller
     /// that maps few of a kind's objects to anything (say pods owned by a Job): the others
     /// are dropped here, before the controller's trigger machinery copies each one's
-    /// reference and wakes its scheduler (measurable at thousands of pod changes a second).
+    /// reference (measurable at thousands of pod changes a second).
     pub fn subscribe_where(
         &self,
         relevant: impl Fn(&K) -> bool + Send + Sync + 'static,
@@ -168,9 +175,10 @@ where
     /// `Controller::reconcile_on`; after a relist or a lag every cached object is mapped
     /// as [`Seen::Changed`]. For a controller that follows a kind through a mapper rather
     /// than owner references: kube-rs's `watches_shared_stream` builds every changed
-    /// object's reference (copies of its name and namespace) before mapping it, and wakes
-    /// the controller's scheduler, even when the mapper returns nothing, as it does for
-    /// most pods; here nothing is done for those.
+    /// object's reference (copies of its name and namespace) before mapping it, even when
+    /// the mapper returns nothing, as it does for most pods; here nothing is done for those.
+    /// A deletion missed while the watch was down arrives as [`Seen::Deleted`] before the
+    /// relist.
     pub fn triggers<R, I, F>(&self, map: F) -> impl Stream<Item = ObjectRef<R>> + Send + 'static
     where
         R: Resource + 'static,
@@ -257,6 +265,20 @@ where
             }
         })
     }
+}
+
+/// The objects of `before` that `store` no longer holds: deleted while the watch was
+/// down (client-go hands these out as `DeletedFinalStateUnknown`). One recreated under the
+/// same name is not among them; the relist that follows maps it as changed.
+fn vanished<K>(before: Vec<Arc<K>>, store: &Store<K>) -> Vec<Arc<K>>
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+{
+    before
+        .into_iter()
+        .filter(|o| store.get(&ObjectRef::from_obj(o.as_ref())).is_none())
+        .collect()
 }
 
 /// The process's pod informer, started by whichever component asks first and stopped
@@ -437,6 +459,34 @@ mod tests {
             got.push(r.name);
         }
         assert_eq!(got, ["a-Changed", "b-Deleted", "a-Changed"]);
+    }
+
+    /// After a relist, what the cache held before and no longer holds counts as deleted;
+    /// what is still there (by name) does not.
+    #[test]
+    fn relists_find_what_vanished() {
+        let pod = |name: &str| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns"}}))
+                .expect("pod")
+        };
+        let (store, mut writer) = reflector::store::<Pod>();
+        for name in ["kept", "gone"] {
+            writer.apply_watcher_event(&watcher::Event::Apply(pod(name)));
+        }
+        let before = store.state();
+        for e in [
+            watcher::Event::Init,
+            watcher::Event::InitApply(pod("kept")),
+            watcher::Event::InitApply(pod("new")),
+            watcher::Event::InitDone,
+        ] {
+            writer.apply_watcher_event(&e);
+        }
+        let names: Vec<String> = vanished(before, &store)
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        assert_eq!(names, ["gone"]);
     }
 
     #[test]

@@ -243,8 +243,10 @@ mod tests {
     use serde_json::json;
 
     fn pod(name: &str, app: &str) -> Pod {
-        serde_json::from_value(json!({"metadata": {"name": name, "namespace": "ns", "labels": {"app": app}}}))
-            .expect("pod")
+        serde_json::from_value(
+            json!({"metadata": {"name": name, "namespace": "ns", "labels": {"app": app}}}),
+        )
+        .expect("pod")
     }
 
     /// Each step: pod, its app label, what happened → services named, pods remembered.
