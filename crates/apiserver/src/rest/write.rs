@@ -448,8 +448,14 @@ async fn update_once(
         webhooks::validate(scope, Operation::Update, "", name, Some(&new), Some(old)).await?,
     );
     crate::admission::charge_quota_update(scope, &new, old).await?;
-    crate::alloc::on_update(scope, &mut new, old).await?;
-    match persist(scope, name, new, old, rev).await {
+    let taken = crate::alloc::on_update(scope, &mut new, old).await?;
+    let persisted = persist(scope, name, new, old, rev).await;
+    let stored = match &persisted {
+        Ok(Written::Updated(v) | Written::Unchanged(v) | Written::Deleted(v)) => Some(v),
+        Err(_) => None,
+    };
+    crate::alloc::settle_update(scope, taken, old, stored);
+    match persisted {
         Ok(w) => Ok(Some((w, warnings))),
         Err(store::Error::Conflict { .. }) if precondition.is_none() => Ok(None),
         Err(store::Error::Conflict { .. }) => {

@@ -128,6 +128,21 @@ impl Strategy for ServiceStrategy {
                 }
             }
         }
+        // A service turned ExternalName gives up its cluster IP and IP families, as upstream
+        // does, unless the client changed them (validation then says why they can't stay).
+        if old_type != "ExternalName" && new_type == "ExternalName" {
+            for key in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+                let unchanged = get(spec, &[key]).is_none_or(|v| {
+                    v.is_null()
+                        || v.as_str() == Some("")
+                        || v.as_array().is_some_and(|a| a.is_empty())
+                        || Some(v) == get(old, &["spec", key])
+                });
+                if let (true, Some(m)) = (unchanged, spec.as_object_mut()) {
+                    m.remove(key);
+                }
+            }
+        }
         // Fields that only make sense for the old type go when the type changes.
         if uses_node_ports(&old_type) && !uses_node_ports(&new_type) {
             if let Some(m) = spec.as_object_mut() {
@@ -466,5 +481,38 @@ mod tests {
             messages(&ServiceStrategy.validate_update(&to_cluster_ip, &old)),
             ""
         );
+    }
+
+    #[test]
+    fn turning_external_name_gives_up_the_cluster_ip() {
+        let old =
+            svc(json!({"type": "ClusterIP", "clusterIP": "10.43.0.7", "ports": [{"port": 80}]}));
+        // `kubectl patch -p '{"spec":{"type":"ExternalName","externalName":"example.com"}}'`:
+        // everything else as it was.
+        let mut patched = old.clone();
+        patched["spec"]["type"] = json!("ExternalName");
+        patched["spec"]["externalName"] = json!("example.com");
+        // A client that set a cluster IP of its own keeps it, and hears why it can't.
+        let mut own_ip = patched.clone();
+        own_ip["spec"]["clusterIP"] = json!("10.43.0.8");
+        own_ip["spec"]["clusterIPs"] = json!(["10.43.0.8"]);
+        let mut got = String::new();
+        for (case, mut new) in [("unchanged", patched), ("own IP", own_ip)] {
+            ServiceStrategy.prepare_for_update(&mut new, &old);
+            let spec = &new["spec"];
+            got += &format!(
+                "{case}: clusterIP={} clusterIPs={} ipFamilies={} ipFamilyPolicy={} errors=[{}]\n",
+                spec["clusterIP"],
+                spec["clusterIPs"],
+                spec["ipFamilies"],
+                spec["ipFamilyPolicy"],
+                messages(&ServiceStrategy.validate_update(&new, &old))
+            );
+        }
+        expect![[r#"
+            unchanged: clusterIP=null clusterIPs=null ipFamilies=null ipFamilyPolicy=null errors=[]
+            own IP: clusterIP="10.43.0.8" clusterIPs=["10.43.0.8"] ipFamilies=null ipFamilyPolicy=null errors=[spec.clusterIPs: Forbidden: may not be set for ExternalName services]
+        "#]]
+        .assert_eq(&got);
     }
 }
