@@ -46,8 +46,11 @@ pub struct ServicePort {
     pub key: String,
     pub proto: Proto,
     pub port: u16,
-    /// The cluster IPs, external IPs and load-balancer ingress IPs of the service.
+    /// The cluster IPs of the service.
     pub ips: Vec<Ipv4Addr>,
+    /// Its external IPs and load-balancer ingress IPs: traffic to them follows
+    /// externalTrafficPolicy, as NodePort traffic does.
+    pub external_ips: Vec<Ipv4Addr>,
     pub node_port: Option<u16>,
     /// Ready endpoints, or serving-and-terminating ones when none is ready (upstream's
     /// fallback, so a rolling update does not drop connections).
@@ -98,13 +101,12 @@ pub fn build(services: &[Service], slices: &[EndpointSlice], node: &str) -> Vec<
         if cluster_ips.is_empty() {
             continue; // headless (None) or not allocated yet
         }
-        let mut ips = cluster_ips;
-        ips.extend(
-            spec.external_ips
-                .iter()
-                .flatten()
-                .filter_map(|ip| ip.parse::<Ipv4Addr>().ok()),
-        );
+        let mut external_ips: Vec<Ipv4Addr> = spec
+            .external_ips
+            .iter()
+            .flatten()
+            .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+            .collect();
         let lb_ips = svc
             .status
             .as_ref()
@@ -113,7 +115,11 @@ pub fn build(services: &[Service], slices: &[EndpointSlice], node: &str) -> Vec<
             .into_iter()
             .flatten()
             .filter_map(|i| i.ip.as_deref()?.parse::<Ipv4Addr>().ok());
-        ips.extend(lb_ips);
+        external_ips.extend(lb_ips);
+        external_ips.sort();
+        external_ips.dedup();
+        external_ips.retain(|ip| !cluster_ips.contains(ip));
+        let mut ips = cluster_ips;
         ips.sort();
         ips.dedup();
         let ns = svc.metadata.namespace.clone().unwrap_or_default();
@@ -167,6 +173,7 @@ pub fn build(services: &[Service], slices: &[EndpointSlice], node: &str) -> Vec<
                 proto,
                 port: u16::try_from(p.port).unwrap_or(0),
                 ips: ips.clone(),
+                external_ips: external_ips.clone(),
                 node_port: p.node_port.and_then(|n| u16::try_from(n).ok()),
                 endpoints,
                 external_local: spec.external_traffic_policy.as_deref() == Some("Local"),
@@ -190,7 +197,9 @@ mod tests {
             {"metadata": {"namespace": "default", "name": "web"},
              "spec": {"clusterIP": "10.43.0.20", "clusterIPs": ["10.43.0.20"], "type": "NodePort",
                       "ports": [{"name": "http", "port": 80, "targetPort": 8080, "nodePort": 30080, "protocol": "TCP"}],
-                      "externalTrafficPolicy": "Local", "sessionAffinity": "ClientIP"}},
+                      "externalTrafficPolicy": "Local", "sessionAffinity": "ClientIP",
+                      "externalIPs": ["192.168.1.11", "10.43.0.20"]},
+             "status": {"loadBalancer": {"ingress": [{"ip": "192.168.1.10"}, {"hostname": "lb.example"}]}}},
             {"metadata": {"namespace": "default", "name": "headless"},
              "spec": {"clusterIP": "None", "ports": [{"port": 80}]}},
             {"metadata": {"namespace": "default", "name": "ext"},
@@ -220,11 +229,12 @@ mod tests {
             .iter()
             .map(|p| {
                 format!(
-                    "{} {:?} {} ips={:?} nodePort={:?} eps={:?} extLocal={} affinity={:?}",
+                    "{} {:?} {} ips={:?} external={:?} nodePort={:?} eps={:?} extLocal={} affinity={:?}",
                     p.key,
                     p.proto,
                     p.port,
                     p.ips,
+                    p.external_ips,
                     p.node_port,
                     p.endpoints
                         .iter()
@@ -236,8 +246,8 @@ mod tests {
             })
             .collect();
         expect_test::expect![[r#"
-            default/dns:dns Udp 53 ips=[10.43.0.10] nodePort=None eps=["10.42.0.7:53"] extLocal=false affinity=None
-            default/web:http Tcp 80 ips=[10.43.0.20] nodePort=Some(30080) eps=["10.42.0.5:8080*", "10.42.1.5:8080"] extLocal=true affinity=Some(10800)"#]]
+            default/dns:dns Udp 53 ips=[10.43.0.10] external=[] nodePort=None eps=["10.42.0.7:53"] extLocal=false affinity=None
+            default/web:http Tcp 80 ips=[10.43.0.20] external=[192.168.1.10, 192.168.1.11] nodePort=Some(30080) eps=["10.42.0.5:8080*", "10.42.1.5:8080"] extLocal=true affinity=Some(10800)"#]]
         .assert_eq(&got.join("\n"));
     }
 }

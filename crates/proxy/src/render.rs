@@ -6,7 +6,8 @@
 //! Shape (after upstream's nftables proxier): verdict maps from `ip . proto . port` (cluster,
 //! external and load-balancer IPs) and from `proto . port` on local addresses (NodePorts) to
 //! a chain per service port, which picks an endpoint chain at random (`numgen`), which
-//! DNATs. Traffic that must be masqueraded is marked and masqueraded on the way out. A
+//! DNATs; external and load-balancer IPs and NodePorts go through an external chain first,
+//! which applies externalTrafficPolicy. Traffic that must be masqueraded is marked and masqueraded on the way out. A
 //! service port without endpoints is rejected (connection refused) before NAT.
 
 use std::fmt::Write;
@@ -126,6 +127,18 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
                 rs.maps[SERVICE_IPS].push((entry, format!("goto {}", svc_chain(p))));
             }
         }
+        // External and load-balancer IPs: the external chain, as NodePorts.
+        for ip in &p.external_ips {
+            let entry = format!("{ip} . {proto} . {}", p.port);
+            if !taken.insert(entry.clone()) {
+                continue;
+            }
+            if external_eps.is_empty() {
+                rs.maps[NO_EP_IPS].push((entry, "goto reject-chain".into()));
+            } else {
+                rs.maps[SERVICE_IPS].push((entry, format!("goto {}", ext_chain(p))));
+            }
+        }
         if let Some(np) = p
             .node_port
             .filter(|np| node_ports_taken.insert((proto, *np)))
@@ -152,15 +165,26 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
             comment: Some(quote(&format!("{} {proto}", p.key))),
             rules,
         });
-        if p.node_port.is_some() {
+        if p.node_port.is_some() || !p.external_ips.is_empty() {
             // Written even when another service took the port: nothing jumps to it then.
             let mut rules = Vec::new();
             if p.external_local {
-                // Source IPs are kept: only this node's endpoints, no masquerade.
+                // Pods reaching the service's external address go anywhere, as to its
+                // cluster IP (upstream's short cut); other sources keep their IP: only
+                // this node's endpoints, no masquerade.
+                if !cluster_eps.is_empty() {
+                    rules.push(format!("ip saddr {} goto {}", s.cluster_cidr, svc_chain(p)));
+                }
                 pick(&mut rules, p, &external_eps);
             } else {
                 rules.push("jump mark-for-masquerade".into());
-                rules.push(format!("goto {}", svc_chain(p)));
+                if p.internal_local {
+                    // internalTrafficPolicy narrows cluster IP traffic only.
+                    let all: Vec<&Endpoint> = p.endpoints.iter().collect();
+                    pick(&mut rules, p, &all);
+                } else {
+                    rules.push(format!("goto {}", svc_chain(p)));
+                }
             }
             rs.chains.push(Chain {
                 name: ext_chain(p),
@@ -437,6 +461,7 @@ mod tests {
             proto: Proto::Tcp,
             port: 80,
             ips: vec![ip.parse().unwrap()],
+            external_ips: Vec::new(),
             node_port: None,
             endpoints,
             external_local: false,
@@ -478,6 +503,82 @@ mod tests {
         ];
         expect_test::expect_file!["../testdata/ruleset.nft"]
             .assert_eq(&script(&SETTINGS, &ruleset(&SETTINGS, &ports)));
+    }
+
+    /// The maps' elements and the chains of `ports`' ruleset, a line each.
+    fn outline(ports: &[ServicePort]) -> String {
+        let rs = ruleset(&SETTINGS, ports);
+        let mut out = String::new();
+        for ((name, _), elements) in MAPS.iter().zip(&rs.maps) {
+            for (k, v) in elements {
+                let _ = writeln!(out, "{name}: {k} : {v}");
+            }
+        }
+        for c in &rs.chains {
+            let _ = writeln!(out, "{}: {}", c.name, c.rules.join("; "));
+        }
+        out
+    }
+
+    #[test]
+    fn external_addresses_follow_the_external_policy() {
+        let lb = |external_local, internal_local, eps| ServicePort {
+            external_ips: vec!["192.168.1.10".parse().unwrap()],
+            node_port: Some(30080),
+            external_local,
+            internal_local,
+            ..port("default/web:", "10.43.0.20", eps)
+        };
+        let mixed = || vec![ep("10.42.0.5", true), ep("10.42.1.5", false)];
+        let mut got = String::new();
+        for (case, p) in [
+            ("Cluster", lb(false, false, mixed())),
+            ("Local", lb(true, false, mixed())),
+            (
+                "Local, no endpoint here",
+                lb(true, false, vec![ep("10.42.1.5", false)]),
+            ),
+            ("Cluster, internal Local", lb(false, true, mixed())),
+        ] {
+            let _ = writeln!(got, "== {case}\n{}", outline(&[p]));
+        }
+        expect_test::expect![[r#"
+            == Cluster
+            service-ips: 10.43.0.20 . tcp . 80 : goto svc-f88fd7d31eab
+            service-ips: 192.168.1.10 . tcp . 80 : goto ext-f88fd7d31eab
+            service-nodeports: tcp . 30080 : goto ext-f88fd7d31eab
+            svc-f88fd7d31eab: ip saddr != 10.42.0.0/16 jump mark-for-masquerade; numgen random mod 2 == 0 goto ep-c31bf42271a6; goto ep-94b30f4e008f
+            ext-f88fd7d31eab: jump mark-for-masquerade; goto svc-f88fd7d31eab
+            ep-c31bf42271a6: ip saddr 10.42.0.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.0.5:8080
+            ep-94b30f4e008f: ip saddr 10.42.1.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.1.5:8080
+
+            == Local
+            service-ips: 10.43.0.20 . tcp . 80 : goto svc-f88fd7d31eab
+            service-ips: 192.168.1.10 . tcp . 80 : goto ext-f88fd7d31eab
+            service-nodeports: tcp . 30080 : goto ext-f88fd7d31eab
+            svc-f88fd7d31eab: ip saddr != 10.42.0.0/16 jump mark-for-masquerade; numgen random mod 2 == 0 goto ep-c31bf42271a6; goto ep-94b30f4e008f
+            ext-f88fd7d31eab: ip saddr 10.42.0.0/16 goto svc-f88fd7d31eab; goto ep-c31bf42271a6
+            ep-c31bf42271a6: ip saddr 10.42.0.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.0.5:8080
+            ep-94b30f4e008f: ip saddr 10.42.1.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.1.5:8080
+
+            == Local, no endpoint here
+            service-ips: 10.43.0.20 . tcp . 80 : goto svc-f88fd7d31eab
+            no-endpoint-services: 192.168.1.10 . tcp . 80 : goto reject-chain
+            no-endpoint-nodeports: tcp . 30080 : goto reject-chain
+            svc-f88fd7d31eab: ip saddr != 10.42.0.0/16 jump mark-for-masquerade; goto ep-94b30f4e008f
+            ext-f88fd7d31eab: ip saddr 10.42.0.0/16 goto svc-f88fd7d31eab; goto reject-chain
+            ep-94b30f4e008f: ip saddr 10.42.1.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.1.5:8080
+
+            == Cluster, internal Local
+            service-ips: 10.43.0.20 . tcp . 80 : goto svc-f88fd7d31eab
+            service-ips: 192.168.1.10 . tcp . 80 : goto ext-f88fd7d31eab
+            service-nodeports: tcp . 30080 : goto ext-f88fd7d31eab
+            svc-f88fd7d31eab: ip saddr != 10.42.0.0/16 jump mark-for-masquerade; goto ep-c31bf42271a6
+            ext-f88fd7d31eab: jump mark-for-masquerade; numgen random mod 2 == 0 goto ep-c31bf42271a6; goto ep-94b30f4e008f
+            ep-c31bf42271a6: ip saddr 10.42.0.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.0.5:8080
+            ep-94b30f4e008f: ip saddr 10.42.1.5 jump mark-for-masquerade; meta l4proto tcp dnat to 10.42.1.5:8080
+
+        "#]].assert_eq(&got);
     }
 
     /// The update from `old` to `new`, or `WHOLE` when the table must be written whole.
