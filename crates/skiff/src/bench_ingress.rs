@@ -64,6 +64,9 @@ pub struct IngressArgs {
     /// Only the open-loop runs (no wrk).
     #[arg(long)]
     open_only: bool,
+    /// Leave out the reference runs through nginx (made only where nginx is installed).
+    #[arg(long)]
+    no_nginx: bool,
     /// Where the data dir goes.
     #[arg(long, default_value = "/var/tmp")]
     dir: PathBuf,
@@ -126,22 +129,37 @@ async fn measure(
     wait_routed(http_port).await?;
     eprintln!("backend pod {pod_ip} ready and routed through the ingress");
 
+    let server_pid = server.child.id();
+    let nginx = if args.no_nginx {
+        None
+    } else {
+        let backend = std::net::SocketAddr::new(pod_ip, BACKEND_PORT);
+        let ports = (free_port()?, free_port()?);
+        crate::bench_ingress_nginx::Nginx::start(&args.dir, ports, HOST, backend)?
+    };
     let mut targets = vec![
-        ("direct to the pod", direct, false),
-        ("ingress, HTTP", via_http, true),
+        Target::new("direct to the pod", direct, false, server_pid),
+        Target::new("ingress, HTTP", via_http, true, server_pid),
     ];
     if !args.no_https {
-        targets.push(("ingress, HTTPS", via_https, true));
+        targets.push(Target::new("ingress, HTTPS", via_https, true, server_pid));
+    }
+    if let Some(n) = &nginx {
+        let url = format!("http://127.0.0.1:{}{}", n.port, args.path);
+        targets.push(Target::new("nginx, HTTP (reference)", url, true, n.pid()));
+        if !args.no_https {
+            let url = format!("https://localhost:{}{}", n.tls_port, args.path);
+            targets.push(Target::new("nginx, HTTPS (reference)", url, true, n.pid()));
+        }
     }
     // Warm-up: connection pools, the pod's page cache, CPU frequency.
-    for (_, url, host) in &targets {
-        wrk(url, *host, 4.max(args.threads), args.threads, 2)?;
+    for t in &targets {
+        wrk(&t.url, t.host, 4.max(args.threads), args.threads, 2)?;
     }
-    let server_pid = server.child.id();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut report = format!(
         "## Ingress ({cpus} CPUs; wrk, the skiff process with the ingress, and the pod share them)\n\n\
-         | target | connections | requests/s | p50 | p99 | errors | skiff CPU per 1k requests |\n\
+         | target | connections | requests/s | p50 | p99 | errors | proxy CPU per 1k requests |\n\
          |---|---|---|---|---|---|---|\n"
     );
     let mut summary = String::new();
@@ -152,10 +170,11 @@ async fn measure(
     };
     for &c in closed {
         let mut runs = Vec::new();
-        for (name, url, host) in &targets {
-            let cpu_before = crate::bench_density::cpu_time(server_pid);
-            let r = wrk(url, *host, c, args.threads, args.seconds)?;
-            let cpu = crate::bench_density::cpu_time(server_pid).saturating_sub(cpu_before);
+        for t in &targets {
+            let name = t.name;
+            let cpu_before = crate::bench_density::cpu_time(t.pid);
+            let r = wrk(&t.url, t.host, c, args.threads, args.seconds)?;
+            let cpu = crate::bench_density::cpu_time(t.pid).saturating_sub(cpu_before);
             let per_k = cpu.as_secs_f64() * 1000.0 / r.requests.max(1) as f64;
             report.push_str(&format!(
                 "| {name} | {c} | {:.0} | {} | {} | {} | {:.1} ms |\n",
@@ -165,12 +184,12 @@ async fn measure(
                 r.errors,
                 per_k * 1000.0
             ));
-            runs.push((*name, r));
+            runs.push((name, r));
         }
         let direct = &runs[0].1;
         for (name, r) in &runs[1..] {
             summary.push_str(&format!(
-                "- {c} connections, {name}: overhead ratio (direct req/s / ingress req/s) {:.2}; \
+                "- {c} connections, {name}: overhead ratio (direct req/s / proxied req/s) {:.2}; \
                  p99 {} vs {} direct ({:+.2} ms)\n",
                 direct.rps / r.rps.max(1.0),
                 ms(r.p99),
@@ -185,24 +204,57 @@ async fn measure(
         args.threads, args.seconds
     );
     if !args.rates.is_empty() {
-        let direct = std::net::SocketAddr::new(pod_ip, BACKEND_PORT);
-        let via = std::net::SocketAddr::from(([127, 0, 0, 1], http_port));
-        println!("{}", open_loop(args, server_pid, direct, via).await?);
+        let mut open = vec![
+            (
+                "direct to the pod",
+                std::net::SocketAddr::new(pod_ip, BACKEND_PORT),
+                server_pid,
+            ),
+            (
+                "ingress, HTTP",
+                std::net::SocketAddr::from(([127, 0, 0, 1], http_port)),
+                server_pid,
+            ),
+        ];
+        if let Some(n) = &nginx {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], n.port));
+            open.push(("nginx, HTTP (reference)", addr, n.pid()));
+        }
+        println!("{}", open_loop(args, &open).await?);
     }
     Ok(())
 }
 
-/// The open-loop runs: at each fixed rate, the pod directly, then through the ingress.
+/// One closed-loop target and the process whose CPU its requests cost.
+struct Target {
+    name: &'static str,
+    url: String,
+    /// Send the Ingress's Host (the pod itself answers any).
+    host: bool,
+    pid: u32,
+}
+
+impl Target {
+    fn new(name: &'static str, url: String, host: bool, pid: u32) -> Target {
+        Target {
+            name,
+            url,
+            host,
+            pid,
+        }
+    }
+}
+
+/// The open-loop runs: at each fixed rate, the pod directly (first), then through each
+/// proxy; each target names the process whose CPU it costs.
 async fn open_loop(
     args: &IngressArgs,
-    server_pid: u32,
-    direct: std::net::SocketAddr,
-    via: std::net::SocketAddr,
+    targets: &[(&'static str, std::net::SocketAddr, u32)],
 ) -> anyhow::Result<String> {
     let mut report = format!(
         "## Ingress, open loop ({} keep-alive connections, {} s per run; latency from write to \
          the whole answer read; late: sent over {} ms after due)\n\n\
-         | rate | target | requests | late | errors | p50 | p99 | p99.9 | skiff CPU per 1k requests |\n\
+         | rate | target | requests | late | errors | p50 | p99 | p99.9 | proxy CPU per 1k requests |\n\
          |---|---|---|---|---|---|---|---|---|\n",
         args.open_connections,
         args.seconds,
@@ -211,8 +263,8 @@ async fn open_loop(
     let mut summary = String::new();
     for &rate in &args.rates {
         let mut runs = Vec::new();
-        for (name, addr) in [("direct to the pod", direct), ("ingress, HTTP", via)] {
-            let cpu_before = crate::bench_density::cpu_time(server_pid);
+        for &(name, addr, pid) in targets {
+            let cpu_before = crate::bench_density::cpu_time(pid);
             let r = crate::bench_open_loop::run(
                 addr,
                 HOST,
@@ -222,7 +274,7 @@ async fn open_loop(
                 args.open_connections,
             )
             .await?;
-            let cpu = crate::bench_density::cpu_time(server_pid).saturating_sub(cpu_before);
+            let cpu = crate::bench_density::cpu_time(pid).saturating_sub(cpu_before);
             let per_k = cpu.as_secs_f64() * 1e6 / r.sent.max(1) as f64;
             report.push_str(&format!(
                 "| {rate}/s | {name} | {} | {} | {} | {} | {} | {} | {per_k:.1} ms |\n",
@@ -233,9 +285,11 @@ async fn open_loop(
                 fine(r.p99),
                 fine(r.p999),
             ));
-            runs.push(r);
+            runs.push((name, r));
         }
-        let (d, i) = (&runs[0], &runs[1]);
+        let Some(((_, d), proxied)) = runs.split_first() else {
+            continue;
+        };
         let added = |via: Duration, direct: Duration| {
             let a = via.as_secs_f64() - direct.as_secs_f64();
             format!(
@@ -244,11 +298,13 @@ async fn open_loop(
                 100.0 * a / direct.as_secs_f64().max(1e-9)
             )
         };
-        summary.push_str(&format!(
-            "- {rate}/s: the ingress adds p50 {}, p99 {}\n",
-            added(i.p50, d.p50),
-            added(i.p99, d.p99),
-        ));
+        for (name, i) in proxied {
+            summary.push_str(&format!(
+                "- {rate}/s, {name}: adds p50 {}, p99 {}\n",
+                added(i.p50, d.p50),
+                added(i.p99, d.p99),
+            ));
+        }
     }
     Ok(format!("{report}\n{summary}"))
 }

@@ -14,6 +14,7 @@ mod bench_datastore;
 mod bench_density;
 mod bench_dns;
 mod bench_ingress;
+mod bench_ingress_nginx;
 mod bench_node;
 mod bench_node_cpu;
 mod bench_open_loop;
