@@ -171,3 +171,120 @@ async fn exchange(upstream: SocketAddr, request: &[u8], id: u16) -> std::io::Res
     stream.read_exact(&mut buf).await?;
     Message::from_vec(&buf).map_err(bad)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use hickory_proto::op::OpCode;
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::Record;
+
+    use super::*;
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    /// A response with `rcode`, A records with the given TTLs, and an SOA (TTL, minimum).
+    fn response(rcode: ResponseCode, ttls: &[u32], soa: Option<(u32, u32)>) -> Message {
+        let mut m = Message::response(1, OpCode::Query);
+        m.metadata.response_code = rcode;
+        for ttl in ttls {
+            let a = RData::A(A::new(192, 0, 2, 1));
+            m.answers
+                .push(Record::from_rdata(name("a.example."), *ttl, a));
+        }
+        if let Some((ttl, minimum)) = soa {
+            let soa = SOA::new(
+                name("ns.example."),
+                name("host.example."),
+                1,
+                7200,
+                1800,
+                86400,
+                minimum,
+            );
+            m.authorities
+                .push(Record::from_rdata(name("example."), ttl, RData::SOA(soa)));
+        }
+        m
+    }
+
+    #[test]
+    fn how_long_answers_are_kept() {
+        use ResponseCode::{NXDomain, NoError, Refused, ServFail};
+        let cases = [
+            (
+                "the smallest answer TTL",
+                response(NoError, &[300, 20], None),
+                Some(20),
+            ),
+            ("at most 30 s", response(NoError, &[3600], None), Some(30)),
+            (
+                "NXDOMAIN: the SOA's TTL",
+                response(NXDomain, &[], Some((10, 60))),
+                Some(10),
+            ),
+            (
+                "NXDOMAIN: or its minimum",
+                response(NXDomain, &[], Some((600, 15))),
+                Some(15),
+            ),
+            (
+                "no data, no SOA: 5 s",
+                response(NoError, &[], None),
+                Some(5),
+            ),
+            ("SERVFAIL: not kept", response(ServFail, &[], None), None),
+            (
+                "REFUSED: not kept",
+                response(Refused, &[], Some((60, 60))),
+                None,
+            ),
+            ("TTL 0: not kept", response(NoError, &[0], None), None),
+        ];
+        for (case, m, want) in cases {
+            assert_eq!(cache_ttl(&m), want, "{case}");
+        }
+    }
+
+    /// An upstream on loopback that answers every query with `rcode` (and an SOA with
+    /// NXDOMAIN), counting the queries it gets.
+    async fn upstream(rcode: ResponseCode) -> (SocketAddr, Arc<AtomicUsize>) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                seen.fetch_add(1, Ordering::SeqCst);
+                let soa = (rcode == ResponseCode::NXDomain).then_some((60, 60));
+                let mut m = response(rcode, &[], soa);
+                m.metadata.id = q.metadata.id;
+                m.queries = q.queries.clone();
+                let _ = socket.send_to(&m.to_vec().unwrap(), from).await;
+            }
+        });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn negative_answers_are_cached_failures_are_asked_again() {
+        for (rcode, asked) in [(ResponseCode::NXDomain, 1), (ResponseCode::ServFail, 3)] {
+            let (addr, count) = upstream(rcode).await;
+            let f = Forwarder::new(vec![addr]);
+            let q = Query::query(name("missing.example."), RecordType::A);
+            for _ in 0..3 {
+                let m = f.resolve(&q).await.expect("an answer");
+                assert_eq!(m.metadata.response_code, rcode);
+            }
+            assert_eq!(count.load(Ordering::SeqCst), asked, "{rcode:?}");
+        }
+    }
+}

@@ -122,6 +122,38 @@ fn allocations_follow_the_service() {
     assert!(ip.starts_with("10.43.") && ip != "10.43.0.51", "{ip}");
     assert_eq!(jsonpath(&k, "c", ".spec.clusterIPs[0]"), ip);
 
+    // NodePort -> ExternalName as upstream's conformance test asks it (cluster IP cleared,
+    // ports dropped): address and node port are free; and back to NodePort: both again.
+    create(&k, &service("x", "NodePort", "10.43.0.60", Some(30090)));
+    ok(
+        &k,
+        &[
+            "patch",
+            "service",
+            "x",
+            "-p",
+            r#"{"spec":{"type":"ExternalName","externalName":"foo.example.com","clusterIP":"","ports":null}}"#,
+        ],
+    );
+    assert_eq!(jsonpath(&k, "x", ".spec.clusterIPs"), "");
+    create(&k, &service("y", "NodePort", "10.43.0.60", Some(30090)));
+    ok(
+        &k,
+        &[
+            "patch",
+            "service",
+            "x",
+            "-p",
+            r#"{"spec":{"type":"NodePort","externalName":null,"ports":[{"name":"http","port":80}]}}"#,
+        ],
+    );
+    let ip = jsonpath(&k, "x", ".spec.clusterIP");
+    assert!(ip.starts_with("10.43.") && ip != "10.43.0.60", "{ip}");
+    let port: u16 = jsonpath(&k, "x", ".spec.ports[0].nodePort")
+        .parse()
+        .expect("a node port");
+    assert!((30000..=32767).contains(&port) && port != 30090, "{port}");
+
     // A dry run that would add a node port takes nothing.
     let added = r#"[{"op":"add","path":"/spec/ports/-","value":{"name":"admin","port":81,"nodePort":30081}}]"#;
     let out = ok(
