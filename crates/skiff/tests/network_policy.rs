@@ -1,6 +1,7 @@
 //! NetworkPolicy enforced on the node (nftables): a default-deny policy blocks a client,
-//! an allow rule for a labelled namespace lets that namespace's client through, and the
-//! table goes with the agent.
+//! an allow rule for a labelled namespace lets that namespace's client through, egress
+//! rules (ipBlock with except, a port range) let a client out or keep it in, and the table
+//! goes with the agent.
 
 use std::path::Path;
 use std::process::Command;
@@ -111,6 +112,56 @@ fn default_deny_then_allow_a_namespace() {
         stranger.lines().all(|l| l.starts_with("error:")),
         "{stranger}"
     );
+
+    // Egress, from the client's side: the friends' pods isolated both ways, then let out
+    // to the web pod by an ipBlock and a port range. The answers come back although
+    // nothing admits traffic into those pods (established return traffic), and an
+    // `except` that names the web pod keeps it closed.
+    let web_ip = target.split(':').next().unwrap_or_default().to_string();
+    let pod_net = format!(
+        "{}.0.0/16",
+        web_ip.split('.').take(2).collect::<Vec<_>>().join(".")
+    );
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "isolated", "namespace": "friends"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}"#,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let shut_in = probe("friends");
+    assert!(
+        shut_in.lines().all(|l| l.starts_with("error:")),
+        "{shut_in}"
+    );
+    let egress = |block: &str| {
+        format!(
+            r#"{{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {{"name": "out-to-web", "namespace": "friends"}},
+                "spec": {{"podSelector": {{}}, "policyTypes": ["Egress"],
+                         "egress": [{{"to": [{{"ipBlock": {block}}}],
+                                      "ports": [{{"protocol": "TCP", "port": 8000, "endPort": 8100}}]}}]}}}}"#
+        )
+    };
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &egress(&format!(
+            r#"{{"cidr": "{pod_net}", "except": ["{web_ip}/32"]}}"#
+        )),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let excepted = probe("friends");
+    assert!(
+        excepted.lines().all(|l| l.starts_with("error:")),
+        "{excepted}"
+    );
+    kubectl.ok_stdin(
+        &["apply", "-f", "-"],
+        &egress(&format!(r#"{{"cidr": "{web_ip}/32"}}"#)),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let let_out = probe("friends");
+    assert!(let_out.lines().all(|l| l == "web"), "{let_out}");
 
     kubectl.ok(&["delete", "namespace", "shop", "friends", "--wait=false"]);
     host.stop_agent("np");
