@@ -116,27 +116,23 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
             .iter()
             .filter(|e| !p.external_local || e.local)
             .collect();
-        for ip in &p.ips {
-            let entry = format!("{ip} . {proto} . {}", p.port);
-            if !taken.insert(entry.clone()) {
-                continue;
-            }
-            if cluster_eps.is_empty() {
-                rs.maps[NO_EP_IPS].push((entry, "goto reject-chain".into()));
-            } else {
-                rs.maps[SERVICE_IPS].push((entry, format!("goto {}", svc_chain(p))));
-            }
-        }
-        // External and load-balancer IPs: the external chain, as NodePorts.
-        for ip in &p.external_ips {
-            let entry = format!("{ip} . {proto} . {}", p.port);
-            if !taken.insert(entry.clone()) {
-                continue;
-            }
-            if external_eps.is_empty() {
-                rs.maps[NO_EP_IPS].push((entry, "goto reject-chain".into()));
-            } else {
-                rs.maps[SERVICE_IPS].push((entry, format!("goto {}", ext_chain(p))));
+        // Cluster IPs go to the service chain; external and load-balancer IPs to the
+        // external chain, as NodePorts.
+        let by_ip = [
+            (&p.ips, cluster_eps.is_empty(), svc_chain(p)),
+            (&p.external_ips, external_eps.is_empty(), ext_chain(p)),
+        ];
+        for (ips, no_endpoints, chain) in by_ip {
+            for ip in ips {
+                let entry = format!("{ip} . {proto} . {}", p.port);
+                if !taken.insert(entry.clone()) {
+                    continue;
+                }
+                if no_endpoints {
+                    rs.maps[NO_EP_IPS].push((entry, "goto reject-chain".into()));
+                } else {
+                    rs.maps[SERVICE_IPS].push((entry, format!("goto {chain}")));
+                }
             }
         }
         if let Some(np) = p
