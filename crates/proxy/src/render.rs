@@ -118,9 +118,10 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
             .collect();
         // Cluster IPs go to the service chain; external and load-balancer IPs to the
         // external chain, as NodePorts.
+        let (svc, ext) = (svc_chain(p), ext_chain(p));
         let by_ip = [
-            (&p.ips, cluster_eps.is_empty(), svc_chain(p)),
-            (&p.external_ips, external_eps.is_empty(), ext_chain(p)),
+            (&p.ips, cluster_eps.is_empty(), &svc),
+            (&p.external_ips, external_eps.is_empty(), &ext),
         ];
         for (ips, no_endpoints, chain) in by_ip {
             for ip in ips {
@@ -143,7 +144,7 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
             if external_eps.is_empty() {
                 rs.maps[NO_EP_NODEPORTS].push((entry, "goto reject-chain".into()));
             } else {
-                rs.maps[SERVICE_NODEPORTS].push((entry, format!("goto {}", ext_chain(p))));
+                rs.maps[SERVICE_NODEPORTS].push((entry, format!("goto {ext}")));
             }
         }
         if p.endpoints.is_empty() {
@@ -157,7 +158,7 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
         )];
         pick(&mut rules, p, &cluster_eps);
         rs.chains.push(Chain {
-            name: svc_chain(p),
+            name: svc.clone(),
             comment: Some(quote(&format!("{} {proto}", p.key))),
             rules,
         });
@@ -169,7 +170,7 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
                 // cluster IP (upstream's short cut); other sources keep their IP: only
                 // this node's endpoints, no masquerade.
                 if !cluster_eps.is_empty() {
-                    rules.push(format!("ip saddr {} goto {}", s.cluster_cidr, svc_chain(p)));
+                    rules.push(format!("ip saddr {} goto {svc}", s.cluster_cidr));
                 }
                 pick(&mut rules, p, &external_eps);
             } else {
@@ -179,11 +180,11 @@ pub fn ruleset(s: &Settings, ports: &[ServicePort]) -> Ruleset {
                     let all: Vec<&Endpoint> = p.endpoints.iter().collect();
                     pick(&mut rules, p, &all);
                 } else {
-                    rules.push(format!("goto {}", svc_chain(p)));
+                    rules.push(format!("goto {svc}"));
                 }
             }
             rs.chains.push(Chain {
-                name: ext_chain(p),
+                name: ext.clone(),
                 comment: None,
                 rules,
             });

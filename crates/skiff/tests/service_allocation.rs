@@ -47,6 +47,10 @@ fn service(name: &str, ty: &str, cluster_ip: &str, node_port: Option<u16>) -> St
     )
 }
 
+fn patch(k: &Kubectl, name: &str, merge: &str) {
+    ok(k, &["patch", "service", name, "-p", merge]);
+}
+
 fn jsonpath(k: &Kubectl, name: &str, path: &str) -> String {
     ok(
         k,
@@ -80,43 +84,24 @@ fn allocations_follow_the_service() {
     create(&k, &service("c", "ClusterIP", "10.43.0.51", None));
 
     // NodePort -> ClusterIP: the node port goes with the type, and is free for another.
-    ok(
-        &k,
-        &[
-            "patch",
-            "service",
-            "a",
-            "-p",
-            r#"{"spec":{"type":"ClusterIP"}}"#,
-        ],
-    );
+    patch(&k, "a", r#"{"spec":{"type":"ClusterIP"}}"#);
     assert_eq!(jsonpath(&k, "a", ".spec.ports[0].nodePort"), "");
     create(&k, &service("d", "NodePort", "", Some(30080)));
 
     // ClusterIP -> ExternalName with only the type and name patched, as a user would:
     // the cluster IP goes and is free for another; back to ClusterIP: a new address.
-    ok(
+    patch(
         &k,
-        &[
-            "patch",
-            "service",
-            "c",
-            "-p",
-            r#"{"spec":{"type":"ExternalName","externalName":"example.com"}}"#,
-        ],
+        "c",
+        r#"{"spec":{"type":"ExternalName","externalName":"example.com"}}"#,
     );
     assert_eq!(jsonpath(&k, "c", ".spec.clusterIP"), "");
     assert_eq!(jsonpath(&k, "c", ".spec.clusterIPs"), "");
     create(&k, &service("e", "ClusterIP", "10.43.0.51", None));
-    ok(
+    patch(
         &k,
-        &[
-            "patch",
-            "service",
-            "c",
-            "-p",
-            r#"{"spec":{"type":"ClusterIP","externalName":null}}"#,
-        ],
+        "c",
+        r#"{"spec":{"type":"ClusterIP","externalName":null}}"#,
     );
     let ip = jsonpath(&k, "c", ".spec.clusterIP");
     assert!(ip.starts_with("10.43.") && ip != "10.43.0.51", "{ip}");
@@ -125,27 +110,17 @@ fn allocations_follow_the_service() {
     // NodePort -> ExternalName as upstream's conformance test asks it (cluster IP cleared,
     // ports dropped): address and node port are free; and back to NodePort: both again.
     create(&k, &service("x", "NodePort", "10.43.0.60", Some(30090)));
-    ok(
+    patch(
         &k,
-        &[
-            "patch",
-            "service",
-            "x",
-            "-p",
-            r#"{"spec":{"type":"ExternalName","externalName":"foo.example.com","clusterIP":"","ports":null}}"#,
-        ],
+        "x",
+        r#"{"spec":{"type":"ExternalName","externalName":"foo.example.com","clusterIP":"","ports":null}}"#,
     );
     assert_eq!(jsonpath(&k, "x", ".spec.clusterIPs"), "");
     create(&k, &service("y", "NodePort", "10.43.0.60", Some(30090)));
-    ok(
+    patch(
         &k,
-        &[
-            "patch",
-            "service",
-            "x",
-            "-p",
-            r#"{"spec":{"type":"NodePort","externalName":null,"ports":[{"name":"http","port":80}]}}"#,
-        ],
+        "x",
+        r#"{"spec":{"type":"NodePort","externalName":null,"ports":[{"name":"http","port":80}]}}"#,
     );
     let ip = jsonpath(&k, "x", ".spec.clusterIP");
     assert!(ip.starts_with("10.43.") && ip != "10.43.0.60", "{ip}");
